@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test suite uses as real peers, when any is missing.
+set -euo pipefail
+declare -A need=(
+  [skopeo]=skopeo [umoci]=umoci [zstd]=zstd [bsdtar]=libarchive-tools
+  [pacman]=pacman-package-manager [vercmp]=pacman-package-manager [repo-add]=pacman-package-manager
+  [makepkg]=makepkg [fakeroot]=fakeroot [bwrap]=bubblewrap [gpg]=gnupg
+  [docker-registry]=docker-registry [busybox]=busybox-static
+)
+missing=()
+for cmd in "${!need[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+mapfile -t pkgs < <(printf '%s\n' "${missing[@]}" | sort -u)
+echo "installing test peers: ${pkgs[*]}" >&2
+if [ "$(id -u)" -eq 0 ]; then sudo=(); elif command -v sudo >/dev/null; then sudo=(sudo); else
+  echo "missing ${pkgs[*]}: run as root or install them with apt-get" >&2; exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The full test suite: Debian test peers, type-check + compile, lint, then every test file under dist/test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/ensure-test-deps.sh
+[ -d node_modules ] || npm ci
+npx tsc -p tsconfig.json
+npx eslint .
+node --test --test-concurrency=2 dist/test/

@@ -1,0 +1,32 @@
+import { Command, CommanderError } from 'commander';
+import { UserError } from '../errors.js';
+import { VERSION } from '../version.js';
+import { registerCommands } from './commands/index.js';
+
+/**
+ * Runs the CLI and returns the exit code: 0 success, 1 a negative verdict (e.g. "not reproducible"),
+ * 2 any error. User errors print one line; anything else is a bug and prints its stack.
+ */
+export async function main(argv: string[]): Promise<number> {
+  const program = new Command('repro-oci')
+    .description('Build, rebuild and verify bit-for-bit reproducible OCI images of Arch Linux')
+    .version(VERSION)
+    .exitOverride()
+    .configureOutput({ outputError: (str, write) => write(str) });
+  registerCommands(program);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end here with code 0; usage errors were already printed by commander.
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    if (err instanceof UserError) {
+      process.stderr.write(`repro-oci: ${err.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`repro-oci: internal error (please report): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    return 2;
+  }
+}

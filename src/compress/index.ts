@@ -1,0 +1,169 @@
+import { createRequire } from 'node:module';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import zlib from 'node:zlib';
+import { CompressStream, DecompressStream } from 'zstd-napi';
+import { UserError } from '../errors.js';
+import type { Compression } from '../oci/mediatypes.js';
+
+/**
+ * Layer compressors. Compressed bytes depend on the implementation, its version and its parameters, so each
+ * compressor has an identity string that is recorded on the layer descriptor; a rebuild compares identities
+ * before it blames content. Golden tests pin the output of each (test/compress.test.ts).
+ */
+export interface Compressor {
+  readonly compression: Compression;
+  /** e.g. `gzip;impl=node-zlib/1.3.1-e00f703;level=6`. */
+  readonly identity: string;
+  /** The stages to splice into a pipeline, in order. */
+  createStages(): Transform[];
+}
+
+const require = createRequire(import.meta.url);
+const zstdVersion: string = (require('zstd-napi/binding') as { versionString(): string }).versionString();
+const zstdNapiVersion: string = (require('zstd-napi/package.json') as { version: string }).version;
+
+export const DEFAULT_LEVEL: Record<Compression, number> = { none: 0, gzip: 6, zstd: 3 };
+
+const LEVEL_RANGE: Record<Compression, [number, number]> = { none: [0, 0], gzip: [1, 9], zstd: [1, 19] };
+
+/** gzip member header with every variable field fixed: no name, mtime 0, XFL 0, OS 255 ("unknown"). */
+const GZIP_HEADER = Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0, 0, 0, 0, 0x00, 0xff]);
+
+/** Tracks CRC-32 and length of the uncompressed bytes for the gzip trailer. */
+class GzipChecksum extends Transform {
+  crc = 0;
+  length = 0;
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.crc = zlib.crc32(chunk, this.crc);
+    this.length += chunk.length;
+    done(null, chunk);
+  }
+}
+
+/** Wraps raw deflate output in the fixed header and the trailer from the checksum stage. */
+class GzipFrame extends Transform {
+  private started = false;
+
+  constructor(private readonly checksum: GzipChecksum) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    if (!this.started) {
+      this.started = true;
+      this.push(GZIP_HEADER);
+    }
+    done(null, chunk);
+  }
+
+  override _flush(done: TransformCallback): void {
+    if (!this.started) this.push(GZIP_HEADER);
+    const trailer = Buffer.alloc(8);
+    trailer.writeUInt32LE(this.checksum.crc >>> 0, 0);
+    trailer.writeUInt32LE(this.checksum.length % 2 ** 32, 4);
+    done(null, trailer);
+  }
+}
+
+/**
+ * gzip as raw deflate from Node's zlib between a header and trailer we write ourselves, so that no byte depends
+ * on the platform zlib was built for (zlib's own gzip header records the OS).
+ */
+function gzipStages(level: number): Transform[] {
+  const checksum = new GzipChecksum();
+  const deflate = zlib.createDeflateRaw({ level, memLevel: 8, windowBits: 15, strategy: zlib.constants.Z_DEFAULT_STRATEGY });
+  return [checksum, deflate, new GzipFrame(checksum)];
+}
+
+class PassThroughStream extends Transform {
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    done(null, chunk);
+  }
+}
+
+export function getCompressor(compression: Compression, level?: number): Compressor {
+  const chosen = level ?? DEFAULT_LEVEL[compression];
+  const [min, max] = LEVEL_RANGE[compression];
+  if (!Number.isInteger(chosen) || chosen < min || chosen > max) {
+    throw new UserError(`compression level ${level} is out of range for ${compression} (${min}..${max})`);
+  }
+  switch (compression) {
+    case 'none':
+      return { compression, identity: 'none', createStages: () => [] };
+    case 'gzip':
+      return {
+        compression,
+        identity: `gzip;impl=node-zlib/${process.versions.zlib};level=${chosen}`,
+        createStages: () => gzipStages(chosen),
+      };
+    case 'zstd':
+      return {
+        compression,
+        identity: `zstd;impl=zstd-napi/${zstdNapiVersion};libzstd=${zstdVersion};level=${chosen};checksum=1;workers=0`,
+        // Single-threaded with fixed frame parameters: zstd output then depends only on input and level.
+        createStages: () => [new CompressStream({ compressionLevel: chosen, checksumFlag: true, contentSizeFlag: false, nbWorkers: 0 })],
+      };
+  }
+}
+
+export type DetectedCompression = Compression | 'xz';
+
+/** Compression from a stream's first bytes. */
+export function detectCompression(head: Buffer): DetectedCompression {
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
+  if (head.length >= 6 && head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return 'xz';
+  return 'none';
+}
+
+export function createDecompressor(compression: DetectedCompression): Transform {
+  switch (compression) {
+    case 'none':
+      return new PassThroughStream();
+    case 'gzip':
+      return zlib.createGunzip();
+    case 'zstd':
+      return new DecompressStream();
+    case 'xz':
+      throw new UserError('xz-compressed input is not supported yet');
+  }
+}
+
+/**
+ * Decompresses whatever the source is (gzip, zstd or plain), decided from its first bytes. Errors from the
+ * decompressor (corrupt or truncated streams) surface while iterating.
+ */
+export async function* decompressAuto(source: AsyncIterable<Buffer>, what: string): AsyncGenerator<Buffer> {
+  const iterator = source[Symbol.asyncIterator]();
+  let head = Buffer.alloc(0);
+  const buffered: Buffer[] = [];
+  while (head.length < 6) {
+    const next = await iterator.next();
+    if (next.done) break;
+    buffered.push(next.value);
+    head = Buffer.concat([head, next.value]);
+  }
+  const kind = detectCompression(head);
+  const rest = (async function* () {
+    yield* buffered;
+    while (true) {
+      const next = await iterator.next();
+      if (next.done) return;
+      yield next.value;
+    }
+  })();
+  if (kind === 'none') {
+    yield* rest;
+    return;
+  }
+  const decompressor = createDecompressor(kind);
+  const input = Readable.from(rest);
+  input.on('error', (err) => decompressor.destroy(err));
+  input.pipe(decompressor);
+  try {
+    for await (const chunk of decompressor) yield chunk as Buffer;
+  } catch (err) {
+    throw new UserError(`${what}: corrupt or truncated ${kind} stream (${(err as Error).message})`);
+  }
+}

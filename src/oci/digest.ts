@@ -1,0 +1,88 @@
+import { createHash, type Hash } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
+import { DigestMismatchError, UserError } from '../errors.js';
+
+/** An OCI content digest, always `sha256:<64 lowercase hex>` in this project. */
+export type Digest = `sha256:${string}`;
+
+const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
+
+export function isDigest(value: unknown): value is Digest {
+  return typeof value === 'string' && DIGEST_RE.test(value);
+}
+
+/** Parses a digest from outside; other algorithms are refused rather than trusted unchecked. */
+export function parseDigest(value: unknown, what = 'digest'): Digest {
+  if (typeof value === 'string' && DIGEST_RE.test(value)) return value as Digest;
+  if (typeof value === 'string' && /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/.test(value)) {
+    throw new UserError(`${what} ${value}: only sha256 digests are supported`);
+  }
+  throw new UserError(`${what} ${JSON.stringify(value)} is not a valid sha256 digest`);
+}
+
+export function digestHex(digest: Digest): string {
+  return digest.slice('sha256:'.length);
+}
+
+export function sha256(data: Uint8Array | string): Digest {
+  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
+}
+
+/** Counts and hashes the bytes that pass through it, unchanged. */
+export class HashingStream extends Transform {
+  private readonly hash: Hash = createHash('sha256');
+  size = 0;
+  private result: Digest | undefined;
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.hash.update(chunk);
+    this.size += chunk.length;
+    done(null, chunk);
+  }
+
+  /** Available once the stream has ended. */
+  digest(): Digest {
+    if (!this.result) this.result = `sha256:${this.hash.digest('hex')}`;
+    return this.result;
+  }
+}
+
+/**
+ * Passes bytes through while checking them against an expected digest and size; it fails the stream instead of
+ * ending it when they do not match, so a consumer that writes to a temporary file never commits unverified bytes.
+ */
+export class VerifyingStream extends Transform {
+  private readonly hash: Hash = createHash('sha256');
+  private seen = 0;
+
+  constructor(
+    private readonly expected: Digest,
+    private readonly expectedSize: number | undefined,
+    private readonly what: string,
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.seen += chunk.length;
+    if (this.expectedSize !== undefined && this.seen > this.expectedSize) {
+      done(new DigestMismatchError(`${this.what}: more than the ${this.expectedSize} bytes its descriptor declares`));
+      return;
+    }
+    this.hash.update(chunk);
+    done(null, chunk);
+  }
+
+  override _flush(done: TransformCallback): void {
+    if (this.expectedSize !== undefined && this.seen !== this.expectedSize) {
+      done(new DigestMismatchError(`${this.what}: ${this.seen} bytes, but its descriptor declares ${this.expectedSize}`));
+      return;
+    }
+    const actual = `sha256:${this.hash.digest('hex')}`;
+    if (actual !== this.expected) {
+      done(new DigestMismatchError(`${this.what}: content has digest ${actual}, expected ${this.expected}`));
+      return;
+    }
+    done();
+  }
+}

@@ -1,0 +1,62 @@
+import type { Readable } from 'node:stream';
+
+export type EntryType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'char' | 'block' | 'fifo';
+
+/**
+ * One member of a layer, as written and as read. Paths are relative, `/`-separated, without `./`, `..` or a
+ * trailing slash (the writer adds the slash to directory names).
+ */
+export interface TarEntry {
+  path: string;
+  type: EntryType;
+  /** Permission bits including setuid/setgid/sticky (0o7777); never the file-type bits. */
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Seconds since the epoch, an integer. */
+  mtime: number;
+  /** Content length for regular files; 0 for every other type. */
+  size: number;
+  /** Symlink target, or for hardlinks the path of the earlier entry it links to. */
+  linkTarget?: string;
+  devMajor?: number;
+  devMinor?: number;
+  /** Extended attributes by name (e.g. `security.capability`), values as raw bytes. */
+  xattrs?: Record<string, Buffer>;
+  /** Optional owner names; the writer stores them only when set (see docs/tar-format.md). */
+  uname?: string;
+  gname?: string;
+}
+
+/** An entry to write, with a way to open its content when it is a regular file. */
+export interface TarSourceEntry extends TarEntry {
+  open?: () => Readable | Promise<Readable>;
+}
+
+const encoder = new TextEncoder();
+
+/** Sort key of a member: its name in the archive (directories end in `/`), compared as bytes. */
+export function memberName(entry: Pick<TarEntry, 'path' | 'type'>): string {
+  return entry.type === 'dir' ? `${entry.path}/` : entry.path;
+}
+
+export function compareMemberNames(a: Pick<TarEntry, 'path' | 'type'>, b: Pick<TarEntry, 'path' | 'type'>): number {
+  return Buffer.compare(encoder.encode(memberName(a)), encoder.encode(memberName(b)));
+}
+
+/**
+ * Normalizes a member path from an archive or a tree: strips `./` and `/` prefixes and trailing slashes and
+ * returns undefined for the root itself. Returns null for a path that escapes (`..` component) or is empty
+ * in the middle (`a//b`), which callers report as hostile.
+ */
+export function normalizeMemberPath(raw: string): string | undefined | null {
+  let p = raw;
+  while (p.startsWith('./')) p = p.slice(2);
+  if (p === '.' || p === '' || p === '/') return undefined;
+  if (p.startsWith('/')) return null;
+  p = p.replace(/\/+$/, '');
+  const parts = p.split('/');
+  if (parts.some((part) => part === '..' || part === '' || part === '.')) return null;
+  if (p.includes('\0')) return null;
+  return p;
+}

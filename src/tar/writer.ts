@@ -1,0 +1,194 @@
+import { UserError } from '../errors.js';
+import { compareMemberNames, memberName, type EntryType, type TarSourceEntry } from './entry.js';
+
+/**
+ * Deterministic tar writer. The archive is POSIX ustar; a PAX extended header precedes an entry only when a
+ * value does not fit ustar (long or non-ASCII path or link target, large ids, sizes or times, xattrs). Every
+ * byte is a function of the entries alone: see docs/tar-format.md.
+ */
+export interface TarWriteOptions {
+  /** Clamp every mtime to at most this (SOURCE_DATE_EPOCH). */
+  clampMtime?: number;
+}
+
+const BLOCK = 512;
+const TYPEFLAG: Record<EntryType, string> = {
+  file: '0',
+  hardlink: '1',
+  symlink: '2',
+  char: '3',
+  block: '4',
+  dir: '5',
+  fifo: '6',
+};
+const MAX_OCTAL_11 = 0o77777777777; // size and mtime fields
+const MAX_OCTAL_7 = 0o7777777; // uid, gid, devmajor, devminor fields
+
+function isPlainAscii(s: string, maxBytes: number): boolean {
+  return s.length <= maxBytes && /^[\x20-\x7e]*$/.test(s);
+}
+
+function putString(buf: Buffer, offset: number, width: number, value: string): void {
+  buf.write(value, offset, width, 'ascii');
+}
+
+function putOctal(buf: Buffer, offset: number, width: number, value: number): void {
+  buf.write(value.toString(8).padStart(width - 1, '0'), offset, width - 1, 'ascii');
+  buf[offset + width - 1] = 0;
+}
+
+/** One PAX record: `"<len> <key>=<value>\n"`, where len counts the whole record including itself. */
+function paxRecord(key: string, value: Buffer): Buffer {
+  const body = Buffer.concat([Buffer.from(` ${key}=`, 'utf8'), value, Buffer.from('\n')]);
+  let len = body.length + 1;
+  while (String(len).length + body.length !== len) len = String(len).length + body.length;
+  return Buffer.concat([Buffer.from(String(len), 'ascii'), body]);
+}
+
+interface HeaderFields {
+  name: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: number;
+  typeflag: string;
+  linkname: string;
+  uname: string;
+  gname: string;
+  devMajor: number;
+  devMinor: number;
+}
+
+function ustarHeader(h: HeaderFields): Buffer {
+  const buf = Buffer.alloc(BLOCK);
+  putString(buf, 0, 100, h.name);
+  putOctal(buf, 100, 8, h.mode);
+  putOctal(buf, 108, 8, h.uid);
+  putOctal(buf, 116, 8, h.gid);
+  putOctal(buf, 124, 12, h.size);
+  putOctal(buf, 136, 12, h.mtime);
+  buf.fill(0x20, 148, 156); // checksum field counts as spaces while summing
+  putString(buf, 156, 1, h.typeflag);
+  putString(buf, 157, 100, h.linkname);
+  putString(buf, 257, 6, 'ustar\0');
+  putString(buf, 263, 2, '00');
+  putString(buf, 265, 32, h.uname);
+  putString(buf, 297, 32, h.gname);
+  putOctal(buf, 329, 8, h.devMajor);
+  putOctal(buf, 337, 8, h.devMinor);
+  let sum = 0;
+  for (const byte of buf) sum += byte;
+  buf.write(sum.toString(8).padStart(6, '0'), 148, 6, 'ascii');
+  buf[154] = 0;
+  buf[155] = 0x20;
+  return buf;
+}
+
+function padding(size: number): Buffer {
+  const rest = size % BLOCK;
+  return Buffer.alloc(rest === 0 ? 0 : BLOCK - rest);
+}
+
+/** A printable-ASCII stand-in for a name that lives in a PAX record; readers that honour PAX never see it. */
+function asciiFallback(name: string, max: number): string {
+  const ascii = Buffer.from(name, 'utf8').toString('latin1').replace(/[^\x20-\x7e]/g, '_');
+  return ascii.length <= max ? ascii : ascii.slice(ascii.length - max);
+}
+
+/** Encodes the header block(s) of one entry: an optional PAX header plus the ustar header. */
+export function encodeHeader(entry: TarSourceEntry, options: TarWriteOptions = {}): Buffer {
+  const name = memberName(entry);
+  const mtime = options.clampMtime !== undefined ? Math.min(entry.mtime, options.clampMtime) : entry.mtime;
+  const size = entry.type === 'file' ? entry.size : 0;
+  const link = entry.linkTarget ?? '';
+  const uname = entry.uname ?? '';
+  const gname = entry.gname ?? '';
+  const pax = new Map<string, Buffer>();
+
+  if (!isPlainAscii(name, 100)) pax.set('path', Buffer.from(name, 'utf8'));
+  if (!isPlainAscii(link, 100)) pax.set('linkpath', Buffer.from(link, 'utf8'));
+  if (!isPlainAscii(uname, 32)) pax.set('uname', Buffer.from(uname, 'utf8'));
+  if (!isPlainAscii(gname, 32)) pax.set('gname', Buffer.from(gname, 'utf8'));
+  if (entry.uid > MAX_OCTAL_7) pax.set('uid', Buffer.from(String(entry.uid)));
+  if (entry.gid > MAX_OCTAL_7) pax.set('gid', Buffer.from(String(entry.gid)));
+  if (size > MAX_OCTAL_11) pax.set('size', Buffer.from(String(size)));
+  if (mtime < 0 || mtime > MAX_OCTAL_11) pax.set('mtime', Buffer.from(String(mtime)));
+  for (const [key, value] of Object.entries(entry.xattrs ?? {})) pax.set(`SCHILY.xattr.${key}`, value);
+
+  const header = ustarHeader({
+    name: pax.has('path') ? asciiFallback(name, 100) : name,
+    mode: entry.mode & 0o7777,
+    uid: entry.uid > MAX_OCTAL_7 ? 0 : entry.uid,
+    gid: entry.gid > MAX_OCTAL_7 ? 0 : entry.gid,
+    size: size > MAX_OCTAL_11 ? 0 : size,
+    mtime: pax.has('mtime') ? 0 : mtime,
+    typeflag: TYPEFLAG[entry.type],
+    linkname: pax.has('linkpath') ? asciiFallback(link, 100) : link,
+    uname: pax.has('uname') ? '' : uname,
+    gname: pax.has('gname') ? '' : gname,
+    devMajor: entry.devMajor ?? 0,
+    devMinor: entry.devMinor ?? 0,
+  });
+  if (pax.size === 0) return header;
+
+  const keys = [...pax.keys()].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  const records = Buffer.concat(keys.map((k) => paxRecord(k, pax.get(k)!)));
+  const base = name.replace(/\/$/, '').split('/').pop() ?? '';
+  const paxHeader = ustarHeader({
+    name: asciiFallback(`PaxHeaders/${base}`, 100),
+    mode: 0o644,
+    uid: 0,
+    gid: 0,
+    size: records.length,
+    mtime: Math.max(0, Math.min(mtime, MAX_OCTAL_11)),
+    typeflag: 'x',
+    linkname: '',
+    uname: '',
+    gname: '',
+    devMajor: 0,
+    devMinor: 0,
+  });
+  return Buffer.concat([paxHeader, records, padding(records.length), header]);
+}
+
+function checkEntry(entry: TarSourceEntry): void {
+  const bad = (why: string): never => {
+    throw new Error(`tar writer: entry ${JSON.stringify(entry.path)}: ${why}`);
+  };
+  if (entry.path === '' || entry.path.startsWith('/') || entry.path.endsWith('/')) bad('path must be relative without a trailing slash');
+  if (!Number.isSafeInteger(entry.mtime)) bad('mtime must be an integer number of seconds');
+  if (!Number.isSafeInteger(entry.uid) || entry.uid < 0 || !Number.isSafeInteger(entry.gid) || entry.gid < 0) bad('uid/gid must be non-negative integers');
+  if (entry.type === 'file' && (!Number.isSafeInteger(entry.size) || entry.size < 0)) bad('size must be a non-negative integer');
+  if ((entry.type === 'symlink' || entry.type === 'hardlink') && !entry.linkTarget) bad('link without a target');
+  if ((entry.type === 'char' || entry.type === 'block') && ((entry.devMajor ?? 0) > MAX_OCTAL_7 || (entry.devMinor ?? 0) > MAX_OCTAL_7)) bad('device number too large');
+}
+
+/**
+ * Streams the archive for entries that arrive in strictly increasing member-name order (bytewise); out-of-order
+ * or duplicate entries are a bug in the caller and stop the stream. A file whose content is not exactly its
+ * declared size is refused, so a lying source cannot shift the archive.
+ */
+export async function* writeTar(entries: AsyncIterable<TarSourceEntry> | Iterable<TarSourceEntry>, options: TarWriteOptions = {}): AsyncGenerator<Buffer> {
+  let previous: TarSourceEntry | undefined;
+  for await (const entry of entries) {
+    checkEntry(entry);
+    if (previous && compareMemberNames(previous, entry) >= 0) {
+      throw new Error(`tar writer: ${JSON.stringify(memberName(entry))} is not after ${JSON.stringify(memberName(previous))} in byte order`);
+    }
+    previous = entry;
+    yield encodeHeader(entry, options);
+    if (entry.type !== 'file' || entry.size === 0) continue;
+    if (!entry.open) throw new Error(`tar writer: file ${entry.path} has no content`);
+    let written = 0;
+    for await (const chunk of await entry.open()) {
+      const buf = chunk as Buffer;
+      written += buf.length;
+      if (written > entry.size) throw new UserError(`${entry.path}: content is longer than its declared size ${entry.size}`);
+      yield buf;
+    }
+    if (written !== entry.size) throw new UserError(`${entry.path}: content is ${written} bytes, declared ${entry.size}`);
+    yield padding(entry.size);
+  }
+  yield Buffer.alloc(2 * BLOCK);
+}
