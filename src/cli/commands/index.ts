@@ -1,6 +1,9 @@
 import type { Command } from 'commander';
+import { registerBuild } from './build.js';
+import { registerInspect } from './inspect.js';
 
 /** Each command lives in its own module and registers itself here. */
 export function registerCommands(program: Command): void {
-  void program;
+  registerBuild(program);
+  registerInspect(program);
 }

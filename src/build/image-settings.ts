@@ -1,0 +1,64 @@
+import { readFile } from 'node:fs/promises';
+import { Ajv } from 'ajv';
+import { parse as parseYaml } from 'yaml';
+import { UserError } from '../errors.js';
+import type { Compression } from '../oci/mediatypes.js';
+import type { OwnershipRules } from '../rootfs/tree.js';
+
+/** IMAGE.yaml, as documented by schemas/image-config.schema.json. */
+export interface ImageSettings {
+  platform?: string;
+  sourceDateEpoch?: number;
+  config?: {
+    User?: string;
+    Env?: string[];
+    Entrypoint?: string[];
+    Cmd?: string[];
+    WorkingDir?: string;
+    Labels?: Record<string, string>;
+    ExposedPorts?: string[];
+    StopSignal?: string;
+  };
+  annotations?: Record<string, string>;
+  layer?: { compression?: Compression; level?: number };
+  ownership?: OwnershipRules;
+}
+
+const schema = JSON.parse(await readFile(new URL('../../../schemas/image-config.schema.json', import.meta.url), 'utf8')) as object;
+const validate = new Ajv({ allErrors: true, strict: true }).compile<ImageSettings>(schema);
+
+export function parseImageSettings(text: string, what: string): ImageSettings {
+  let value: unknown;
+  try {
+    value = parseYaml(text, { prettyErrors: false }) ?? {};
+  } catch (err) {
+    throw new UserError(`${what}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+  }
+  if (!validate(value)) {
+    const problems = (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}${e.params && 'additionalProperty' in e.params ? ` (${String(e.params.additionalProperty)})` : ''}`);
+    throw new UserError(`${what}: ${problems.join('; ')}`);
+  }
+  return value;
+}
+
+export async function loadImageSettings(path: string): Promise<ImageSettings> {
+  const text = await readFile(path, 'utf8').catch(() => {
+    throw new UserError(`config ${path}: cannot be read`);
+  });
+  return parseImageSettings(text, `config ${path}`);
+}
+
+/** SOURCE_DATE_EPOCH as given by flag, environment or settings, in that order; 0 when none (never the clock). */
+export function resolveSourceDateEpoch(flag: string | undefined, env: string | undefined, settings: ImageSettings): number {
+  const pick = flag ?? (env !== undefined && env !== '' ? env : undefined);
+  if (pick !== undefined) {
+    if (!/^[0-9]+$/.test(pick) || !Number.isSafeInteger(Number(pick))) throw new UserError(`SOURCE_DATE_EPOCH ${JSON.stringify(pick)} is not a non-negative integer`);
+    return Number(pick);
+  }
+  return settings.sourceDateEpoch ?? 0;
+}
+
+export function parsePlatform(text: string | undefined): { os: string; architecture: string; variant?: string } {
+  const [os, architecture, variant] = (text ?? 'linux/amd64').split('/');
+  return variant ? { os: os!, architecture: architecture!, variant } : { os: os!, architecture: architecture! };
+}

@@ -1,0 +1,89 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { decompressAuto } from '../compress/index.js';
+import { UserError } from '../errors.js';
+import { compareMemberNames, normalizeMemberPath, type TarSourceEntry } from '../tar/entry.js';
+import { readTar } from '../tar/reader.js';
+import { makeScratchDir } from '../util/fs.js';
+import type { RootfsTree } from './tree.js';
+
+/**
+ * Reads a tarball (plain, gzip or zstd) as a tree. Owners, modes, mtimes and xattrs come from the archive.
+ * Members that would escape the root (`..`, absolute paths, hardlinks to paths not in the archive) are refused
+ * before anything is used. File contents are spooled to a private scratch directory so the layer can be
+ * written in sorted order without holding contents in memory.
+ */
+export async function treeFromTarball(file: string, options: { mtime: number }): Promise<RootfsTree> {
+  const info = await stat(file).catch(() => undefined);
+  if (!info) throw new UserError(`rootfs ${file}: no such file`);
+  if (!info.isFile()) throw new UserError(`rootfs ${file}: not a regular file`);
+  const scratch = await makeScratchDir('rootfs');
+  const what = `rootfs ${file}`;
+  const byPath = new Map<string, TarSourceEntry>();
+  try {
+    let spooled = 0;
+    for await (const entry of readTar(decompressAuto(createReadStream(file), what), { what })) {
+      const path = normalizeMemberPath(entry.name);
+      if (path === null) throw new UserError(`${what}: member ${JSON.stringify(entry.name)} is an absolute path or escapes the root with ..`);
+      if (path === undefined) continue; // the root directory itself
+      if (byPath.has(path)) throw new UserError(`${what}: member ${path} appears twice`);
+      const out: TarSourceEntry = { path, type: entry.type, mode: entry.mode, uid: entry.uid, gid: entry.gid, mtime: entry.mtime, size: entry.size };
+      if (entry.linkTarget !== undefined) out.linkTarget = entry.linkTarget;
+      if (entry.devMajor !== undefined) out.devMajor = entry.devMajor;
+      if (entry.devMinor !== undefined) out.devMinor = entry.devMinor;
+      if (entry.xattrs) out.xattrs = entry.xattrs;
+      if (entry.type === 'hardlink') {
+        const target = normalizeMemberPath(entry.linkTarget ?? '');
+        const linked = target ? byPath.get(target) : undefined;
+        if (!target || !linked) throw new UserError(`${what}: hardlink ${path} points to ${JSON.stringify(entry.linkTarget)}, which is not an earlier member`);
+        if (linked.type !== 'file') throw new UserError(`${what}: hardlink ${path} points to ${target}, which is not a regular file`);
+        out.linkTarget = target;
+      }
+      if (entry.type === 'file' && entry.size > 0) {
+        const spool = join(scratch.path, String(spooled++));
+        await pipeline(Readable.from(entry.content()), createWriteStream(spool, { mode: 0o600 }));
+        out.open = () => createReadStream(spool);
+      }
+      byPath.set(path, out);
+    }
+    // Parents the archive left implicit become plain directories, so every member has its directory.
+    for (const path of [...byPath.keys()]) {
+      const parts = path.split('/');
+      for (let i = 1; i < parts.length; i++) {
+        const parent = parts.slice(0, i).join('/');
+        const existing = byPath.get(parent);
+        if (existing && existing.type !== 'dir') throw new UserError(`${what}: ${path} is below ${parent}, which is a ${existing.type}, not a directory`);
+        if (!existing) byPath.set(parent, { path: parent, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: options.mtime, size: 0 });
+      }
+    }
+    // A hardlink must follow the member holding the content in the output order: in each group of linked
+    // paths the first in sorted order becomes the file and the others link to it.
+    const entries = [...byPath.values()].sort(compareMemberNames);
+    const groups = new Map<string, TarSourceEntry[]>();
+    for (const entry of entries) {
+      const key = entry.type === 'hardlink' ? entry.linkTarget! : entry.type === 'file' ? entry.path : undefined;
+      if (key !== undefined) groups.set(key, [...(groups.get(key) ?? []), entry]);
+    }
+    for (const [filePath, members] of groups) {
+      const file = byPath.get(filePath)!;
+      const first = members[0]!;
+      if (first === file) continue;
+      const { open, size, mode, uid, gid, mtime, xattrs } = file;
+      Object.assign(first, { type: 'file', size, mode, uid, gid, mtime, xattrs, open });
+      delete first.linkTarget;
+      for (const other of members.slice(1)) {
+        other.type = 'hardlink';
+        other.linkTarget = first.path;
+        other.size = 0;
+        delete other.open;
+      }
+    }
+    return { entries, cleanup: scratch.cleanup };
+  } catch (err) {
+    await scratch.cleanup();
+    throw err;
+  }
+}

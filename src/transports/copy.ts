@@ -1,0 +1,39 @@
+import { isIndexMediaType } from '../oci/mediatypes.js';
+import { checkIndex, checkManifest, type RawJson } from '../oci/raw-json.js';
+import type { Descriptor } from '../oci/types.js';
+import { bytesStream, readJsonBlob } from './layout.js';
+import type { ImageDestination, ImageSource } from './types.js';
+
+/**
+ * Copies the graph under the source's root — index, manifests, configs, layers — keeping every byte and so
+ * every digest. Blobs stream from source to destination, verified on both sides; children are written before
+ * the documents that name them, and the destination is committed only when everything arrived.
+ */
+export async function copyImage(source: ImageSource, destination: ImageDestination): Promise<Descriptor> {
+  try {
+    const { descriptor, raw } = await source.root();
+    await copyDocument(source, destination, descriptor, raw);
+    await destination.commit(descriptor);
+    return descriptor;
+  } catch (err) {
+    await destination.abort();
+    throw err;
+  }
+}
+
+async function copyDocument(source: ImageSource, destination: ImageDestination, descriptor: Descriptor, raw: RawJson<unknown>): Promise<void> {
+  if (isIndexMediaType(descriptor.mediaType)) {
+    const index = checkIndex(raw, `index ${descriptor.digest}`, descriptor.mediaType).value;
+    for (const child of index.manifests) {
+      const what = isIndexMediaType(child.mediaType) ? 'index' : 'manifest';
+      await copyDocument(source, destination, child, await readJsonBlob(source, child, what));
+    }
+  } else {
+    const manifest = checkManifest(raw, `manifest ${descriptor.digest}`, descriptor.mediaType).value;
+    for (const blob of [manifest.config, ...manifest.layers]) {
+      if (await destination.hasBlob(blob.digest)) continue;
+      await destination.putBlob(blob, await source.openBlob(blob));
+    }
+  }
+  if (!(await destination.hasBlob(descriptor.digest))) await destination.putBlob(descriptor, bytesStream(raw.bytes));
+}

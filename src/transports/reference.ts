@@ -1,0 +1,71 @@
+import { UserError } from '../errors.js';
+
+/**
+ * Image references in the containers-transports(5) syntax that skopeo uses:
+ * `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`, `docker-archive:FILE[:NAME[:TAG]|:@INDEX]`.
+ */
+export type ImageReference =
+  | { transport: 'oci'; path: string; tag?: string }
+  | { transport: 'oci-archive'; path: string; tag?: string }
+  | { transport: 'docker-archive'; path: string; name?: string; sourceIndex?: number };
+
+export const TRANSPORTS = ['oci', 'oci-archive', 'docker-archive'] as const;
+
+// OCI tag grammar from the image-spec annotations (ref.name may be any string, but a tag this shape is what tools expect).
+const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+
+export function parseReference(text: string): ImageReference {
+  const colon = text.indexOf(':');
+  const transport = colon === -1 ? '' : text.slice(0, colon);
+  const rest = colon === -1 ? '' : text.slice(colon + 1);
+  switch (transport) {
+    case 'oci':
+    case 'oci-archive': {
+      const [path, ...tagParts] = rest.split(':');
+      if (!path) throw new UserError(`${text}: no path after ${transport}:`);
+      if (tagParts.length > 1) throw new UserError(`${text}: a path with ':' is not supported`);
+      const tag = tagParts[0];
+      if (tag !== undefined && !TAG_RE.test(tag)) throw new UserError(`${text}: invalid tag ${JSON.stringify(tag)}`);
+      return tag === undefined ? { transport, path } : { transport, path, tag };
+    }
+    case 'docker-archive': {
+      const sep = rest.indexOf(':');
+      const path = sep === -1 ? rest : rest.slice(0, sep);
+      if (!path) throw new UserError(`${text}: no path after docker-archive:`);
+      if (sep === -1) return { transport, path };
+      const spec = rest.slice(sep + 1);
+      if (spec.startsWith('@')) {
+        const index = Number(spec.slice(1));
+        if (!Number.isSafeInteger(index) || index < 0) throw new UserError(`${text}: invalid source index ${spec}`);
+        return { transport, path, sourceIndex: index };
+      }
+      return { transport, path, name: normalizeDockerName(spec, text) };
+    }
+    default:
+      throw new UserError(`${JSON.stringify(text)} is not an image reference: expected one of ${TRANSPORTS.map((t) => `${t}:…`).join(', ')}`);
+  }
+}
+
+/** `name[:tag]` as docker writes it in RepoTags: lowercase repository, default tag `latest`. */
+function normalizeDockerName(spec: string, text: string): string {
+  const lastSlash = spec.lastIndexOf('/');
+  const tagColon = spec.indexOf(':', lastSlash + 1);
+  const repo = tagColon === -1 ? spec : spec.slice(0, tagColon);
+  const tag = tagColon === -1 ? 'latest' : spec.slice(tagColon + 1);
+  if (spec.includes('@')) throw new UserError(`${text}: docker-archive names cannot carry a digest`);
+  if (!/^[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*(?::[0-9]+)?(?:\/[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*)*$/.test(repo)) {
+    throw new UserError(`${text}: invalid image name ${JSON.stringify(repo)}`);
+  }
+  if (!TAG_RE.test(tag)) throw new UserError(`${text}: invalid tag ${JSON.stringify(tag)}`);
+  return `${repo}:${tag}`;
+}
+
+export function formatReference(ref: ImageReference): string {
+  switch (ref.transport) {
+    case 'oci':
+    case 'oci-archive':
+      return `${ref.transport}:${ref.path}${ref.tag ? `:${ref.tag}` : ''}`;
+    case 'docker-archive':
+      return `docker-archive:${ref.path}${ref.name ? `:${ref.name}` : ref.sourceIndex !== undefined ? `:@${ref.sourceIndex}` : ''}`;
+  }
+}

@@ -1,0 +1,23 @@
+import type { Readable } from 'node:stream';
+import type { Digest } from '../oci/digest.js';
+import type { RawJson } from '../oci/raw-json.js';
+import type { Descriptor } from '../oci/types.js';
+
+/** The read side of a transport: a root document (index or manifest) and the blobs under it, all verified. */
+export interface ImageSource {
+  /** What the reference points at, with its exact bytes. */
+  root(): Promise<{ descriptor: Descriptor; raw: RawJson<unknown> }>;
+  /** A blob's bytes as a stream that fails unless they match the descriptor's digest and size. */
+  openBlob(descriptor: Descriptor): Promise<Readable>;
+  /** Releases temporary files (extracted archives). */
+  close(): Promise<void>;
+}
+
+/** The write side: blobs first, then commit() names the root; abort() leaves nothing behind. */
+export interface ImageDestination {
+  hasBlob(digest: Digest): Promise<boolean>;
+  /** Stores a blob, verifying the stream against the descriptor as it is written. */
+  putBlob(descriptor: Descriptor, content: Readable | AsyncIterable<Buffer>): Promise<void>;
+  commit(root: Descriptor): Promise<void>;
+  abort(): Promise<void>;
+}
