@@ -164,6 +164,7 @@ export async function* decompressAuto(source: AsyncIterable<Buffer>, what: strin
   try {
     for await (const chunk of decompressor) yield chunk as Buffer;
   } catch (err) {
+    if (err instanceof UserError) throw err; // the source's own verdict (e.g. a digest mismatch) stands
     throw new UserError(`${what}: corrupt or truncated ${kind} stream (${(err as Error).message})`);
   }
 }

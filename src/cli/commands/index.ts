@@ -1,9 +1,11 @@
 import type { Command } from 'commander';
 import { registerBuild } from './build.js';
+import { registerCopy } from './copy.js';
 import { registerInspect } from './inspect.js';
 
 /** Each command lives in its own module and registers itself here. */
 export function registerCommands(program: Command): void {
   registerBuild(program);
   registerInspect(program);
+  registerCopy(program);
 }
