@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { test } from 'node:test';
 import { createDecompressor, decompressAuto, getCompressor } from '../src/compress/index.js';
@@ -28,9 +28,13 @@ async function compress(compression: Compression, data: Buffer, chunkSize: numbe
   for (let i = 0; i < data.length; i += chunkSize) chunks.push(data.subarray(i, i + chunkSize));
   const out: Buffer[] = [];
   const stages = getCompressor(compression, level).createStages();
-  await pipeline([Readable.from(chunks), ...stages, async function* (source: AsyncIterable<Buffer>) {
-    for await (const c of source) out.push(c);
-  }] as unknown as NodeJS.ReadWriteStream[]);
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      out.push(chunk);
+      done();
+    },
+  });
+  await pipeline([Readable.from(chunks), ...stages, sink] as unknown as NodeJS.ReadWriteStream[]);
   return Buffer.concat(out);
 }
 

@@ -32,7 +32,7 @@ export async function readRootfs(path: string, settings: ImageSettings, sourceDa
   const info = await stat(path).catch(() => undefined);
   if (!info) throw new UserError(`rootfs ${path}: no such file or directory`);
   return info.isDirectory()
-    ? treeFromDirectory(path, { mtime: sourceDateEpoch, ownership: settings.ownership ?? {}, warn })
+    ? treeFromDirectory(path, { mtime: sourceDateEpoch, rules: settings.rootfs ?? {}, warn })
     : treeFromTarball(path, { mtime: sourceDateEpoch });
 }
 

@@ -3,7 +3,7 @@ import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { UserError } from '../errors.js';
 import type { Compression } from '../oci/mediatypes.js';
-import type { OwnershipRules } from '../rootfs/tree.js';
+import type { DirectoryRules } from '../rootfs/tree.js';
 
 /** IMAGE.yaml, as documented by schemas/image-config.schema.json. */
 export interface ImageSettings {
@@ -21,7 +21,7 @@ export interface ImageSettings {
   };
   annotations?: Record<string, string>;
   layer?: { compression?: Compression; level?: number };
-  ownership?: OwnershipRules;
+  rootfs?: DirectoryRules;
 }
 
 const schema = JSON.parse(await readFile(new URL('../../../schemas/image-config.schema.json', import.meta.url), 'utf8')) as object;

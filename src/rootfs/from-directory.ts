@@ -3,7 +3,7 @@ import { lstat, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
 import { compareMemberNames, type EntryType, type TarSourceEntry } from '../tar/entry.js';
-import { ownerFor, type OwnershipRules, type RootfsTree } from './tree.js';
+import { normalizedMode, ownerFor, type DirectoryRules, type RootfsTree } from './tree.js';
 
 /** Linux dev_t split (glibc's gnu_dev_major/minor). */
 function devMajor(rdev: number): number {
@@ -20,11 +20,11 @@ function describeError(err: unknown): string {
 
 /**
  * Reads a directory as a tree. Every input-side accident is normalized away: mtimes become `mtime`
- * (SOURCE_DATE_EPOCH), owners follow the ownership rules (0:0 by default), entries are sorted bytewise, and
- * hardlinked files become one file plus links to its first path in that order. Modes are kept as they are:
- * they are content. Sockets cannot be archived and are skipped, as tar does.
+ * (SOURCE_DATE_EPOCH), owners follow the rules (0:0 by default), entries are sorted bytewise, and
+ * hardlinked files become one file plus links to its first path in that order. Modes are kept as they are
+ * (they are content) unless the rules ask to normalize them. Sockets cannot be archived and are skipped, as tar does.
  */
-export async function treeFromDirectory(root: string, options: { mtime: number; ownership?: OwnershipRules; warn?: (msg: string) => void }): Promise<RootfsTree> {
+export async function treeFromDirectory(root: string, options: { mtime: number; rules?: DirectoryRules; warn?: (msg: string) => void }): Promise<RootfsTree> {
   const info = await lstat(root).catch(() => undefined);
   if (!info) throw new UserError(`rootfs ${root}: no such directory`);
   if (!info.isDirectory()) throw new UserError(`rootfs ${root}: not a directory`);
@@ -41,8 +41,9 @@ export async function treeFromDirectory(root: string, options: { mtime: number; 
       const path = rel ? `${rel}/${name}` : name;
       const full = join(root, path);
       const st = await lstat(full);
-      const { uid, gid } = ownerFor(path, options.ownership ?? {}, { uid: st.uid, gid: st.gid });
+      const { uid, gid } = ownerFor(path, options.rules ?? {}, { uid: st.uid, gid: st.gid });
       const base = { path, mode: st.mode & 0o7777, uid, gid, mtime: options.mtime, size: 0 };
+      const normalize = options.rules?.normalizeModes === true;
       let type: EntryType;
       if (st.isDirectory()) type = 'dir';
       else if (st.isFile()) type = 'file';
@@ -55,6 +56,7 @@ export async function treeFromDirectory(root: string, options: { mtime: number; 
         continue;
       }
       const entry: TarSourceEntry & { inode?: string } = { ...base, type };
+      if (normalize && (type === 'file' || type === 'dir' || type === 'symlink')) entry.mode = normalizedMode(type, entry.mode);
       if (type === 'file') {
         entry.size = st.size;
         entry.open = () => createReadStream(full);

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { registerBuild } from './build.js';
 import { registerCopy } from './copy.js';
+import { registerExample } from './example.js';
 import { registerInspect } from './inspect.js';
 
 /** Each command lives in its own module and registers itself here. */
@@ -8,4 +9,5 @@ export function registerCommands(program: Command): void {
   registerBuild(program);
   registerInspect(program);
   registerCopy(program);
+  registerExample(program);
 }
