@@ -11,6 +11,9 @@ missing=()
 for cmd in "${!need[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
 done
+# Files, not commands: the OCI image-spec JSON schemas that test/consumers.test.ts validates against.
+[ -f /usr/share/gocode/src/github.com/opencontainers/image-spec/schema/image-manifest-schema.json ] ||
+  missing+=(golang-github-opencontainers-image-spec-dev)
 [ ${#missing[@]} -eq 0 ] && exit 0
 mapfile -t pkgs < <(printf '%s\n' "${missing[@]}" | sort -u)
 echo "installing test peers: ${pkgs[*]}" >&2

@@ -4,13 +4,16 @@ import { createHash } from 'node:crypto';
 import { chmodSync, chownSync, createReadStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { test, type TestContext } from 'node:test';
+import zlib from 'node:zlib';
 import { parseBuildInfo } from '../src/arch/buildinfo.js';
 import { parseMtree } from '../src/arch/mtree.js';
 import { parsePkgInfo } from '../src/arch/pkginfo.js';
 import { readSyncDb } from '../src/arch/syncdb.js';
 import { decompressAuto } from '../src/compress/index.js';
 import { readTar } from '../src/tar/reader.js';
+import { writeTar } from '../src/tar/writer.js';
 
 const SOURCE_DATE_EPOCH = '1700000000';
 
@@ -183,4 +186,54 @@ test("a real package's .PKGINFO, .BUILDINFO and .MTREE parse and agree", async (
   const link = byPath.get('usr/share/y/link to g')!;
   assert.deepEqual([link.type, link.link, link.mode], ['link', 'g', 0o777]);
   assert.equal(byPath.get('usr')!.type, 'dir');
+});
+
+/** A database archive built in memory with the project's tar writer (members must be in byte order). */
+async function* syntheticDb(members: Array<[string, string]>, gzip = false): AsyncGenerator<Buffer> {
+  const entries = members.map(([path, text]) => {
+    const data = Buffer.from(text);
+    return { path, type: 'file' as const, mode: 0o644, uid: 0, gid: 0, mtime: 0, size: data.length, open: () => Readable.from([data]) };
+  });
+  const chunks: Buffer[] = [];
+  for await (const chunk of writeTar(entries)) chunks.push(chunk);
+  const tar = Buffer.concat(chunks);
+  yield gzip ? zlib.gzipSync(tar) : tar;
+}
+
+const desc = (name: string, version: string, extra = ''): string =>
+  `%FILENAME%\n${name}-${version}-any.pkg.tar.zst\n\n%NAME%\n${name}\n\n%VERSION%\n${version}\n\n${extra}`;
+
+test('readSyncDb warns about unknown keys and members but keeps going', async () => {
+  const db = await readSyncDb(
+    syntheticDb(
+      [
+        ['b-1-1/desc', desc('b', '1-1', '%FUTURE%\nx\n\n')],
+        ['b-1-1/extra', 'x'],
+        ['c-2-1/desc', desc('c', '2-1')],
+      ],
+      true,
+    ),
+    'core.db',
+  );
+  assert.deepEqual(
+    db.packages.map((p) => p.desc.name),
+    ['b', 'c'],
+  );
+  assert.deepEqual(db.warnings, ['core.db: unexpected member "b-1-1/extra" skipped', 'core.db: b-1-1/desc: unknown key %FUTURE% skipped']);
+});
+
+test('readSyncDb rejects inconsistent databases with the member named', async () => {
+  await assert.rejects(readSyncDb(syntheticDb([['a-1-1/desc', desc('a', '1-2')]]), 'core.db'), /core\.db: a-1-1\/desc: entry directory does not match NAME a and VERSION 1-2/);
+  await assert.rejects(readSyncDb(syntheticDb([['a-1-1/files', '%FILES%\nx\n']]), 'core.db'), /core\.db: a-1-1\/ has no desc/);
+  await assert.rejects(readSyncDb(syntheticDb([['a-1-1/desc', '%NAME%\na\n']]), 'core.db'), /core\.db: a-1-1\/desc: required %FILENAME% is missing/);
+  await assert.rejects(readSyncDb(syntheticDb([['a-1-1/desc', desc('a', '1-1')], ['a-2-1/desc', desc('a', '2-1')]]), 'core.db'), /package a appears twice/);
+  await assert.rejects(
+    readSyncDb(
+      (async function* () {
+        yield Buffer.from('this is not a database at all, just some text that is long enough to fill a header block'.repeat(8));
+      })(),
+      'junk.db',
+    ),
+    /junk\.db: bad header checksum/,
+  );
 });
