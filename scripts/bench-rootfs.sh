@@ -9,6 +9,7 @@
 #   BENCH_SOURCES    directories copied from, in order, until the size is reached
 #                    (default "/usr/lib/x86_64-linux-gnu /usr/share")
 #
+# Uses the compiled dist/ as it is (run `npx tsc -p tsconfig.json` first after changing src/).
 # The input trees are copied once and kept in $BENCH_DIR/src-<MB>MB; delete that directory to copy afresh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,33 +28,35 @@ if [ ! -x /usr/bin/time ]; then
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends time >/dev/null ||
     { "${sudo[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends time >/dev/null; }
 fi
-[ -f dist/src/cli/main.js ] || npx tsc -p tsconfig.json
+[ -f dist/src/cli/main.js ] && [ -f dist/scripts/bench-rootfs.js ] || npx tsc -p tsconfig.json
 
 mkdir -p "$bench"
 
-# copy_tree MB DEST: the first MB megabytes of regular-file content under $sources (directories, symlinks and
-# hardlinks come along), copied once with tar so modes and links are kept.
+# copy_tree MB DEST: about MB megabytes of regular-file content (hardlinks counted once) under $sources,
+# chosen by dist/scripts/bench-rootfs.js, copied once with tar so modes, symlinks and hardlinks are kept.
 copy_tree() {
   local want=$1 dest=$2
   if [ -f "$dest/.complete" ]; then return; fi
-  rm -rf "$dest" "$dest.list"
+  rm -rf "$dest"
   mkdir -p "$dest/tree"
   echo "copying ~${want} MB of ${sources[*]} into $dest (once)" >&2
-  # Names with a newline cannot go through a line list; /usr has none, and any would simply be left out.
-  find "${sources[@]}" -xdev \( -type d -o -type f -o -type l \) -printf '%y %s %p\n' 2>/dev/null |
-    awk -v limit=$((want * 1024 * 1024)) '{ if ($1 == "f") total += $2; if (total > limit) exit; print substr($0, index(substr($0, index($0, " ") + 1), " ") + index($0, " ") + 1) }' \
-      >"$dest.list"
-  tar -C / --no-recursion --verbatim-files-from -T <(sed 's|^/||' "$dest.list") -cf - 2>/dev/null | tar -C "$dest/tree" -xf -
-  rm -f "$dest.list"
+  node dist/scripts/bench-rootfs.js select "$want" "$dest/list" "${sources[@]}"
+  tar -C / --null --verbatim-files-from --no-recursion -T "$dest/list" -cf - | tar -C "$dest/tree" -xf -
+  rm -f "$dest/list"
   touch "$dest/.complete"
 }
 
-# measure LABEL CMD...: runs CMD under GNU time; prints "seconds peak_rss_kb".
+# measure CMD...: runs CMD under GNU time and sets m_s (wall seconds) and m_kb (peak RSS, KiB); a failing CMD
+# ends the benchmark.
 measure() {
   local out
   out=$(mktemp)
-  /usr/bin/time -f '%e %M' -o "$out" "$@" >/dev/null
-  tail -n 1 "$out"
+  if ! /usr/bin/time -f '%e %M' -o "$out" "$@" >/dev/null; then
+    cat "$out" >&2
+    echo "benchmark command failed: $*" >&2
+    exit 1
+  fi
+  read -r m_s m_kb <"$out"
   rm -f "$out"
 }
 
@@ -71,20 +74,16 @@ find "$large/tree" "$small/tree" -type f -exec cat {} + >/dev/null
 out="$bench/out"
 repro() { rm -rf "$out"; measure node bin/repro-oci.js build --rootfs "$1/tree" --source-date-epoch "$sde" -o "oci:$out"; }
 # shellcheck disable=SC2016 # expanded by the inner bash
-tar_gzip() { measure bash -c 'tar --sort=name --mtime=@"$2" --clamp-mtime --numeric-owner --pax-option=delete=atime,delete=ctime -C "$1" -c . | gzip -n >/dev/null' _ "$1/tree" "$sde"; }
+tar_gzip() { measure bash -c 'set -o pipefail; tar --sort=name --mtime=@"$2" --clamp-mtime --numeric-owner --pax-option=delete=atime,delete=ctime -C "$1" -c . | gzip -n >/dev/null' _ "$1/tree" "$sde"; }
 
-read -r repro_s repro_kb < <(repro "$large")
-read -r tar_s tar_kb < <(tar_gzip "$large")
-read -r small_s small_kb < <(repro "$small")
+repro "$large"
+repro_s=$m_s repro_kb=$m_kb
+tar_gzip "$large"
+tar_s=$m_s tar_kb=$m_kb
+repro "$small"
+small_s=$m_s small_kb=$m_kb
 rm -rf "$out"
 
-awk -v mb="$(size_mb "$large")" -v nf="$(files "$large")" -v smb="$(size_mb "$small")" -v snf="$(files "$small")" \
-  -v rs="$repro_s" -v rk="$repro_kb" -v ts="$tar_s" -v tk="$tar_kb" -v ss="$small_s" -v sk="$small_kb" 'BEGIN {
-  printf "input: %d MB in %d files (small: %d MB in %d files); peak RSS of the tar pipeline is its largest process\n\n", mb, nf, smb, snf
-  printf "%-34s %9s %13s\n", "", "seconds", "peak RSS MB"
-  printf "%-34s %9.2f %13.1f\n", "repro-oci build (" mb " MB)", rs, rk / 1024
-  printf "%-34s %9.2f %13.1f\n", "tar | gzip -n (" mb " MB)", ts, tk / 1024
-  printf "%-34s %9.2f %13.2f\n", "ratio repro-oci / tar", (ts > 0 ? rs / ts : 0), (tk > 0 ? rk / tk : 0)
-  printf "%-34s %9.2f %13.1f\n", "repro-oci build (" smb " MB)", ss, sk / 1024
-  printf "%-34s %9.2f %13.2f\n", "ratio large / small input", (ss > 0 ? rs / ss : 0), (sk > 0 ? rk / sk : 0)
-}'
+node dist/scripts/bench-rootfs.js report \
+  large_mb="$(size_mb "$large")" large_files="$(files "$large")" small_mb="$(size_mb "$small")" small_files="$(files "$small")" \
+  repro_s="$repro_s" repro_kb="$repro_kb" tar_s="$tar_s" tar_kb="$tar_kb" small_s="$small_s" small_kb="$small_kb"

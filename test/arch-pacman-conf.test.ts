@@ -185,3 +185,12 @@ test('resolved SigLevels match pacman-conf', async (t) => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a repeated repository section keeps the first definition, as pacman registers only that one', async () => {
+  const conf = await parsePacmanConf('/p.conf', files({ '/p.conf': '[core]\nServer = http://one/\n[core]\nServer = http://two/\n' }));
+  assert.deepEqual(
+    conf.repos.map((r) => r.servers),
+    [['http://one/']],
+  );
+  assert.match(conf.warnings.join('\n'), /\[core\] is defined more than once/);
+});

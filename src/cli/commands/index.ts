@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { registerArchCommands } from './arch.js';
 import { registerBuild } from './build.js';
 import { registerCopy } from './copy.js';
 import { registerExample } from './example.js';
@@ -10,4 +11,5 @@ export function registerCommands(program: Command): void {
   registerInspect(program);
   registerCopy(program);
   registerExample(program);
+  registerArchCommands(program);
 }

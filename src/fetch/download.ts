@@ -1,0 +1,179 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, rm, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
+import { UserError } from '../errors.js';
+import type { Digest } from '../oci/digest.js';
+import type { ContentCache } from './cache.js';
+import { Progress } from './progress.js';
+
+/** Retry policy for transient failures (connection errors, 5xx, 429). Tests shorten the delays. */
+export interface RetryPolicy {
+  attempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseDelayMs: 500, maxDelayMs: 15000 };
+
+/** An HTTP failure that another attempt may cure. */
+class TransientError extends Error {
+  constructor(message: string, readonly retryAfterMs?: number) {
+    super(message);
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+function retryAfter(header: string | null): number | undefined {
+  if (!header) return undefined;
+  const seconds = Number(header);
+  return Number.isFinite(seconds) && seconds >= 0 ? Math.min(seconds * 1000, 60000) : undefined;
+}
+
+function describeNetworkError(err: unknown): string {
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  return cause?.code ?? cause?.message ?? (err as Error).message;
+}
+
+/**
+ * Fetches `url` into the cache's partial file for `digest`, resuming from what is already there with a Range
+ * request. Returns when the server has sent everything; the caller verifies.
+ */
+async function fetchIntoPartial(url: string, partial: string, expectedSize: number | undefined, progress: Progress): Promise<void> {
+  const have = (await stat(partial).catch(() => undefined))?.size ?? 0;
+  if (expectedSize !== undefined && have > expectedSize) await rm(partial, { force: true });
+  const resumeFrom = expectedSize !== undefined && have > expectedSize ? 0 : have;
+  const headers: Record<string, string> = resumeFrom > 0 ? { Range: `bytes=${resumeFrom}-` } : {};
+  let response: Response;
+  try {
+    response = await fetch(url, { headers, redirect: 'follow', signal: AbortSignal.timeout(10 * 60 * 1000) });
+  } catch (err) {
+    throw new TransientError(`${url}: ${describeNetworkError(err)}`);
+  }
+  if (response.status === 429 || response.status >= 500) {
+    await response.body?.cancel();
+    throw new TransientError(`${url}: HTTP ${response.status}`, retryAfter(response.headers.get('retry-after')));
+  }
+  if (response.status === 416 && expectedSize !== undefined && resumeFrom === expectedSize) return; // already complete
+  if (response.status !== 200 && response.status !== 206) {
+    await response.body?.cancel();
+    throw new UserError(`${url}: HTTP ${response.status}${response.status === 404 ? ' (not found)' : ''}`);
+  }
+  const append = response.status === 206 && resumeFrom > 0;
+  if (!append && resumeFrom > 0) await rm(partial, { force: true }); // server ignored Range: start over
+  if (!response.body) throw new TransientError(`${url}: empty response`);
+  progress.start(expectedSize, append ? resumeFrom : 0);
+  const body = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>);
+  body.on('data', (chunk: Buffer) => progress.advance(chunk.length));
+  try {
+    await pipeline(body, createWriteStream(partial, { flags: append ? 'a' : 'w', mode: 0o644 }));
+  } catch (err) {
+    throw new TransientError(`${url}: connection lost after ${(await stat(partial).catch(() => undefined))?.size ?? 0} bytes (${describeNetworkError(err)})`);
+  } finally {
+    progress.stop();
+  }
+}
+
+/**
+ * Puts the file that `urls` name into the cache, checked against `digest` (and `size` when known), and returns
+ * its cache path. Mirrors are tried in order; transient failures are retried with exponential backoff and a
+ * partial download resumes where it stopped. Nothing unverified ever reaches the cache.
+ */
+export async function downloadToCache(
+  cache: ContentCache,
+  urls: string[],
+  digest: Digest,
+  size: number | undefined,
+  what: string,
+  retry: RetryPolicy = DEFAULT_RETRY,
+): Promise<string> {
+  if (await cache.has(digest)) return cache.path(digest);
+  const failures: string[] = [];
+  for (const url of urls) {
+    if (url.startsWith('file:')) {
+      const path = fileURLToPath(url);
+      if (!(await stat(path).catch(() => undefined))?.isFile()) {
+        failures.push(`${url}: no such file`);
+        continue;
+      }
+      return cache.put(digest, size, createReadStream(path), `${what} from ${url}`);
+    }
+    if (!/^https?:/.test(url)) {
+      failures.push(`${url}: unsupported URL scheme`);
+      continue;
+    }
+    const partial = cache.partialPath(digest);
+    await mkdir(dirname(partial), { recursive: true });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await fetchIntoPartial(url, partial, size, new Progress(what));
+        return await cache.promotePartial(digest, size, `${what} from ${url}`);
+      } catch (err) {
+        if (!(err instanceof TransientError) || attempt >= retry.attempts) {
+          failures.push(err instanceof Error ? err.message : String(err));
+          break;
+        }
+        const delay = err.retryAfterMs ?? Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (attempt - 1));
+        await sleep(delay);
+      }
+    }
+  }
+  throw new UserError(`${what}: could not be downloaded: ${failures.join('; ') || 'no URL'}`);
+}
+
+/**
+ * Fetches a small document whose digest is not known in advance (a repository database) fully into memory,
+ * with the same retries. Callers record the digest of what they got.
+ */
+export async function fetchBytes(url: string, what: string, limit: number, retry: RetryPolicy = DEFAULT_RETRY): Promise<Buffer> {
+  if (url.startsWith('file:')) {
+    const path = fileURLToPath(url);
+    const info = await stat(path).catch(() => undefined);
+    if (!info?.isFile()) throw new UserError(`${what}: ${url}: no such file`);
+    if (info.size > limit) throw new UserError(`${what}: ${url}: ${info.size} bytes exceeds the ${limit}-byte limit`);
+    const chunks: Buffer[] = [];
+    for await (const c of createReadStream(path)) chunks.push(c as Buffer);
+    return Buffer.concat(chunks);
+  }
+  for (let attempt = 1; ; attempt++) {
+    try {
+      let response: Response;
+      try {
+        response = await fetch(url, { redirect: 'follow', signal: AbortSignal.timeout(5 * 60 * 1000) });
+      } catch (err) {
+        throw new TransientError(`${url}: ${describeNetworkError(err)}`);
+      }
+      if (response.status === 429 || response.status >= 500) {
+        await response.body?.cancel();
+        throw new TransientError(`${url}: HTTP ${response.status}`, retryAfter(response.headers.get('retry-after')));
+      }
+      if (response.status !== 200) {
+        await response.body?.cancel();
+        throw new UserError(`${what}: ${url}: HTTP ${response.status}${response.status === 404 ? ' (not found)' : ''}`);
+      }
+      const declared = Number(response.headers.get('content-length') ?? NaN);
+      if (declared > limit) throw new UserError(`${what}: ${url}: ${declared} bytes exceeds the ${limit}-byte limit`);
+      const chunks: Buffer[] = [];
+      let total = 0;
+      try {
+        for await (const chunk of Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>)) {
+          total += (chunk as Buffer).length;
+          if (total > limit) throw new UserError(`${what}: ${url}: more than the ${limit}-byte limit`);
+          chunks.push(chunk as Buffer);
+        }
+      } catch (err) {
+        if (err instanceof UserError) throw err;
+        throw new TransientError(`${url}: connection lost (${describeNetworkError(err)})`);
+      }
+      if (Number.isFinite(declared) && total !== declared) throw new TransientError(`${url}: truncated (${total} of ${declared} bytes)`);
+      return Buffer.concat(chunks);
+    } catch (err) {
+      if (!(err instanceof TransientError)) throw err;
+      if (attempt >= retry.attempts) throw new UserError(`${what}: ${err.message} (after ${attempt} attempts)`);
+      await sleep(err.retryAfterMs ?? Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (attempt - 1)));
+    }
+  }
+}
