@@ -16,7 +16,11 @@ export interface RetryPolicy {
   maxDelayMs: number;
 }
 
-export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseDelayMs: 500, maxDelayMs: 15000 };
+/** $REPRO_OCI_RETRY_DELAY_MS shortens the first backoff delay (tests against a flaky local server use 1). */
+const envDelay = Number(process.env.REPRO_OCI_RETRY_DELAY_MS);
+export const DEFAULT_RETRY: RetryPolicy = Number.isFinite(envDelay) && envDelay >= 0
+  ? { attempts: 5, baseDelayMs: envDelay, maxDelayMs: Math.max(envDelay, 1) * 30 }
+  : { attempts: 5, baseDelayMs: 500, maxDelayMs: 15000 };
 
 /** An HTTP failure that another attempt may cure. */
 class TransientError extends Error {

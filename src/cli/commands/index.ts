@@ -4,6 +4,7 @@ import { registerBuild } from './build.js';
 import { registerCopy } from './copy.js';
 import { registerExample } from './example.js';
 import { registerInspect } from './inspect.js';
+import { registerLock } from './lock.js';
 
 /** Each command lives in its own module and registers itself here. */
 export function registerCommands(program: Command): void {
@@ -11,5 +12,6 @@ export function registerCommands(program: Command): void {
   registerInspect(program);
   registerCopy(program);
   registerExample(program);
+  registerLock(program);
   registerArchCommands(program);
 }

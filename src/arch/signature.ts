@@ -1,0 +1,175 @@
+import { ReadableStream } from 'node:stream/web';
+import { createMessage, enums, readSignature, type LiteralDataPacket, type PublicKey, type SignaturePacket, type Subkey } from 'openpgp';
+import { UserError, errorMessage } from '../errors.js';
+import { findIssuer, fingerprintOf, keyTrust, primaryKeyLifetime, revocationReason, subkeyLifetime, type KeyLifetime, type Keyring } from './keyring.js';
+
+/**
+ * Detached OpenPGP signatures of packages and databases (`.sig` files, `%PGPSIG%` after base64), checked against a
+ * pacman keyring. A signature is judged as of its own creation time: a package signed in 2024 by a key that
+ * expired in 2026 still verifies in 2030, while a signature made after the key expired, or by a revoked key, does
+ * not. The key checks run before the data is read, so on those failures a streamed `data` is left unconsumed.
+ */
+
+export type SignatureFailure = 'malformed' | 'unknown-key' | 'revoked' | 'expired-key' | 'untrusted' | 'bad-signature' | 'missing';
+
+/** A UserError whose `reason` says which check failed. */
+export class SignatureError extends UserError {
+  constructor(
+    readonly reason: SignatureFailure,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'SignatureError';
+  }
+}
+
+export interface VerifiedSignature {
+  /** Upper-case fingerprint of the signer's primary key (what keyrings list). */
+  fingerprint: string;
+  /** The primary key or subkey that made the signature. */
+  signingKeyFingerprint: string;
+  signerUserId: string | undefined;
+  created: Date;
+}
+
+/** pacman's TrustedOnly (the key must be valid in the web of trust) or TrustAll (any key in the keyring will do). */
+export type SignatureTrust = 'trustedOnly' | 'trustAll';
+
+export interface VerifyDetachedOptions {
+  data: AsyncIterable<Uint8Array> | Uint8Array;
+  /** The binary signature. */
+  signature: Uint8Array;
+  keyring: Keyring;
+  /** Names the signed thing in errors, e.g. `package foo-1.0-1`. */
+  what: string;
+  /** Default trustedOnly. */
+  trust?: SignatureTrust;
+}
+
+export async function verifyDetachedSignature(options: VerifyDetachedOptions): Promise<VerifiedSignature> {
+  const { keyring, what } = options;
+  const packet = await readSignaturePacket(options.signature, what);
+  const created = packet.created as Date;
+
+  const issuer = findIssuer(keyring, packet);
+  if (issuer === undefined) {
+    const id = packet.issuerFingerprint ? Buffer.from(packet.issuerFingerprint).toString('hex').toUpperCase() : packet.issuerKeyID.toHex().toUpperCase();
+    throw new SignatureError('unknown-key', `${what}: signed by unknown key ${id} (not in the keyring)`);
+  }
+  const { key, signingKey } = issuer;
+  const fingerprint = fingerprintOf(key);
+  const signer = `key ${fingerprint}${describeUser(key)}`;
+
+  const revoked = await revocationReason(keyring, key, signingKey);
+  if (revoked !== undefined) throw new SignatureError('revoked', `${what}: signed by a revoked key: ${revoked}`);
+
+  await checkLifetime(await primaryKeyLifetime(key, created), created, signer, what);
+  if (signingKey !== key) {
+    await checkLifetime(await subkeyLifetime(key, signingKey as Subkey, created), created, `subkey ${fingerprintOf(signingKey)} of ${signer}`, what);
+  }
+  await checkCanSign(key, signingKey, what, signer);
+
+  if ((options.trust ?? 'trustedOnly') === 'trustedOnly') {
+    const trust = await keyTrust(keyring, key, created);
+    if (!trust.valid) {
+      throw new SignatureError(
+        'untrusted',
+        `${what}: ${signer} is not trusted: certified by ${trust.certifiers.length} of the ${keyring.requiredCertifications} trusted master keys required`,
+      );
+    }
+  }
+
+  // openpgp.js hashes the literal data as a stream; `date` = the signature's own creation time, so the signature's
+  // own expiry is judged then, like the key's.
+  const message = await createMessage({ binary: toWebStream(options.data) });
+  const literal = message.packets.findPacket(enums.packet.literalData) as LiteralDataPacket;
+  try {
+    await packet.verify(signingKey.keyPacket, packet.signatureType as enums.signature, literal, created, true);
+  } catch (err) {
+    const message = errorMessage(err);
+    if (/Signed digest did not match|Signature verification failed/.test(message)) {
+      throw new SignatureError('bad-signature', `${what}: bad signature from ${signer}: the data does not match`);
+    }
+    throw new SignatureError('malformed', `${what}: signature from ${signer} cannot be verified: ${message}`);
+  }
+  return { fingerprint, signingKeyFingerprint: fingerprintOf(signingKey), signerUserId: primaryUserId(key), created };
+}
+
+/** One side of a pacman SigLevel: when to check, and which keys to accept. */
+export interface SignaturePolicy {
+  level: 'never' | 'optional' | 'required';
+  trust: SignatureTrust;
+}
+
+/**
+ * pacman's SigLevel for one package or database: Never skips the check (undefined), Optional checks a signature
+ * only when there is one, Required demands one.
+ */
+export async function checkPackageSignature(
+  policy: SignaturePolicy,
+  signature: Uint8Array | undefined,
+  target: { data: AsyncIterable<Uint8Array> | Uint8Array; keyring: Keyring; what: string },
+): Promise<VerifiedSignature | undefined> {
+  if (policy.level === 'never') return undefined;
+  if (signature === undefined) {
+    if (policy.level === 'optional') return undefined;
+    throw new SignatureError('missing', `${target.what}: missing required signature`);
+  }
+  return verifyDetachedSignature({ ...target, signature, trust: policy.trust });
+}
+
+async function readSignaturePacket(bytes: Uint8Array, what: string): Promise<SignaturePacket> {
+  let packets: SignaturePacket[];
+  try {
+    packets = [...(await readSignature({ binarySignature: bytes })).packets];
+  } catch (err) {
+    throw new SignatureError('malformed', `${what}: not an OpenPGP signature: ${errorMessage(err)}`);
+  }
+  // pacman's signatures carry exactly one; more would raise the question of which must hold.
+  if (packets.length !== 1) throw new SignatureError('malformed', `${what}: expected one signature packet, found ${packets.length}`);
+  const packet = packets[0] as SignaturePacket;
+  if (packet.signatureType !== enums.signature.binary && packet.signatureType !== enums.signature.text) {
+    throw new SignatureError('malformed', `${what}: not a signature of data (signature type ${packet.signatureType})`);
+  }
+  if (packet.created === null) throw new SignatureError('malformed', `${what}: signature has no creation time`);
+  return packet;
+}
+
+async function checkLifetime(lifetime: KeyLifetime, created: Date, signer: string, what: string): Promise<void> {
+  if (created < lifetime.created) {
+    throw new SignatureError('expired-key', `${what}: signature made ${iso(created)}, before ${signer} was created (${iso(lifetime.created)})`);
+  }
+  if (lifetime.expires !== undefined && created >= lifetime.expires) {
+    throw new SignatureError('expired-key', `${what}: signature made ${iso(created)}, after ${signer} expired (${iso(lifetime.expires)})`);
+  }
+}
+
+/** The signing key must be flagged for signing (subkeys also need their back-signature); no dates are judged here. */
+async function checkCanSign(key: PublicKey, signingKey: PublicKey | Subkey, what: string, signer: string): Promise<void> {
+  try {
+    const usable = await key.getSigningKey(signingKey.getKeyID(), null);
+    if (usable.getKeyID().equals(signingKey.getKeyID())) return;
+  } catch (err) {
+    throw new SignatureError('malformed', `${what}: ${signer} cannot make this signature: ${errorMessage(err)}`);
+  }
+  throw new SignatureError('malformed', `${what}: ${fingerprintOf(signingKey)} of ${signer} is not a signing key`);
+}
+
+function toWebStream(data: AsyncIterable<Uint8Array> | Uint8Array): Uint8Array | ReadableStream<Uint8Array> {
+  if (data instanceof Uint8Array) return data;
+  return ReadableStream.from(data);
+}
+
+function primaryUserId(key: PublicKey): string | undefined {
+  const primary = key.users.find((user) => user.selfCertifications.some((sig) => sig.isPrimaryUserID === true));
+  return (primary ?? key.users.find((user) => user.userID !== null))?.userID?.userID;
+}
+
+function describeUser(key: PublicKey): string {
+  const uid = primaryUserId(key);
+  return uid === undefined ? '' : ` (${uid})`;
+}
+
+function iso(date: Date): string {
+  return date.toISOString().replace('.000Z', 'Z');
+}

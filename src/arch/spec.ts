@@ -1,0 +1,93 @@
+import { readFile } from 'node:fs/promises';
+import { dirname, resolve as resolvePath } from 'node:path';
+import { Ajv } from 'ajv';
+import { parse as parseYaml } from 'yaml';
+import { UserError } from '../errors.js';
+import { canonicalJsonBytes } from '../oci/canonical-json.js';
+import { sha256, type Digest } from '../oci/digest.js';
+
+/** SPEC.yaml as documented by schemas/spec.schema.json. */
+export interface Spec {
+  architecture?: string;
+  archive?: { url: string; date: string };
+  repositories: (string | { name: string; servers: string[] })[];
+  packages: string[];
+  sigLevel?: string;
+  keyring?: { dir: string; name?: string };
+  image?: Record<string, unknown>;
+}
+
+export interface LoadedSpec {
+  spec: Spec;
+  /** Digest of the spec's canonical JSON form: formatting and comments do not change it. */
+  digest: Digest;
+  /** Directory relative paths in the spec are resolved against. */
+  baseDir: string;
+}
+
+export interface RepositorySource {
+  name: string;
+  /** Server URLs with $repo and $arch expanded, in order. */
+  servers: string[];
+}
+
+const schema = JSON.parse(await readFile(new URL('../../../schemas/spec.schema.json', import.meta.url), 'utf8')) as object;
+const validate = new Ajv({ allErrors: true, strict: true }).compile<Spec>(schema);
+
+export function parseSpec(text: string, what: string): Spec {
+  let value: unknown;
+  try {
+    value = parseYaml(text, { prettyErrors: false });
+  } catch (err) {
+    throw new UserError(`${what}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+  }
+  if (!validate(value)) {
+    const problems = (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}${e.params && 'additionalProperty' in e.params ? ` (${String(e.params.additionalProperty)})` : ''}`);
+    throw new UserError(`${what}: ${[...new Set(problems)].join('; ')}`);
+  }
+  if (value.archive) {
+    const date = new Date(`${value.archive.date}T00:00:00Z`);
+    if (Number.isNaN(date.getTime()) || date.toISOString().slice(0, 10) !== value.archive.date) throw new UserError(`${what}: archive date ${value.archive.date} is not a calendar date`);
+  }
+  for (const repo of value.repositories) {
+    if (typeof repo === 'string' && !value.archive) throw new UserError(`${what}: repository ${repo} is given by name only, which needs an archive snapshot`);
+  }
+  return value;
+}
+
+export async function loadSpec(path: string): Promise<LoadedSpec> {
+  const text = await readFile(path, 'utf8').catch(() => {
+    throw new UserError(`spec ${path}: cannot be read`);
+  });
+  const spec = parseSpec(text, `spec ${path}`);
+  return { spec, digest: sha256(canonicalJsonBytes(spec)), baseDir: dirname(resolvePath(path)) };
+}
+
+export function specArchitecture(spec: Spec): string {
+  return spec.architecture ?? 'x86_64';
+}
+
+function expand(server: string, repo: string, arch: string): string {
+  return server.replace(/\$repo/g, repo).replace(/\$arch/g, arch).replace(/\/+$/, '');
+}
+
+/** The Arch Linux Archive's daily snapshot of one repository. */
+export function archiveServer(archive: { url: string; date: string }, repo: string, arch: string): string {
+  const [y, m, d] = archive.date.split('-');
+  return `${archive.url.replace(/\/+$/, '')}/repos/${y}/${m}/${d}/${repo}/os/${arch}`;
+}
+
+/** Where the archive keeps every version of a package, whatever the snapshot. */
+export function archivePackageUrl(archiveUrl: string, name: string, filename: string): string {
+  return `${archiveUrl.replace(/\/+$/, '')}/packages/${name[0]}/${name}/${encodeURIComponent(filename)}`;
+}
+
+export function repositorySources(spec: Spec, archiveDate?: string): RepositorySource[] {
+  const arch = specArchitecture(spec);
+  const archive = spec.archive && { ...spec.archive, date: archiveDate ?? spec.archive.date };
+  return spec.repositories.map((repo) =>
+    typeof repo === 'string'
+      ? { name: repo, servers: [archiveServer(archive!, repo, arch)] }
+      : { name: repo.name, servers: repo.servers.map((s) => expand(s, repo.name, arch)) },
+  );
+}

@@ -1,0 +1,84 @@
+import { createReadStream, statSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join, normalize } from 'node:path';
+
+/** A fault the server injects into the next requests that match `path` (a substring). */
+export interface Fault {
+  path: string;
+  /** How many matching requests it applies to. */
+  times: number;
+  kind: 'status' | 'drop' | 'truncate';
+  status?: number;
+  /** For truncate: bytes sent before the connection is cut. */
+  after?: number;
+}
+
+export interface FileServer {
+  url: string;
+  requests: string[];
+  faults: Fault[];
+  close(): Promise<void>;
+}
+
+/** Serves a directory on 127.0.0.1 (a random port) with Range support and injectable faults. */
+export async function serveDirectory(root: string): Promise<FileServer> {
+  const requests: string[] = [];
+  const faults: Fault[] = [];
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    requests.push(`${req.method} ${path}${req.headers.range ? ` ${req.headers.range}` : ''}`);
+    const fault = faults.find((f) => f.times > 0 && path.includes(f.path));
+    if (fault) fault.times--;
+    if (fault?.kind === 'status') {
+      res.writeHead(fault.status ?? 500).end();
+      return;
+    }
+    if (fault?.kind === 'drop') {
+      req.socket.destroy();
+      return;
+    }
+    const file = join(root, normalize(path));
+    let size: number;
+    try {
+      const info = statSync(file);
+      if (!info.isFile() || !file.startsWith(root)) throw new Error('not a file');
+      size = info.size;
+    } catch {
+      res.writeHead(404).end();
+      return;
+    }
+    let start = 0;
+    const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? '');
+    if (range) {
+      start = Number(range[1]);
+      if (start >= size) {
+        res.writeHead(416, { 'Content-Range': `bytes */${size}` }).end();
+        return;
+      }
+      res.writeHead(206, { 'Content-Length': size - start, 'Content-Range': `bytes ${start}-${size - 1}/${size}` });
+    } else {
+      res.writeHead(200, { 'Content-Length': size });
+    }
+    if (fault?.kind === 'truncate') {
+      const stream = createReadStream(file, { start, end: start + (fault.after ?? 0) - 1 });
+      stream.on('end', () => res.socket?.destroy());
+      stream.pipe(res, { end: false });
+      return;
+    }
+    createReadStream(file, { start }).pipe(res);
+  };
+  const server: Server = createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    faults,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
