@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { keyringIdentity, loadKeyring, loadKeyringFromDirectory, type Keyring, type KeyringOptions } from '../src/arch/keyring.js';
-import { checkPackageSignature, SignatureError, verifyDetachedSignature, type SignatureFailure } from '../src/arch/signature.js';
+import { checkPackageSignature, SignatureError, signaturePolicy, verifyDetachedSignature, type SignatureFailure } from '../src/arch/signature.js';
+import { parseSigLevel } from '../src/arch/siglevel.js';
 import { UserError } from '../src/errors.js';
 import { Gpg } from './support/gpg.js';
 
@@ -26,7 +27,7 @@ interface Fixture {
   revokedByCert: string;
   /** In no keyring file. */
   stranger: string;
-  /** Created 2020 expiring 2022; extended in 2021 to 2030 after `oldKeyBeforeExtension` was exported. */
+  /** Created 2020-01-01 expiring after 2y = 730 days (2021-12-31); extended in 2021 to 2030 after `oldKeyBeforeExtension` was exported. */
   old: string;
   oldKeyBeforeExtension: Buffer;
   keyFile: Buffer;
@@ -35,9 +36,11 @@ interface Fixture {
 }
 
 let fx: Fixture;
+let home: Gpg | undefined;
 
 before(async () => {
   const gpg = await Gpg.create();
+  home = gpg;
   const masters: string[] = [];
   for (const n of [1, 2, 3]) masters.push(await gpg.genKey(`Master ${n} <master${n}@example.invalid>`, { at: at('2019-01-01T00:00:00Z') }));
   const certifyBy = async (count: number, target: string, when?: Date): Promise<void> => {
@@ -79,7 +82,7 @@ before(async () => {
 });
 
 after(async () => {
-  await fx?.gpg.dispose();
+  await home?.dispose();
 });
 
 function keyring(options: KeyringOptions & { revoked?: string; keys?: Buffer } = {}): Promise<Keyring> {
@@ -171,12 +174,12 @@ test('an unknown key is refused', async () => {
 test('signatures are judged as of their creation time', async () => {
   const keys = Buffer.concat([await fx.gpg.exportPublic(fx.masters), fx.oldKeyBeforeExtension]);
   const kr = await keyring({ keys });
-  // Key valid 2020-2022: a 2021 signature still verifies today, after the key expired.
+  // Key valid 2020-01-01 to 2021-12-31: a 2021-01-01 signature still verifies today, after the key expired.
   const result = await verifyDetachedSignature({ data: DATA, signature: fx.sig.old2021, keyring: kr, what: 'package old-1-1' });
   assert.equal(result.fingerprint, fx.old);
   assert.equal(result.created.toISOString(), '2021-01-01T00:00:00.000Z');
   // A 2023 signature was made after the expiry that keyring knows of.
-  await rejects(verifyDetachedSignature({ data: DATA, signature: fx.sig.old2023, keyring: kr, what: 'package old-2-1' }), 'expired-key', /signature made 2023-01-01T00:00:00Z, after key .* expired \(2022-01-01/);
+  await rejects(verifyDetachedSignature({ data: DATA, signature: fx.sig.old2023, keyring: kr, what: 'package old-2-1' }), 'expired-key', /signature made 2023-01-01T00:00:00Z, after key .* expired \(2021-12-31T00:00:00Z\)$/);
   // With the 2021 extension in the keyring, both verify.
   const extended = await keyring();
   assert.equal((await verifyDetachedSignature({ data: DATA, signature: fx.sig.old2023, keyring: extended, what: 'p' })).fingerprint, fx.old);
@@ -193,6 +196,9 @@ test('SigLevel policy: Never skips, Optional checks what is there, Required dema
   await rejects(checkPackageSignature({ level: 'required', trust: 'trustedOnly' }, undefined, target), 'missing', /^package foo-1-1: missing required signature$/);
   assert.equal((await checkPackageSignature({ level: 'required', trust: 'trustedOnly' }, fx.sig.packager, target))?.fingerprint, fx.packager);
   await rejects(checkPackageSignature({ level: 'required', trust: 'trustAll' }, Buffer.from('not a signature'), target), 'malformed', /not an OpenPGP signature/);
+  const arch = parseSigLevel('Required DatabaseOptional TrustAll');
+  assert.deepEqual(signaturePolicy(arch.package), { level: 'required', trust: 'trustAll' });
+  assert.deepEqual(signaturePolicy(parseSigLevel('Never').database), { level: 'never', trust: 'trustedOnly' });
 });
 
 test('a keyring loads from a directory (armored key file); its identity is stable and sorted', async () => {

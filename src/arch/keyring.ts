@@ -196,8 +196,8 @@ export interface KeyLifetime {
   expires: Date | undefined;
 }
 
-/** The primary key's lifetime as of `at`; throws when it has no valid self-signature at all. */
-export async function primaryKeyLifetime(key: PublicKey, at: Date): Promise<KeyLifetime> {
+/** The primary key's lifetime as of `at`; undefined when it has no valid self-signature at all. */
+export async function primaryKeyLifetime(key: PublicKey, at: Date): Promise<KeyLifetime | undefined> {
   const primary = key.keyPacket;
   const selfSignatures: SignaturePacket[] = [];
   for (const user of key.users) {
@@ -206,7 +206,7 @@ export async function primaryKeyLifetime(key: PublicKey, at: Date): Promise<KeyL
     selfSignatures.push(...(await validOnes(user.selfCertifications, (sig) => verifyTimeless(sig, primary, sig.signatureType ?? enums.signature.certGeneric, data))));
   }
   const uidSignature = inForceAt(selfSignatures, at);
-  if (uidSignature === undefined) throw new UserError(`key ${fingerprintOf(key)} has no valid self-signature`);
+  if (uidSignature === undefined) return undefined;
   let expires = keyExpiry(primary.created, uidSignature);
   // Direct-key signatures can carry an expiry too (openpgp.js keeps them outside its typings).
   const direct = (key as unknown as { directSignatures?: SignaturePacket[] }).directSignatures ?? [];
@@ -216,12 +216,12 @@ export async function primaryKeyLifetime(key: PublicKey, at: Date): Promise<KeyL
   return { created: primary.created, expires };
 }
 
-/** A subkey's own lifetime as of `at`, from its binding signature; throws when it has none that verifies. */
-export async function subkeyLifetime(key: PublicKey, subkey: Subkey, at: Date): Promise<KeyLifetime> {
+/** A subkey's own lifetime as of `at`, from its binding signature; undefined when none verifies. */
+export async function subkeyLifetime(key: PublicKey, subkey: Subkey, at: Date): Promise<KeyLifetime | undefined> {
   const primary = key.keyPacket;
   const data = { key: primary, bind: subkey.keyPacket };
   const binding = inForceAt(await validOnes(subkey.bindingSignatures, (sig) => verifyTimeless(sig, primary, enums.signature.subkeyBinding, data)), at);
-  if (binding === undefined) throw new UserError(`subkey ${fingerprintOf(subkey)} has no valid binding signature`);
+  if (binding === undefined) return undefined;
   return { created: subkey.keyPacket.created, expires: keyExpiry(subkey.keyPacket.created, binding) };
 }
 
@@ -284,12 +284,8 @@ async function certifiedBy(key: PublicKey, user: User, master: PublicKey, at: Da
     const made = new Date(createdMs(certification));
     if (createdMs(certification) <= newestRevocation) continue;
     if (!certification.signatureNeverExpires && at >= certification.getExpirationTime()) continue;
-    try {
-      const masterLife = await primaryKeyLifetime(master, made);
-      if (made < masterLife.created || (masterLife.expires !== undefined && made >= masterLife.expires)) continue;
-    } catch {
-      continue;
-    }
+    const masterLife = await primaryKeyLifetime(master, made);
+    if (masterLife === undefined || made < masterLife.created || (masterLife.expires !== undefined && made >= masterLife.expires)) continue;
     return true;
   }
   return false;

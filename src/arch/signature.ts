@@ -1,6 +1,7 @@
 import { ReadableStream } from 'node:stream/web';
 import { createMessage, enums, readSignature, type LiteralDataPacket, type PublicKey, type SignaturePacket, type Subkey } from 'openpgp';
 import { UserError, errorMessage } from '../errors.js';
+import type { SigPolicy } from './siglevel.js';
 import { findIssuer, fingerprintOf, keyTrust, primaryKeyLifetime, revocationReason, subkeyLifetime, type KeyLifetime, type Keyring } from './keyring.js';
 
 /**
@@ -10,6 +11,11 @@ import { findIssuer, fingerprintOf, keyTrust, primaryKeyLifetime, revocationReas
  * not. The key checks run before the data is read, so on those failures a streamed `data` is left unconsumed.
  */
 
+/**
+ * Which check failed. `expired-key`: made outside the signing key's validity window (after it expired, or before it
+ * was created). `malformed`: unreadable signature, key unfit for signing, or a cryptographic check openpgp.js refuses
+ * (e.g. an insecure hash algorithm) other than a data mismatch, which is `bad-signature`.
+ */
 export type SignatureFailure = 'malformed' | 'unknown-key' | 'revoked' | 'expired-key' | 'untrusted' | 'bad-signature' | 'missing';
 
 /** A UserError whose `reason` says which check failed. */
@@ -46,6 +52,12 @@ export interface VerifyDetachedOptions {
   trust?: SignatureTrust;
 }
 
+/**
+ * Checks, in order: the signature parses (one data signature packet); its issuer is in the keyring; the key (and
+ * signing subkey) is not revoked; the signature was made within the key's validity window; unless `trust` is
+ * trustAll, the key is valid in the keyring's web of trust; and finally the data hashes to the signed digest (read
+ * as a stream when `data` is one, never buffered whole). Throws SignatureError on any failure.
+ */
 export async function verifyDetachedSignature(options: VerifyDetachedOptions): Promise<VerifiedSignature> {
   const { keyring, what } = options;
   const packet = await readSignaturePacket(options.signature, what);
@@ -63,9 +75,9 @@ export async function verifyDetachedSignature(options: VerifyDetachedOptions): P
   const revoked = await revocationReason(keyring, key, signingKey);
   if (revoked !== undefined) throw new SignatureError('revoked', `${what}: signed by a revoked key: ${revoked}`);
 
-  await checkLifetime(await primaryKeyLifetime(key, created), created, signer, what);
+  checkLifetime(await primaryKeyLifetime(key, created), created, signer, what);
   if (signingKey !== key) {
-    await checkLifetime(await subkeyLifetime(key, signingKey as Subkey, created), created, `subkey ${fingerprintOf(signingKey)} of ${signer}`, what);
+    checkLifetime(await subkeyLifetime(key, signingKey as Subkey, created), created, `subkey ${fingerprintOf(signingKey)} of ${signer}`, what);
   }
   await checkCanSign(key, signingKey, what, signer);
 
@@ -79,18 +91,12 @@ export async function verifyDetachedSignature(options: VerifyDetachedOptions): P
     }
   }
 
-  // openpgp.js hashes the literal data as a stream; `date` = the signature's own creation time, so the signature's
-  // own expiry is judged then, like the key's.
-  const message = await createMessage({ binary: toWebStream(options.data) });
-  const literal = message.packets.findPacket(enums.packet.literalData) as LiteralDataPacket;
-  try {
-    await packet.verify(signingKey.keyPacket, packet.signatureType as enums.signature, literal, created, true);
-  } catch (err) {
-    const message = errorMessage(err);
-    if (/Signed digest did not match|Signature verification failed/.test(message)) {
+  const failure = await verifyData(packet, signingKey, options.data, created);
+  if (failure !== undefined) {
+    if (/Signed digest did not match|Signature verification failed/.test(failure)) {
       throw new SignatureError('bad-signature', `${what}: bad signature from ${signer}: the data does not match`);
     }
-    throw new SignatureError('malformed', `${what}: signature from ${signer} cannot be verified: ${message}`);
+    throw new SignatureError('malformed', `${what}: signature from ${signer} cannot be verified: ${failure}`);
   }
   return { fingerprint, signingKeyFingerprint: fingerprintOf(signingKey), signerUserId: primaryUserId(key), created };
 }
@@ -99,6 +105,11 @@ export async function verifyDetachedSignature(options: VerifyDetachedOptions): P
 export interface SignaturePolicy {
   level: 'never' | 'optional' | 'required';
   trust: SignatureTrust;
+}
+
+/** The policy for one side (package or database) of a parsed SigLevel. */
+export function signaturePolicy(side: SigPolicy): SignaturePolicy {
+  return { level: side.check, trust: side.trustAll ? 'trustAll' : 'trustedOnly' };
 }
 
 /**
@@ -135,7 +146,8 @@ async function readSignaturePacket(bytes: Uint8Array, what: string): Promise<Sig
   return packet;
 }
 
-async function checkLifetime(lifetime: KeyLifetime, created: Date, signer: string, what: string): Promise<void> {
+function checkLifetime(lifetime: KeyLifetime | undefined, created: Date, signer: string, what: string): void {
+  if (lifetime === undefined) throw new SignatureError('malformed', `${what}: ${signer} has no valid self-signature or binding signature`);
   if (created < lifetime.created) {
     throw new SignatureError('expired-key', `${what}: signature made ${iso(created)}, before ${signer} was created (${iso(lifetime.created)})`);
   }
@@ -153,6 +165,31 @@ async function checkCanSign(key: PublicKey, signingKey: PublicKey | Subkey, what
     throw new SignatureError('malformed', `${what}: ${signer} cannot make this signature: ${errorMessage(err)}`);
   }
   throw new SignatureError('malformed', `${what}: ${fingerprintOf(signingKey)} of ${signer} is not a signing key`);
+}
+
+/**
+ * Hashes the data and checks the signature cryptographically. `date` is the signature's own creation time, so its
+ * own expiry (if any) is judged then, like the key's. The key's dates were checked before, by our own rules:
+ * openpgp.verify() would re-judge the key with the self-signatures it finds valid at that moment, which fails for
+ * minimized keyrings whose only self-signature is newer than the data signature.
+ * Returns openpgp.js's reason when the signature does not verify; errors reading `data` propagate unchanged.
+ */
+async function verifyData(packet: SignaturePacket, signingKey: PublicKey | Subkey, data: AsyncIterable<Uint8Array> | Uint8Array, created: Date): Promise<string | undefined> {
+  const message = await createMessage({ binary: toWebStream(data) });
+  const literal = message.packets.findPacket(enums.packet.literalData) as LiteralDataPacket;
+  // For a stream, the signature hashes a passive clone that only flows while the original is read: start the
+  // verification (which makes the clone), then drain the original.
+  const verified = packet.verify(signingKey.keyPacket, packet.signatureType as enums.signature, literal, created, true).then(
+    () => undefined,
+    (err: unknown) => errorMessage(err),
+  );
+  const original = message.getLiteralData();
+  if (original !== null && !(original instanceof Uint8Array)) {
+    // getReader(), not async iteration: the clone swapped the stream's reader methods, not its iterator.
+    const reader = (original as ReadableStream<Uint8Array>).getReader();
+    while (!(await reader.read()).done);
+  }
+  return verified;
 }
 
 function toWebStream(data: AsyncIterable<Uint8Array> | Uint8Array): Uint8Array | ReadableStream<Uint8Array> {

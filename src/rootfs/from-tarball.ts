@@ -5,10 +5,10 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { decompressAuto } from '../compress/index.js';
 import { UserError } from '../errors.js';
-import { compareMemberNames, normalizeMemberPath, type TarSourceEntry } from '../tar/entry.js';
+import { normalizeMemberPath, type TarSourceEntry } from '../tar/entry.js';
 import { readTar } from '../tar/reader.js';
 import { makeScratchDir } from '../util/fs.js';
-import type { RootfsTree } from './tree.js';
+import { sortWithHardlinks, type RootfsTree } from './tree.js';
 
 /**
  * Reads a tarball (plain, gzip or zstd) as a tree. Owners, modes, mtimes and xattrs come from the archive.
@@ -59,28 +59,7 @@ export async function treeFromTarball(file: string, options: { mtime: number }):
         if (!existing) byPath.set(parent, { path: parent, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: options.mtime, size: 0 });
       }
     }
-    // A hardlink must follow the member holding the content in the output order: in each group of linked
-    // paths the first in sorted order becomes the file and the others link to it.
-    const entries = [...byPath.values()].sort(compareMemberNames);
-    const groups = new Map<string, TarSourceEntry[]>();
-    for (const entry of entries) {
-      const key = entry.type === 'hardlink' ? entry.linkTarget! : entry.type === 'file' ? entry.path : undefined;
-      if (key !== undefined) groups.set(key, [...(groups.get(key) ?? []), entry]);
-    }
-    for (const [filePath, members] of groups) {
-      const file = byPath.get(filePath)!;
-      const first = members[0]!;
-      if (first === file) continue;
-      const { open, size, mode, uid, gid, mtime, xattrs } = file;
-      Object.assign(first, { type: 'file', size, mode, uid, gid, mtime, xattrs, open });
-      delete first.linkTarget;
-      for (const other of members.slice(1)) {
-        other.type = 'hardlink';
-        other.linkTarget = first.path;
-        other.size = 0;
-        delete other.open;
-      }
-    }
+    const entries = sortWithHardlinks(byPath);
     return { entries, cleanup: scratch.cleanup };
   } catch (err) {
     await scratch.cleanup();

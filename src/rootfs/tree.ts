@@ -1,4 +1,4 @@
-import type { TarSourceEntry } from '../tar/entry.js';
+import { compareMemberNames, type TarSourceEntry } from '../tar/entry.js';
 
 /** A file tree ready to become a layer: entries in member-name byte order, contents opened lazily. */
 export interface RootfsTree {
@@ -34,4 +34,33 @@ export function ownerFor(path: string, rules: DirectoryRules, onDisk: { uid: num
   }
   if (best) return { uid: best.uid, gid: best.gid };
   return rules.preserveOwnership ? onDisk : { uid: 0, gid: 0 };
+}
+
+/**
+ * Sorts entries into member-name byte order and makes every hardlink follow the member that carries the
+ * content: in each group of linked paths, the first in sorted order becomes the file and the others link to
+ * it. `byPath` must hold every entry; links must point at regular files.
+ */
+export function sortWithHardlinks<T extends TarSourceEntry>(byPath: Map<string, T>): T[] {
+  const entries = [...byPath.values()].sort(compareMemberNames);
+  const groups = new Map<string, T[]>();
+  for (const entry of entries) {
+    const key = entry.type === 'hardlink' ? entry.linkTarget! : entry.type === 'file' ? entry.path : undefined;
+    if (key !== undefined) groups.set(key, [...(groups.get(key) ?? []), entry]);
+  }
+  for (const [filePath, members] of groups) {
+    const file = byPath.get(filePath)!;
+    const first = members[0]!;
+    if (first === file) continue;
+    const { open, size, mode, uid, gid, mtime, xattrs } = file;
+    Object.assign(first, { type: 'file', size, mode, uid, gid, mtime, xattrs, open });
+    delete first.linkTarget;
+    for (const other of members.slice(1)) {
+      other.type = 'hardlink';
+      other.linkTarget = first.path;
+      other.size = 0;
+      delete other.open;
+    }
+  }
+  return entries;
 }

@@ -4,6 +4,7 @@ import { registerBuild } from './build.js';
 import { registerCopy } from './copy.js';
 import { registerExample } from './example.js';
 import { registerInspect } from './inspect.js';
+import { registerInstall } from './install.js';
 import { registerLock } from './lock.js';
 
 /** Each command lives in its own module and registers itself here. */
@@ -13,5 +14,6 @@ export function registerCommands(program: Command): void {
   registerCopy(program);
   registerExample(program);
   registerLock(program);
+  registerInstall(program);
   registerArchCommands(program);
 }

@@ -1,0 +1,82 @@
+import type { Command } from 'commander';
+import { readLock } from '../../arch/lock.js';
+import { ContentCache } from '../../fetch/cache.js';
+import { fetchLockedPackages } from '../../install/fetch-packages.js';
+import { installPackages, type InstalledTree } from '../../install/installer.js';
+import { materialize } from '../../install/materialize.js';
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+interface TreeOptions {
+  cache?: string;
+  mirror: string[];
+  noextract: string[];
+  allowDevices?: boolean;
+  sourceDateEpoch?: string;
+}
+
+function addTreeOptions(command: Command): Command {
+  return command
+    .option('--cache <dir>', 'package cache (default: $REPRO_OCI_CACHE or ~/.cache/repro-oci)')
+    .option('--mirror <url>', 'flat mirror holding packages by file name, tried before the lock URLs (repeatable)', collect, [])
+    .option('--noextract <pattern>', 'pacman.conf NoExtract pattern (repeatable)', collect, [])
+    .option('--allow-devices', 'accept device nodes in packages')
+    .option('--source-date-epoch <seconds>', 'mtime for created directories and database files (default $SOURCE_DATE_EPOCH, else 0)');
+}
+
+/** Fetches and installs a lock into a tree model; shared by `install`, `ls` and image builds. */
+export async function treeFromLock(lockPath: string, opts: TreeOptions): Promise<InstalledTree> {
+  const lock = await readLock(lockPath);
+  const log = (msg: string): boolean => process.stderr.write(`${msg}\n`);
+  const packages = await fetchLockedPackages(lock, { cache: ContentCache.at(opts.cache), mirrors: opts.mirror, log });
+  const sde = Number(opts.sourceDateEpoch ?? process.env.SOURCE_DATE_EPOCH ?? 0);
+  return installPackages(packages, { sourceDateEpoch: sde, noExtract: opts.noextract, allowDevices: opts.allowDevices ?? false, warn: (m) => log(`warning: ${m}`) });
+}
+
+function modeString(type: string, mode: number): string {
+  const t = { dir: 'd', symlink: 'l', hardlink: 'h', char: 'c', block: 'b', fifo: 'p', file: '-' }[type] ?? '?';
+  const bits = 'rwxrwxrwx'.split('').map((c, i) => (mode & (1 << (8 - i)) ? c : '-'));
+  if (mode & 0o4000) bits[2] = bits[2] === 'x' ? 's' : 'S';
+  if (mode & 0o2000) bits[5] = bits[5] === 'x' ? 's' : 'S';
+  if (mode & 0o1000) bits[8] = bits[8] === 'x' ? 't' : 'T';
+  return t + bits.join('');
+}
+
+export function registerInstall(program: Command): void {
+  addTreeOptions(
+    program
+      .command('install')
+      .description('Install the packages of a lock into a directory for inspection (as far as your privileges allow)')
+      .argument('<lock>', 'lock file')
+      .requiredOption('--root <dir>', 'empty or new directory to write the tree into'),
+  ).action(async (lockPath: string, opts: TreeOptions & { root: string }) => {
+    const tree = await treeFromLock(lockPath, opts);
+    try {
+      const report = await materialize(tree.entries, opts.root);
+      process.stdout.write(`installed ${tree.packages.length} packages, ${report.written} entries into ${opts.root}\n`);
+      for (const [kind, count] of report.skipped) process.stdout.write(`not applied: ${count} × ${kind}\n`);
+    } finally {
+      await tree.cleanup();
+    }
+  });
+
+  addTreeOptions(
+    program
+      .command('ls')
+      .description('List the tree a lock installs: mode, owner, size, path, owning package')
+      .argument('<lock>', 'lock file'),
+  ).action(async (lockPath: string, opts: TreeOptions) => {
+    const tree = await treeFromLock(lockPath, opts);
+    try {
+      const lines = tree.entries.map((n) => {
+        const link = n.type === 'symlink' ? ` -> ${n.linkTarget}` : n.type === 'hardlink' ? ` link to ${n.linkTarget}` : '';
+        return `${modeString(n.type, n.mode)} ${n.uid}/${n.gid} ${String(n.size).padStart(10)} /${n.path}${link}  [${n.owner || 'pacman db'}]`;
+      });
+      process.stdout.write(`${lines.join('\n')}\n`);
+    } finally {
+      await tree.cleanup();
+    }
+  });
+}

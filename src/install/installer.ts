@@ -1,0 +1,241 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { join } from 'node:path';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { parseMtree } from '../arch/mtree.js';
+import { parsePkgInfo, type PkgInfo } from '../arch/pkginfo.js';
+import { decompressAuto } from '../compress/index.js';
+import { UserError } from '../errors.js';
+import { normalizeMemberPath, type TarSourceEntry } from '../tar/entry.js';
+import { readTar } from '../tar/reader.js';
+import { makeScratchDir } from '../util/fs.js';
+import { sortWithHardlinks, type RootfsTree } from '../rootfs/tree.js';
+import { localDbEntries, type InstalledPackage, type MetaFile, type Validation } from './local-db.js';
+import { PathPatterns } from './noextract.js';
+
+/**
+ * Installs packages the way `pacman -S` into an empty root would, without pacman and without root: into a tree
+ * model whose file contents are spooled to a private scratch directory and never land where the user can see
+ * them until the tree is written out (as a layer, or by `install --root`). Hostile packages are refused with
+ * the package and entry named, before anything is output.
+ */
+
+/** One package to install, already fetched and checked against the lock's sha256. */
+export interface PackageToInstall {
+  name: string;
+  version: string;
+  /** Path of the verified package file. */
+  file: string;
+  reason: 'explicit' | 'dependency';
+  validation: Validation[];
+  /** Installed size from the lock, the budget against decompression bombs. */
+  isize?: number;
+}
+
+export interface InstallOptions {
+  sourceDateEpoch: number;
+  /** pacman.conf NoExtract patterns. */
+  noExtract?: string[];
+  /** Device nodes are refused unless allowed (no Arch package ships one). */
+  allowDevices?: boolean;
+  /** Largest total of file contents accepted, whatever the packages declare (default 64 GiB). */
+  maxInstalledBytes?: number;
+  warn?: (message: string) => void;
+}
+
+/** A node of the installed tree: a layer entry plus the package that owns it. */
+export interface TreeNode extends TarSourceEntry {
+  owner: string;
+}
+
+export interface InstalledTree extends RootfsTree {
+  entries: TreeNode[];
+  packages: InstalledPackage[];
+}
+
+/** Slack over a package's declared installed size before its contents count as a decompression bomb. */
+const BOMB_SLACK = 16 * 1024 * 1024;
+const MAX_META_BYTES = 64 * 1024 * 1024;
+
+/** Hashes what passes through (md5 for %BACKUP%, sha256 to check .MTREE) and counts it. */
+class ContentDigests extends Transform {
+  readonly md5 = createHash('md5');
+  readonly sha256 = createHash('sha256');
+  size = 0;
+
+  constructor(private readonly budget: () => number, private readonly onExceed: () => Error) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.size += chunk.length;
+    if (this.size > this.budget()) {
+      done(this.onExceed());
+      return;
+    }
+    this.md5.update(chunk);
+    this.sha256.update(chunk);
+    done(null, chunk);
+  }
+}
+
+async function collect(source: AsyncIterable<Buffer>, limit: number, what: string): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let total = 0;
+  for await (const chunk of source) {
+    total += chunk.length;
+    if (total > limit) throw new UserError(`${what}: larger than ${limit} bytes`);
+    parts.push(chunk);
+  }
+  return Buffer.concat(parts);
+}
+
+function octal(mode: number): string {
+  return (mode & 0o7777).toString(8);
+}
+
+export async function installPackages(packages: PackageToInstall[], options: InstallOptions): Promise<InstalledTree> {
+  const scratch = await makeScratchDir('install');
+  const nodes = new Map<string, TreeNode>();
+  const installed: InstalledPackage[] = [];
+  const noExtract = new PathPatterns(options.noExtract ?? []);
+  const warn = options.warn ?? (() => {});
+  const maxTotal = options.maxInstalledBytes ?? 64 * 1024 ** 3;
+  let total = 0;
+  let spooled = 0;
+  try {
+    for (const pkg of packages) {
+      const what = `package ${pkg.name}`;
+      const fail: (entry: string, why: string) => never = (entry, why) => {
+        throw new UserError(`${what}: ${entry}: ${why}`);
+      };
+      let pkginfo: PkgInfo | undefined;
+      const meta: { mtree?: MetaFile; install?: MetaFile; changelog?: MetaFile } = {};
+      const files: string[] = [];
+      const contentDigests = new Map<string, { size: number; sha256: string; md5: string }>();
+      const budget = (pkg.isize ?? 0) + BOMB_SLACK;
+      let packageBytes = 0;
+
+      for await (const entry of readTar(decompressAuto(createReadStream(pkg.file), what), { what })) {
+        const path = normalizeMemberPath(entry.name);
+        if (path === null) fail(JSON.stringify(entry.name), 'absolute path or ".." component: refused');
+        if (path === undefined) continue;
+        if (!path.includes('/') && path.startsWith('.')) {
+          // Package metadata at the root: never installed as files (pacman skips root dotfiles).
+          if (entry.type !== 'file') fail(path, `metadata member is a ${entry.type}`);
+          const content = await collect(entry.content(), MAX_META_BYTES, `${what}: ${path}`);
+          const metaFile = { content, mode: entry.mode, mtime: entry.mtime };
+          if (path === '.PKGINFO') pkginfo = parsePkgInfo(content, `${what}: .PKGINFO`);
+          else if (path === '.MTREE') meta.mtree = metaFile;
+          else if (path === '.INSTALL') meta.install = metaFile;
+          else if (path === '.CHANGELOG') meta.changelog = metaFile;
+          continue;
+        }
+        files.push(entry.type === 'dir' ? `${path}/` : path);
+
+        // Every parent must be a real directory in the tree: never a symlink (a write through it could land
+        // anywhere) and never a file.
+        const parts = path.split('/');
+        for (let i = 1; i < parts.length; i++) {
+          const parent = parts.slice(0, i).join('/');
+          const node = nodes.get(parent);
+          if (node?.type === 'symlink') fail(path, `would be written through the symlink ${parent} → ${node.linkTarget} (owned by ${node.owner})`);
+          if (node && node.type !== 'dir') fail(path, `its parent ${parent} is a ${node.type} owned by ${node.owner}`);
+          if (!node) nodes.set(parent, { path: parent, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: options.sourceDateEpoch, size: 0, owner: pkg.name });
+        }
+        if ((entry.type === 'char' || entry.type === 'block') && !options.allowDevices) fail(path, `${entry.type} device nodes are not allowed`);
+        if (noExtract.matches(path) && entry.type !== 'dir') {
+          warn(`${what}: ${path} not extracted (NoExtract)`);
+          continue;
+        }
+
+        const existing = nodes.get(path);
+        if (existing) {
+          if (existing.type === 'dir' && entry.type === 'dir') {
+            // Shared directory: the first package's metadata stays, as on disk.
+            if (existing.mode !== entry.mode || existing.uid !== entry.uid || existing.gid !== entry.gid) {
+              warn(`directory permissions differ on /${path}\nfilesystem: ${octal(existing.mode)} ${existing.uid}:${existing.gid}  package: ${octal(entry.mode)} ${entry.uid}:${entry.gid}`);
+            }
+            continue;
+          }
+          if (existing.owner === pkg.name) fail(path, 'appears twice in the package');
+          if (existing.type === 'dir') fail(path, `is a ${entry.type} here but a directory in ${existing.owner}`);
+          if (entry.type === 'dir') fail(path, `is a directory here but a ${existing.type} in ${existing.owner}`);
+          throw new UserError(`file conflict: /${path} exists in both '${existing.owner}' and '${pkg.name}'`);
+        }
+
+        const node: TreeNode = { path, type: entry.type, mode: entry.mode, uid: entry.uid, gid: entry.gid, mtime: entry.mtime, size: 0, owner: pkg.name };
+        if (entry.xattrs) node.xattrs = entry.xattrs;
+        if (entry.type === 'symlink') {
+          if (!entry.linkTarget) fail(path, 'symlink without a target');
+          node.linkTarget = entry.linkTarget;
+        } else if (entry.type === 'hardlink') {
+          const target = normalizeMemberPath(entry.linkTarget ?? '');
+          if (!target) fail(path, `hardlink to ${JSON.stringify(entry.linkTarget)} points outside the tree`);
+          const linked = nodes.get(target);
+          if (!linked || linked.owner !== pkg.name) fail(path, `hardlink to ${target}, which this package has not installed before it`);
+          if (linked.type !== 'file') fail(path, `hardlink to ${target}, which is a ${linked.type}`);
+          node.linkTarget = target;
+        } else if (entry.type === 'char' || entry.type === 'block') {
+          node.devMajor = entry.devMajor ?? 0;
+          node.devMinor = entry.devMinor ?? 0;
+        } else if (entry.type === 'file') {
+          const spool = join(scratch.path, String(spooled++));
+          const digests = new ContentDigests(
+            () => Math.min(budget - packageBytes, maxTotal - total),
+            () => new UserError(`${what}: ${path}: contents exceed the ${total + packageBytes >= maxTotal ? `configured limit of ${maxTotal}` : `declared installed size of ${pkg.isize ?? 0}`} bytes (decompression bomb?)`),
+          );
+          await pipeline(Readable.from(entry.content()), digests, createWriteStream(spool, { mode: 0o600 }));
+          packageBytes += digests.size;
+          node.size = digests.size;
+          node.open = () => createReadStream(spool);
+          contentDigests.set(path, { size: digests.size, sha256: digests.sha256.digest('hex'), md5: digests.md5.digest('hex') });
+        }
+        nodes.set(path, node);
+      }
+      total += packageBytes;
+
+      if (!pkginfo) throw new UserError(`${what}: no .PKGINFO (not a package)`);
+      if (pkginfo.pkgname !== pkg.name || pkginfo.pkgver !== pkg.version) {
+        throw new UserError(`${what}: .PKGINFO names ${pkginfo.pkgname} ${pkginfo.pkgver}, but the lock expects ${pkg.name} ${pkg.version}`);
+      }
+      if (meta.mtree) checkMtree(meta.mtree.content, contentDigests, what);
+      const backup: [string, string][] = [];
+      for (const path of pkginfo.backup) {
+        const digests = contentDigests.get(path);
+        if (digests) backup.push([path, digests.md5]);
+      }
+      installed.push({ pkginfo, reason: pkg.reason, validation: pkg.validation, files, backup, ...meta });
+    }
+
+    for (const entry of localDbEntries(installed, options.sourceDateEpoch)) {
+      for (const parent of parents(entry.path)) {
+        if (!nodes.has(parent)) nodes.set(parent, { path: parent, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: options.sourceDateEpoch, size: 0, owner: '' });
+      }
+      const existing = nodes.get(entry.path);
+      if (existing && !(existing.type === 'dir' && entry.type === 'dir')) throw new UserError(`package ${existing.owner}: ${entry.path}: collides with pacman's local database`);
+      if (!existing) nodes.set(entry.path, { ...entry, owner: '' });
+    }
+    return { entries: sortWithHardlinks(nodes), packages: installed, cleanup: scratch.cleanup };
+  } catch (err) {
+    await scratch.cleanup();
+    throw err;
+  }
+}
+
+function parents(path: string): string[] {
+  const parts = path.split('/');
+  return parts.slice(0, -1).map((_, i) => parts.slice(0, i + 1).join('/'));
+}
+
+/** Every regular file must match the size and sha256 its package's .MTREE declares ("sizes that lie"). */
+function checkMtree(mtree: Buffer, contents: Map<string, { size: number; sha256: string }>, what: string): void {
+  for (const entry of parseMtree(mtree, `${what}: .MTREE`)) {
+    if (entry.type !== 'file' || entry.path.startsWith('.')) continue;
+    const actual = contents.get(entry.path);
+    if (!actual) continue; // NoExtract, or a hardlink recorded as a file
+    if (entry.size !== undefined && entry.size !== actual.size) throw new UserError(`${what}: ${entry.path}: ${actual.size} bytes, but .MTREE says ${entry.size}`);
+    if (entry.sha256 !== undefined && entry.sha256 !== actual.sha256) throw new UserError(`${what}: ${entry.path}: content does not match the sha256 in .MTREE`);
+  }
+}

@@ -1,0 +1,70 @@
+import { createWriteStream } from 'node:fs';
+import { chmod, chown, lchown, link, lstat, lutimes, mkdir, readdir, symlink, utimes } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { UserError } from '../errors.js';
+import type { TreeNode } from './installer.js';
+
+export interface MaterializeReport {
+  written: number;
+  /** What could not be applied with this user's privileges (owners, device nodes, xattrs), by kind. */
+  skipped: Map<string, number>;
+}
+
+/**
+ * Writes a tree to an empty (or new) directory for inspection. Entries come in sorted order, so parents exist
+ * before children; nothing is ever written through a symlink (the tree model has none in a parent position,
+ * and files are created exclusively). Directory metadata is applied last, deepest first.
+ */
+export async function materialize(entries: TreeNode[], root: string): Promise<MaterializeReport> {
+  const info = await lstat(root).catch(() => undefined);
+  if (info && !info.isDirectory()) throw new UserError(`--root ${root}: exists and is not a directory`);
+  if (info && (await readdir(root)).length > 0) throw new UserError(`--root ${root}: not empty`);
+  await mkdir(root, { recursive: true });
+  const isRoot = process.getuid?.() === 0;
+  const skipped = new Map<string, number>();
+  const skip = (kind: string): void => {
+    skipped.set(kind, (skipped.get(kind) ?? 0) + 1);
+  };
+  let written = 0;
+  const dirs: TreeNode[] = [];
+  for (const node of entries) {
+    const target = join(root, node.path);
+    switch (node.type) {
+      case 'dir':
+        await mkdir(target, { mode: 0o700 });
+        dirs.push(node);
+        break;
+      case 'file':
+        await pipeline(node.open ? Readable.from(await node.open()) : Readable.from([]), createWriteStream(target, { flags: 'wx', mode: 0o600 }));
+        break;
+      case 'symlink':
+        await symlink(node.linkTarget!, target);
+        break;
+      case 'hardlink':
+        await link(join(root, node.linkTarget!), target);
+        break;
+      default:
+        skip(`${node.type} device or fifo nodes (need mknod)`);
+        continue;
+    }
+    written++;
+    if (node.type === 'hardlink') continue;
+    if (isRoot) await (node.type === 'symlink' ? lchown(target, node.uid, node.gid) : chown(target, node.uid, node.gid));
+    else if (node.uid !== process.getuid?.() || node.gid !== process.getgid?.()) skip('owners (need root)');
+    if (node.xattrs) skip('extended attributes');
+    if (node.type === 'file') {
+      await chmod(target, node.mode);
+      await utimes(target, node.mtime, node.mtime);
+    } else if (node.type === 'symlink') {
+      await lutimes(target, node.mtime, node.mtime);
+    }
+  }
+  for (const node of dirs.reverse()) {
+    const target = join(root, node.path);
+    await chmod(target, node.mode);
+    await utimes(target, node.mtime, node.mtime);
+  }
+  return { written, skipped };
+}
