@@ -184,7 +184,10 @@ export async function installPackages(packages: PackageToInstall[], options: Ins
           const spool = join(scratch.path, String(spooled++));
           const digests = new ContentDigests(
             () => Math.min(budget - packageBytes, maxTotal - total),
-            () => new UserError(`${what}: ${path}: contents exceed the ${total + packageBytes >= maxTotal ? `configured limit of ${maxTotal}` : `declared installed size of ${pkg.isize ?? 0}`} bytes (decompression bomb?)`),
+            () => {
+              const limit = maxTotal - total < budget - packageBytes ? `configured limit of ${maxTotal}` : `declared installed size of ${pkg.isize ?? 0}`;
+              return new UserError(`${what}: ${path}: contents exceed the ${limit} bytes (decompression bomb?)`);
+            },
           );
           await pipeline(Readable.from(entry.content()), digests, createWriteStream(spool, { mode: 0o600 }));
           packageBytes += digests.size;
