@@ -6,7 +6,10 @@ import { fetchBytes } from '../fetch/download.js';
 import { readSyncDb } from './syncdb.js';
 import { repoPackage, resolve, type Repository } from './resolve.js';
 import { archivePackageUrl, repositorySources, specArchitecture, type LoadedSpec } from './spec.js';
+import { resolve as resolvePath } from 'node:path';
 import { Readable } from 'node:stream';
+import { keyringIdentity, loadKeyringFromDirectory, type Keyring, type KeyringIdentity } from './keyring.js';
+import { parseSigLevel } from './siglevel.js';
 
 /**
  * The lock: everything a build needs to fetch and verify, and nothing that changes afterwards. Written as
@@ -44,7 +47,10 @@ export interface Lock {
   archive?: { url: string; date: string };
   repositories: LockedRepository[];
   targets: string[];
-  keyring?: Record<string, unknown>;
+  /** pacman SigLevel for packages, as the spec gave it (default Required). */
+  sigLevel: string;
+  /** The keyring packages must verify against, pinned by its keys' digest and fingerprints. */
+  keyring?: KeyringIdentity & { name: string };
   /** In install order. */
   packages: LockedPackage[];
 }
@@ -78,13 +84,24 @@ export async function loadRepositories(sources: { name: string; servers: string[
 export interface LockOptions {
   /** Resolve against another archive snapshot than the spec names (lock --update). */
   archiveDate?: string;
-  keyring?: Record<string, unknown>;
   log?: (msg: string) => void;
+}
+
+export const DEFAULT_SIGLEVEL = 'Required';
+
+/** The keyring a spec names, resolved against the spec's directory. */
+export async function specKeyring(loaded: LoadedSpec): Promise<{ name: string; keyring: Keyring } | undefined> {
+  const k = loaded.spec.keyring;
+  if (!k) return undefined;
+  const name = k.name ?? 'archlinux';
+  return { name, keyring: await loadKeyringFromDirectory(resolvePath(loaded.baseDir, k.dir), name) };
 }
 
 export async function createLock(loaded: LoadedSpec, options: LockOptions = {}): Promise<Lock> {
   const { spec } = loaded;
   const log = options.log ?? (() => {});
+  parseSigLevel(spec.sigLevel ?? DEFAULT_SIGLEVEL, 'sigLevel');
+  const keyring = await specKeyring(loaded);
   const sources = repositorySources(spec, options.archiveDate);
   const { repos, locked } = await loadRepositories(sources, log);
   const resolution = resolve(repos, spec.packages);
@@ -117,7 +134,8 @@ export async function createLock(loaded: LoadedSpec, options: LockOptions = {}):
     ...(archive ? { archive } : {}),
     repositories: locked,
     targets: spec.packages,
-    ...(options.keyring ? { keyring: options.keyring } : {}),
+    sigLevel: spec.sigLevel ?? DEFAULT_SIGLEVEL,
+    ...(keyring ? { keyring: { name: keyring.name, ...keyringIdentity(keyring.keyring) } } : {}),
     packages,
   };
 }

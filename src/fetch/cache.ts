@@ -50,8 +50,11 @@ export class ContentCache {
     return target;
   }
 
-  /** Promotes a completed partial download after hashing all of it; a mismatch deletes it. */
-  async promotePartial(digest: Digest, size: number | undefined, what: string): Promise<string> {
+  /**
+   * Promotes a completed partial download after hashing all of it and running `check` on it (a signature);
+   * a mismatch or a failed check deletes it, so the cache only ever holds accepted bytes.
+   */
+  async promotePartial(digest: Digest, size: number | undefined, what: string, check?: (file: string) => Promise<void>): Promise<string> {
     const partial = this.partialPath(digest);
     const target = this.path(digest);
     const verify = new VerifyingStream(digest, size, what);
@@ -59,6 +62,7 @@ export class ContentCache {
       const file = createReadStream(partial);
       file.on('error', (err) => verify.destroy(err));
       for await (const chunk of file.pipe(verify)) void chunk;
+      await check?.(partial);
     } catch (err) {
       await rm(partial, { force: true });
       throw err;

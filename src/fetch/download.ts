@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
-import { UserError } from '../errors.js';
+import { DigestMismatchError, UserError } from '../errors.js';
 import type { Digest } from '../oci/digest.js';
 import type { ContentCache } from './cache.js';
 import { Progress } from './progress.js';
@@ -92,9 +92,12 @@ export async function downloadToCache(
   digest: Digest,
   size: number | undefined,
   what: string,
-  retry: RetryPolicy = DEFAULT_RETRY,
+  options: { retry?: RetryPolicy; check?: (file: string) => Promise<void> } = {},
 ): Promise<string> {
   if (await cache.has(digest)) return cache.path(digest);
+  const retry = options.retry ?? DEFAULT_RETRY;
+  const partial = cache.partialPath(digest);
+  await mkdir(dirname(partial), { recursive: true });
   const failures: string[] = [];
   for (const url of urls) {
     if (url.startsWith('file:')) {
@@ -103,25 +106,31 @@ export async function downloadToCache(
         failures.push(`${url}: no such file`);
         continue;
       }
-      return cache.put(digest, size, createReadStream(path), `${what} from ${url}`);
+      await pipeline(createReadStream(path), createWriteStream(partial, { mode: 0o644 }));
+      return cache.promotePartial(digest, size, `${what} from ${url}`, options.check);
     }
     if (!/^https?:/.test(url)) {
       failures.push(`${url}: unsupported URL scheme`);
       continue;
     }
-    const partial = cache.partialPath(digest);
-    await mkdir(dirname(partial), { recursive: true });
     for (let attempt = 1; ; attempt++) {
       try {
         await fetchIntoPartial(url, partial, size, new Progress(what));
-        return await cache.promotePartial(digest, size, `${what} from ${url}`);
       } catch (err) {
         if (!(err instanceof TransientError) || attempt >= retry.attempts) {
           failures.push(err instanceof Error ? err.message : String(err));
           break;
         }
-        const delay = err.retryAfterMs ?? Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (attempt - 1));
-        await sleep(delay);
+        await sleep(err.retryAfterMs ?? Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (attempt - 1)));
+        continue;
+      }
+      // Complete: hash it (and check it); wrong bytes are deleted and the next mirror is tried.
+      try {
+        return await cache.promotePartial(digest, size, `${what} from ${url}`, options.check);
+      } catch (err) {
+        if (!(err instanceof DigestMismatchError)) throw err;
+        failures.push(err.message);
+        break;
       }
     }
   }

@@ -1,6 +1,10 @@
+import { createReadStream } from 'node:fs';
+import type { Keyring } from '../arch/keyring.js';
 import type { Lock, LockedPackage } from '../arch/lock.js';
-import { ContentCache } from '../fetch/cache.js';
-import { downloadToCache } from '../fetch/download.js';
+import { checkPackageSignature, type SignaturePolicy } from '../arch/signature.js';
+import { UserError } from '../errors.js';
+import type { ContentCache } from '../fetch/cache.js';
+import { downloadToCache, fetchBytes } from '../fetch/download.js';
 import type { Digest } from '../oci/digest.js';
 import type { PackageToInstall } from './installer.js';
 import type { Validation } from './local-db.js';
@@ -9,32 +13,49 @@ export interface FetchOptions {
   cache: ContentCache;
   /** Base URLs tried before the lock's own, each holding packages by file name (a flat mirror). */
   mirrors?: string[];
-  /**
-   * Checks a downloaded package (its signature) before it is used; returns how it was validated beyond the
-   * sha256 that every download is checked against.
-   */
-  verify?: (pkg: LockedPackage, file: string) => Promise<Validation[]>;
+  /** Package signature policy (pacman SigLevel, package side) and the keyring it needs. */
+  signatures?: { policy: SignaturePolicy; keyring?: Keyring };
   log?: (message: string) => void;
 }
 
-/** Brings every locked package into the cache, each checked against the lock's sha256, in install order. */
+/** The detached signature of a package: from the lock (the database's %PGPSIG%), else `<url>.sig`. */
+async function signatureOf(pkg: LockedPackage, urls: string[]): Promise<Buffer | undefined> {
+  if (pkg.signature) return Buffer.from(pkg.signature, 'base64');
+  for (const url of urls) {
+    try {
+      return await fetchBytes(`${url}.sig`, `package ${pkg.name} signature`, 64 * 1024, { attempts: 2, baseDelayMs: 100, maxDelayMs: 1000 });
+    } catch {
+      // try the next location; a missing signature is judged by the policy below
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Brings every locked package into the cache, in install order. Each is checked against the lock's sha256 and,
+ * as the signature policy says, its OpenPGP signature — before it enters the cache, and again when it is
+ * taken from the cache — so that nothing unverified is ever installed or cached.
+ */
 export async function fetchLockedPackages(lock: Lock, options: FetchOptions): Promise<PackageToInstall[]> {
   const out: PackageToInstall[] = [];
+  const policy = options.signatures?.policy ?? { level: 'never', trust: 'trustedOnly' };
+  if (policy.level !== 'never' && !options.signatures?.keyring) throw new UserError(`signature level ${policy.level} needs a keyring`);
   for (const pkg of lock.packages) {
+    const what = `package ${pkg.name} ${pkg.version}`;
     const urls = [...(options.mirrors ?? []).map((m) => `${m.replace(/\/+$/, '')}/${encodeURIComponent(pkg.filename)}`), ...pkg.urls];
     const digest = `sha256:${pkg.sha256}` as Digest;
+    let validation: Validation[] = ['sha256'];
+    const check = async (file: string): Promise<void> => {
+      const signature = policy.level === 'never' ? undefined : await signatureOf(pkg, urls);
+      const verified = await checkPackageSignature(policy, signature, { data: createReadStream(file), keyring: options.signatures?.keyring as Keyring, what });
+      // pacman records `pgp` alone when a signature was checked, else the sha256 it compared.
+      validation = verified ? ['pgp'] : ['sha256'];
+    };
     const cached = await options.cache.has(digest);
-    const file = await downloadToCache(options.cache, urls, digest, pkg.csize || undefined, `package ${pkg.name} ${pkg.version}`);
-    if (!cached) options.log?.(`fetched ${pkg.filename}`);
-    const extra = options.verify ? await options.verify(pkg, file) : [];
-    out.push({
-      name: pkg.name,
-      version: pkg.version,
-      file,
-      reason: pkg.reason,
-      validation: extra.includes('pgp') ? extra : ['sha256', ...extra],
-      isize: pkg.isize,
-    });
+    const file = await downloadToCache(options.cache, urls, digest, pkg.csize || undefined, what, { check });
+    if (cached) await check(file);
+    else options.log?.(`fetched ${pkg.filename}`);
+    out.push({ name: pkg.name, version: pkg.version, file, sha256: pkg.sha256, reason: pkg.reason, validation, isize: pkg.isize });
   }
   return out;
 }

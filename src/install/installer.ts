@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { parseMtree } from '../arch/mtree.js';
 import { parsePkgInfo, type PkgInfo } from '../arch/pkginfo.js';
 import { decompressAuto } from '../compress/index.js';
+import { VerifyingStream } from '../oci/digest.js';
 import { UserError } from '../errors.js';
 import { normalizeMemberPath, type TarSourceEntry } from '../tar/entry.js';
 import { readTar } from '../tar/reader.js';
@@ -25,8 +26,9 @@ import { PathPatterns } from './noextract.js';
 export interface PackageToInstall {
   name: string;
   version: string;
-  /** Path of the verified package file. */
+  /** Path of the package file; its bytes are checked against `sha256` as they are read. */
   file: string;
+  sha256?: string;
   reason: 'explicit' | 'dependency';
   validation: Validation[];
   /** Installed size from the lock, the budget against decompression bombs. */
@@ -117,7 +119,10 @@ export async function installPackages(packages: PackageToInstall[], options: Ins
       const budget = (pkg.isize ?? 0) + BOMB_SLACK;
       let packageBytes = 0;
 
-      for await (const entry of readTar(decompressAuto(createReadStream(pkg.file), what), { what })) {
+      const raw = createReadStream(pkg.file);
+      const source = pkg.sha256 ? raw.pipe(new VerifyingStream(`sha256:${pkg.sha256}`, undefined, `${what} (${pkg.file})`)) : raw;
+      if (pkg.sha256) raw.on('error', (err) => source.destroy(err));
+      for await (const entry of readTar(decompressAuto(source, what), { what })) {
         const path = normalizeMemberPath(entry.name);
         if (path === null) fail(JSON.stringify(entry.name), 'absolute path or ".." component: refused');
         if (path === undefined) continue;

@@ -1,5 +1,10 @@
 import type { Command } from 'commander';
-import { readLock } from '../../arch/lock.js';
+import { keyringIdentity, loadKeyringFromDirectory, type Keyring } from '../../arch/keyring.js';
+import { readLock, type Lock } from '../../arch/lock.js';
+import { signaturePolicy, type SignaturePolicy } from '../../arch/signature.js';
+import { parseSigLevel } from '../../arch/siglevel.js';
+import { canonicalJson } from '../../oci/canonical-json.js';
+import { UserError } from '../../errors.js';
 import { ContentCache } from '../../fetch/cache.js';
 import { fetchLockedPackages } from '../../install/fetch-packages.js';
 import { installPackages, type InstalledTree } from '../../install/installer.js';
@@ -11,6 +16,7 @@ function collect(value: string, previous: string[]): string[] {
 
 interface TreeOptions {
   cache?: string;
+  keyring?: string;
   mirror: string[];
   noextract: string[];
   allowDevices?: boolean;
@@ -20,17 +26,34 @@ interface TreeOptions {
 function addTreeOptions(command: Command): Command {
   return command
     .option('--cache <dir>', 'package cache (default: $REPRO_OCI_CACHE or ~/.cache/repro-oci)')
+    .option('--keyring <dir>', "keyring directory (NAME.gpg, NAME-trusted, NAME-revoked) matching the lock's keyring")
     .option('--mirror <url>', 'flat mirror holding packages by file name, tried before the lock URLs (repeatable)', collect, [])
     .option('--noextract <pattern>', 'pacman.conf NoExtract pattern (repeatable)', collect, [])
     .option('--allow-devices', 'accept device nodes in packages')
     .option('--source-date-epoch <seconds>', 'mtime for created directories and database files (default $SOURCE_DATE_EPOCH, else 0)');
 }
 
+/** The lock's signature policy with the keyring given on the command line, which must be the one it pins. */
+export async function lockSignatures(lock: Lock, keyringDir: string | undefined): Promise<{ policy: SignaturePolicy; keyring?: Keyring }> {
+  const policy = signaturePolicy(parseSigLevel(lock.sigLevel, 'lock sigLevel').package);
+  if (!keyringDir) {
+    if (policy.level !== 'never') throw new UserError(`the lock requires package signatures (SigLevel ${lock.sigLevel}): give --keyring DIR`);
+    return { policy };
+  }
+  const name = lock.keyring?.name ?? 'archlinux';
+  const keyring = await loadKeyringFromDirectory(keyringDir, name);
+  if (lock.keyring) {
+    if (canonicalJson({ name, ...keyringIdentity(keyring) }) !== canonicalJson(lock.keyring)) throw new UserError(`keyring ${keyringDir} is not the one the lock pins (${lock.keyring.keys})`);
+  }
+  return { policy, keyring };
+}
+
 /** Fetches and installs a lock into a tree model; shared by `install`, `ls` and image builds. */
 export async function treeFromLock(lockPath: string, opts: TreeOptions): Promise<InstalledTree> {
   const lock = await readLock(lockPath);
   const log = (msg: string): boolean => process.stderr.write(`${msg}\n`);
-  const packages = await fetchLockedPackages(lock, { cache: ContentCache.at(opts.cache), mirrors: opts.mirror, log });
+  const signatures = await lockSignatures(lock, opts.keyring);
+  const packages = await fetchLockedPackages(lock, { cache: ContentCache.at(opts.cache), mirrors: opts.mirror, signatures, log });
   const sde = Number(opts.sourceDateEpoch ?? process.env.SOURCE_DATE_EPOCH ?? 0);
   return installPackages(packages, { sourceDateEpoch: sde, noExtract: opts.noextract, allowDevices: opts.allowDevices ?? false, warn: (m) => log(`warning: ${m}`) });
 }
