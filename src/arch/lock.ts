@@ -28,6 +28,8 @@ export interface LockedPackage {
   sha256: string;
   csize: number;
   isize: number;
+  /** BUILDDATE from the repository database (seconds). */
+  builddate: number;
   /** Base64 OpenPGP signature from the repository database, when it carries one. */
   signature?: string;
   reason: 'explicit' | 'dependency';
@@ -122,6 +124,7 @@ export async function createLock(loaded: LoadedSpec, options: LockOptions = {}):
       urls: [...new Set(urls)],
       sha256: d.sha256sum,
       csize: d.csize ?? 0,
+      builddate: d.builddate ?? 0,
       isize: d.isize ?? 0,
       ...(d.pgpsig ? { signature: d.pgpsig } : {}),
       reason,

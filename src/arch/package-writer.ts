@@ -130,7 +130,7 @@ export interface BuiltPackage {
   buildinfo: string;
   /** The mtree text before gzip. */
   mtreeText: string;
-  /** Member names as `bsdtar -tf` lists them, without the top-level dot files (what repo-add puts in %FILES%). */
+  /** Member names (directories end in `/`), without the top-level dot files: what repo-add lists in %FILES%. */
   files: string[];
 }
 

@@ -14,12 +14,18 @@ export interface Spec {
   packages: string[];
   sigLevel?: string;
   keyring?: { dir: string; name?: string };
+  /** pacman.conf NoExtract patterns applied when installing. */
+  noExtract?: string[];
   image?: Record<string, unknown>;
 }
 
 export interface LoadedSpec {
   spec: Spec;
-  /** Digest of the spec's canonical JSON form: formatting and comments do not change it. */
+  /**
+   * Digest of what resolution depends on (architecture, archive, repositories, packages, sigLevel, keyring) in
+   * canonical JSON: formatting, comments and image settings do not change it, so a lock stays valid when only
+   * the image settings change.
+   */
   digest: Digest;
   /** Directory relative paths in the spec are resolved against. */
   baseDir: string;
@@ -60,7 +66,12 @@ export async function loadSpec(path: string): Promise<LoadedSpec> {
     throw new UserError(`spec ${path}: cannot be read`);
   });
   const spec = parseSpec(text, `spec ${path}`);
-  return { spec, digest: sha256(canonicalJsonBytes(spec)), baseDir: dirname(resolvePath(path)) };
+  return { spec, digest: resolutionDigest(spec), baseDir: dirname(resolvePath(path)) };
+}
+
+export function resolutionDigest(spec: Spec): Digest {
+  const { architecture, archive, repositories, packages, sigLevel, keyring } = spec;
+  return sha256(canonicalJsonBytes({ architecture: architecture ?? 'x86_64', archive, repositories, packages, sigLevel, keyring }));
 }
 
 export function specArchitecture(spec: Spec): string {

@@ -37,7 +37,13 @@ export async function readRootfs(path: string, settings: ImageSettings, sourceDa
 }
 
 /** Turns a tree into a one-layer image held in scratch space. Its digest depends on the tree and settings only. */
-export async function stageImage(tree: RootfsTree, settings: ImageSettings, sourceDateEpoch: number, createdBy: string): Promise<{ image: StagedImage; result: BuildResult }> {
+export async function stageImage(
+  tree: Pick<RootfsTree, 'entries'>,
+  settings: ImageSettings,
+  sourceDateEpoch: number,
+  createdBy: string,
+  extraLabels: Record<string, string> = {},
+): Promise<{ image: StagedImage; result: BuildResult }> {
   const scratch = await makeScratchDir('build');
   const image = new StagedImage(scratch.cleanup);
   try {
@@ -61,7 +67,7 @@ export async function stageImage(tree: RootfsTree, settings: ImageSettings, sour
         ...(c.Entrypoint ? { Entrypoint: c.Entrypoint } : {}),
         ...(c.Cmd ? { Cmd: c.Cmd } : {}),
         ...(c.WorkingDir !== undefined ? { WorkingDir: c.WorkingDir } : {}),
-        ...(c.Labels ? { Labels: c.Labels } : {}),
+        ...(c.Labels || Object.keys(extraLabels).length ? { Labels: { ...c.Labels, ...extraLabels } } : {}),
         ...(c.StopSignal !== undefined ? { StopSignal: c.StopSignal } : {}),
       },
       rootfs: { type: 'layers', diff_ids: [layer.diffId] },

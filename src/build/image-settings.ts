@@ -4,6 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { UserError } from '../errors.js';
 import type { Compression } from '../oci/mediatypes.js';
 import type { DirectoryRules } from '../rootfs/tree.js';
+import type { SetupSettings } from '../image/setup.js';
 
 /** IMAGE.yaml, as documented by schemas/image-config.schema.json. */
 export interface ImageSettings {
@@ -22,6 +23,7 @@ export interface ImageSettings {
   annotations?: Record<string, string>;
   layer?: { compression?: Compression; level?: number };
   rootfs?: DirectoryRules;
+  setup?: SetupSettings;
 }
 
 const schema = JSON.parse(await readFile(new URL('../../../schemas/image-config.schema.json', import.meta.url), 'utf8')) as object;
@@ -34,6 +36,11 @@ export function parseImageSettings(text: string, what: string): ImageSettings {
   } catch (err) {
     throw new UserError(`${what}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
   }
+  return checkImageSettings(value, what);
+}
+
+/** Validates settings already parsed (the `image:` section of a spec). */
+export function checkImageSettings(value: unknown, what: string): ImageSettings {
   if (!validate(value)) {
     const problems = (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}${e.params && 'additionalProperty' in e.params ? ` (${String(e.params.additionalProperty)})` : ''}`);
     throw new UserError(`${what}: ${problems.join('; ')}`);

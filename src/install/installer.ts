@@ -54,6 +54,8 @@ export interface TreeNode extends TarSourceEntry {
 export interface InstalledTree extends RootfsTree {
   entries: TreeNode[];
   packages: InstalledPackage[];
+  /** The private scratch directory holding the contents; later steps may spool files there too. */
+  spoolDir: string;
 }
 
 /** Slack over a package's declared installed size before its contents count as a decompression bomb. */
@@ -225,7 +227,7 @@ export async function installPackages(packages: PackageToInstall[], options: Ins
       if (existing && !(existing.type === 'dir' && entry.type === 'dir')) throw new UserError(`package ${existing.owner}: ${entry.path}: collides with pacman's local database`);
       if (!existing) nodes.set(entry.path, { ...entry, owner: '' });
     }
-    return { entries: sortWithHardlinks(nodes), packages: installed, cleanup: scratch.cleanup };
+    return { entries: sortWithHardlinks(nodes), packages: installed, spoolDir: scratch.path, cleanup: scratch.cleanup };
   } catch (err) {
     await scratch.cleanup();
     throw err;

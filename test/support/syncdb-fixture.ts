@@ -1,11 +1,6 @@
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { writeDesc } from '../../src/arch/desc.js';
-import { getCompressor } from '../../src/compress/index.js';
-import { compareMemberNames, type TarSourceEntry } from '../../src/tar/entry.js';
-import { writeTar } from '../../src/tar/writer.js';
+import { buildRepoDatabases, repoDesc, type RepoPackage } from '../../src/arch/repo-writer.js';
 
 /** A package as a sync database describes it; only name and version are required. */
 export interface FixturePackage {
@@ -22,45 +17,41 @@ export interface FixturePackage {
   isize?: number;
 }
 
-/** The `desc` member of a sync database entry, fields in repo-add's order. */
-export function syncDesc(pkg: FixturePackage): string {
+const FIXTURE_DATE = 1700000000;
+
+/** The fixture as the repo writer's input: a `.PKGINFO` like makepkg's plus the file facts repo-add adds. */
+function fixtureRepoPackage(pkg: FixturePackage): RepoPackage {
   const filename = pkg.filename ?? `${pkg.name}-${pkg.version}-${pkg.arch ?? 'any'}.pkg.tar.zst`;
-  return writeDesc([
-    ['FILENAME', [filename]],
-    ['NAME', [pkg.name]],
-    ['BASE', [pkg.name]],
-    ['VERSION', [pkg.version]],
-    ['DESC', [`fixture ${pkg.name}`]],
-    ['GROUPS', pkg.groups ?? []],
-    ['CSIZE', [String(pkg.csize ?? 100)]],
-    ['ISIZE', [String(pkg.isize ?? 200)]],
-    ['SHA256SUM', [pkg.sha256 ?? createHash('sha256').update(filename).digest('hex')]],
-    ['ARCH', [pkg.arch ?? 'any']],
-    ['BUILDDATE', ['1700000000']],
-    ['PACKAGER', ['Fixture <fixture@example.invalid>']],
-    ['CONFLICTS', pkg.conflicts ?? []],
-    ['PROVIDES', pkg.provides ?? []],
-    ['DEPENDS', pkg.depends ?? []],
-  ]);
+  const lines: Array<[string, string]> = [
+    ['pkgname', pkg.name],
+    ['pkgbase', pkg.name],
+    ['pkgver', pkg.version],
+    ['pkgdesc', `fixture ${pkg.name}`],
+    ['builddate', String(FIXTURE_DATE)],
+    ['packager', 'Fixture <fixture@example.invalid>'],
+    ['size', String(pkg.isize ?? 200)],
+    ['arch', pkg.arch ?? 'any'],
+    ...(pkg.groups ?? []).map((v): [string, string] => ['group', v]),
+    ...(pkg.conflicts ?? []).map((v): [string, string] => ['conflict', v]),
+    ...(pkg.provides ?? []).map((v): [string, string] => ['provides', v]),
+    ...(pkg.depends ?? []).map((v): [string, string] => ['depend', v]),
+  ];
+  return {
+    filename,
+    pkginfo: lines.map(([k, v]) => `${k} = ${v}\n`).join(''),
+    csize: pkg.csize ?? 100,
+    sha256sum: pkg.sha256 ?? createHash('sha256').update(filename).digest('hex'),
+    files: [],
+  };
+}
+
+/** The `desc` member of a sync database entry, fields in repo-add's order (via src/arch/repo-writer.ts). */
+export function syncDesc(pkg: FixturePackage): string {
+  return repoDesc(fixtureRepoPackage(pkg));
 }
 
 /** Writes `<repo>.db` as repo-add would (a gzip'd tar of `<name>-<version>/desc`), without pacman tools. */
 export async function writeSyncDb(path: string, packages: FixturePackage[]): Promise<void> {
-  const entries: TarSourceEntry[] = [];
-  for (const pkg of packages) {
-    const dir = `${pkg.name}-${pkg.version}`;
-    const desc = Buffer.from(syncDesc(pkg));
-    entries.push({ path: dir, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: 1700000000, size: 0 });
-    entries.push({ path: `${dir}/desc`, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 1700000000, size: desc.length, open: () => Readable.from([desc]) });
-  }
-  entries.sort(compareMemberNames);
-  const chunks: Buffer[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      chunks.push(chunk);
-      done();
-    },
-  });
-  await pipeline([Readable.from(writeTar(entries)), ...getCompressor('gzip').createStages(), sink] as unknown as NodeJS.ReadWriteStream[]);
-  writeFileSync(path, Buffer.concat(chunks));
+  const { db } = await buildRepoDatabases(packages.map(fixtureRepoPackage), { mtime: FIXTURE_DATE });
+  writeFileSync(path, db);
 }

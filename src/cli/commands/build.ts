@@ -1,37 +1,86 @@
 import type { Command } from 'commander';
-import { UserError } from '../../errors.js';
+import { loadSpec } from '../../arch/spec.js';
 import { readRootfs, stageImage, writeOutputs } from '../../build/build-rootfs.js';
 import { loadImageSettings, resolveSourceDateEpoch, type ImageSettings } from '../../build/image-settings.js';
+import { UserError } from '../../errors.js';
+import { ContentCache } from '../../fetch/cache.js';
+import { buildFromRecipeInputs, lockForBuild } from '../../image/build-spec.js';
 import { parseReference } from '../../transports/reference.js';
+import { defaultLockPath } from './lock.js';
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
+interface BuildOptions {
+  rootfs?: string;
+  config?: string;
+  output: string[];
+  sourceDateEpoch?: string;
+  lock?: string;
+  cache?: string;
+  mirror: string[];
+  keyring?: string;
+}
+
+const log = (msg: string): boolean => process.stderr.write(`${msg}\n`);
+
+async function buildRootfs(opts: BuildOptions & { rootfs: string }): Promise<string> {
+  const settings: ImageSettings = opts.config ? await loadImageSettings(opts.config) : {};
+  const sde = resolveSourceDateEpoch(opts.sourceDateEpoch, process.env.SOURCE_DATE_EPOCH, settings);
+  const tree = await readRootfs(opts.rootfs, settings, sde, (msg) => log(`warning: ${msg}`));
+  try {
+    const { image, result } = await stageImage(tree, settings, sde, 'repro-oci build --rootfs');
+    try {
+      await writeOutputs(image, opts.output);
+    } finally {
+      await image.close();
+    }
+    return result.manifest.digest;
+  } finally {
+    await tree.cleanup();
+  }
+}
+
+async function buildSpec(specPath: string, opts: BuildOptions): Promise<string> {
+  const loaded = await loadSpec(specPath);
+  const lock = await lockForBuild(loaded, opts.lock ?? defaultLockPath(specPath), log);
+  const { image, result } = await buildFromRecipeInputs(loaded.spec, loaded.baseDir, lock, {
+    cache: ContentCache.at(opts.cache),
+    mirrors: opts.mirror,
+    ...(opts.keyring ? { keyringDir: opts.keyring } : {}),
+    ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpochFlag: opts.sourceDateEpoch } : {}),
+    ...(process.env.SOURCE_DATE_EPOCH ? { sourceDateEpochEnv: process.env.SOURCE_DATE_EPOCH } : {}),
+    log,
+  });
+  try {
+    await writeOutputs(image, opts.output);
+  } finally {
+    await image.close();
+  }
+  return result.manifest.digest;
+}
+
 export function registerBuild(program: Command): void {
   program
     .command('build')
-    .description('Build a one-layer image from a root filesystem directory or tarball and print its manifest digest')
-    .requiredOption('--rootfs <path>', 'directory or tarball (plain, gzip or zstd) holding the root filesystem')
-    .option('--config <file>', 'image settings (IMAGE.yaml; see schemas/image-config.schema.json)')
+    .description('Build an image from a spec and its lock (Arch packages), or a one-layer image from a root filesystem; prints the manifest digest')
+    .argument('[spec]', 'SPEC.yaml (see schemas/spec.schema.json); or use --rootfs')
+    .option('--rootfs <path>', 'directory or tarball (plain, gzip or zstd) holding the root filesystem')
+    .option('--config <file>', 'image settings for --rootfs (IMAGE.yaml; see schemas/image-config.schema.json)')
     .requiredOption('-o, --output <ref>', 'where to write: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG] (repeatable)', collect, [])
-    .option('--source-date-epoch <seconds>', 'timestamp for created and file mtimes (default: $SOURCE_DATE_EPOCH, then the config, then 0)')
-    .action(async (opts: { rootfs: string; config?: string; output: string[]; sourceDateEpoch?: string }) => {
+    .option('--source-date-epoch <seconds>', 'timestamp for created and file mtimes (default: $SOURCE_DATE_EPOCH, then the settings, then for a spec the lock\'s snapshot date)')
+    .option('--lock <file>', 'lock to build from (default SPEC.lock.json beside the spec; created when missing)')
+    .option('--cache <dir>', 'package cache (default: $REPRO_OCI_CACHE or ~/.cache/repro-oci)')
+    .option('--mirror <url>', 'flat mirror holding packages by file name, tried before the lock URLs (repeatable)', collect, [])
+    .option('--keyring <dir>', "keyring directory (default: the spec's keyring.dir)")
+    .action(async (spec: string | undefined, opts: BuildOptions) => {
       if (opts.output.length === 0) throw new UserError('build needs at least one --output');
       opts.output.forEach((o) => parseReference(o));
-      const settings: ImageSettings = opts.config ? await loadImageSettings(opts.config) : {};
-      const sde = resolveSourceDateEpoch(opts.sourceDateEpoch, process.env.SOURCE_DATE_EPOCH, settings);
-      const tree = await readRootfs(opts.rootfs, settings, sde, (msg) => process.stderr.write(`warning: ${msg}\n`));
-      try {
-        const { image, result } = await stageImage(tree, settings, sde, 'repro-oci build --rootfs');
-        try {
-          await writeOutputs(image, opts.output);
-        } finally {
-          await image.close();
-        }
-        process.stdout.write(`${result.manifest.digest}\n`);
-      } finally {
-        await tree.cleanup();
-      }
+      if (spec && opts.rootfs) throw new UserError('give either a spec or --rootfs, not both');
+      if (!spec && !opts.rootfs) throw new UserError('build needs a spec (SPEC.yaml) or --rootfs');
+      if (spec && opts.config) throw new UserError('--config is for --rootfs builds; a spec carries its image settings under image:');
+      const digest = opts.rootfs ? await buildRootfs({ ...opts, rootfs: opts.rootfs }) : await buildSpec(spec!, opts);
+      process.stdout.write(`${digest}\n`);
     });
 }

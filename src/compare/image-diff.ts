@@ -1,0 +1,257 @@
+import { parseDesc } from '../arch/desc.js';
+import { UserError } from '../errors.js';
+import { isIndexMediaType } from '../oci/mediatypes.js';
+import { checkConfig, checkIndex, checkManifest, type RawJson } from '../oci/raw-json.js';
+import type { Descriptor, ImageConfig, Index, Manifest } from '../oci/types.js';
+import { PathPatterns } from '../install/noextract.js';
+import { readJsonBlob } from '../transports/layout.js';
+import type { ImageSource } from '../transports/types.js';
+import { indexLayer, type EntrySummary, type LayerIndex } from './layer-index.js';
+
+/**
+ * Compares two images level by level — index, manifest, config, layers, tar entries, and pacman's view (which
+ * packages changed and which package owns each differing file) — streaming each layer once and holding only
+ * per-entry summaries in memory.
+ */
+export type Level = 'index' | 'manifest' | 'config' | 'layer' | 'file' | 'package';
+
+export interface Difference {
+  level: Level;
+  /** Index entry, manifest field, config field (dotted), layer number or file path. */
+  where: string;
+  field?: string;
+  a?: string;
+  b?: string;
+  /** For files: the pacman package owning the path (on either side). */
+  owner?: string;
+  message: string;
+}
+
+export interface DiffOptions {
+  /** Ignore timestamps, entry order and annotation noise (as diffoci --semantic). */
+  semantic?: boolean;
+  /** Path globs (fnmatch) whose file differences are ignored. */
+  ignore?: string[];
+  /** Platform to compare when a side is an index (os/arch[/variant]). */
+  platform?: string;
+}
+
+export interface DiffReport {
+  a: string;
+  b: string;
+  same: boolean;
+  /** Platform manifests compared when an index was involved. */
+  manifests: { a: string; b: string };
+  differences: Difference[];
+}
+
+export interface Side {
+  label: string;
+  source: ImageSource;
+}
+
+/** Annotations publishers add or rewrite without changing the image (docker-library, BuildKit). */
+const NOISY_ANNOTATIONS = /^(org\.opencontainers\.image\.(created|revision|source|url|version|ref\.name|base\.name|base\.digest)|com\.docker\.official-images\..*|vnd\.docker\.reference\..*)$/;
+
+function platformOf(d: Descriptor): string {
+  return d.platform ? [d.platform.os, d.platform.architecture, d.platform.variant].filter(Boolean).join('/') : '';
+}
+
+async function pickManifest(side: Side, root: { descriptor: Descriptor; raw: RawJson<unknown> }, platform: string | undefined, diffs: Difference[] | undefined, other?: Index): Promise<{ descriptor: Descriptor; manifest: Manifest; index?: Index }> {
+  if (!isIndexMediaType(root.descriptor.mediaType)) {
+    return { descriptor: root.descriptor, manifest: checkManifest(root.raw, `${side.label} manifest`, root.descriptor.mediaType).value };
+  }
+  const index = checkIndex(root.raw, `${side.label} index`, root.descriptor.mediaType).value;
+  const images = index.manifests.filter((d) => !isIndexMediaType(d.mediaType) && d.annotations?.['vnd.docker.reference.type'] !== 'attestation-manifest' && platformOf(d) !== 'unknown/unknown');
+  const wanted = platform ?? (images.length === 1 ? platformOf(images[0]!) : 'linux/amd64');
+  const chosen = images.find((d) => platformOf(d) === wanted) ?? (images.length === 1 ? images[0] : undefined);
+  if (!chosen) throw new UserError(`${side.label}: the index has no manifest for ${wanted} (platforms: ${images.map(platformOf).join(', ') || 'none'})`);
+  void diffs;
+  void other;
+  const raw = await readJsonBlob(side.source, chosen, 'manifest');
+  return { descriptor: chosen, manifest: checkManifest(raw, `${side.label} manifest ${chosen.digest}`, chosen.mediaType).value, index };
+}
+
+/** Flattens JSON into dotted paths with JSON-encoded leaves, for field-by-field comparison. */
+function flatten(value: unknown, prefix: string, out: Map<string, string>): void {
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+    const entries = Object.entries(value as Record<string, unknown>);
+    if (entries.length === 0) out.set(prefix, '{}');
+    for (const [k, v] of entries) flatten(v, prefix ? `${prefix}.${k}` : k, out);
+  } else if (Array.isArray(value)) {
+    if (value.length === 0) out.set(prefix, '[]');
+    value.forEach((v, i) => flatten(v, `${prefix}[${i}]`, out));
+  } else {
+    out.set(prefix, JSON.stringify(value));
+  }
+}
+
+function compareFields(level: Level, a: unknown, b: unknown, ignore: (field: string) => boolean, diffs: Difference[]): void {
+  const fa = new Map<string, string>();
+  const fb = new Map<string, string>();
+  flatten(a, '', fa);
+  flatten(b, '', fb);
+  for (const key of [...new Set([...fa.keys(), ...fb.keys()])].sort()) {
+    if (ignore(key)) continue;
+    const va = fa.get(key);
+    const vb = fb.get(key);
+    if (va === vb) continue;
+    diffs.push({ level, where: key, ...(va !== undefined ? { a: va } : {}), ...(vb !== undefined ? { b: vb } : {}), message: `${level} ${key}: ${va ?? '(absent)'} → ${vb ?? '(absent)'}` });
+  }
+}
+
+const ENTRY_FIELDS: (keyof EntrySummary)[] = ['type', 'mode', 'uid', 'gid', 'size', 'mtime', 'linkTarget', 'devMajor', 'devMinor', 'xattrs', 'sha256'];
+
+function show(field: keyof EntrySummary, value: unknown): string {
+  if (value === undefined) return '(none)';
+  if (field === 'mode') return (value as number).toString(8).padStart(4, '0');
+  if (field === 'sha256') return (value as string).slice(0, 16);
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+/** Paths owned by each package, from pacman's local database in a layer. */
+function pacmanView(db: Map<string, Buffer>): { versions: Map<string, string>; owners: Map<string, string> } {
+  const versions = new Map<string, string>();
+  const owners = new Map<string, string>();
+  for (const [path, content] of db) {
+    const m = /^var\/lib\/pacman\/local\/([^/]+)\/(desc|files)$/.exec(path);
+    if (!m) continue;
+    let blocks: Map<string, string[]>;
+    try {
+      blocks = parseDesc(content, path);
+    } catch {
+      continue; // a damaged database entry is itself a file difference
+    }
+    if (m[2] === 'desc') {
+      const name = blocks.get('NAME')?.[0];
+      const version = blocks.get('VERSION')?.[0];
+      if (name && version) versions.set(name, version);
+    } else {
+      const name = m[1]!.replace(/-[^-]+-[^-]+$/, '');
+      for (const file of blocks.get('FILES') ?? []) owners.set(file.replace(/\/$/, ''), name);
+    }
+  }
+  return { versions, owners };
+}
+
+function compareEntries(a: LayerIndex, b: LayerIndex, where: string, options: DiffOptions, owners: Map<string, string>, diffs: Difference[]): void {
+  const ignored = new PathPatterns(options.ignore ?? []);
+  const paths = [...new Set([...a.entries.keys(), ...b.entries.keys()])].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+  for (const path of paths) {
+    if (ignored.matches(path)) continue;
+    const ea = a.entries.get(path);
+    const eb = b.entries.get(path);
+    const owner = owners.get(path);
+    const base = { level: 'file' as const, where: path, ...(owner ? { owner } : {}) };
+    const ownedBy = owner ? ` [${owner}]` : '';
+    if (!ea) {
+      diffs.push({ ...base, message: `${where}: + /${path} (${eb!.type})${ownedBy}` });
+      continue;
+    }
+    if (!eb) {
+      diffs.push({ ...base, message: `${where}: - /${path} (${ea.type})${ownedBy}` });
+      continue;
+    }
+    for (const field of ENTRY_FIELDS) {
+      if (options.semantic && field === 'mtime') continue;
+      const va = ea[field];
+      const vb = eb[field];
+      if (JSON.stringify(va) === JSON.stringify(vb)) continue;
+      diffs.push({ ...base, field, a: show(field, va), b: show(field, vb), message: `${where}: /${path}: ${field} ${show(field, va)} → ${show(field, vb)}${ownedBy}` });
+    }
+  }
+  if (!options.semantic) {
+    const common = a.order.filter((p) => b.entries.has(p));
+    const commonB = b.order.filter((p) => a.entries.has(p));
+    const firstMoved = common.findIndex((p, i) => commonB[i] !== p);
+    if (firstMoved !== -1) diffs.push({ level: 'layer', where, field: 'order', message: `${where}: entry order differs from /${common[firstMoved]}` });
+  }
+}
+
+export async function diffImages(sideA: Side, sideB: Side, options: DiffOptions = {}): Promise<DiffReport> {
+  const diffs: Difference[] = [];
+  const rootA = await sideA.source.root();
+  const rootB = await sideB.source.root();
+  const report: DiffReport = { a: rootA.descriptor.digest, b: rootB.descriptor.digest, same: false, manifests: { a: '', b: '' }, differences: diffs };
+  if (rootA.descriptor.digest === rootB.descriptor.digest) {
+    report.same = true;
+    report.manifests = { a: rootA.descriptor.digest, b: rootB.descriptor.digest };
+    return report;
+  }
+
+  const a = await pickManifest(sideA, rootA, options.platform, diffs);
+  const b = await pickManifest(sideB, rootB, options.platform, diffs);
+  report.manifests = { a: a.descriptor.digest, b: b.descriptor.digest };
+  if (a.index || b.index) {
+    // Index-level differences are reported apart: publishers rewrite indexes; the manifest is what is verified.
+    const ignoreIndex = (field: string): boolean => options.semantic === true && /^(annotations\.|manifests\[\d+\]\.annotations\.)/.test(field) && NOISY_ANNOTATIONS.test(field.replace(/^.*annotations\./, ''));
+    compareFields('index', a.index ?? { manifest: a.descriptor }, b.index ?? { manifest: b.descriptor }, ignoreIndex, diffs);
+  }
+  if (a.descriptor.digest === b.descriptor.digest) {
+    report.same = diffs.length === 0;
+    return report;
+  }
+
+  const ignoreManifest = (field: string): boolean => options.semantic === true && field.startsWith('annotations.') && NOISY_ANNOTATIONS.test(field.slice('annotations.'.length));
+  compareFields('manifest', a.manifest, b.manifest, ignoreManifest, diffs);
+
+  const configA = checkConfig(await readJsonBlob(sideA.source, a.manifest.config, 'config'), `${sideA.label} config`).value;
+  const configB = checkConfig(await readJsonBlob(sideB.source, b.manifest.config, 'config'), `${sideB.label} config`).value;
+  const ignoreConfig = (field: string): boolean => options.semantic === true && (field === 'created' || /^history\[\d+\]\.created$/.test(field));
+  compareFields('config', configA, configB, ignoreConfig, diffs);
+
+  await compareLayers(sideA, sideB, a.manifest, b.manifest, configA, configB, options, diffs);
+  report.same = diffs.length === 0;
+  return report;
+}
+
+async function compareLayers(sideA: Side, sideB: Side, ma: Manifest, mb: Manifest, ca: ImageConfig, cb: ImageConfig, options: DiffOptions, diffs: Difference[]): Promise<void> {
+  const count = Math.max(ma.layers.length, mb.layers.length);
+  const pacmanA = new Map<string, Buffer>();
+  const pacmanB = new Map<string, Buffer>();
+  const pending: { where: string; ia: LayerIndex; ib: LayerIndex }[] = [];
+  for (let i = 0; i < count; i++) {
+    const la = ma.layers[i];
+    const lb = mb.layers[i];
+    const where = `layer ${i}`;
+    if (!la || !lb) {
+      diffs.push({ level: 'layer', where, message: `${where}: only in ${la ? sideA.label : sideB.label}` });
+      continue;
+    }
+    if (ca.rootfs.diff_ids[i] === cb.rootfs.diff_ids[i]) continue; // same uncompressed content
+    const ia = await indexLayer(await sideA.source.openBlob(la), `${sideA.label} ${where}`);
+    const ib = await indexLayer(await sideB.source.openBlob(lb), `${sideB.label} ${where}`);
+    for (const [k, v] of ia.pacmanDb) pacmanA.set(k, v);
+    for (const [k, v] of ib.pacmanDb) pacmanB.set(k, v);
+    pending.push({ where, ia, ib });
+  }
+  const viewA = pacmanView(pacmanA);
+  const viewB = pacmanView(pacmanB);
+  const owners = new Map([...viewA.owners, ...viewB.owners]);
+  for (const { where, ia, ib } of pending) compareEntries(ia, ib, where, options, owners, diffs);
+  for (const name of [...new Set([...viewA.versions.keys(), ...viewB.versions.keys()])].sort()) {
+    const va = viewA.versions.get(name);
+    const vb = viewB.versions.get(name);
+    if (va === vb) continue;
+    const message = !va ? `package + ${name} ${vb}` : !vb ? `package - ${name} ${va}` : `package ${name} ${va} → ${vb}`;
+    diffs.push({ level: 'package', where: name, ...(va ? { a: va } : {}), ...(vb ? { b: vb } : {}), message });
+  }
+}
+
+export function formatDiff(report: DiffReport, limit = Infinity): string {
+  if (report.same) return `same: ${report.a}\n`;
+  const lines = [`--- ${report.a}`, `+++ ${report.b}`];
+  const order: Level[] = ['index', 'manifest', 'config', 'layer', 'package', 'file'];
+  let shown = 0;
+  for (const level of order) {
+    const group = report.differences.filter((d) => d.level === level);
+    if (group.length === 0) continue;
+    lines.push(`[${level}] ${group.length} difference(s)`);
+    for (const d of group) {
+      if (shown++ >= limit) break;
+      lines.push(`  ${d.message}`);
+    }
+  }
+  if (report.differences.length > limit) lines.push(`  … and ${report.differences.length - limit} more`);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,74 @@
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { decompressAuto } from '../compress/index.js';
+import type { EntryType } from '../tar/entry.js';
+import { readTar } from '../tar/reader.js';
+
+/** What a diff compares of one tar member: every header field that reaches the filesystem, and the content. */
+export interface EntrySummary {
+  path: string;
+  type: EntryType;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: number;
+  linkTarget?: string;
+  devMajor?: number;
+  devMinor?: number;
+  /** xattr name → hex value. */
+  xattrs?: Record<string, string>;
+  /** sha256 of the content, for regular files. */
+  sha256?: string;
+  /** Position in the archive. */
+  index: number;
+}
+
+export interface LayerIndex {
+  entries: Map<string, EntrySummary>;
+  /** Member order as found (for order-only differences). */
+  order: string[];
+  /** Contents of small files that a pacman-aware diff wants (var/lib/pacman/local/…), kept in memory. */
+  pacmanDb: Map<string, Buffer>;
+}
+
+const PACMAN_LOCAL = 'var/lib/pacman/local/';
+
+/**
+ * Streams a layer (any compression) once and summarizes every member; contents are hashed, not kept, except
+ * pacman's local database files, which name the owner of every path.
+ */
+export async function indexLayer(blob: Readable | AsyncIterable<Buffer>, what: string, onFile?: (path: string, content: AsyncIterable<Buffer>) => Promise<void>): Promise<LayerIndex> {
+  const entries = new Map<string, EntrySummary>();
+  const order: string[] = [];
+  const pacmanDb = new Map<string, Buffer>();
+  let index = 0;
+  for await (const entry of readTar(decompressAuto(blob as AsyncIterable<Buffer>, what), { what })) {
+    const path = entry.name.replace(/^\.\//, '').replace(/\/+$/, '');
+    if (path === '' || path === '.') continue;
+    const summary: EntrySummary = { path, type: entry.type, mode: entry.mode, uid: entry.uid, gid: entry.gid, size: entry.size, mtime: entry.mtime, index: index++ };
+    if (entry.linkTarget !== undefined) summary.linkTarget = entry.linkTarget;
+    if (entry.devMajor !== undefined) summary.devMajor = entry.devMajor;
+    if (entry.devMinor !== undefined) summary.devMinor = entry.devMinor;
+    if (entry.xattrs) summary.xattrs = Object.fromEntries(Object.entries(entry.xattrs).map(([k, v]) => [k, v.toString('hex')]));
+    if (entry.type === 'file') {
+      const hash = createHash('sha256');
+      const keep = path.startsWith(PACMAN_LOCAL) && entry.size < 16 * 1024 * 1024;
+      const kept: Buffer[] = [];
+      const content = (async function* () {
+        for await (const chunk of entry.content()) {
+          hash.update(chunk);
+          if (keep) kept.push(chunk);
+          yield chunk;
+        }
+      })();
+      if (onFile) await onFile(path, content);
+      else for await (const chunk of content) void chunk;
+      summary.sha256 = hash.digest('hex');
+      if (keep) pacmanDb.set(path, Buffer.concat(kept));
+    }
+    entries.set(path, summary);
+    order.push(path);
+  }
+  return { entries, order, pacmanDb };
+}

@@ -1,0 +1,112 @@
+import { readLock, createLock, serializeLock, type Lock } from '../arch/lock.js';
+import { loadKeyringFromDirectory, type Keyring } from '../arch/keyring.js';
+import { signaturePolicy } from '../arch/signature.js';
+import { parseSigLevel } from '../arch/siglevel.js';
+import { resolutionDigest, type LoadedSpec, type Spec } from '../arch/spec.js';
+import { stageImage, type BuildResult } from '../build/build-rootfs.js';
+import { checkImageSettings, resolveSourceDateEpoch, type ImageSettings } from '../build/image-settings.js';
+import type { StagedImage } from '../build/staged-image.js';
+import { getCompressor } from '../compress/index.js';
+import { UserError } from '../errors.js';
+import type { ContentCache } from '../fetch/cache.js';
+import { fetchLockedPackages } from '../install/fetch-packages.js';
+import { installPackages, type TreeNode } from '../install/installer.js';
+import { sortWithHardlinks } from '../rootfs/tree.js';
+import { exists, writeFileAtomic } from '../util/fs.js';
+import { VERSION } from '../version.js';
+import { RECIPE_LABEL, RECIPE_PATH, serializeRecipe, type Recipe } from './recipe.js';
+import { runSetupCommands } from './sandbox.js';
+import { applyExcludes, applySetupFiles, contentNode, expandSetup, lockRootPassword } from './setup.js';
+import { resolve as resolvePath } from 'node:path';
+
+export interface SpecBuildOptions {
+  cache: ContentCache;
+  mirrors?: string[];
+  /** Keyring directory; default: the spec's `keyring.dir`, relative to the spec. */
+  keyringDir?: string;
+  /** --source-date-epoch and $SOURCE_DATE_EPOCH, in that order of precedence. */
+  sourceDateEpochFlag?: string;
+  sourceDateEpochEnv?: string;
+  log: (message: string) => void;
+}
+
+export interface SpecBuild {
+  image: StagedImage;
+  result: BuildResult;
+  recipe: Recipe;
+}
+
+/**
+ * SOURCE_DATE_EPOCH for a spec build when none is given: midnight UTC of the archive snapshot, else the newest
+ * BUILDDATE among the locked packages. Derived from the lock, never from the clock.
+ */
+export function defaultSourceDateEpoch(lock: Lock): number {
+  if (lock.archive) return Date.parse(`${lock.archive.date}T00:00:00Z`) / 1000;
+  return lock.packages.reduce((max, p) => Math.max(max, p.builddate ?? 0), 0);
+}
+
+/** The lock a build uses: the one given, else SPEC.lock.json beside the spec, else a new one written there. */
+export async function lockForBuild(loaded: LoadedSpec, lockPath: string, log: (m: string) => void): Promise<Lock> {
+  if (await exists(lockPath)) {
+    const lock = await readLock(lockPath);
+    if (lock.specDigest !== loaded.digest) throw new UserError(`lock ${lockPath} was made for a different package selection; run repro-oci lock again`);
+    return lock;
+  }
+  const lock = await createLock(loaded, { log });
+  await writeFileAtomic(lockPath, serializeLock(lock));
+  log(`locked ${lock.packages.length} packages to ${lockPath}`);
+  return lock;
+}
+
+async function keyringFor(spec: Spec, baseDir: string, override: string | undefined): Promise<Keyring | undefined> {
+  const dir = override ?? (spec.keyring ? resolvePath(baseDir, spec.keyring.dir) : undefined);
+  if (!dir) return undefined;
+  return loadKeyringFromDirectory(dir, spec.keyring?.name ?? 'archlinux');
+}
+
+/**
+ * lock → fetch → install → setup → recipe → layer → config and manifest. The same function serves `build`
+ * and `rebuild`, so a rebuild runs exactly the recorded pipeline.
+ */
+export async function buildFromRecipeInputs(
+  spec: Spec,
+  baseDir: string,
+  lock: Lock,
+  options: SpecBuildOptions & { sourceDateEpoch?: number },
+): Promise<SpecBuild> {
+  if (lock.specDigest !== resolutionDigest(spec)) throw new UserError('the lock was made for a different package selection than the spec');
+  const settings: ImageSettings = checkImageSettings(spec.image ?? {}, 'spec image');
+  const sde = options.sourceDateEpoch ?? (options.sourceDateEpochFlag !== undefined || options.sourceDateEpochEnv || settings.sourceDateEpoch !== undefined
+    ? resolveSourceDateEpoch(options.sourceDateEpochFlag, options.sourceDateEpochEnv, settings)
+    : defaultSourceDateEpoch(lock));
+  const compressor = getCompressor(settings.layer?.compression ?? 'gzip', settings.layer?.level);
+
+  const policy = signaturePolicy(parseSigLevel(lock.sigLevel, 'lock sigLevel').package);
+  const keyring = policy.level === 'never' ? undefined : await keyringFor(spec, baseDir, options.keyringDir);
+  if (policy.level !== 'never' && !keyring) throw new UserError(`SigLevel ${lock.sigLevel} needs a keyring: set keyring.dir in the spec or give --keyring`);
+  const packages = await fetchLockedPackages(lock, { cache: options.cache, mirrors: options.mirrors ?? [], signatures: { policy, ...(keyring ? { keyring } : {}) }, log: options.log });
+  const tree = await installPackages(packages, { sourceDateEpoch: sde, noExtract: spec.noExtract ?? [], warn: (m) => options.log(`warning: ${m}`) });
+  try {
+    const nodes = new Map<string, TreeNode>(tree.entries.map((e) => [e.path, e]));
+    const setup = expandSetup(settings.setup);
+    applySetupFiles(nodes, setup, sde);
+    if (setup.commands.length) {
+      const changes = await runSetupCommands(nodes, setup.commands, sde, setup.exclude, tree.spoolDir);
+      options.log(`setup commands changed ${changes.changed.length} and removed ${changes.removed.length} path(s)`);
+    }
+    if (setup.lockRootPassword) await lockRootPassword(nodes);
+    applyExcludes(nodes, setup.exclude);
+
+    const recipe: Recipe = { recipeVersion: 1, reproOci: VERSION, spec, lock, sourceDateEpoch: sde, compressor: compressor.identity };
+    const { bytes, digest } = serializeRecipe(recipe);
+    for (const dir of ['usr', 'usr/share', 'usr/share/repro-oci']) {
+      if (!nodes.has(dir)) nodes.set(dir, { path: dir, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: sde, size: 0, owner: 'repro-oci' });
+    }
+    nodes.set(RECIPE_PATH, contentNode(RECIPE_PATH, bytes, { mode: 0o644, uid: 0, gid: 0, mtime: sde }, 'repro-oci'));
+
+    const { image, result } = await stageImage({ entries: sortWithHardlinks(nodes) }, settings, sde, `repro-oci ${VERSION} build`, { [RECIPE_LABEL]: digest });
+    return { image, result, recipe };
+  } finally {
+    await tree.cleanup();
+  }
+}

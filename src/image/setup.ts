@@ -1,0 +1,132 @@
+import { Readable } from 'node:stream';
+import { UserError } from '../errors.js';
+import { PathPatterns } from '../install/noextract.js';
+import type { TreeNode } from '../install/installer.js';
+import { normalizeMemberPath } from '../tar/entry.js';
+
+/** `setup:` in image settings (schemas/image-config.schema.json). */
+export interface SetupSettings {
+  presets?: 'archlinux-docker'[];
+  files?: { path: string; content: string; mode?: string; uid?: number; gid?: number }[];
+  symlinks?: { path: string; target: string }[];
+  commands?: string[][];
+  lockRootPassword?: boolean;
+  exclude?: string[];
+}
+
+export type ExpandedSetup = Required<Omit<SetupSettings, 'presets'>>;
+
+/**
+ * What archlinux-docker's make-rootfs.sh does around pacman, minus what varies: the overlay files, the
+ * os-release link, root's password locked, and its tar exclude list (plus the package cache, sync databases,
+ * pacman's log and ldconfig's aux-cache, which record the build machine). Its keyring steps are left out on
+ * purpose: no keyring is shipped (users run `pacman-key --init && pacman-key --populate archlinux`).
+ */
+export const ARCHLINUX_DOCKER_PRESET: Omit<ExpandedSetup, 'commands'> = {
+  files: [{ path: 'etc/locale.conf', content: 'LANG=C.UTF-8\n' }],
+  symlinks: [{ path: 'etc/os-release', target: '../usr/lib/os-release' }],
+  lockRootPassword: true,
+  exclude: [
+    'etc/hostname',
+    'etc/machine-id',
+    'etc/resolv.conf',
+    'root/*',
+    'tmp/*',
+    'var/tmp/*',
+    'var/cache/pacman/pkg/*',
+    'var/lib/pacman/sync/*',
+    'var/log/pacman.log',
+    'var/cache/ldconfig/aux-cache',
+    'etc/pacman.d/gnupg/*',
+  ],
+};
+
+/** Presets expanded, then the user's own entries: the settings every later step works from. */
+export function expandSetup(setup: SetupSettings | undefined): ExpandedSetup {
+  const out: ExpandedSetup = { files: [], symlinks: [], commands: [], lockRootPassword: false, exclude: [] };
+  for (const preset of setup?.presets ?? []) {
+    if (preset !== 'archlinux-docker') throw new UserError(`unknown setup preset ${String(preset)}`);
+    out.files.push(...ARCHLINUX_DOCKER_PRESET.files);
+    out.symlinks.push(...ARCHLINUX_DOCKER_PRESET.symlinks);
+    out.exclude.push(...ARCHLINUX_DOCKER_PRESET.exclude);
+    out.lockRootPassword = true;
+  }
+  out.files.push(...(setup?.files ?? []));
+  out.symlinks.push(...(setup?.symlinks ?? []));
+  out.commands.push(...(setup?.commands ?? []));
+  out.exclude.push(...(setup?.exclude ?? []));
+  if (setup?.lockRootPassword !== undefined) out.lockRootPassword = setup.lockRootPassword;
+  return out;
+}
+
+function setupPath(raw: string, what: string): string {
+  const path = normalizeMemberPath(raw.replace(/^\/+/, ''));
+  if (!path) throw new UserError(`setup ${what}: invalid path ${JSON.stringify(raw)}`);
+  return path;
+}
+
+export async function readNodeContent(node: TreeNode): Promise<Buffer> {
+  if (!node.open || node.size === 0) return Buffer.alloc(0);
+  const chunks: Buffer[] = [];
+  for await (const chunk of await node.open()) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+function ensureParents(nodes: Map<string, TreeNode>, path: string, mtime: number, what: string): void {
+  const parts = path.split('/');
+  for (let i = 1; i < parts.length; i++) {
+    const parent = parts.slice(0, i).join('/');
+    const node = nodes.get(parent);
+    if (node && node.type !== 'dir') throw new UserError(`setup ${what}: ${parent} is a ${node.type}, not a directory`);
+    if (!node) nodes.set(parent, { path: parent, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime, size: 0, owner: 'setup' });
+  }
+}
+
+export function contentNode(path: string, content: Buffer, base: { mode: number; uid: number; gid: number; mtime: number }, owner = 'setup'): TreeNode {
+  return { path, type: 'file', ...base, size: content.length, open: () => Readable.from([content]), owner };
+}
+
+/** Adds the setup's files and symlinks to a tree, replacing what packages put there. */
+export function applySetupFiles(nodes: Map<string, TreeNode>, setup: ExpandedSetup, sourceDateEpoch: number): void {
+  for (const file of setup.files) {
+    const path = setupPath(file.path, 'file');
+    ensureParents(nodes, path, sourceDateEpoch, `file ${path}`);
+    if (nodes.get(path)?.type === 'dir') throw new UserError(`setup file ${path}: a directory is there`);
+    const mode = file.mode !== undefined ? parseInt(file.mode, 8) : 0o644;
+    nodes.set(path, contentNode(path, Buffer.from(file.content, 'utf8'), { mode, uid: file.uid ?? 0, gid: file.gid ?? 0, mtime: sourceDateEpoch }));
+  }
+  for (const link of setup.symlinks) {
+    const path = setupPath(link.path, 'symlink');
+    ensureParents(nodes, path, sourceDateEpoch, `symlink ${path}`);
+    if (nodes.get(path)?.type === 'dir') throw new UserError(`setup symlink ${path}: a directory is there`);
+    nodes.set(path, { path, type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime: sourceDateEpoch, size: 0, linkTarget: link.target, owner: 'setup' });
+  }
+}
+
+/** root:: → root:!: in etc/shadow, as archlinux-docker does; keeps the file's metadata. */
+export async function lockRootPassword(nodes: Map<string, TreeNode>): Promise<void> {
+  const shadow = nodes.get('etc/shadow');
+  if (!shadow || shadow.type !== 'file') throw new UserError('setup lockRootPassword: the tree has no etc/shadow');
+  const text = (await readNodeContent(shadow)).toString('utf8');
+  const locked = text.replace(/^root::/m, 'root:!:');
+  if (locked !== text) nodes.set('etc/shadow', contentNode('etc/shadow', Buffer.from(locked), shadow, shadow.owner));
+}
+
+/** Drops excluded paths and everything below an excluded directory; returns how many entries went. */
+export function applyExcludes(nodes: Map<string, TreeNode>, patterns: string[]): number {
+  if (patterns.length === 0) return 0;
+  const matcher = new PathPatterns(patterns);
+  let removed = 0;
+  const excludedDirs: string[] = [];
+  for (const path of [...nodes.keys()].sort()) {
+    if (matcher.matches(path) || excludedDirs.some((d) => path.startsWith(`${d}/`))) {
+      if (nodes.get(path)!.type === 'dir') excludedDirs.push(path);
+      nodes.delete(path);
+      removed++;
+    }
+  }
+  for (const node of nodes.values()) {
+    if (node.type === 'hardlink' && !nodes.has(node.linkTarget!)) throw new UserError(`setup exclude: ${node.path} is a hardlink to the excluded ${node.linkTarget}`);
+  }
+  return removed;
+}
