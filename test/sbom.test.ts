@@ -283,6 +283,10 @@ test('the SPDX document validates against the SPDX 2.3 JSON schema and is intern
     assert.ok(!parsed.documentNamespace.includes('#'));
     assert.match(parsed.creationInfo.created, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
   }
+  // The schema does catch what is missing or misspelt.
+  const doc = spdxDocument(input());
+  assert.equal(validate({ ...doc, documentNamespace: undefined }), false);
+  assert.equal(validate({ ...doc, relationships: [{ ...doc.relationships[0], relationshipType: 'DEPENDS_UPON' }] }), false);
 });
 
 test('the CycloneDX document validates with the CycloneDX library (1.5 JSON schema, offline)', async () => {

@@ -5,7 +5,7 @@ import { sha256, type Digest } from '../oci/digest.js';
 import { fetchBytes } from '../fetch/download.js';
 import { readSyncDb } from './syncdb.js';
 import { repoPackage, resolve, type Repository } from './resolve.js';
-import { archivePackageUrl, repositorySources, specArchitecture, type LoadedSpec } from './spec.js';
+import { archivePackageUrl, repositorySources, resolveLocation, specArchitecture, type LoadedSpec } from './spec.js';
 import { resolve as resolvePath } from 'node:path';
 import { Readable } from 'node:stream';
 import { keyringIdentity, loadKeyringFromDirectory, type Keyring, type KeyringIdentity } from './keyring.js';
@@ -60,7 +60,7 @@ export interface Lock {
 /** Sync databases are small next to packages; anything beyond this is refused as hostile. */
 const MAX_DB_BYTES = 256 * 1024 * 1024;
 
-export async function loadRepositories(sources: { name: string; servers: string[] }[], log: (msg: string) => void): Promise<{ repos: Repository[]; locked: LockedRepository[] }> {
+export async function loadRepositories(sources: { name: string; servers: string[] }[], baseDir: string, log: (msg: string) => void): Promise<{ repos: Repository[]; locked: LockedRepository[] }> {
   const repos: Repository[] = [];
   const locked: LockedRepository[] = [];
   for (const source of sources) {
@@ -68,7 +68,7 @@ export async function loadRepositories(sources: { name: string; servers: string[
     const failures: string[] = [];
     for (const server of source.servers) {
       try {
-        bytes = await fetchBytes(`${server}/${source.name}.db`, `repository ${source.name} database`, MAX_DB_BYTES);
+        bytes = await fetchBytes(resolveLocation(`${server}/${source.name}.db`, baseDir), `repository ${source.name} database`, MAX_DB_BYTES);
         break;
       } catch (err) {
         failures.push((err as Error).message);
@@ -105,7 +105,7 @@ export async function createLock(loaded: LoadedSpec, options: LockOptions = {}):
   parseSigLevel(spec.sigLevel ?? DEFAULT_SIGLEVEL, 'sigLevel');
   const keyring = await specKeyring(loaded);
   const sources = repositorySources(spec, options.archiveDate);
-  const { repos, locked } = await loadRepositories(sources, log);
+  const { repos, locked } = await loadRepositories(sources, loaded.baseDir, log);
   const resolution = resolve(repos, spec.packages);
   resolution.warnings.forEach((w) => log(`warning: ${w}`));
   const archive = spec.archive && { url: spec.archive.url, date: options.archiveDate ?? spec.archive.date };
@@ -113,7 +113,8 @@ export async function createLock(loaded: LoadedSpec, options: LockOptions = {}):
     const d = pkg.desc;
     if (!d.sha256sum || !/^[0-9a-f]{64}$/.test(d.sha256sum)) throw new UserError(`repository ${pkg.repo}: package ${d.name} has no SHA256SUM; it cannot be locked`);
     const servers = locked.find((r) => r.name === pkg.repo)!.servers;
-    const urls = servers.map((s) => `${s}/${encodeURIComponent(d.filename)}`);
+    // A relative server is a path: the file name goes in as it is; in a URL it is percent-encoded.
+    const urls = servers.map((s) => (/^[a-z][a-z0-9+.-]*:/i.test(s) ? `${s}/${encodeURIComponent(d.filename)}` : `${s}/${d.filename}`));
     if (archive) urls.push(archivePackageUrl(archive.url, d.name, d.filename));
     return {
       name: d.name,

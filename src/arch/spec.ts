@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve as resolvePath } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { UserError } from '../errors.js';
@@ -101,4 +102,9 @@ export function repositorySources(spec: Spec, archiveDate?: string): RepositoryS
       ? { name: repo, servers: [archiveServer(archive!, repo, arch)] }
       : { name: repo.name, servers: repo.servers.map((s) => expand(s, repo.name, arch)) },
   );
+}
+
+/** A URL as written in a spec or lock: absolute, or a path relative to `baseDir` (made a file: URL here). */
+export function resolveLocation(location: string, baseDir: string): string {
+  return /^[a-z][a-z0-9+.-]*:/i.test(location) ? location : pathToFileURL(resolvePath(baseDir, location)).href;
 }

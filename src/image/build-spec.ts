@@ -84,7 +84,7 @@ export async function buildFromRecipeInputs(
   const policy = signaturePolicy(parseSigLevel(lock.sigLevel, 'lock sigLevel').package);
   const keyring = policy.level === 'never' ? undefined : await keyringFor(spec, baseDir, options.keyringDir);
   if (policy.level !== 'never' && !keyring) throw new UserError(`SigLevel ${lock.sigLevel} needs a keyring: set keyring.dir in the spec or give --keyring`);
-  const packages = await fetchLockedPackages(lock, { cache: options.cache, mirrors: options.mirrors ?? [], signatures: { policy, ...(keyring ? { keyring } : {}) }, log: options.log });
+  const packages = await fetchLockedPackages(lock, { baseDir, cache: options.cache, mirrors: options.mirrors ?? [], signatures: { policy, ...(keyring ? { keyring } : {}) }, log: options.log });
   const tree = await installPackages(packages, { sourceDateEpoch: sde, noExtract: spec.noExtract ?? [], warn: (m) => options.log(`warning: ${m}`) });
   try {
     const nodes = new Map<string, TreeNode>(tree.entries.map((e) => [e.path, e]));

@@ -1,6 +1,7 @@
 import { createReadStream } from 'node:fs';
 import type { Keyring } from '../arch/keyring.js';
 import type { Lock, LockedPackage } from '../arch/lock.js';
+import { resolveLocation } from '../arch/spec.js';
 import { checkPackageSignature, type SignaturePolicy } from '../arch/signature.js';
 import { UserError } from '../errors.js';
 import type { ContentCache } from '../fetch/cache.js';
@@ -13,6 +14,8 @@ export interface FetchOptions {
   cache: ContentCache;
   /** Base URLs tried before the lock's own, each holding packages by file name (a flat mirror). */
   mirrors?: string[];
+  /** Directory that relative URLs in the lock are relative to (the spec's, or the lock file's). */
+  baseDir: string;
   /** Package signature policy (pacman SigLevel, package side) and the keyring it needs. */
   signatures?: { policy: SignaturePolicy; keyring?: Keyring };
   log?: (message: string) => void;
@@ -42,7 +45,7 @@ export async function fetchLockedPackages(lock: Lock, options: FetchOptions): Pr
   if (policy.level !== 'never' && !options.signatures?.keyring) throw new UserError(`signature level ${policy.level} needs a keyring`);
   for (const pkg of lock.packages) {
     const what = `package ${pkg.name} ${pkg.version}`;
-    const urls = [...(options.mirrors ?? []).map((m) => `${m.replace(/\/+$/, '')}/${encodeURIComponent(pkg.filename)}`), ...pkg.urls];
+    const urls = [...(options.mirrors ?? []).map((m) => `${m.replace(/\/+$/, '')}/${encodeURIComponent(pkg.filename)}`), ...pkg.urls].map((u) => resolveLocation(u, options.baseDir));
     const digest = `sha256:${pkg.sha256}` as Digest;
     let validation: Validation[] = ['sha256'];
     const check = async (file: string): Promise<void> => {

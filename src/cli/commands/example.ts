@@ -1,12 +1,13 @@
 import { spawn } from 'node:child_process';
-import { chmod, copyFile, lstat, mkdir, readdir, readlink, symlink, utimes } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
+import { copyFile, lstat, mkdir, readdir, readlink, symlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { UserError } from '../../errors.js';
+import { generateExampleArchive } from '../../example/generate.js';
 import { makeScratchDir } from '../../util/fs.js';
 
-const EXAMPLE_DIR = fileURLToPath(new URL('../../../../examples/hello/', import.meta.url));
+const EXAMPLE_DIR = fileURLToPath(new URL('../../../../examples/hello-arch/', import.meta.url));
 const CLI = fileURLToPath(new URL('../../../../bin/repro-oci.js', import.meta.url));
 
 /** Copies a tree in reverse listing order with scrambled mtimes, so the second build sees a different disk. */
@@ -18,58 +19,74 @@ async function perturbedCopy(from: string, to: string, seed: { n: number }): Pro
     const info = await lstat(src);
     if (info.isDirectory()) await perturbedCopy(src, dst, seed);
     else if (info.isSymbolicLink()) await symlink(await readlink(src), dst);
-    else {
-      await copyFile(src, dst);
-      await chmod(dst, info.mode & 0o777 & ~0o077); // as if checked out under umask 077
-    }
+    else await copyFile(src, dst);
     seed.n = (seed.n * 48271) % 2147483647;
     if (!info.isSymbolicLink()) await utimes(dst, seed.n % 2000000000, seed.n % 2000000000);
   }
 }
 
-function buildIn(dir: string, rootfs: string, env: Record<string, string>, umask: number): Promise<string> {
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[], cwd: string, env: Record<string, string>, umask: number): Promise<Run> {
   return new Promise((resolve, reject) => {
     const previous = process.umask(umask);
-    const child = spawn(process.execPath, [CLI, 'build', '--rootfs', rootfs, '--config', join(EXAMPLE_DIR, 'image.yaml'), '-o', `oci:${join(dir, 'image')}:hello`], {
-      cwd: dir,
-      env: { ...process.env, ...env, TMPDIR: dir },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = spawn(process.execPath, [CLI, ...args], { cwd, env: { ...process.env, ...env, TMPDIR: cwd, REPRO_OCI_PROGRESS: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
     process.umask(previous);
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(out.trim()) : reject(new UserError(`example build in ${dir} failed (exit ${code})`))));
+    child.on('close', (code) => resolve({ code: code ?? 2, stdout: stdout.trim(), stderr: stderr.trim() }));
   });
+}
+
+function must(run: Run, what: string): string {
+  if (run.code !== 0) throw new UserError(`example: ${what} failed (exit ${run.code}): ${run.stderr.split('\n').slice(-3).join(' | ')}`);
+  return run.stdout;
 }
 
 export function registerExample(program: Command): void {
   program
     .command('example')
-    .description('Build the bundled example twice under different conditions and show that the digests match (no network)')
+    .description('The bundled example, offline: generate a small Arch package archive, lock, build twice under different conditions, compare, then rebuild from the image alone')
     .action(async () => {
-      const a = await makeScratchDir('example-a');
-      const b = await makeScratchDir('example-b');
+      const work = await makeScratchDir('example');
+      const log = (s: string): boolean => process.stdout.write(`${s}\n`);
       try {
-        const log = (s: string): boolean => process.stdout.write(`${s}\n`);
-        log(`Example root filesystem: ${join(EXAMPLE_DIR, 'rootfs')}`);
-        log(`Build 1: in ${a.path}, TZ=UTC LANG=C umask 022, files as checked out`);
-        const first = await buildIn(a.path, join(EXAMPLE_DIR, 'rootfs'), { TZ: 'UTC', LANG: 'C', LC_ALL: 'C' }, 0o022);
+        const source = join(work.path, 'source');
+        await generateExampleArchive(join(EXAMPLE_DIR, 'packages.yaml'), source);
+        await copyFile(join(EXAMPLE_DIR, 'spec.yaml'), join(source, 'spec.yaml'));
+        log(`Generated the example package archive from ${join(EXAMPLE_DIR, 'packages.yaml')}`);
+
+        const a = join(work.path, 'a');
+        const b = join(work.path, 'b');
+        await perturbedCopy(source, a, { n: 1 });
+        await perturbedCopy(source, b, { n: 20240320 });
+
+        const envA = { TZ: 'UTC', LANG: 'C', LC_ALL: 'C', HOSTNAME: 'builder-a', REPRO_OCI_CACHE: join(a, '.cache') };
+        const envB = { TZ: 'Asia/Kathmandu', LANG: 'tr_TR.UTF-8', LC_ALL: 'tr_TR.UTF-8', HOSTNAME: 'builder-b', REPRO_OCI_CACHE: join(b, '.cache') };
+        log(must(await cli(['lock', 'spec.yaml'], a, envA, 0o022), 'lock'));
+        log(`Build 1: in ${a}, TZ=UTC LANG=C umask 022`);
+        const first = must(await cli(['build', 'spec.yaml', '-o', `oci:${join(a, 'image')}:hello`], a, envA, 0o022), 'build 1');
         log(`  ${first}`);
-        const copy = join(b.path, 'rootfs-copy');
-        await perturbedCopy(join(EXAMPLE_DIR, 'rootfs'), copy, { n: 20240320 });
-        log(`Build 2: in ${b.path}, TZ=Asia/Kathmandu LANG=tr_TR.UTF-8 umask 077, a copy made in reverse order with scrambled mtimes`);
-        const second = await buildIn(b.path, copy, { TZ: 'Asia/Kathmandu', LANG: 'tr_TR.UTF-8', LC_ALL: 'tr_TR.UTF-8' }, 0o077);
+        log(`Build 2: in ${b}, TZ=Asia/Kathmandu LANG=tr_TR.UTF-8 umask 077, its own lock and cache, files copied in reverse order with scrambled mtimes`);
+        const second = must(await cli(['build', 'spec.yaml', '-o', `oci:${join(b, 'image')}:hello`], b, envB, 0o077), 'build 2');
         log(`  ${second}`);
-        if (first === second) {
-          log(`MATCH: both builds produced ${first}`);
-        } else {
-          log('DIFFERENT: the builds are not reproducible');
-          process.exitCode = 1;
-        }
+        const match = first === second;
+        log(match ? `MATCH: both builds produced ${first}` : 'DIFFERENT: the two builds are not reproducible');
+
+        log(`Rebuild from the image alone (recipe read from the image, packages fetched into an empty cache):`);
+        const rebuilt = await cli(['rebuild', `oci:${join(a, 'image')}:hello`], b, { ...envB, REPRO_OCI_CACHE: join(work.path, 'rebuild-cache') }, 0o022);
+        if (rebuilt.code === 2) must(rebuilt, 'rebuild');
+        log(rebuilt.stdout.split('\n').map((l) => `  ${l}`).join('\n'));
+        process.exitCode = match && rebuilt.code === 0 ? 0 : 1;
       } finally {
-        await a.cleanup();
-        await b.cleanup();
+        await work.cleanup();
       }
     });
 }

@@ -6,6 +6,7 @@ import { registerExample } from './example.js';
 import { registerInspect } from './inspect.js';
 import { registerInstall } from './install.js';
 import { registerLock } from './lock.js';
+import { registerRebuild } from './rebuild.js';
 
 /** Each command lives in its own module and registers itself here. */
 export function registerCommands(program: Command): void {
@@ -15,5 +16,6 @@ export function registerCommands(program: Command): void {
   registerExample(program);
   registerLock(program);
   registerInstall(program);
+  registerRebuild(program);
   registerArchCommands(program);
 }

@@ -1,3 +1,4 @@
+import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { keyringIdentity, loadKeyringFromDirectory, type Keyring } from '../../arch/keyring.js';
 import { readLock, type Lock } from '../../arch/lock.js';
@@ -53,7 +54,7 @@ export async function treeFromLock(lockPath: string, opts: TreeOptions): Promise
   const lock = await readLock(lockPath);
   const log = (msg: string): boolean => process.stderr.write(`${msg}\n`);
   const signatures = await lockSignatures(lock, opts.keyring);
-  const packages = await fetchLockedPackages(lock, { cache: ContentCache.at(opts.cache), mirrors: opts.mirror, signatures, log });
+  const packages = await fetchLockedPackages(lock, { baseDir: dirname(resolve(lockPath)), cache: ContentCache.at(opts.cache), mirrors: opts.mirror, signatures, log });
   const sde = Number(opts.sourceDateEpoch ?? process.env.SOURCE_DATE_EPOCH ?? 0);
   return installPackages(packages, { sourceDateEpoch: sde, noExtract: opts.noextract, allowDevices: opts.allowDevices ?? false, warn: (m) => log(`warning: ${m}`) });
 }

@@ -1,0 +1,116 @@
+import { diffImages, formatDiff, type DiffReport } from '../compare/image-diff.js';
+import { getCompressor } from '../compress/index.js';
+import { checkImageSettings } from '../build/image-settings.js';
+import { UserError } from '../errors.js';
+import type { ContentCache } from '../fetch/cache.js';
+import { isIndexMediaType } from '../oci/mediatypes.js';
+import { checkConfig, checkIndex, checkManifest } from '../oci/raw-json.js';
+import type { Descriptor, Manifest } from '../oci/types.js';
+import { readTar } from '../tar/reader.js';
+import { decompressAuto } from '../compress/index.js';
+import { readJsonBlob } from '../transports/layout.js';
+import type { ImageSource } from '../transports/types.js';
+import { VERSION } from '../version.js';
+import { buildFromRecipeInputs } from './build-spec.js';
+import { parseRecipe, RECIPE_LABEL, RECIPE_PATH, type Recipe } from './recipe.js';
+
+export interface RebuildOptions {
+  cache: ContentCache;
+  mirrors?: string[];
+  keyringDir?: string;
+  /** Refuse recipes made by another repro-oci version or compressor instead of trying. */
+  strict?: boolean;
+  platform?: string;
+  log: (message: string) => void;
+}
+
+export interface RebuildResult {
+  reproducible: boolean;
+  /** The manifest that was rebuilt (the per-platform manifest when the reference names an index). */
+  manifest: string;
+  rebuilt: string;
+  /** Set when the reference named an index. */
+  index?: { digest: string; platform: string };
+  notes: string[];
+  diff?: DiffReport;
+}
+
+function platformOf(d: Descriptor): string {
+  return d.platform ? [d.platform.os, d.platform.architecture, d.platform.variant].filter(Boolean).join('/') : '';
+}
+
+/** The manifest a reference stands for; for an index, the platform manifest (the verifiable unit). */
+export async function resolveManifest(source: ImageSource, platform: string | undefined): Promise<{ descriptor: Descriptor; manifest: Manifest; index?: { digest: string; platform: string } }> {
+  const root = await source.root();
+  if (!isIndexMediaType(root.descriptor.mediaType)) {
+    return { descriptor: root.descriptor, manifest: checkManifest(root.raw, 'manifest', root.descriptor.mediaType).value };
+  }
+  const index = checkIndex(root.raw, 'index', root.descriptor.mediaType).value;
+  const images = index.manifests.filter((d) => !isIndexMediaType(d.mediaType) && d.annotations?.['vnd.docker.reference.type'] !== 'attestation-manifest' && platformOf(d) !== 'unknown/unknown');
+  const wanted = platform ?? (images.length === 1 ? platformOf(images[0]!) : 'linux/amd64');
+  const chosen = images.find((d) => platformOf(d) === wanted) ?? (images.length === 1 ? images[0] : undefined);
+  if (!chosen) throw new UserError(`the index has no manifest for ${wanted} (platforms: ${images.map(platformOf).join(', ') || 'none'})`);
+  const raw = await readJsonBlob(source, chosen, 'manifest');
+  return { descriptor: chosen, manifest: checkManifest(raw, `manifest ${chosen.digest}`, chosen.mediaType).value, index: { digest: root.descriptor.digest, platform: platformOf(chosen) || wanted } };
+}
+
+/** Reads the recipe out of an image: the config label names its digest, a layer holds the file. */
+export async function readRecipe(source: ImageSource, manifest: Manifest): Promise<Recipe> {
+  const config = checkConfig(await readJsonBlob(source, manifest.config, 'config'), 'config').value;
+  const digest = config.config?.Labels?.[RECIPE_LABEL];
+  if (!digest) throw new UserError(`the image carries no recipe (no ${RECIPE_LABEL} label): it was not built by repro-oci from a spec`);
+  for (const layer of [...manifest.layers].reverse()) {
+    for await (const entry of readTar(decompressAuto(await source.openBlob(layer), `layer ${layer.digest}`), { what: `layer ${layer.digest}` })) {
+      if (entry.name.replace(/^\.?\//, '') !== RECIPE_PATH || entry.type !== 'file') continue;
+      if (entry.size > 64 * 1024 * 1024) throw new UserError(`${RECIPE_PATH} is implausibly large (${entry.size} bytes)`);
+      const chunks: Buffer[] = [];
+      for await (const chunk of entry.content()) chunks.push(chunk);
+      return parseRecipe(Buffer.concat(chunks), digest, 'image');
+    }
+  }
+  throw new UserError(`the ${RECIPE_LABEL} label is set but no layer holds ${RECIPE_PATH}`);
+}
+
+export async function rebuild(source: ImageSource, label: string, options: RebuildOptions): Promise<RebuildResult> {
+  const { descriptor, manifest, index } = await resolveManifest(source, options.platform);
+  const recipe = await readRecipe(source, manifest);
+  const notes: string[] = [];
+  if (recipe.reproOci !== VERSION) notes.push(`the image was built by repro-oci ${recipe.reproOci}; this is ${VERSION}`);
+  const settings = checkImageSettings(recipe.spec.image ?? {}, 'recipe spec image');
+  const compressor = getCompressor(settings.layer?.compression ?? 'gzip', settings.layer?.level).identity;
+  if (compressor !== recipe.compressor) notes.push(`the layer was compressed by ${recipe.compressor}; this build compresses with ${compressor}`);
+  if (notes.length && options.strict) throw new UserError(`--strict: ${notes.join('; ')}`);
+  notes.forEach((n) => options.log(`note: ${n}`));
+
+  const built = await buildFromRecipeInputs(recipe.spec, process.cwd(), recipe.lock, {
+    cache: options.cache,
+    mirrors: options.mirrors ?? [],
+    ...(options.keyringDir ? { keyringDir: options.keyringDir } : {}),
+    sourceDateEpoch: recipe.sourceDateEpoch,
+    log: options.log,
+  });
+  try {
+    const rebuilt = built.result.manifest.digest;
+    const result: RebuildResult = { reproducible: rebuilt === descriptor.digest, manifest: descriptor.digest, rebuilt, notes, ...(index ? { index } : {}) };
+    if (!result.reproducible) {
+      const pinned = { root: async () => ({ descriptor, raw: await readJsonBlob(source, descriptor, 'manifest') }), openBlob: (d: Descriptor) => source.openBlob(d), close: async () => {} };
+      result.diff = await diffImages({ label, source: pinned }, { label: 'rebuild', source: built.image });
+    }
+    return result;
+  } finally {
+    await built.image.close();
+  }
+}
+
+export function formatRebuild(result: RebuildResult): string {
+  const lines: string[] = [];
+  if (result.index) lines.push(`index ${result.index.digest}: rebuilding its ${result.index.platform} manifest (index-level annotations and attestations are the publisher's and are not rebuilt)`);
+  if (result.reproducible) {
+    lines.push(`reproducible: ${result.manifest}`);
+  } else {
+    lines.push(`NOT reproducible: image ${result.manifest}, rebuild ${result.rebuilt}`);
+    if (result.notes.length) lines.push(`likely cause: ${result.notes.join('; ')}`);
+    if (result.diff) lines.push(formatDiff(result.diff, 40).trimEnd());
+  }
+  return `${lines.join('\n')}\n`;
+}
