@@ -5,12 +5,14 @@ declare -A need=(
   [skopeo]=skopeo [umoci]=umoci [zstd]=zstd [bsdtar]=libarchive-tools
   [pacman]=pacman-package-manager [vercmp]=pacman-package-manager [repo-add]=pacman-package-manager
   [makepkg]=makepkg [fakeroot]=fakeroot [bwrap]=bubblewrap [gpg]=gnupg
-  [docker-registry]=docker-registry [busybox]=busybox-static
+  [docker-registry]=docker-registry [faketime]=faketime
 )
 missing=()
 for cmd in "${!need[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
 done
+# A static busybox (a dynamic one from the busybox package cannot run inside a fixture image).
+dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
 # Files, not commands: the OCI image-spec JSON schemas that test/consumers.test.ts validates against.
 [ -f /usr/share/gocode/src/github.com/opencontainers/image-spec/schema/image-manifest-schema.json ] ||
   missing+=(golang-github-opencontainers-image-spec-dev)
