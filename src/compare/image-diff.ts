@@ -42,6 +42,8 @@ export interface DiffReport {
   same: boolean;
   /** Platform manifests compared when an index was involved. */
   manifests: { a: string; b: string };
+  /** The manifests themselves, for a second pass over the layers (report directories). */
+  parsed?: { a: Manifest; b: Manifest };
   differences: Difference[];
 }
 
@@ -182,6 +184,7 @@ export async function diffImages(sideA: Side, sideB: Side, options: DiffOptions 
   const a = await pickManifest(sideA, rootA, options.platform, diffs);
   const b = await pickManifest(sideB, rootB, options.platform, diffs);
   report.manifests = { a: a.descriptor.digest, b: b.descriptor.digest };
+  report.parsed = { a: a.manifest, b: b.manifest };
   if (a.index || b.index) {
     // Index-level differences are reported apart: publishers rewrite indexes; the manifest is what is verified.
     const ignoreIndex = (field: string): boolean => options.semantic === true && /^(annotations\.|manifests\[\d+\]\.annotations\.)/.test(field) && NOISY_ANNOTATIONS.test(field.replace(/^.*annotations\./, ''));

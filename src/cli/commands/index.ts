@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { registerArchCommands } from './arch.js';
 import { registerBuild } from './build.js';
 import { registerCopy } from './copy.js';
+import { registerDiff } from './diff.js';
 import { registerExample } from './example.js';
 import { registerInspect } from './inspect.js';
 import { registerInstall } from './install.js';
@@ -13,6 +14,7 @@ export function registerCommands(program: Command): void {
   registerBuild(program);
   registerInspect(program);
   registerCopy(program);
+  registerDiff(program);
   registerExample(program);
   registerLock(program);
   registerInstall(program);
