@@ -1,4 +1,8 @@
 import { readLock, createLock, serializeLock, type Lock } from '../arch/lock.js';
+import { sha256 } from '../oci/digest.js';
+import { sbomPackage, serializeSbom, type SbomInput } from '../sbom/sbom.js';
+import { spdxDocument } from '../sbom/spdx.js';
+import { cycloneDxDocument } from '../sbom/cyclonedx.js';
 import { loadKeyringFromDirectory, type Keyring } from '../arch/keyring.js';
 import { signaturePolicy } from '../arch/signature.js';
 import { parseSigLevel } from '../arch/siglevel.js';
@@ -34,7 +38,12 @@ export interface SpecBuild {
   image: StagedImage;
   result: BuildResult;
   recipe: Recipe;
+  /** SBOM files by their path in the image. */
+  sboms: Record<string, Buffer>;
 }
+
+/** Where the SBOMs live in the image (beside the recipe). */
+export const SBOM_PATHS = { spdx: 'usr/share/repro-oci/sbom.spdx.json', cyclonedx: 'usr/share/repro-oci/sbom.cdx.json' } as const;
 
 /**
  * SOURCE_DATE_EPOCH for a spec build when none is given: midnight UTC of the archive snapshot, else the newest
@@ -97,15 +106,27 @@ export async function buildFromRecipeInputs(
     if (setup.lockRootPassword) await lockRootPassword(nodes);
     applyExcludes(nodes, setup.exclude);
 
+    // SBOMs of what was installed, inside the image and for --sbom.
+    const signers = new Map(packages.map((p) => [p.name, p.signer]));
+    const lockedByName = new Map(lock.packages.map((p) => [p.name, p]));
+    const sbomInput: SbomInput = {
+      sourceDateEpoch: sde,
+      toolVersion: VERSION,
+      lockDigest: sha256(serializeLock(lock)),
+      packages: tree.packages.map((p) => sbomPackage(lockedByName.get(p.pkginfo.pkgname)!, p.pkginfo, signers.get(p.pkginfo.pkgname))),
+    };
+    const sboms = { [SBOM_PATHS.spdx]: serializeSbom(spdxDocument(sbomInput)), [SBOM_PATHS.cyclonedx]: serializeSbom(cycloneDxDocument(sbomInput)) };
+
     const recipe: Recipe = { recipeVersion: 1, reproOci: VERSION, spec, lock, sourceDateEpoch: sde, compressor: compressor.identity };
     const { bytes, digest } = serializeRecipe(recipe);
     for (const dir of ['usr', 'usr/share', 'usr/share/repro-oci']) {
       if (!nodes.has(dir)) nodes.set(dir, { path: dir, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: sde, size: 0, owner: 'repro-oci' });
     }
     nodes.set(RECIPE_PATH, contentNode(RECIPE_PATH, bytes, { mode: 0o644, uid: 0, gid: 0, mtime: sde }, 'repro-oci'));
+    for (const [path, content] of Object.entries(sboms)) nodes.set(path, contentNode(path, content, { mode: 0o644, uid: 0, gid: 0, mtime: sde }, 'repro-oci'));
 
     const { image, result } = await stageImage({ entries: sortWithHardlinks(nodes) }, settings, sde, `repro-oci ${VERSION} build`, { [RECIPE_LABEL]: digest });
-    return { image, result, recipe };
+    return { image, result, recipe, sboms };
   } finally {
     await tree.cleanup();
   }

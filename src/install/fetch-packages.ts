@@ -48,17 +48,19 @@ export async function fetchLockedPackages(lock: Lock, options: FetchOptions): Pr
     const urls = [...(options.mirrors ?? []).map((m) => `${m.replace(/\/+$/, '')}/${encodeURIComponent(pkg.filename)}`), ...pkg.urls].map((u) => resolveLocation(u, options.baseDir));
     const digest = `sha256:${pkg.sha256}` as Digest;
     let validation: Validation[] = ['sha256'];
+    let signer: PackageToInstall['signer'];
     const check = async (file: string): Promise<void> => {
       const signature = policy.level === 'never' ? undefined : await signatureOf(pkg, urls);
       const verified = await checkPackageSignature(policy, signature, { data: createReadStream(file), keyring: options.signatures?.keyring as Keyring, what });
       // pacman records `pgp` alone when a signature was checked, else the sha256 it compared.
       validation = verified ? ['pgp'] : ['sha256'];
+      signer = verified ? { fingerprint: verified.fingerprint, ...(verified.signerUserId ? { userId: verified.signerUserId } : {}) } : undefined;
     };
     const cached = await options.cache.has(digest);
     const file = await downloadToCache(options.cache, urls, digest, pkg.csize || undefined, what, { check });
     if (cached) await check(file);
     else options.log?.(`fetched ${pkg.filename}`);
-    out.push({ name: pkg.name, version: pkg.version, file, sha256: pkg.sha256, reason: pkg.reason, validation, isize: pkg.isize });
+    out.push({ name: pkg.name, version: pkg.version, file, sha256: pkg.sha256, reason: pkg.reason, validation, isize: pkg.isize, ...(signer ? { signer } : {}) });
   }
   return out;
 }

@@ -12,7 +12,7 @@ import { normalizeMemberPath, type TarSourceEntry } from '../tar/entry.js';
 import { readTar } from '../tar/reader.js';
 import { makeScratchDir } from '../util/fs.js';
 import { sortWithHardlinks, type RootfsTree } from '../rootfs/tree.js';
-import { localDbEntries, type InstalledPackage, type MetaFile, type Validation } from './local-db.js';
+import { LOCAL_DB_DIR, localDbEntries, type InstalledPackage, type MetaFile, type Validation } from './local-db.js';
 import { PathPatterns } from './noextract.js';
 
 /**
@@ -33,6 +33,8 @@ export interface PackageToInstall {
   validation: Validation[];
   /** Installed size from the lock, the budget against decompression bombs. */
   isize?: number;
+  /** Who signed it, when a signature was verified. */
+  signer?: { fingerprint: string; userId?: string };
 }
 
 export interface InstallOptions {
@@ -108,6 +110,12 @@ export async function installPackages(packages: PackageToInstall[], options: Ins
   const maxTotal = options.maxInstalledBytes ?? 64 * 1024 ** 3;
   let total = 0;
   let spooled = 0;
+  // pacman's database directory exists before the first package is extracted (pacman refuses a missing DBPath,
+  // and libalpm makes local/ before it extracts a package), so a package that declares var or var/lib finds them
+  // there: 0755 root, as pacstrap and libalpm make them.
+  for (const dir of [...parents(`${LOCAL_DB_DIR}/x`)]) {
+    nodes.set(dir, { path: dir, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: options.sourceDateEpoch, size: 0, owner: '' });
+  }
   try {
     for (const pkg of packages) {
       const what = `package ${pkg.name}`;
@@ -128,48 +136,56 @@ export async function installPackages(packages: PackageToInstall[], options: Ins
         const path = normalizeMemberPath(entry.name);
         if (path === null) fail(JSON.stringify(entry.name), 'absolute path or ".." component: refused');
         if (path === undefined) continue;
-        if (!path.includes('/') && path.startsWith('.')) {
-          // Package metadata at the root: never installed as files (pacman skips root dotfiles).
+        if (path.startsWith('.')) {
+          // libalpm reserves every path starting with '.': .PKGINFO, .MTREE, .INSTALL and .CHANGELOG are package
+          // metadata, anything else (.BUILDINFO, a `.hidden/` tree) is neither installed nor listed in %FILES%.
+          const metaName = METADATA.get(path);
+          if (metaName === undefined) continue;
           if (entry.type !== 'file') fail(path, `metadata member is a ${entry.type}`);
           const content = await collect(entry.content(), MAX_META_BYTES, `${what}: ${path}`);
-          const metaFile = { content, mode: entry.mode, mtime: entry.mtime };
-          if (path === '.PKGINFO') pkginfo = parsePkgInfo(content, `${what}: .PKGINFO`);
-          else if (path === '.MTREE') meta.mtree = metaFile;
-          else if (path === '.INSTALL') meta.install = metaFile;
-          else if (path === '.CHANGELOG') meta.changelog = metaFile;
+          // pacman extracts them into the database with mode 0644 (extract_db_file), keeping owner and mtime.
+          const metaFile: MetaFile = { content, mode: 0o644, mtime: entry.mtime, uid: entry.uid, gid: entry.gid };
+          if (metaName === 'pkginfo') pkginfo = parsePkgInfo(content, `${what}: .PKGINFO`);
+          else meta[metaName] = metaFile;
           continue;
         }
         files.push(entry.type === 'dir' ? `${path}/` : path);
 
-        // Every parent must be a real directory in the tree: never a symlink (a write through it could land
-        // anywhere) and never a file.
-        const parts = path.split('/');
-        for (let i = 1; i < parts.length; i++) {
-          const parent = parts.slice(0, i).join('/');
-          const node = nodes.get(parent);
-          if (node?.type === 'symlink') fail(path, `would be written through the symlink ${parent} → ${node.linkTarget} (owned by ${node.owner})`);
-          if (node && node.type !== 'dir') fail(path, `its parent ${parent} is a ${node.type} owned by ${node.owner}`);
-          if (!node) nodes.set(parent, { path: parent, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: options.sourceDateEpoch, size: 0, owner: pkg.name });
-        }
-        if ((entry.type === 'char' || entry.type === 'block') && !options.allowDevices) fail(path, `${entry.type} device nodes are not allowed`);
-        if (noExtract.matches(path) && entry.type !== 'dir') {
+        // NoExtract applies to directories as well (pacman checks every entry): nothing is created for a
+        // matched path, and a parent it left out is made below like any missing parent.
+        if (noExtract.matches(path)) {
           warn(`${what}: ${path} not extracted (NoExtract)`);
           continue;
         }
 
+        // Every parent must be a real directory in the tree: never a symlink (a write through it could land
+        // anywhere) and never a file. A missing parent is created as libarchive creates it under pacman
+        // (umask 022): 0755, owned by root.
+        const parts = path.split('/');
+        for (let i = 1; i < parts.length; i++) {
+          const parent = parts.slice(0, i).join('/');
+          const node = nodes.get(parent);
+          if (node?.type === 'symlink') fail(path, `would be written through the symlink ${parent} → ${node.linkTarget} (owned by ${ownerName(node)})`);
+          if (node && node.type !== 'dir') fail(path, `its parent ${parent} is a ${node.type} owned by ${ownerName(node)}`);
+          if (!node) nodes.set(parent, { path: parent, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: options.sourceDateEpoch, size: 0, owner: pkg.name });
+        }
+        if ((entry.type === 'char' || entry.type === 'block') && !options.allowDevices) fail(path, `${entry.type} device nodes are not allowed`);
+
         const existing = nodes.get(path);
         if (existing) {
           if (existing.type === 'dir' && entry.type === 'dir') {
-            // Shared directory: the first package's metadata stays, as on disk.
+            // Shared directory: what is on disk stays (pacman skips the entry and only warns).
             if (existing.mode !== entry.mode || existing.uid !== entry.uid || existing.gid !== entry.gid) {
               warn(`directory permissions differ on /${path}\nfilesystem: ${octal(existing.mode)} ${existing.uid}:${existing.gid}  package: ${octal(entry.mode)} ${entry.uid}:${entry.gid}`);
             }
+            // A database directory made before any package belongs to the first package that declares it.
+            if (existing.owner === '') existing.owner = pkg.name;
             continue;
           }
           if (existing.owner === pkg.name) fail(path, 'appears twice in the package');
-          if (existing.type === 'dir') fail(path, `is a ${entry.type} here but a directory in ${existing.owner}`);
-          if (entry.type === 'dir') fail(path, `is a directory here but a ${existing.type} in ${existing.owner}`);
-          throw new UserError(`file conflict: /${path} exists in both '${existing.owner}' and '${pkg.name}'`);
+          if (existing.type === 'dir') fail(path, `is a ${entry.type} here but a directory in ${ownerName(existing)}`);
+          if (entry.type === 'dir') fail(path, `is a directory here but a ${existing.type} in ${ownerName(existing)}`);
+          throw new UserError(`file conflict: /${path} exists in both '${ownerName(existing)}' and '${pkg.name}'`);
         }
 
         const node: TreeNode = { path, type: entry.type, mode: entry.mode, uid: entry.uid, gid: entry.gid, mtime: entry.mtime, size: 0, owner: pkg.name };
@@ -211,20 +227,26 @@ export async function installPackages(packages: PackageToInstall[], options: Ins
         throw new UserError(`${what}: .PKGINFO names ${pkginfo.pkgname} ${pkginfo.pkgver}, but the lock expects ${pkg.name} ${pkg.version}`);
       }
       if (meta.mtree) checkMtree(meta.mtree.content, contentDigests, what);
+      // Every backup entry is recorded, in .PKGINFO order, with the md5 of the file as installed. One that was not
+      // extracted (NoExtract, not in the package, not a regular file) keeps libalpm's NULL hash, which glibc's
+      // printf writes as "(null)".
       const backup: [string, string][] = [];
       for (const path of pkginfo.backup) {
-        const digests = contentDigests.get(path);
-        if (digests) backup.push([path, digests.md5]);
+        const node = nodes.get(path);
+        const target = node?.owner === pkg.name && node.type === 'hardlink' ? node.linkTarget! : path;
+        backup.push([path, (node?.owner === pkg.name && contentDigests.get(target)?.md5) || NULL_HASH]);
       }
       installed.push({ pkginfo, reason: pkg.reason, validation: pkg.validation, files, backup, ...meta });
     }
 
     for (const entry of localDbEntries(installed, options.sourceDateEpoch)) {
       for (const parent of parents(entry.path)) {
-        if (!nodes.has(parent)) nodes.set(parent, { path: parent, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: options.sourceDateEpoch, size: 0, owner: '' });
+        const node = nodes.get(parent);
+        if (node && node.type !== 'dir') throw new UserError(`package ${node.owner}: ${parent}: a ${node.type} where pacman's local database needs a directory`);
+        if (!node) nodes.set(parent, { path: parent, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: options.sourceDateEpoch, size: 0, owner: '' });
       }
       const existing = nodes.get(entry.path);
-      if (existing && !(existing.type === 'dir' && entry.type === 'dir')) throw new UserError(`package ${existing.owner}: ${entry.path}: collides with pacman's local database`);
+      if (existing && !(existing.type === 'dir' && entry.type === 'dir')) throw new UserError(`package ${ownerName(existing)}: ${entry.path}: collides with pacman's local database`);
       if (!existing) nodes.set(entry.path, { ...entry, owner: '' });
     }
     return { entries: sortWithHardlinks(nodes), packages: installed, spoolDir: scratch.path, cleanup: scratch.cleanup };
@@ -232,6 +254,21 @@ export async function installPackages(packages: PackageToInstall[], options: Ins
     await scratch.cleanup();
     throw err;
   }
+}
+
+/** Package metadata members by name; libalpm ignores every other path that starts with '.'. */
+const METADATA = new Map<string, 'pkginfo' | 'mtree' | 'install' | 'changelog'>([
+  ['.PKGINFO', 'pkginfo'],
+  ['.MTREE', 'mtree'],
+  ['.INSTALL', 'install'],
+  ['.CHANGELOG', 'changelog'],
+]);
+
+/** What libalpm writes for a backup file it did not extract: printf("%s", NULL) in glibc. */
+const NULL_HASH = '(null)';
+
+function ownerName(node: TreeNode): string {
+  return node.owner || "pacman's local database";
 }
 
 function parents(path: string): string[] {

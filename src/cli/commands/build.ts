@@ -1,4 +1,7 @@
+import { mkdir } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import type { Command } from 'commander';
+import { writeFileAtomic } from '../../util/fs.js';
 import { loadSpec } from '../../arch/spec.js';
 import { readRootfs, stageImage, writeOutputs } from '../../build/build-rootfs.js';
 import { loadImageSettings, resolveSourceDateEpoch, type ImageSettings } from '../../build/image-settings.js';
@@ -21,6 +24,7 @@ interface BuildOptions {
   cache?: string;
   mirror: string[];
   keyring?: string;
+  sbom?: string;
 }
 
 const log = (msg: string): boolean => process.stderr.write(`${msg}\n`);
@@ -45,7 +49,7 @@ async function buildRootfs(opts: BuildOptions & { rootfs: string }): Promise<str
 async function buildSpec(specPath: string, opts: BuildOptions): Promise<string> {
   const loaded = await loadSpec(specPath);
   const lock = await lockForBuild(loaded, opts.lock ?? defaultLockPath(specPath), log);
-  const { image, result } = await buildFromRecipeInputs(loaded.spec, loaded.baseDir, lock, {
+  const { image, result, sboms } = await buildFromRecipeInputs(loaded.spec, loaded.baseDir, lock, {
     cache: ContentCache.at(opts.cache),
     mirrors: opts.mirror,
     ...(opts.keyring ? { keyringDir: opts.keyring } : {}),
@@ -55,6 +59,10 @@ async function buildSpec(specPath: string, opts: BuildOptions): Promise<string> 
   });
   try {
     await writeOutputs(image, opts.output);
+    if (opts.sbom) {
+      await mkdir(opts.sbom, { recursive: true });
+      for (const [path, content] of Object.entries(sboms)) await writeFileAtomic(join(opts.sbom, basename(path)), content);
+    }
   } finally {
     await image.close();
   }
@@ -74,6 +82,7 @@ export function registerBuild(program: Command): void {
     .option('--cache <dir>', 'package cache (default: $REPRO_OCI_CACHE or ~/.cache/repro-oci)')
     .option('--mirror <url>', 'flat mirror holding packages by file name, tried before the lock URLs (repeatable)', collect, [])
     .option('--keyring <dir>', "keyring directory (default: the spec's keyring.dir)")
+    .option('--sbom <dir>', 'also write the SBOMs (sbom.spdx.json, SPDX 2.3; sbom.cdx.json, CycloneDX 1.5) into DIR')
     .action(async (spec: string | undefined, opts: BuildOptions) => {
       if (opts.output.length === 0) throw new UserError('build needs at least one --output');
       opts.output.forEach((o) => parseReference(o));
