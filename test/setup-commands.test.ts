@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { buildPackage } from '../src/arch/package-writer.js';
+import { repoPackageFromBuilt, writeRepo } from '../src/arch/repo-writer.js';
+import { runCli, tempDirFor } from './support/cli.js';
+
+const CAN_RUN = existsSync('/bin/busybox') && spawnSync('bwrap', ['--version']).status === 0;
+
+/** A repository with one package: a static busybox with the applets the commands use, and an etc/shadow. */
+async function busyboxRepo(dir: string): Promise<void> {
+  const applets = ['sh', 'cat', 'mkdir', 'hostname', 'date'];
+  const pkg = await buildPackage({
+    pkgname: 'busybox',
+    pkgver: '1.36.1',
+    pkgrel: 1,
+    arch: 'x86_64',
+    sourceDateEpoch: 1700000000,
+    pkginfoComments: ['test'],
+    buildinfo: { buildtoolver: '0' },
+    entries: [
+      { path: 'etc', type: 'dir' },
+      { path: 'etc/shadow', type: 'file', content: 'root::19800::::::\n', mode: 0o600 },
+      { path: 'usr/bin/busybox', type: 'file', content: readFileSync('/bin/busybox'), mode: 0o755 },
+      ...applets.map((a) => ({ path: `usr/bin/${a}`, type: 'symlink' as const, linkTarget: 'busybox' })),
+      { path: 'var/cache/ldconfig', type: 'dir' },
+    ],
+  });
+  const out = join(dir, 'repo', 'core', 'os', 'x86_64');
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, pkg.filename), pkg.bytes);
+  await writeRepo(out, 'core', [repoPackageFromBuilt(pkg)], { symlinks: false });
+}
+
+function spec(commands: string[][]): string {
+  return [
+    'repositories: [{ name: core, servers: [repo/$repo/os/$arch] }]',
+    'packages: [busybox]',
+    'sigLevel: Never',
+    'image:',
+    '  setup:',
+    '    presets: [archlinux-docker]',
+    `    commands: ${JSON.stringify(commands)}`,
+    '',
+  ].join('\n');
+}
+
+async function layerFile(image: string, path: string): Promise<{ content: string; listing: string }> {
+  const index = JSON.parse(readFileSync(join(image, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
+  const manifest = JSON.parse(readFileSync(join(image, 'blobs/sha256', index.manifests[0]!.digest.slice(7)), 'utf8')) as { layers: { digest: string }[] };
+  const layer = join(image, 'blobs/sha256', manifest.layers[0]!.digest.slice(7));
+  return {
+    content: execFileSync('tar', ['-xzOf', layer, path], { encoding: 'utf8' }),
+    listing: execFileSync('tar', ['--numeric-owner', '-tvzf', layer], { encoding: 'utf8', env: { ...process.env, TZ: 'UTC' } }),
+  };
+}
+
+test('setup commands run in the sandbox; their output is folded back deterministically', { skip: !CAN_RUN && 'needs /bin/busybox (busybox-static) and bwrap' }, async (t) => {
+  const work = await tempDirFor(t, 'setup-cmd');
+  await busyboxRepo(work);
+  const commands = [['sh', '-c', 'echo "sde=$SOURCE_DATE_EPOCH tz=$TZ lang=$LANG host=$(hostname)" > /etc/motd; mkdir -p /usr/share/made; echo x > /usr/share/made/file; date +%s%N > /var/cache/ldconfig/aux-cache']];
+  writeFileSync(join(work, 'spec.yaml'), spec(commands));
+  const env = { REPRO_OCI_CACHE: join(work, 'cache') };
+  const a = await runCli(['build', 'spec.yaml', '--source-date-epoch', '1700000000', '-o', `oci:${join(work, 'a')}`], { cwd: work, env });
+  assert.equal(a.code, 0, a.stderr);
+  const b = await runCli(['build', 'spec.yaml', '--source-date-epoch', '1700000000', '-o', `oci:${join(work, 'b')}`], { cwd: work, env: { ...env, TZ: 'Asia/Tokyo' } });
+  assert.equal(b.code, 0, b.stderr);
+  assert.equal(b.stdout, a.stdout);
+  const { content, listing } = await layerFile(join(work, 'a'), 'etc/motd');
+  assert.equal(content, 'sde=1700000000 tz=UTC lang=C host=repro-oci\n');
+  assert.match(listing, /^-rw-r--r-- 0\/0 +\d+ 2023-11-14 22:13 etc\/motd$/m, 'mtime clamped, owner from the model');
+  assert.match(listing, /usr\/share\/made\/file$/m);
+  assert.doesNotMatch(listing, /aux-cache/, 'excluded by the preset, so its variation does not matter');
+});
+
+test('a nondeterministic setup command fails the build and names the path', { skip: !CAN_RUN && 'needs /bin/busybox (busybox-static) and bwrap' }, async (t) => {
+  const work = await tempDirFor(t, 'setup-nondet');
+  await busyboxRepo(work);
+  writeFileSync(join(work, 'spec.yaml'), spec([['sh', '-c', 'cat /proc/sys/kernel/random/uuid > /etc/instance-id']]));
+  const r = await runCli(['build', 'spec.yaml', '-o', `oci:${join(work, 'out')}`], { cwd: work, env: { REPRO_OCI_CACHE: join(work, 'cache') } });
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /\nrepro-oci: setup commands are nondeterministic: 1 path\(s\) differ between two runs: etc\/instance-id\n$/);
+  assert.equal(existsSync(join(work, 'out')), false);
+});
+
+test('a failing setup command is a clear error', { skip: !CAN_RUN && 'needs /bin/busybox (busybox-static) and bwrap' }, async (t) => {
+  const work = await tempDirFor(t, 'setup-fail');
+  await busyboxRepo(work);
+  writeFileSync(join(work, 'spec.yaml'), spec([['sh', '-c', 'echo broken >&2; exit 3']]));
+  const r = await runCli(['build', 'spec.yaml', '-o', `oci:${join(work, 'out')}`], { cwd: work, env: { REPRO_OCI_CACHE: join(work, 'cache') } });
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /setup command \["sh","-c","echo broken >&2; exit 3"\] failed \(exit 3\): broken/);
+});
