@@ -6,6 +6,7 @@ declare -A need=(
   [pacman]=pacman-package-manager [vercmp]=pacman-package-manager [repo-add]=pacman-package-manager
   [makepkg]=makepkg [fakeroot]=fakeroot [bwrap]=bubblewrap [gpg]=gnupg
   [docker-registry]=docker-registry [faketime]=faketime
+  [htpasswd]=apache2-utils [openssl]=openssl
 )
 missing=()
 for cmd in "${!need[@]}"; do

@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { mkdir, open, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -70,13 +70,18 @@ async function fetchIntoPartial(url: string, partial: string, expectedSize: numb
   if (!append && resumeFrom > 0) await rm(partial, { force: true }); // server ignored Range: start over
   if (!response.body) throw new TransientError(`${url}: empty response`);
   progress.start(expectedSize, append ? resumeFrom : 0);
-  const body = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>);
-  body.on('data', (chunk: Buffer) => progress.advance(chunk.length));
+  // Each chunk is on disk before the next is read, so a broken connection leaves a partial file to resume from.
+  const file = await open(partial, append ? 'a' : 'w', 0o644);
   try {
-    await pipeline(body, createWriteStream(partial, { flags: append ? 'a' : 'w', mode: 0o644 }));
+    // Iterating the web stream itself: Readable.fromWeb can drop the last chunk when the connection breaks.
+    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+      await file.write(chunk);
+      progress.advance(chunk.length);
+    }
   } catch (err) {
-    throw new TransientError(`${url}: connection lost after ${(await stat(partial).catch(() => undefined))?.size ?? 0} bytes (${describeNetworkError(err)})`);
+    throw new TransientError(`${url}: connection lost after ${(await file.stat()).size} bytes (${describeNetworkError(err)})`);
   } finally {
+    await file.close();
     progress.stop();
   }
 }

@@ -12,7 +12,7 @@ import { normalizeMemberPath, type TarSourceEntry } from '../tar/entry.js';
 import { readTar } from '../tar/reader.js';
 import { makeScratchDir } from '../util/fs.js';
 import { sortWithHardlinks, type RootfsTree } from '../rootfs/tree.js';
-import { LOCAL_DB_DIR, localDbEntries, type InstalledPackage, type MetaFile, type Validation } from './local-db.js';
+import { alpmTrim, LOCAL_DB_DIR, localDbEntries, type InstalledPackage, type MetaFile, type Validation } from './local-db.js';
 import { PathPatterns } from './noextract.js';
 
 /**
@@ -113,7 +113,7 @@ export async function installPackages(packages: PackageToInstall[], options: Ins
   // pacman's database directory exists before the first package is extracted (pacman refuses a missing DBPath,
   // and libalpm makes local/ before it extracts a package), so a package that declares var or var/lib finds them
   // there: 0755 root, as pacstrap and libalpm make them.
-  for (const dir of [...parents(`${LOCAL_DB_DIR}/x`)]) {
+  for (const dir of [...parents(LOCAL_DB_DIR), LOCAL_DB_DIR]) {
     nodes.set(dir, { path: dir, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: options.sourceDateEpoch, size: 0, owner: '' });
   }
   try {
@@ -231,7 +231,8 @@ export async function installPackages(packages: PackageToInstall[], options: Ins
       // extracted (NoExtract, not in the package, not a regular file) keeps libalpm's NULL hash, which glibc's
       // printf writes as "(null)".
       const backup: [string, string][] = [];
-      for (const path of pkginfo.backup) {
+      for (const raw of pkginfo.backup) {
+        const path = alpmTrim(raw);
         const node = nodes.get(path);
         const target = node?.owner === pkg.name && node.type === 'hardlink' ? node.linkTarget! : path;
         backup.push([path, (node?.owner === pkg.name && contentDigests.get(target)?.md5) || NULL_HASH]);

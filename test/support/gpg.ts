@@ -44,6 +44,7 @@ export class Gpg {
         if (code === 0) resolve(Buffer.concat(out));
         else reject(new Error(`gpg ${args.join(' ')} exited ${code}: ${Buffer.concat(err).toString().trim()}`));
       });
+      child.stdin.on('error', () => {}); // a gpg that exits without reading its input reports through its exit code
       child.stdin.end(options.input ?? '');
     });
   }

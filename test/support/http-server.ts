@@ -1,4 +1,4 @@
-import { createReadStream, statSync } from 'node:fs';
+import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, normalize } from 'node:path';
@@ -61,9 +61,9 @@ export async function serveDirectory(root: string): Promise<FileServer> {
       res.writeHead(200, { 'Content-Length': size });
     }
     if (fault?.kind === 'truncate') {
-      const stream = createReadStream(file, { start, end: start + (fault.after ?? 0) - 1 });
-      stream.on('end', () => res.socket?.destroy());
-      stream.pipe(res, { end: false });
+      // Send the first bytes, let them reach the client, then close the connection short of Content-Length.
+      const head = readFileSync(file).subarray(start, start + (fault.after ?? 0));
+      res.write(head, () => setTimeout(() => res.socket?.end(), 100));
       return;
     }
     createReadStream(file, { start }).pipe(res);

@@ -1,19 +1,49 @@
 import type { Command } from 'commander';
+import { UserError } from '../../errors.js';
 import { copyImage } from '../../transports/copy.js';
-import { openDestination, openSource } from '../../transports/open.js';
+import { openDestination, openSource, type TransportOptions } from '../../transports/open.js';
 import { parseReference } from '../../transports/reference.js';
+
+interface CopyOptions {
+  creds?: string;
+  srcCreds?: string;
+  destCreds?: string;
+  insecure?: boolean;
+  platform?: string;
+  chunkSize?: string;
+}
 
 export function registerCopy(program: Command): void {
   program
     .command('copy')
     .description('Copy an image between transports, verifying every blob and keeping every digest')
-    .argument('<src>', 'source reference (oci:, oci-archive:, docker-archive:)')
+    .argument('<src>', 'source reference (oci:, oci-archive:, docker-archive:, docker://)')
     .argument('<dst>', 'destination reference')
-    .action(async (src: string, dst: string) => {
+    .option('--creds <user:pass>', 'registry credentials for both sides (default: auth.json, ~/.docker/config.json)')
+    .option('--src-creds <user:pass>', 'registry credentials for the source')
+    .option('--dest-creds <user:pass>', 'registry credentials for the destination')
+    .option('--insecure', 'allow plain http to registries that are not on loopback')
+    .option('--platform <os/arch[/variant]>', 'when the source is an index, copy only its manifest for this platform')
+    .option('--chunk-size <bytes>', 'registry uploads: blobs larger than this go up in chunks of this size')
+    .action(async (src: string, dst: string, opts: CopyOptions) => {
+      const sourceRef = parseReference(src);
       const destinationRef = parseReference(dst);
-      const source = await openSource(src);
+      const common: TransportOptions = { ...(opts.insecure ? { insecure: true } : {}) };
+      const srcCreds = opts.srcCreds ?? opts.creds;
+      const destCreds = opts.destCreds ?? opts.creds;
+      const chunkSize = opts.chunkSize === undefined ? undefined : Number(opts.chunkSize);
+      if (chunkSize !== undefined && (!Number.isSafeInteger(chunkSize) || chunkSize < 1)) throw new UserError(`--chunk-size ${opts.chunkSize}: expected a positive number of bytes`);
+      const source = await openSource(sourceRef, { ...common, ...(srcCreds ? { creds: srcCreds } : {}), ...(opts.platform ? { platform: opts.platform } : {}) });
       try {
-        const root = await copyImage(source, await openDestination(destinationRef));
+        // Blobs already in another repository of the same registry are mounted rather than uploaded again.
+        const mountFrom = sourceRef.transport === 'docker' && destinationRef.transport === 'docker' && sourceRef.registry === destinationRef.registry ? sourceRef.repository : undefined;
+        const destination = await openDestination(destinationRef, {
+          ...common,
+          ...(destCreds ? { creds: destCreds } : {}),
+          ...(chunkSize ? { chunkSize } : {}),
+          ...(mountFrom ? { mountFrom } : {}),
+        });
+        const root = await copyImage(source, destination);
         process.stdout.write(`${root.digest}\n`);
       } finally {
         await source.close();
