@@ -136,7 +136,7 @@ function pacmanView(db: Map<string, Buffer>): { versions: Map<string, string>; o
   return { versions, owners };
 }
 
-function compareEntries(a: LayerIndex, b: LayerIndex, where: string, options: DiffOptions, owners: Map<string, string>, diffs: Difference[]): void {
+function compareEntries(a: LayerIndex, b: LayerIndex, where: string, options: DiffOptions, owners: Map<string, string>, diffs: Difference[], checkOrder = true): void {
   const ignored = new PathPatterns(options.ignore ?? []);
   const paths = [...new Set([...a.entries.keys(), ...b.entries.keys()])].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
   for (const path of paths) {
@@ -162,7 +162,7 @@ function compareEntries(a: LayerIndex, b: LayerIndex, where: string, options: Di
       diffs.push({ ...base, field, a: show(field, va), b: show(field, vb), message: `${where}: /${path}: ${field} ${show(field, va)} → ${show(field, vb)}${ownedBy}` });
     }
   }
-  if (!options.semantic) {
+  if (!options.semantic && checkOrder) {
     const common = a.order.filter((p) => b.entries.has(p));
     const commonB = b.order.filter((p) => a.entries.has(p));
     const firstMoved = common.findIndex((p, i) => commonB[i] !== p);
@@ -208,30 +208,66 @@ export async function diffImages(sideA: Side, sideB: Side, options: DiffOptions 
   return report;
 }
 
+/**
+ * The filesystem a stack of layers produces: later layers win, `.wh.NAME` removes NAME (and below), and
+ * `.wh..wh..opq` hides everything earlier layers put in its directory (OCI image-spec layer.md whiteouts).
+ */
+export function mergeLayers(layers: LayerIndex[]): LayerIndex {
+  const entries = new Map<string, EntrySummary>();
+  const pacmanDb = new Map<string, Buffer>();
+  const removeUnder = (prefix: string): void => {
+    for (const map of [entries, pacmanDb] as Map<string, unknown>[]) {
+      for (const key of [...map.keys()]) if (key === prefix || key.startsWith(`${prefix}/`)) map.delete(key);
+    }
+  };
+  for (const layer of layers) {
+    for (const path of layer.order) {
+      const slash = path.lastIndexOf('/');
+      const dir = slash === -1 ? '' : path.slice(0, slash);
+      const base = path.slice(slash + 1);
+      if (base === '.wh..wh..opq') {
+        for (const map of [entries, pacmanDb] as Map<string, unknown>[]) {
+          for (const key of [...map.keys()]) if (dir === '' || key.startsWith(`${dir}/`)) map.delete(key);
+        }
+      } else if (base.startsWith('.wh.')) {
+        removeUnder(dir ? `${dir}/${base.slice(4)}` : base.slice(4));
+      } else {
+        entries.set(path, layer.entries.get(path)!);
+        const db = layer.pacmanDb.get(path);
+        if (db) pacmanDb.set(path, db);
+      }
+    }
+  }
+  return { entries, order: [...entries.keys()], pacmanDb };
+}
+
 async function compareLayers(sideA: Side, sideB: Side, ma: Manifest, mb: Manifest, ca: ImageConfig, cb: ImageConfig, options: DiffOptions, diffs: Difference[]): Promise<void> {
   const count = Math.max(ma.layers.length, mb.layers.length);
-  const pacmanA = new Map<string, Buffer>();
-  const pacmanB = new Map<string, Buffer>();
+  // With more than one layer, every layer is read: the merged view needs them all.
+  const multi = count > 1;
+  const indexesA: LayerIndex[] = [];
+  const indexesB: LayerIndex[] = [];
   const pending: { where: string; ia: LayerIndex; ib: LayerIndex }[] = [];
   for (let i = 0; i < count; i++) {
     const la = ma.layers[i];
     const lb = mb.layers[i];
     const where = `layer ${i}`;
-    if (!la || !lb) {
-      diffs.push({ level: 'layer', where, message: `${where}: only in ${la ? sideA.label : sideB.label}` });
-      continue;
-    }
-    if (ca.rootfs.diff_ids[i] === cb.rootfs.diff_ids[i]) continue; // same uncompressed content
-    const ia = await indexLayer(await sideA.source.openBlob(la), `${sideA.label} ${where}`);
-    const ib = await indexLayer(await sideB.source.openBlob(lb), `${sideB.label} ${where}`);
-    for (const [k, v] of ia.pacmanDb) pacmanA.set(k, v);
-    for (const [k, v] of ib.pacmanDb) pacmanB.set(k, v);
-    pending.push({ where, ia, ib });
+    const same = la && lb && ca.rootfs.diff_ids[i] === cb.rootfs.diff_ids[i];
+    if (!la || !lb) diffs.push({ level: 'layer', where, message: `${where}: only in ${la ? sideA.label : sideB.label}` });
+    if (same && !multi) continue;
+    const ia = la ? await indexLayer(await sideA.source.openBlob(la), `${sideA.label} ${where}`) : undefined;
+    const ib = lb ? (same ? ia : await indexLayer(await sideB.source.openBlob(lb), `${sideB.label} ${where}`)) : undefined;
+    if (ia) indexesA.push(ia);
+    if (ib) indexesB.push(ib);
+    if (ia && ib && !same) pending.push({ where, ia, ib });
   }
-  const viewA = pacmanView(pacmanA);
-  const viewB = pacmanView(pacmanB);
+  const mergedA = mergeLayers(indexesA);
+  const mergedB = mergeLayers(indexesB);
+  const viewA = pacmanView(mergedA.pacmanDb);
+  const viewB = pacmanView(mergedB.pacmanDb);
   const owners = new Map([...viewA.owners, ...viewB.owners]);
   for (const { where, ia, ib } of pending) compareEntries(ia, ib, where, options, owners, diffs);
+  if (multi) compareEntries(mergedA, mergedB, 'merged', options, owners, diffs, false);
   for (const name of [...new Set([...viewA.versions.keys(), ...viewB.versions.keys()])].sort()) {
     const va = viewA.versions.get(name);
     const vb = viewB.versions.get(name);
