@@ -241,6 +241,19 @@ export function mergeLayers(layers: LayerIndex[]): LayerIndex {
   return { entries, order: [...entries.keys()], pacmanDb };
 }
 
+/** Indexes a layer, or notes that this side does not hold it (an archive kept without layers). */
+async function indexIfPresent(side: Side, layer: Descriptor, where: string, diffs: Difference[]): Promise<LayerIndex | undefined> {
+  let blob;
+  try {
+    blob = await side.source.openBlob(layer);
+  } catch (err) {
+    if (!(err instanceof UserError && /is missing/.test(err.message))) throw err;
+    diffs.push({ level: 'layer', where, message: `${where}: ${side.label} does not hold ${layer.digest}; its files cannot be compared` });
+    return undefined;
+  }
+  return indexLayer(blob, `${side.label} ${where}`);
+}
+
 async function compareLayers(sideA: Side, sideB: Side, ma: Manifest, mb: Manifest, ca: ImageConfig, cb: ImageConfig, options: DiffOptions, diffs: Difference[]): Promise<void> {
   const count = Math.max(ma.layers.length, mb.layers.length);
   // With more than one layer, every layer is read: the merged view needs them all.
@@ -255,8 +268,8 @@ async function compareLayers(sideA: Side, sideB: Side, ma: Manifest, mb: Manifes
     const same = la && lb && ca.rootfs.diff_ids[i] === cb.rootfs.diff_ids[i];
     if (!la || !lb) diffs.push({ level: 'layer', where, message: `${where}: only in ${la ? sideA.label : sideB.label}` });
     if (same && !multi) continue;
-    const ia = la ? await indexLayer(await sideA.source.openBlob(la), `${sideA.label} ${where}`) : undefined;
-    const ib = lb ? (same ? ia : await indexLayer(await sideB.source.openBlob(lb), `${sideB.label} ${where}`)) : undefined;
+    const ia = la ? await indexIfPresent(sideA, la, where, diffs) : undefined;
+    const ib = lb ? (same ? ia : await indexIfPresent(sideB, lb, where, diffs)) : undefined;
     if (ia) indexesA.push(ia);
     if (ib) indexesB.push(ib);
     if (ia && ib && !same) pending.push({ where, ia, ib });

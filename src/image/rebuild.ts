@@ -54,26 +54,49 @@ export async function resolveManifest(source: ImageSource, platform: string | un
   return { descriptor: chosen, manifest: checkManifest(raw, `manifest ${chosen.digest}`, chosen.mediaType).value, index: { digest: root.descriptor.digest, platform: platformOf(chosen) || wanted } };
 }
 
-/** Reads the recipe out of an image: the config label names its digest, a layer holds the file. */
-export async function readRecipe(source: ImageSource, manifest: Manifest): Promise<Recipe> {
+/** The media type of a recipe stored as an artifact next to an image (see `archive`). */
+export const RECIPE_ARTIFACT_TYPE = 'application/vnd.io.github.repro-oci.recipe.v1+json';
+
+/**
+ * The recipe's bytes and the digest the image's config label promises: from the layer that holds
+ * RECIPE_PATH, or — for an archive kept without layers — from a recipe artifact whose subject is the manifest.
+ */
+export async function readRecipeBytes(source: ImageSource, descriptor: Descriptor, manifest: Manifest): Promise<{ bytes: Buffer; digest: string }> {
   const config = checkConfig(await readJsonBlob(source, manifest.config, 'config'), 'config').value;
   const digest = config.config?.Labels?.[RECIPE_LABEL];
   if (!digest) throw new UserError(`the image carries no recipe (no ${RECIPE_LABEL} label): it was not built by repro-oci from a spec`);
   for (const layer of [...manifest.layers].reverse()) {
-    for await (const entry of readTar(decompressAuto(await source.openBlob(layer), `layer ${layer.digest}`), { what: `layer ${layer.digest}` })) {
+    let blob;
+    try {
+      blob = await source.openBlob(layer);
+    } catch (err) {
+      if (err instanceof UserError && /is missing/.test(err.message)) break; // an archive without layers
+      throw err;
+    }
+    for await (const entry of readTar(decompressAuto(blob, `layer ${layer.digest}`), { what: `layer ${layer.digest}` })) {
       if (entry.name.replace(/^\.?\//, '') !== RECIPE_PATH || entry.type !== 'file') continue;
       if (entry.size > 64 * 1024 * 1024) throw new UserError(`${RECIPE_PATH} is implausibly large (${entry.size} bytes)`);
       const chunks: Buffer[] = [];
       for await (const chunk of entry.content()) chunks.push(chunk);
-      return parseRecipe(Buffer.concat(chunks), digest, 'image');
+      return { bytes: Buffer.concat(chunks), digest };
     }
   }
-  throw new UserError(`the ${RECIPE_LABEL} label is set but no layer holds ${RECIPE_PATH}`);
+  for (const artifact of (await source.referrers?.(descriptor.digest, RECIPE_ARTIFACT_TYPE)) ?? []) {
+    const recipeManifest = checkManifest(await readJsonBlob(source, artifact, 'recipe manifest'), 'recipe manifest', artifact.mediaType).value;
+    const layer = recipeManifest.layers.find((l) => l.digest === digest);
+    if (layer) return { bytes: (await readJsonBlob(source, layer, 'recipe')).bytes, digest };
+  }
+  throw new UserError(`the ${RECIPE_LABEL} label is set but neither a layer nor a recipe artifact holds ${RECIPE_PATH}`);
+}
+
+export async function readRecipe(source: ImageSource, descriptor: Descriptor, manifest: Manifest): Promise<Recipe> {
+  const { bytes, digest } = await readRecipeBytes(source, descriptor, manifest);
+  return parseRecipe(bytes, digest, 'image');
 }
 
 export async function rebuild(source: ImageSource, label: string, options: RebuildOptions): Promise<RebuildResult> {
   const { descriptor, manifest, index } = await resolveManifest(source, options.platform);
-  const recipe = await readRecipe(source, manifest);
+  const recipe = await readRecipe(source, descriptor, manifest);
   const notes: string[] = [];
   if (recipe.reproOci !== VERSION) notes.push(`the image was built by repro-oci ${recipe.reproOci}; this is ${VERSION}`);
   const settings = checkImageSettings(recipe.spec.image ?? {}, 'recipe spec image');

@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { UserError } from '../errors.js';
 import { canonicalJsonBytes } from '../oci/canonical-json.js';
 import { digestHex, VerifyingStream, type Digest } from '../oci/digest.js';
-import { MediaType } from '../oci/mediatypes.js';
+import { isIndexMediaType, MediaType } from '../oci/mediatypes.js';
 import { checkIndex, looksLikeIndex, MAX_JSON_BYTES, parseRawJson, type RawJson } from '../oci/raw-json.js';
 import { Annotation, type Descriptor, type Index } from '../oci/types.js';
 import { ensureDir, exists, readSmall, siblingTempPath, streamToFileAtomic, writeFileAtomic } from '../util/fs.js';
@@ -72,6 +72,21 @@ export class LayoutSource implements ImageSource {
     const descriptor = chosen!;
     const raw = await readJsonBlob(this, descriptor, looksLikeIndex(undefined, descriptor.mediaType) ? 'index' : 'manifest');
     return { descriptor, raw };
+  }
+
+  /** Artifact manifests in index.json whose subject is `subject` (how `archive` keeps a recipe beside an image). */
+  async referrers(subject: Digest, artifactType?: string): Promise<Descriptor[]> {
+    const out: Descriptor[] = [];
+    for (const entry of (await this.index()).value.manifests) {
+      if (isIndexMediaType(entry.mediaType)) continue;
+      const raw = await readJsonBlob(this, entry, 'manifest').catch(() => undefined);
+      const value = raw?.value as { subject?: Descriptor; artifactType?: string } | undefined;
+      if (value?.subject?.digest !== subject) continue;
+      const type = value.artifactType ?? entry.artifactType;
+      if (artifactType !== undefined && type !== artifactType) continue;
+      out.push({ ...entry, ...(type ? { artifactType: type } : {}) });
+    }
+    return out;
   }
 
   async openBlob(descriptor: Descriptor): Promise<Readable> {
@@ -141,7 +156,8 @@ export class LayoutDestination implements ImageDestination {
     if (!this.isNew) this.added.push(path);
   }
 
-  async commit(root: Descriptor): Promise<void> {
+  /** Names the root in index.json (tagged as the reference says), plus any `extra` entries (artifacts). */
+  async commit(root: Descriptor, extra: Descriptor[] = []): Promise<void> {
     const entry: Descriptor = { ...root };
     if (this.tag !== undefined) entry.annotations = { ...(root.annotations ?? {}), [Annotation.RefName]: this.tag };
     let manifests: Descriptor[] = [];
@@ -153,6 +169,7 @@ export class LayoutDestination implements ImageDestination {
       );
     }
     manifests.push(entry);
+    for (const e of extra) if (!manifests.some((m) => m.digest === e.digest)) manifests.push(e);
     const index: Index = { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests };
     await writeFileAtomic(join(this.workDir, 'index.json'), canonicalJsonBytes(index));
     if (this.isNew) {

@@ -11,6 +11,11 @@ export interface ImageSource {
   openBlob(descriptor: Descriptor): Promise<Readable>;
   /** Releases temporary files (extracted archives). */
   close(): Promise<void>;
+  /**
+   * Manifests whose `subject` is the given digest (the OCI referrers relation), optionally only those of one
+   * artifact type. Transports that cannot list them leave this out.
+   */
+  referrers?(subject: Digest, artifactType?: string): Promise<Descriptor[]>;
 }
 
 /** The write side: blobs first, then commit() names the root; abort() leaves nothing behind. */

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { registerArchCommands } from './arch.js';
+import { registerArchive } from './archive.js';
 import { registerBuild } from './build.js';
 import { registerCopy } from './copy.js';
 import { registerDiff } from './diff.js';
@@ -15,6 +16,7 @@ export function registerCommands(program: Command): void {
   registerInspect(program);
   registerCopy(program);
   registerDiff(program);
+  registerArchive(program);
   registerExample(program);
   registerLock(program);
   registerInstall(program);
