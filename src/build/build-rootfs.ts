@@ -96,7 +96,7 @@ export async function stageImage(
   }
 }
 
-/** Writes a staged image to every output; outputs are checked before any work so a typo fails fast. */
+/** Writes a staged image to every output (the CLI parses every reference before any work, so a typo fails fast). */
 export async function writeOutputs(image: StagedImage, outputs: string[]): Promise<void> {
   for (const output of outputs) await copyImage(image, await openDestination(parseReference(output)));
 }

@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Command } from 'commander';
+import { repeatable } from '../options.js';
 import { writeFileAtomic } from '../../util/fs.js';
 import { loadSpec } from '../../arch/spec.js';
 import { readRootfs, stageImage, writeOutputs } from '../../build/build-rootfs.js';
@@ -11,9 +12,6 @@ import { buildFromRecipeInputs, lockForBuild } from '../../image/build-spec.js';
 import { parseReference } from '../../transports/reference.js';
 import { defaultLockPath } from './lock.js';
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
 
 interface BuildOptions {
   rootfs?: string;
@@ -76,11 +74,11 @@ export function registerBuild(program: Command): void {
     .argument('[spec]', 'SPEC.yaml (see schemas/spec.schema.json); or use --rootfs')
     .option('--rootfs <path>', 'directory or tarball (plain, gzip or zstd) holding the root filesystem')
     .option('--config <file>', 'image settings for --rootfs (IMAGE.yaml; see schemas/image-config.schema.json)')
-    .requiredOption('-o, --output <ref>', 'where to write: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG] (repeatable)', collect, [])
+    .requiredOption('-o, --output <ref>', 'where to write: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG] (repeatable)', repeatable, [])
     .option('--source-date-epoch <seconds>', 'timestamp for created and file mtimes (default: $SOURCE_DATE_EPOCH, then the settings, then for a spec the lock\'s snapshot date)')
     .option('--lock <file>', 'lock to build from (default SPEC.lock.json beside the spec; created when missing)')
     .option('--cache <dir>', 'package cache (default: $REPRO_OCI_CACHE or ~/.cache/repro-oci)')
-    .option('--mirror <url>', 'flat mirror holding packages by file name, tried before the lock URLs (repeatable)', collect, [])
+    .option('--mirror <url>', 'flat mirror holding packages by file name, tried before the lock URLs (repeatable)', repeatable, [])
     .option('--keyring <dir>', "keyring directory (default: the spec's keyring.dir)")
     .option('--sbom <dir>', 'also write the SBOMs (sbom.spdx.json, SPDX 2.3; sbom.cdx.json, CycloneDX 1.5) into DIR')
     .action(async (spec: string | undefined, opts: BuildOptions) => {

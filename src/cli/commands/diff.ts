@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { repeatable } from '../options.js';
 import { diffImages, formatDiff } from '../../compare/image-diff.js';
 import { differingFiles, extractFiles, runDiffoscope } from '../../compare/report-dir.js';
 import { UserError } from '../../errors.js';
@@ -7,9 +8,6 @@ import { openSource } from '../../transports/open.js';
 import { exists, siblingTempPath } from '../../util/fs.js';
 import { rm } from 'node:fs/promises';
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
 
 interface DiffOpts {
   json?: boolean;
@@ -28,7 +26,7 @@ export function registerDiff(program: Command): void {
     .argument('<b>', 'image reference')
     .option('--json', 'print the report as JSON')
     .option('--semantic', 'ignore timestamps, entry order and annotation noise')
-    .option('--ignore <glob>', 'ignore differences in matching paths (fnmatch; repeatable)', collect, [])
+    .option('--ignore <glob>', 'ignore differences in matching paths (fnmatch; repeatable)', repeatable, [])
     .option('--platform <os/arch>', 'platform to compare when a side is an index')
     .option('--report-dir <dir>', 'write both sides of each file whose content differs into DIR/a and DIR/b')
     .option('--diffoscope', 'hand files whose content differs to diffoscope (implies a report dir)')

@@ -1,5 +1,6 @@
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
+import { repeatable } from '../options.js';
 import { keyringIdentity, loadKeyringFromDirectory, type Keyring } from '../../arch/keyring.js';
 import { readLock, type Lock } from '../../arch/lock.js';
 import { signaturePolicy, type SignaturePolicy } from '../../arch/signature.js';
@@ -11,9 +12,6 @@ import { fetchLockedPackages } from '../../install/fetch-packages.js';
 import { installPackages, type InstalledTree } from '../../install/installer.js';
 import { materialize } from '../../install/materialize.js';
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
 
 interface TreeOptions {
   cache?: string;
@@ -28,8 +26,8 @@ function addTreeOptions(command: Command): Command {
   return command
     .option('--cache <dir>', 'package cache (default: $REPRO_OCI_CACHE or ~/.cache/repro-oci)')
     .option('--keyring <dir>', "keyring directory (NAME.gpg, NAME-trusted, NAME-revoked) matching the lock's keyring")
-    .option('--mirror <url>', 'flat mirror holding packages by file name, tried before the lock URLs (repeatable)', collect, [])
-    .option('--noextract <pattern>', 'pacman.conf NoExtract pattern (repeatable)', collect, [])
+    .option('--mirror <url>', 'flat mirror holding packages by file name, tried before the lock URLs (repeatable)', repeatable, [])
+    .option('--noextract <pattern>', 'pacman.conf NoExtract pattern (repeatable)', repeatable, [])
     .option('--allow-devices', 'accept device nodes in packages')
     .option('--source-date-epoch <seconds>', 'mtime for created directories and database files (default $SOURCE_DATE_EPOCH, else 0)');
 }

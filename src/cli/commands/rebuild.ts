@@ -1,11 +1,9 @@
 import type { Command } from 'commander';
+import { repeatable } from '../options.js';
 import { ContentCache } from '../../fetch/cache.js';
 import { formatRebuild, rebuild } from '../../image/rebuild.js';
 import { openSource } from '../../transports/open.js';
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
 
 export function registerRebuild(program: Command): void {
   program
@@ -13,7 +11,7 @@ export function registerRebuild(program: Command): void {
     .description('Rebuild an image from the recipe it carries and say whether the digest matches (exit 0 reproducible, 1 not, 2 error)')
     .argument('<ref>', 'oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[…]')
     .option('--cache <dir>', 'package cache (default: $REPRO_OCI_CACHE or ~/.cache/repro-oci)')
-    .option('--mirror <url>', 'flat mirror holding packages by file name, tried before the lock URLs (repeatable)', collect, [])
+    .option('--mirror <url>', 'flat mirror holding packages by file name, tried before the lock URLs (repeatable)', repeatable, [])
     .option('--keyring <dir>', 'keyring directory, when the recipe requires package signatures')
     .option('--platform <os/arch>', 'platform manifest to rebuild when the reference names an index (default linux/amd64)')
     .option('--strict', 'refuse recipes made by another repro-oci version or compressor')
