@@ -1,9 +1,14 @@
 import { createDockerArchiveDestination, createOciArchiveDestination, openDockerArchiveSource, openOciArchiveSource } from './archive.js';
 import { LayoutDestination, LayoutSource } from './layout.js';
 import { formatReference, parseReference, type ImageReference } from './reference.js';
+import { RegistryDestination, type RegistryDestinationOptions } from './registry/destination.js';
+import { RegistrySource, type RegistrySourceOptions } from './registry/source.js';
 import type { ImageDestination, ImageSource } from './types.js';
 
-export async function openSource(reference: string | ImageReference): Promise<ImageSource> {
+/** Options that only some transports use (the registry: credentials, --insecure, platform, upload chunk size). */
+export type TransportOptions = RegistrySourceOptions & RegistryDestinationOptions;
+
+export async function openSource(reference: string | ImageReference, options: TransportOptions = {}): Promise<ImageSource> {
   const ref = typeof reference === 'string' ? parseReference(reference) : reference;
   switch (ref.transport) {
     case 'oci':
@@ -12,10 +17,12 @@ export async function openSource(reference: string | ImageReference): Promise<Im
       return openOciArchiveSource(ref.path, ref.tag);
     case 'docker-archive':
       return openDockerArchiveSource(ref.path, ref.name, ref.sourceIndex);
+    case 'docker':
+      return RegistrySource.open(ref, options);
   }
 }
 
-export async function openDestination(reference: string | ImageReference): Promise<ImageDestination> {
+export async function openDestination(reference: string | ImageReference, options: TransportOptions = {}): Promise<ImageDestination> {
   const ref = typeof reference === 'string' ? parseReference(reference) : reference;
   switch (ref.transport) {
     case 'oci':
@@ -24,5 +31,7 @@ export async function openDestination(reference: string | ImageReference): Promi
       return createOciArchiveDestination(ref.path, ref.tag);
     case 'docker-archive':
       return createDockerArchiveDestination(ref.path, ref.name);
+    case 'docker':
+      return RegistryDestination.create(ref, options);
   }
 }

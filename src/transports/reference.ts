@@ -1,15 +1,19 @@
 import { UserError } from '../errors.js';
+import type { Digest } from '../oci/digest.js';
+import { formatDockerReference, parseDockerReference } from './registry/reference.js';
 
 /**
  * Image references in the containers-transports(5) syntax that skopeo uses:
- * `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`, `docker-archive:FILE[:NAME[:TAG]|:@INDEX]`.
+ * `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`, `docker-archive:FILE[:NAME[:TAG]|:@INDEX]`,
+ * `docker://[HOST[:PORT]/]NAME[:TAG][@sha256:…]`.
  */
 export type ImageReference =
   | { transport: 'oci'; path: string; tag?: string }
   | { transport: 'oci-archive'; path: string; tag?: string }
-  | { transport: 'docker-archive'; path: string; name?: string; sourceIndex?: number };
+  | { transport: 'docker-archive'; path: string; name?: string; sourceIndex?: number }
+  | { transport: 'docker'; registry: string; repository: string; tag?: string; digest?: Digest };
 
-export const TRANSPORTS = ['oci', 'oci-archive', 'docker-archive'] as const;
+export const TRANSPORTS = ['oci', 'oci-archive', 'docker-archive', 'docker'] as const;
 
 // OCI tag grammar from the image-spec annotations (ref.name may be any string, but a tag this shape is what tools expect).
 const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
@@ -19,6 +23,10 @@ export function parseReference(text: string): ImageReference {
   const transport = colon === -1 ? '' : text.slice(0, colon);
   const rest = colon === -1 ? '' : text.slice(colon + 1);
   switch (transport) {
+    case 'docker': {
+      if (!rest.startsWith('//')) throw new UserError(`${text}: expected docker://HOST/NAME[:TAG|@DIGEST]`);
+      return { transport, ...parseDockerReference(rest.slice(2), text) };
+    }
     case 'oci':
     case 'oci-archive': {
       const [path, ...tagParts] = rest.split(':');
@@ -42,7 +50,7 @@ export function parseReference(text: string): ImageReference {
       return { transport, path, name: normalizeDockerName(spec, text) };
     }
     default:
-      throw new UserError(`${JSON.stringify(text)} is not an image reference: expected one of ${TRANSPORTS.map((t) => `${t}:…`).join(', ')}`);
+      throw new UserError(`${JSON.stringify(text)} is not an image reference: expected one of ${TRANSPORTS.map((t) => (t === 'docker' ? 'docker://…' : `${t}:…`)).join(', ')}`);
   }
 }
 
@@ -67,5 +75,7 @@ export function formatReference(ref: ImageReference): string {
       return `${ref.transport}:${ref.path}${ref.tag ? `:${ref.tag}` : ''}`;
     case 'docker-archive':
       return `docker-archive:${ref.path}${ref.name ? `:${ref.name}` : ref.sourceIndex !== undefined ? `:@${ref.sourceIndex}` : ''}`;
+    case 'docker':
+      return `docker://${formatDockerReference(ref)}`;
   }
 }
