@@ -3,7 +3,7 @@ import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { digestHex, VerifyingStream, type Digest } from '../oci/digest.js';
+import { digestHex, verifiedStream, VerifyingStream, type Digest } from '../oci/digest.js';
 import { streamToFileAtomic } from '../util/fs.js';
 
 /**
@@ -36,10 +36,7 @@ export class ContentCache {
   /** Opens a cached blob, re-verifying it as it streams (the cache directory is not trusted to stay intact). */
   async open(digest: Digest, size: number | undefined, what: string): Promise<Readable | undefined> {
     if (!(await this.has(digest))) return undefined;
-    const verify = new VerifyingStream(digest, size, `${what} (cached ${this.path(digest)})`);
-    const file = createReadStream(this.path(digest));
-    file.on('error', (err) => verify.destroy(err));
-    return file.pipe(verify);
+    return verifiedStream(createReadStream(this.path(digest)), digest, size, `${what} (cached ${this.path(digest)})`);
   }
 
   /** Stores a stream under its digest; nothing is stored unless every byte matches. */

@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import { Transform, type TransformCallback } from 'node:stream';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { DigestMismatchError, UserError } from '../errors.js';
 
 /** An OCI content digest, always `sha256:<64 lowercase hex>` in this project. */
@@ -85,4 +85,24 @@ export class VerifyingStream extends Transform {
     }
     done();
   }
+}
+
+/**
+ * Chunks checked against a digest and size, as a stream that starts only when it is read: nothing flows, and no
+ * verdict is emitted, before the consumer listens for the failure (a short blob with wrong bytes would
+ * otherwise fail before anyone is there to hear it).
+ */
+export function verifiedStream(chunks: AsyncIterable<Buffer | Uint8Array>, expected: Digest, size: number | undefined, what: string): Readable {
+  async function* run(): AsyncGenerator<Buffer> {
+    const verify = new VerifyingStream(expected, size, what);
+    const input = Readable.from(chunks, { objectMode: false });
+    input.on('error', (err) => verify.destroy(err));
+    input.pipe(verify);
+    try {
+      for await (const chunk of verify) yield chunk as Buffer;
+    } finally {
+      input.destroy();
+    }
+  }
+  return Readable.from(run(), { objectMode: false });
 }

@@ -6,7 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { detectCompression } from '../compress/index.js';
 import { UserError } from '../errors.js';
 import { canonicalJsonBytes } from '../oci/canonical-json.js';
-import { digestHex, HashingStream, VerifyingStream, type Digest } from '../oci/digest.js';
+import { digestHex, HashingStream, verifiedStream, type Digest } from '../oci/digest.js';
 import { isIndexMediaType, MediaType } from '../oci/mediatypes.js';
 import { checkManifest, parseRawJson, type RawJson } from '../oci/raw-json.js';
 import type { Descriptor, Index, Manifest } from '../oci/types.js';
@@ -184,10 +184,7 @@ class DockerArchiveSource implements ImageSource {
   async openBlob(descriptor: Descriptor): Promise<Readable> {
     const path = this.files.get(descriptor.digest);
     if (!path) throw new UserError(`${this.label}: blob ${descriptor.digest} is missing`);
-    const verify = new VerifyingStream(descriptor.digest, descriptor.size, `${this.label}: blob ${descriptor.digest}`);
-    const file = createReadStream(path);
-    file.on('error', (err) => verify.destroy(err));
-    return file.pipe(verify);
+    return verifiedStream(createReadStream(path), descriptor.digest, descriptor.size, `${this.label}: blob ${descriptor.digest}`);
   }
 
   close(): Promise<void> {

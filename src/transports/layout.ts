@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { UserError } from '../errors.js';
 import { canonicalJsonBytes } from '../oci/canonical-json.js';
-import { digestHex, VerifyingStream, type Digest } from '../oci/digest.js';
+import { digestHex, verifiedStream, VerifyingStream, type Digest } from '../oci/digest.js';
 import { isIndexMediaType, MediaType } from '../oci/mediatypes.js';
 import { checkIndex, looksLikeIndex, MAX_JSON_BYTES, parseRawJson, type RawJson } from '../oci/raw-json.js';
 import { Annotation, type Descriptor, type Index } from '../oci/types.js';
@@ -93,10 +93,7 @@ export class LayoutSource implements ImageSource {
     const path = blobPath(this.dir, descriptor.digest);
     const info = await stat(path).catch(() => undefined);
     if (!info?.isFile()) throw new UserError(`${this.label}: blob ${descriptor.digest} is missing`);
-    const verify = new VerifyingStream(descriptor.digest, descriptor.size, `${this.label}: blob ${descriptor.digest}`);
-    const file = createReadStream(path);
-    file.on('error', (err) => verify.destroy(err));
-    return file.pipe(verify);
+    return verifiedStream(createReadStream(path), descriptor.digest, descriptor.size, `${this.label}: blob ${descriptor.digest}`);
   }
 
   async close(): Promise<void> {

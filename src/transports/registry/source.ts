@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { DigestMismatchError, UserError } from '../../errors.js';
 import { Progress } from '../../fetch/progress.js';
-import { isDigest, sha256, VerifyingStream, type Digest } from '../../oci/digest.js';
+import { isDigest, sha256, verifiedStream, type Digest } from '../../oci/digest.js';
 import { isIndexMediaType, isManifestMediaType, MediaType } from '../../oci/mediatypes.js';
 import { checkIndex, looksLikeIndex, MAX_JSON_BYTES, parseRawJson, type RawJson } from '../../oci/raw-json.js';
 import type { Descriptor, Platform } from '../../oci/types.js';
@@ -112,7 +112,7 @@ export class RegistrySource implements ImageSource {
     }
     // One lazy stream: nothing is requested before the consumer reads, so an early failure (a small blob with
     // the wrong bytes) cannot be emitted before the consumer listens for it.
-    return Readable.from(verified(this.blobChunks(descriptor.digest, descriptor.size), descriptor, `${this.label}: blob ${descriptor.digest}`), { objectMode: false });
+    return verifiedStream(this.blobChunks(descriptor.digest, descriptor.size), descriptor.digest, descriptor.size, `${this.label}: blob ${descriptor.digest}`);
   }
 
   /**
@@ -173,18 +173,3 @@ export class RegistrySource implements ImageSource {
   async close(): Promise<void> {}
 }
 
-/**
- * Runs chunks through a VerifyingStream, inside a generator so that nothing flows (and no verdict is emitted)
- * before the consumer starts reading and so listens for the failure.
- */
-async function* verified(chunks: AsyncIterable<Buffer>, descriptor: Descriptor, what: string): AsyncGenerator<Buffer> {
-  const verify = new VerifyingStream(descriptor.digest, descriptor.size, what);
-  const input = Readable.from(chunks, { objectMode: false });
-  input.on('error', (err) => verify.destroy(err));
-  input.pipe(verify);
-  try {
-    for await (const chunk of verify) yield chunk as Buffer;
-  } finally {
-    input.destroy();
-  }
-}
