@@ -9,7 +9,7 @@ import { treeFromDirectory } from '../rootfs/from-directory.js';
 import { treeFromTarball } from '../rootfs/from-tarball.js';
 import type { RootfsTree } from '../rootfs/tree.js';
 import { copyImage } from '../transports/copy.js';
-import { openDestination } from '../transports/open.js';
+import { openDestination, type TransportOptions } from '../transports/open.js';
 import { parseReference } from '../transports/reference.js';
 import { makeScratchDir } from '../util/fs.js';
 import { parsePlatform, type ImageSettings } from './image-settings.js';
@@ -97,6 +97,6 @@ export async function stageImage(
 }
 
 /** Writes a staged image to every output (the CLI parses every reference before any work, so a typo fails fast). */
-export async function writeOutputs(image: StagedImage, outputs: string[]): Promise<void> {
-  for (const output of outputs) await copyImage(image, await openDestination(parseReference(output)));
+export async function writeOutputs(image: StagedImage, outputs: string[], options: TransportOptions = {}): Promise<void> {
+  for (const output of outputs) await copyImage(image, await openDestination(parseReference(output), options));
 }

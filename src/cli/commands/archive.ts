@@ -3,18 +3,19 @@ import { UserError } from '../../errors.js';
 import { archiveImage } from '../../image/archive-image.js';
 import { openSource } from '../../transports/open.js';
 import { parseReference } from '../../transports/reference.js';
+import { addRegistryOptions, transportOptions, type RegistryCliOptions } from '../options.js';
 
 export function registerArchive(program: Command): void {
-  program
+  addRegistryOptions(program
     .command('archive')
     .description('Keep the exact index, manifest and config bytes of an image (and its recipe; layers with --layers) in an OCI layout, for rebuilding after the registry forgets it')
     .argument('<ref>', 'image reference')
     .argument('<dest>', 'oci:DIR[:TAG] (an existing layout gains the image)')
-    .option('--layers', 'keep the layers too')
-    .action(async (ref: string, dest: string, opts: { layers?: boolean }) => {
+    .option('--layers', 'keep the layers too'))
+    .action(async (ref: string, dest: string, opts: { layers?: boolean } & RegistryCliOptions) => {
       const target = parseReference(dest);
       if (target.transport !== 'oci') throw new UserError('archive writes an OCI layout: give oci:DIR[:TAG]');
-      const source = await openSource(ref);
+      const source = await openSource(ref, transportOptions(opts));
       try {
         const result = await archiveImage(source, target.path, target.tag, { layers: opts.layers ?? false });
         process.stdout.write(`${result.root.digest}\n`);

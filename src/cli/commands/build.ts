@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Command } from 'commander';
-import { repeatable } from '../options.js';
+import { addRegistryOptions, repeatable, transportOptions, type RegistryCliOptions } from '../options.js';
 import { writeFileAtomic } from '../../util/fs.js';
 import { loadSpec } from '../../arch/spec.js';
 import { readRootfs, stageImage, writeOutputs } from '../../build/build-rootfs.js';
@@ -13,7 +13,7 @@ import { parseReference } from '../../transports/reference.js';
 import { defaultLockPath } from './lock.js';
 
 
-interface BuildOptions {
+interface BuildOptions extends RegistryCliOptions {
   rootfs?: string;
   config?: string;
   output: string[];
@@ -34,7 +34,7 @@ async function buildRootfs(opts: BuildOptions & { rootfs: string }): Promise<str
   try {
     const { image, result } = await stageImage(tree, settings, sde, 'repro-oci build --rootfs');
     try {
-      await writeOutputs(image, opts.output);
+      await writeOutputs(image, opts.output, transportOptions(opts));
     } finally {
       await image.close();
     }
@@ -56,7 +56,7 @@ async function buildSpec(specPath: string, opts: BuildOptions): Promise<string> 
     log,
   });
   try {
-    await writeOutputs(image, opts.output);
+    await writeOutputs(image, opts.output, transportOptions(opts));
     if (opts.sbom) {
       await mkdir(opts.sbom, { recursive: true });
       for (const [path, content] of Object.entries(sboms)) await writeFileAtomic(join(opts.sbom, basename(path)), content);
@@ -68,7 +68,7 @@ async function buildSpec(specPath: string, opts: BuildOptions): Promise<string> 
 }
 
 export function registerBuild(program: Command): void {
-  program
+  addRegistryOptions(program
     .command('build')
     .description('Build an image from a spec and its lock (Arch packages), or a one-layer image from a root filesystem; prints the manifest digest')
     .argument('[spec]', 'SPEC.yaml (see schemas/spec.schema.json); or use --rootfs')
@@ -80,7 +80,7 @@ export function registerBuild(program: Command): void {
     .option('--cache <dir>', 'package cache (default: $REPRO_OCI_CACHE or ~/.cache/repro-oci)')
     .option('--mirror <url>', 'flat mirror holding packages by file name, tried before the lock URLs (repeatable)', repeatable, [])
     .option('--keyring <dir>', "keyring directory (default: the spec's keyring.dir)")
-    .option('--sbom <dir>', 'also write the SBOMs (sbom.spdx.json, SPDX 2.3; sbom.cdx.json, CycloneDX 1.5) into DIR')
+    .option('--sbom <dir>', 'also write the SBOMs (sbom.spdx.json, SPDX 2.3; sbom.cdx.json, CycloneDX 1.5) into DIR'))
     .action(async (spec: string | undefined, opts: BuildOptions) => {
       if (opts.output.length === 0) throw new UserError('build needs at least one --output');
       opts.output.forEach((o) => parseReference(o));

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { repeatable } from '../options.js';
+import { addRegistryOptions, repeatable, transportOptions, type RegistryCliOptions } from '../options.js';
 import { diffImages, formatDiff } from '../../compare/image-diff.js';
 import { differingFiles, extractFiles, runDiffoscope } from '../../compare/report-dir.js';
 import { UserError } from '../../errors.js';
@@ -19,7 +19,7 @@ interface DiffOpts {
 }
 
 export function registerDiff(program: Command): void {
-  program
+  addRegistryOptions(program
     .command('diff')
     .description('Compare two images: index, manifest, config, layers, tar entries and pacman packages (exit 0 same, 1 different, 2 error)')
     .argument('<a>', 'image reference')
@@ -29,12 +29,12 @@ export function registerDiff(program: Command): void {
     .option('--ignore <glob>', 'ignore differences in matching paths (fnmatch; repeatable)', repeatable, [])
     .option('--platform <os/arch>', 'platform to compare when a side is an index')
     .option('--report-dir <dir>', 'write both sides of each file whose content differs into DIR/a and DIR/b')
-    .option('--diffoscope', 'hand files whose content differs to diffoscope (implies a report dir)')
-    .action(async (refA: string, refB: string, opts: DiffOpts) => {
+    .option('--diffoscope', 'hand files whose content differs to diffoscope (implies a report dir)'))
+    .action(async (refA: string, refB: string, opts: DiffOpts & RegistryCliOptions) => {
       if (opts.reportDir && (await exists(opts.reportDir))) throw new UserError(`--report-dir ${opts.reportDir}: already exists`);
-      const a = await openSource(refA);
+      const a = await openSource(refA, transportOptions(opts));
       try {
-        const b = await openSource(refB);
+        const b = await openSource(refB, transportOptions(opts));
         try {
           const report = await diffImages({ label: refA, source: a }, { label: refB, source: b }, {
             semantic: opts.semantic ?? false,

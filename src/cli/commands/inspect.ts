@@ -3,7 +3,8 @@ import { isIndexMediaType } from '../../oci/mediatypes.js';
 import { checkConfig, checkIndex, checkManifest, type RawJson } from '../../oci/raw-json.js';
 import { Annotation, type Descriptor, type ImageConfig, type Index, type Manifest } from '../../oci/types.js';
 import { readJsonBlob } from '../../transports/layout.js';
-import { openSource } from '../../transports/open.js';
+import { openSource, type TransportOptions } from '../../transports/open.js';
+import { addRegistryOptions, transportOptions, type RegistryCliOptions } from '../options.js';
 import type { ImageSource } from '../../transports/types.js';
 
 interface ImageReport {
@@ -49,8 +50,8 @@ async function describeImage(source: ImageSource, descriptor: Descriptor, raw: R
   };
 }
 
-export async function inspectReference(reference: string): Promise<InspectReport> {
-  const source = await openSource(reference);
+export async function inspectReference(reference: string, options: TransportOptions = {}): Promise<InspectReport> {
+  const source = await openSource(reference, options);
   try {
     const { descriptor, raw } = await source.root();
     const report: InspectReport = { reference, digest: descriptor.digest, mediaType: descriptor.mediaType, images: [] };
@@ -100,13 +101,13 @@ function formatText(report: InspectReport): string {
 }
 
 export function registerInspect(program: Command): void {
-  program
+  addRegistryOptions(program
     .command('inspect')
     .description('Show an image: index, manifests, config, layers (digest, diffID, size, media type, compressor), annotations')
-    .argument('<ref>', 'oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[:NAME:TAG|:@N]')
-    .option('--json', 'print the report as JSON')
-    .action(async (ref: string, opts: { json?: boolean }) => {
-      const report = await inspectReference(ref);
+    .argument('<ref>', 'oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG|:@N] or docker://HOST/NAME[:TAG|@sha256:…]')
+    .option('--json', 'print the report as JSON'))
+    .action(async (ref: string, opts: { json?: boolean } & RegistryCliOptions) => {
+      const report = await inspectReference(ref, transportOptions(opts));
       process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatText(report));
     });
 }

@@ -1,23 +1,23 @@
 import type { Command } from 'commander';
-import { repeatable } from '../options.js';
+import { addRegistryOptions, repeatable, transportOptions, type RegistryCliOptions } from '../options.js';
 import { ContentCache } from '../../fetch/cache.js';
 import { formatRebuild, rebuild } from '../../image/rebuild.js';
 import { openSource } from '../../transports/open.js';
 
 
 export function registerRebuild(program: Command): void {
-  program
+  addRegistryOptions(program
     .command('rebuild')
     .description('Rebuild an image from the recipe it carries and say whether the digest matches (exit 0 reproducible, 1 not, 2 error)')
-    .argument('<ref>', 'oci:DIR[:TAG], oci-archive:FILE[:TAG] or docker-archive:FILE[…]')
+    .argument('<ref>', 'oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[…] or docker://HOST/NAME[:TAG|@sha256:…]')
     .option('--cache <dir>', 'package cache (default: $REPRO_OCI_CACHE or ~/.cache/repro-oci)')
     .option('--mirror <url>', 'flat mirror holding packages by file name, tried before the lock URLs (repeatable)', repeatable, [])
     .option('--keyring <dir>', 'keyring directory, when the recipe requires package signatures')
     .option('--platform <os/arch>', 'platform manifest to rebuild when the reference names an index (default linux/amd64)')
     .option('--strict', 'refuse recipes made by another repro-oci version or compressor')
-    .option('--json', 'print the verdict and differences as JSON')
-    .action(async (ref: string, opts: { cache?: string; mirror: string[]; keyring?: string; platform?: string; strict?: boolean; json?: boolean }) => {
-      const source = await openSource(ref);
+    .option('--json', 'print the verdict and differences as JSON'))
+    .action(async (ref: string, opts: { cache?: string; mirror: string[]; keyring?: string; platform?: string; strict?: boolean; json?: boolean } & RegistryCliOptions) => {
+      const source = await openSource(ref, transportOptions(opts));
       try {
         const result = await rebuild(source, ref, {
           cache: ContentCache.at(opts.cache),
