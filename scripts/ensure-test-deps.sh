@@ -4,7 +4,7 @@ set -euo pipefail
 declare -A need=(
   [skopeo]=skopeo [umoci]=umoci [zstd]=zstd [bsdtar]=libarchive-tools
   [pacman]=pacman-package-manager [vercmp]=pacman-package-manager [repo-add]=pacman-package-manager
-  [makepkg]=makepkg [fakeroot]=fakeroot [bwrap]=bubblewrap [gpg]=gnupg
+  [xz]=xz-utils [makepkg]=makepkg [fakeroot]=fakeroot [bwrap]=bubblewrap [gpg]=gnupg
   [docker-registry]=docker-registry [faketime]=faketime
   [htpasswd]=apache2-utils [openssl]=openssl
 )

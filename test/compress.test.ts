@@ -98,3 +98,10 @@ test('truncated or corrupt compressed streams are errors, not short data', async
   }
   assert.ok(createDecompressor('none'));
 });
+
+test('xz input (old .pkg.tar.xz packages) is read through xz, and a cut stream is an error', async () => {
+  const data = sample();
+  const packed = execFileSync('xz', ['-c', '-6'], { input: data, maxBuffer: 1 << 26 });
+  assert.ok((await drain(decompressAuto(Readable.from([packed]), 'xz'))).equals(data));
+  await assert.rejects(drain(decompressAuto(Readable.from([packed.subarray(0, packed.length - 30)]), 'cut')), /cut: corrupt or truncated xz stream/);
+});

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
-import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { spawn } from 'node:child_process';
+import { Duplex, PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
 import zlib from 'node:zlib';
 import { CompressStream, DecompressStream } from 'zstd-napi';
 import { UserError } from '../errors.js';
@@ -109,6 +110,24 @@ export function getCompressor(compression: Compression, level?: number): Compres
 
 export type DetectedCompression = Compression | 'xz';
 
+/**
+ * xz (old `.pkg.tar.xz` packages, `.db.tar.xz` databases) through the system's `xz -dc`, streamed: reading only
+ * needs correct output, which the caller checks (package digests, .MTREE), not pinned bytes.
+ */
+function xzDecompressor(): Duplex {
+  const child = spawn('xz', ['-dc', '-q'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  // The output ends only once xz has exited 0, so a truncated or corrupt stream is an error, not short data.
+  const output = new PassThrough();
+  child.stdout.pipe(output, { end: false });
+  const duplex = Duplex.from({ writable: child.stdin, readable: output });
+  child.on('error', (err: NodeJS.ErrnoException) => duplex.destroy(err.code === 'ENOENT' ? new UserError('xz-compressed input needs the xz program (xz-utils)') : err));
+  child.on('close', (code) => (code === 0 ? output.end() : output.destroy(new Error(`xz exited ${code}: ${stderr.trim()}`))));
+  child.stdin.on('error', () => {}); // xz stopping early is reported by its exit code
+  return duplex;
+}
+
 /** Compression from a stream's first bytes. */
 export function detectCompression(head: Buffer): DetectedCompression {
   if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
@@ -117,7 +136,7 @@ export function detectCompression(head: Buffer): DetectedCompression {
   return 'none';
 }
 
-export function createDecompressor(compression: DetectedCompression): Transform {
+export function createDecompressor(compression: DetectedCompression): Transform | Duplex {
   switch (compression) {
     case 'none':
       return new PassThroughStream();
@@ -126,7 +145,7 @@ export function createDecompressor(compression: DetectedCompression): Transform 
     case 'zstd':
       return new DecompressStream();
     case 'xz':
-      throw new UserError('xz-compressed input is not supported yet');
+      return xzDecompressor();
   }
 }
 
