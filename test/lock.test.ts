@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { serveDirectory } from './support/http-server.js';
-import { runCli, tempDirFor } from './support/cli.js';
+import { CLI, run, runCli, tempDirFor } from './support/cli.js';
 import { writeSyncDb, type FixturePackage } from './support/syncdb-fixture.js';
 
 const DAY1: Record<string, FixturePackage[]> = {
@@ -53,6 +53,10 @@ test('lock: identical bytes on every run, whatever the clock zone; records files
   assert.equal(second.code, 0, second.stderr);
   const a = readFileSync(join(work, 'a.json'));
   assert.ok(a.equals(readFileSync(join(work, 'b.json'))), 'lock bytes differ between runs');
+  // Another machine's clock: years ahead.
+  const third = await run('faketime', ['2033-01-01 00:00:00', process.execPath, CLI, 'lock', join(work, 'spec.yaml'), '-o', join(work, 'c.json')]);
+  assert.equal(third.code, 0, third.stderr);
+  assert.ok(a.equals(readFileSync(join(work, 'c.json'))), 'lock bytes depend on the clock');
   const lock = JSON.parse(a.toString()) as { archive: { date: string }; packages: { name: string; version: string; urls: string[]; sha256: string; reason: string }[] };
   assert.deepEqual(lock.packages.map((p) => `${p.name} ${p.version} ${p.reason}`), ['glibc 2.39-1 dependency', 'readline 8.2.010-1 dependency', 'bash 5.2.026-2 explicit', 'filesystem 2024.01.31-1 explicit', 'tzdata 2024a-1 explicit']);
   const bash = lock.packages.find((p) => p.name === 'bash')!;
