@@ -4,12 +4,14 @@
 # package + one tar | gzip -n | sha256sum of the rootfs), in one run, for wall time and peak RSS (GNU time).
 #
 #   bash scripts/bench-arch.sh             the 1× corpus (~120 packages, ~450 MB installed)
-#   bash scripts/bench-arch.sh --with-4x   the 1× and the 4× corpus (~480 packages, ~1.8 GB), RSS flatness
+#   bash scripts/bench-arch.sh --with-4x   the 1× and the 4× corpus (~470 packages, ~1.8 GB), RSS flatness
 #
 #   BENCH_SCALE      scale of the first corpus (default 1); the --with-4x corpus is 4× that
 #   BENCH_DIR        cache and scratch directory (default .bench/ in the repository, which git ignores)
 #   BENCH_SDE        SOURCE_DATE_EPOCH for makepkg, repro-oci and tar (default 1700000000)
 #   BENCH_JOBS       parallel makepkg builds while making a corpus (default: CPUs)
+#   BENCH_RUNS       runs of the warm build, the install, the pipeline and the floor; the fastest is reported, with
+#                    the highest peak RSS of all runs (default 1; more steadies the figures on a busy machine)
 #   BENCH_ARCH_MB, BENCH_ARCH_PKGS, BENCH_ARCH_SOURCES: the corpus (see scripts/bench-arch-corpus.ts)
 #
 # The corpus (real files of this machine, packed by real makepkg as user `builder`, repositories by real
@@ -33,6 +35,8 @@ done
 bench=${BENCH_DIR:-$repo/.bench}
 sde=${BENCH_SDE:-1700000000}
 scale=${BENCH_SCALE:-1}
+runs=${BENCH_RUNS:-1}
+[[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_RUNS must be a positive integer" >&2; exit 2; }
 export BENCH_SDE=$sde
 
 [ "$(id -u)" -eq 0 ] || { echo "bench-arch.sh needs root: makepkg runs as user builder through runuser, pacman -U needs root" >&2; exit 2; }
@@ -76,6 +80,20 @@ measure() {
   rm -f "$out" "$log"
 }
 
+# best TAG NAME RESET CMD...: runs RESET (a shell function) then measures CMD, $runs times; records the fastest
+# wall time and the highest peak RSS as TAG_NAME_s / TAG_NAME_kb, and leaves that run's m_s in best_s.
+best() {
+  local tag=$1 name=$2 reset=$3 i s=inf kb=0
+  shift 3
+  for ((i = 0; i < runs; i++)); do
+    "$reset"
+    measure "$@"
+    if awk -v a="$m_s" -v b="$s" 'BEGIN { exit !(b == "inf" || a < b) }'; then s=$m_s; [ -f "$work/split" ] && cp "$work/split" "$work/split.best"; fi
+    [ "$m_kb" -gt "$kb" ] && kb=$m_kb
+  done
+  figures+=("${tag}_${name}_s=$s" "${tag}_${name}_kb=$kb")
+}
+
 figures=()
 # run_scale S: makes (or reuses) the corpus of scale S and measures every row; figures go into $figures as xN_*.
 run_scale() {
@@ -100,20 +118,20 @@ run_scale() {
   measure env REPRO_OCI_CACHE="$cache" "${cli[@]}" build "$spec" --source-date-epoch "$sde" -o "oci:$out"
   figures+=("${tag}_cold_s=$m_s" "${tag}_cold_kb=$m_kb")
   rm -rf "$out"
-  echo "[$tag] repro-oci build, warm cache" >&2
-  measure env REPRO_OCI_CACHE="$cache" "${cli[@]}" build "$spec" --source-date-epoch "$sde" -o "oci:$out"
-  figures+=("${tag}_build_s=$m_s" "${tag}_build_kb=$m_kb")
+  echo "[$tag] repro-oci build, warm cache (runs: $runs)" >&2
+  reset_out() { rm -rf "$out"; }
+  best "$tag" build reset_out env REPRO_OCI_CACHE="$cache" "${cli[@]}" build "$spec" --source-date-epoch "$sde" -o "oci:$out"
   rm -rf "$out"
 
-  echo "[$tag] repro-oci install --root" >&2
-  measure env REPRO_OCI_CACHE="$cache" "${cli[@]}" install "$lock" --root "$work/install" --source-date-epoch "$sde"
-  figures+=("${tag}_install_s=$m_s" "${tag}_install_kb=$m_kb")
+  echo "[$tag] repro-oci install --root (runs: $runs)" >&2
+  reset_install() { rm -rf "$work/install"; }
+  best "$tag" install reset_install env REPRO_OCI_CACHE="$cache" "${cli[@]}" install "$lock" --root "$work/install" --source-date-epoch "$sde"
   rm -rf "$work/install"
 
-  echo "[$tag] pipeline: pacman -U, then tar | gzip -n" >&2
-  mkdir -p "$root/var/lib/pacman"
+  echo "[$tag] pipeline: pacman -U, then tar | gzip -n (runs: $runs)" >&2
+  reset_root() { rm -rf "$root"; mkdir -p "$root/var/lib/pacman"; }
   # shellcheck disable=SC2016 # expanded by the inner bash
-  measure bash -c '
+  best "$tag" pipe reset_root bash -c '
     set -euo pipefail
     root=$1 conf=$2 hooks=$3 sde=$4 split=$5; shift 5
     t0=$(date +%s.%N)
@@ -123,19 +141,19 @@ run_scale() {
     tar --sort=name --mtime=@"$sde" --clamp-mtime --pax-option=delete=atime,delete=ctime --numeric-owner -C "$root" -c . | gzip -n >/dev/null
     t2=$(date +%s.%N)
     echo "$t0 $t1 $t2" >"$split"' _ "$root" "$work/pacman.conf" "$work/hooks" "$sde" "$work/split" "${pkgs[@]}"
-  figures+=("${tag}_pipe_s=$m_s" "${tag}_pipe_kb=$m_kb")
+  rm -f "$work/split"
   local t0 t1 t2
-  read -r t0 t1 t2 <"$work/split"
+  read -r t0 t1 t2 <"$work/split.best"
   figures+=("${tag}_pacman_s=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')" "${tag}_targz_s=$(awk -v a="$t1" -v b="$t2" 'BEGIN { printf "%.2f", b - a }')")
 
-  echo "[$tag] floor: zstd -d of every package + tar | gzip -n | sha256sum of the rootfs" >&2
+  echo "[$tag] floor: zstd -d of every package + tar | gzip -n | sha256sum of the rootfs (runs: $runs)" >&2
+  noop() { :; }
   # shellcheck disable=SC2016 # expanded by the inner bash
-  measure bash -c '
+  best "$tag" floor noop bash -c '
     set -euo pipefail
     root=$1 sde=$2; shift 2
     zstd -d -q -c "$@" >/dev/null
     tar --sort=name --mtime=@"$sde" --clamp-mtime --pax-option=delete=atime,delete=ctime --numeric-owner -C "$root" -c . | gzip -n | sha256sum >/dev/null' _ "$root" "$sde" "${pkgs[@]}"
-  figures+=("${tag}_floor_s=$m_s" "${tag}_floor_kb=$m_kb")
   rm -rf "$root" "$cache"
 
   local csize isize files
@@ -155,6 +173,6 @@ echo
 node dist/scripts/bench-arch-corpus.js report cpus="$(nproc)" load_start="$load_start" load_end="$(cut -d' ' -f1 /proc/loadavg)" "${figures[@]}"
 if ! $with4x; then
   echo
-  echo "for the 4× corpus (~480 packages, ~1.8 GB; the first run packs it with makepkg, some minutes) and RSS flatness:"
+  echo "for the 4× corpus (~470 packages, ~1.8 GB installed; the first run packs it with makepkg, some minutes) and RSS flatness:"
   echo "  bash scripts/bench-arch.sh --with-4x     (or: npm run bench:arch -- --with-4x)"
 fi
