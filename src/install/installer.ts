@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable, Transform, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
 import { parseMtree } from '../arch/mtree.js';
 import { parsePkgInfo, type PkgInfo } from '../arch/pkginfo.js';
 import { decompressAuto } from '../compress/index.js';
@@ -64,26 +64,11 @@ export interface InstalledTree extends RootfsTree {
 const BOMB_SLACK = 16 * 1024 * 1024;
 const MAX_META_BYTES = 64 * 1024 * 1024;
 
-/** Hashes what passes through (md5 for %BACKUP%, sha256 to check .MTREE) and counts it. */
-class ContentDigests extends Transform {
-  readonly md5 = createHash('md5');
-  readonly sha256 = createHash('sha256');
-  size = 0;
-
-  constructor(private readonly budget: () => number, private readonly onExceed: () => Error) {
-    super();
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.size += chunk.length;
-    if (this.size > this.budget()) {
-      done(this.onExceed());
-      return;
-    }
-    this.md5.update(chunk);
-    this.sha256.update(chunk);
-    done(null, chunk);
-  }
+/** md5 of a node's spooled content (a backup file reached through a hardlink, hashed after the fact). */
+async function md5Of(node: TreeNode): Promise<string> {
+  const hash = createHash('md5');
+  if (node.open) for await (const chunk of await node.open()) hash.update(chunk as Buffer);
+  return hash.digest('hex');
 }
 
 async function collect(source: AsyncIterable<Buffer>, limit: number, what: string): Promise<Buffer> {
@@ -125,100 +110,118 @@ export async function installPackages(packages: PackageToInstall[], options: Ins
       let pkginfo: PkgInfo | undefined;
       const meta: { mtree?: MetaFile; install?: MetaFile; changelog?: MetaFile } = {};
       const files: string[] = [];
-      const contentDigests = new Map<string, { size: number; sha256: string; md5: string }>();
+      const contentDigests = new Map<string, { size: number; sha256: string; md5?: string }>();
+      // One spool file per package; md5 only for %BACKUP% files once .PKGINFO (first in a package) says which.
+      const spoolPath = join(scratch.path, String(spooled++));
+      const spool = await open(spoolPath, 'wx', 0o600);
+      let spoolSize = 0;
+      const backupPaths = new Set<string>();
       const budget = (pkg.isize ?? 0) + BOMB_SLACK;
       let packageBytes = 0;
 
       const raw = createReadStream(pkg.file);
       const source = pkg.sha256 ? raw.pipe(new VerifyingStream(`sha256:${pkg.sha256}`, undefined, `${what} (${pkg.file})`)) : raw;
       if (pkg.sha256) raw.on('error', (err) => source.destroy(err));
-      for await (const entry of readTar(decompressAuto(source, what), { what })) {
-        const path = normalizeMemberPath(entry.name);
-        if (path === null) fail(JSON.stringify(entry.name), 'absolute path or ".." component: refused');
-        if (path === undefined) continue;
-        if (path.startsWith('.')) {
-          // libalpm reserves every path starting with '.': .PKGINFO, .MTREE, .INSTALL and .CHANGELOG are package
-          // metadata, anything else (.BUILDINFO, a `.hidden/` tree) is neither installed nor listed in %FILES%.
-          const metaName = METADATA.get(path);
-          if (metaName === undefined) continue;
-          if (entry.type !== 'file') fail(path, `metadata member is a ${entry.type}`);
-          const content = await collect(entry.content(), MAX_META_BYTES, `${what}: ${path}`);
-          // pacman extracts them into the database with mode 0644 (extract_db_file), keeping owner and mtime.
-          const metaFile: MetaFile = { content, mode: 0o644, mtime: entry.mtime, uid: entry.uid, gid: entry.gid };
-          if (metaName === 'pkginfo') pkginfo = parsePkgInfo(content, `${what}: .PKGINFO`);
-          else meta[metaName] = metaFile;
-          continue;
-        }
-        files.push(entry.type === 'dir' ? `${path}/` : path);
-
-        // NoExtract applies to directories as well (pacman checks every entry): nothing is created for a
-        // matched path, and a parent it left out is made below like any missing parent.
-        if (noExtract.matches(path)) {
-          warn(`${what}: ${path} not extracted (NoExtract)`);
-          continue;
-        }
-
-        // Every parent must be a real directory in the tree: never a symlink (a write through it could land
-        // anywhere) and never a file. A missing parent is created as libarchive creates it under pacman
-        // (umask 022): 0755, owned by root.
-        const parts = path.split('/');
-        for (let i = 1; i < parts.length; i++) {
-          const parent = parts.slice(0, i).join('/');
-          const node = nodes.get(parent);
-          if (node?.type === 'symlink') fail(path, `would be written through the symlink ${parent} → ${node.linkTarget} (owned by ${ownerName(node)})`);
-          if (node && node.type !== 'dir') fail(path, `its parent ${parent} is a ${node.type} owned by ${ownerName(node)}`);
-          if (!node) nodes.set(parent, { path: parent, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: options.sourceDateEpoch, size: 0, owner: pkg.name });
-        }
-        if ((entry.type === 'char' || entry.type === 'block') && !options.allowDevices) fail(path, `${entry.type} device nodes are not allowed`);
-
-        const existing = nodes.get(path);
-        if (existing) {
-          if (existing.type === 'dir' && entry.type === 'dir') {
-            // Shared directory: what is on disk stays (pacman skips the entry and only warns).
-            if (existing.mode !== entry.mode || existing.uid !== entry.uid || existing.gid !== entry.gid) {
-              warn(`directory permissions differ on /${path}\nfilesystem: ${octal(existing.mode)} ${existing.uid}:${existing.gid}  package: ${octal(entry.mode)} ${entry.uid}:${entry.gid}`);
-            }
-            // A database directory made before any package belongs to the first package that declares it.
-            if (existing.owner === '') existing.owner = pkg.name;
+      try {
+        for await (const entry of readTar(decompressAuto(source, what), { what })) {
+          const path = normalizeMemberPath(entry.name);
+          if (path === null) fail(JSON.stringify(entry.name), 'absolute path or ".." component: refused');
+          if (path === undefined) continue;
+          if (path.startsWith('.')) {
+            // libalpm reserves every path starting with '.': .PKGINFO, .MTREE, .INSTALL and .CHANGELOG are package
+            // metadata, anything else (.BUILDINFO, a `.hidden/` tree) is neither installed nor listed in %FILES%.
+            const metaName = METADATA.get(path);
+            if (metaName === undefined) continue;
+            if (entry.type !== 'file') fail(path, `metadata member is a ${entry.type}`);
+            const content = await collect(entry.content(), MAX_META_BYTES, `${what}: ${path}`);
+            // pacman extracts them into the database with mode 0644 (extract_db_file), keeping owner and mtime.
+            const metaFile: MetaFile = { content, mode: 0o644, mtime: entry.mtime, uid: entry.uid, gid: entry.gid };
+            if (metaName === 'pkginfo') {
+              pkginfo = parsePkgInfo(content, `${what}: .PKGINFO`);
+              for (const b of pkginfo.backup) backupPaths.add(alpmTrim(b));
+            } else meta[metaName] = metaFile;
             continue;
           }
-          if (existing.owner === pkg.name) fail(path, 'appears twice in the package');
-          if (existing.type === 'dir') fail(path, `is a ${entry.type} here but a directory in ${ownerName(existing)}`);
-          if (entry.type === 'dir') fail(path, `is a directory here but a ${existing.type} in ${ownerName(existing)}`);
-          throw new UserError(`file conflict: /${path} exists in both '${ownerName(existing)}' and '${pkg.name}'`);
-        }
+          files.push(entry.type === 'dir' ? `${path}/` : path);
 
-        const node: TreeNode = { path, type: entry.type, mode: entry.mode, uid: entry.uid, gid: entry.gid, mtime: entry.mtime, size: 0, owner: pkg.name };
-        if (entry.xattrs) node.xattrs = entry.xattrs;
-        if (entry.type === 'symlink') {
-          if (!entry.linkTarget) fail(path, 'symlink without a target');
-          node.linkTarget = entry.linkTarget;
-        } else if (entry.type === 'hardlink') {
-          const target = normalizeMemberPath(entry.linkTarget ?? '');
-          if (!target) fail(path, `hardlink to ${JSON.stringify(entry.linkTarget)} points outside the tree`);
-          const linked = nodes.get(target);
-          if (!linked || linked.owner !== pkg.name) fail(path, `hardlink to ${target}, which this package has not installed before it`);
-          if (linked.type !== 'file') fail(path, `hardlink to ${target}, which is a ${linked.type}`);
-          node.linkTarget = target;
-        } else if (entry.type === 'char' || entry.type === 'block') {
-          node.devMajor = entry.devMajor ?? 0;
-          node.devMinor = entry.devMinor ?? 0;
-        } else if (entry.type === 'file') {
-          const spool = join(scratch.path, String(spooled++));
-          const digests = new ContentDigests(
-            () => Math.min(budget - packageBytes, maxTotal - total),
-            () => {
-              const limit = maxTotal - total < budget - packageBytes ? `configured limit of ${maxTotal}` : `declared installed size of ${pkg.isize ?? 0}`;
-              return new UserError(`${what}: ${path}: contents exceed the ${limit} bytes (decompression bomb?)`);
-            },
-          );
-          await pipeline(Readable.from(entry.content()), digests, createWriteStream(spool, { mode: 0o600 }));
-          packageBytes += digests.size;
-          node.size = digests.size;
-          node.open = () => createReadStream(spool);
-          contentDigests.set(path, { size: digests.size, sha256: digests.sha256.digest('hex'), md5: digests.md5.digest('hex') });
+          // NoExtract applies to directories as well (pacman checks every entry): nothing is created for a
+          // matched path, and a parent it left out is made below like any missing parent.
+          if (noExtract.matches(path)) {
+            warn(`${what}: ${path} not extracted (NoExtract)`);
+            continue;
+          }
+
+          // Every parent must be a real directory in the tree: never a symlink (a write through it could land
+          // anywhere) and never a file. A missing parent is created as libarchive creates it under pacman
+          // (umask 022): 0755, owned by root.
+          const parts = path.split('/');
+          for (let i = 1; i < parts.length; i++) {
+            const parent = parts.slice(0, i).join('/');
+            const node = nodes.get(parent);
+            if (node?.type === 'symlink') fail(path, `would be written through the symlink ${parent} → ${node.linkTarget} (owned by ${ownerName(node)})`);
+            if (node && node.type !== 'dir') fail(path, `its parent ${parent} is a ${node.type} owned by ${ownerName(node)}`);
+            if (!node) nodes.set(parent, { path: parent, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: options.sourceDateEpoch, size: 0, owner: pkg.name });
+          }
+          if ((entry.type === 'char' || entry.type === 'block') && !options.allowDevices) fail(path, `${entry.type} device nodes are not allowed`);
+
+          const existing = nodes.get(path);
+          if (existing) {
+            if (existing.type === 'dir' && entry.type === 'dir') {
+              // Shared directory: what is on disk stays (pacman skips the entry and only warns).
+              if (existing.mode !== entry.mode || existing.uid !== entry.uid || existing.gid !== entry.gid) {
+                warn(`directory permissions differ on /${path}\nfilesystem: ${octal(existing.mode)} ${existing.uid}:${existing.gid}  package: ${octal(entry.mode)} ${entry.uid}:${entry.gid}`);
+              }
+              // A database directory made before any package belongs to the first package that declares it.
+              if (existing.owner === '') existing.owner = pkg.name;
+              continue;
+            }
+            if (existing.owner === pkg.name) fail(path, 'appears twice in the package');
+            if (existing.type === 'dir') fail(path, `is a ${entry.type} here but a directory in ${ownerName(existing)}`);
+            if (entry.type === 'dir') fail(path, `is a directory here but a ${existing.type} in ${ownerName(existing)}`);
+            throw new UserError(`file conflict: /${path} exists in both '${ownerName(existing)}' and '${pkg.name}'`);
+          }
+
+          const node: TreeNode = { path, type: entry.type, mode: entry.mode, uid: entry.uid, gid: entry.gid, mtime: entry.mtime, size: 0, owner: pkg.name };
+          if (entry.xattrs) node.xattrs = entry.xattrs;
+          if (entry.type === 'symlink') {
+            if (!entry.linkTarget) fail(path, 'symlink without a target');
+            node.linkTarget = entry.linkTarget;
+          } else if (entry.type === 'hardlink') {
+            const target = normalizeMemberPath(entry.linkTarget ?? '');
+            if (!target) fail(path, `hardlink to ${JSON.stringify(entry.linkTarget)} points outside the tree`);
+            const linked = nodes.get(target);
+            if (!linked || linked.owner !== pkg.name) fail(path, `hardlink to ${target}, which this package has not installed before it`);
+            if (linked.type !== 'file') fail(path, `hardlink to ${target}, which is a ${linked.type}`);
+            node.linkTarget = target;
+          } else if (entry.type === 'char' || entry.type === 'block') {
+            node.devMajor = entry.devMajor ?? 0;
+            node.devMinor = entry.devMinor ?? 0;
+          } else if (entry.type === 'file') {
+            // Contents go to the package's one append-only spool file; each node reads its own byte range back.
+            const sha = createHash('sha256');
+            const md5 = !pkginfo || backupPaths.has(path) ? createHash('md5') : undefined;
+            const offset = spoolSize;
+            let size = 0;
+            for await (const chunk of entry.content()) {
+              size += chunk.length;
+              if (packageBytes + size > budget || total + packageBytes + size > maxTotal) {
+                const limit = total + packageBytes + size > maxTotal ? `configured limit of ${maxTotal}` : `declared installed size of ${pkg.isize ?? 0}`;
+                throw new UserError(`${what}: ${path}: contents exceed the ${limit} bytes (decompression bomb?)`);
+              }
+              sha.update(chunk);
+              md5?.update(chunk);
+              await spool.write(chunk);
+            }
+            spoolSize += size;
+            packageBytes += size;
+            node.size = size;
+            node.open = () => (size === 0 ? Readable.from([]) : createReadStream(spoolPath, { start: offset, end: offset + size - 1 }));
+            contentDigests.set(path, { size, sha256: sha.digest('hex'), ...(md5 ? { md5: md5.digest('hex') } : {}) });
+          }
+          nodes.set(path, node);
         }
-        nodes.set(path, node);
+      } finally {
+        await spool.close();
       }
       total += packageBytes;
 
@@ -235,7 +238,10 @@ export async function installPackages(packages: PackageToInstall[], options: Ins
         const path = alpmTrim(raw);
         const node = nodes.get(path);
         const target = node?.owner === pkg.name && node.type === 'hardlink' ? node.linkTarget! : path;
-        backup.push([path, (node?.owner === pkg.name && contentDigests.get(target)?.md5) || NULL_HASH]);
+        const digests = node?.owner === pkg.name ? contentDigests.get(target) : undefined;
+        const linked = digests && !digests.md5 ? nodes.get(target) : undefined;
+        const md5 = digests?.md5 ?? (linked ? await md5Of(linked) : undefined);
+        backup.push([path, md5 ?? NULL_HASH]);
       }
       installed.push({ pkginfo, reason: pkg.reason, validation: pkg.validation, files, backup, ...meta });
     }
