@@ -3,9 +3,6 @@ import { sha256 } from '../oci/digest.js';
 import { sbomPackage, serializeSbom, type SbomInput } from '../sbom/sbom.js';
 import { spdxDocument } from '../sbom/spdx.js';
 import { cycloneDxDocument } from '../sbom/cyclonedx.js';
-import { loadKeyringFromDirectory, type Keyring } from '../arch/keyring.js';
-import { signaturePolicy } from '../arch/signature.js';
-import { parseSigLevel } from '../arch/siglevel.js';
 import { resolutionDigest, type LoadedSpec, type Spec } from '../arch/spec.js';
 import { stageImage, type BuildResult } from '../build/build-rootfs.js';
 import { checkImageSettings, resolveSourceDateEpoch, type ImageSettings } from '../build/image-settings.js';
@@ -13,7 +10,7 @@ import type { StagedImage } from '../build/staged-image.js';
 import { getCompressor } from '../compress/index.js';
 import { UserError } from '../errors.js';
 import type { ContentCache } from '../fetch/cache.js';
-import { fetchLockedPackages } from '../install/fetch-packages.js';
+import { fetchLockedPackages, lockSignatures } from '../install/fetch-packages.js';
 import { installPackages, type TreeNode } from '../install/installer.js';
 import { sortWithHardlinks } from '../rootfs/tree.js';
 import { exists, writeFileAtomic } from '../util/fs.js';
@@ -67,12 +64,6 @@ export async function lockForBuild(loaded: LoadedSpec, lockPath: string, log: (m
   return lock;
 }
 
-async function keyringFor(spec: Spec, baseDir: string, override: string | undefined): Promise<Keyring | undefined> {
-  const dir = override ?? (spec.keyring ? resolvePath(baseDir, spec.keyring.dir) : undefined);
-  if (!dir) return undefined;
-  return loadKeyringFromDirectory(dir, spec.keyring?.name ?? 'archlinux');
-}
-
 /**
  * lock → fetch → install → setup → recipe → layer → config and manifest. The same function serves `build`
  * and `rebuild`, so a rebuild runs exactly the recorded pipeline.
@@ -90,10 +81,8 @@ export async function buildFromRecipeInputs(
     : defaultSourceDateEpoch(lock));
   const compressor = getCompressor(settings.layer?.compression ?? 'gzip', settings.layer?.level);
 
-  const policy = signaturePolicy(parseSigLevel(lock.sigLevel, 'lock sigLevel').package);
-  const keyring = policy.level === 'never' ? undefined : await keyringFor(spec, baseDir, options.keyringDir);
-  if (policy.level !== 'never' && !keyring) throw new UserError(`SigLevel ${lock.sigLevel} needs a keyring: set keyring.dir in the spec or give --keyring`);
-  const packages = await fetchLockedPackages(lock, { baseDir, cache: options.cache, mirrors: options.mirrors ?? [], signatures: { policy, ...(keyring ? { keyring } : {}) }, log: options.log });
+  const signatures = await lockSignatures(lock, options.keyringDir ?? (spec.keyring ? resolvePath(baseDir, spec.keyring.dir) : undefined));
+  const packages = await fetchLockedPackages(lock, { baseDir, cache: options.cache, mirrors: options.mirrors ?? [], signatures, log: options.log });
   const tree = await installPackages(packages, { sourceDateEpoch: sde, noExtract: spec.noExtract ?? [], warn: (m) => options.log(`warning: ${m}`) });
   try {
     const nodes = new Map<string, TreeNode>(tree.entries.map((e) => [e.path, e]));

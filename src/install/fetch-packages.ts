@@ -1,8 +1,10 @@
 import { createReadStream } from 'node:fs';
-import type { Keyring } from '../arch/keyring.js';
+import { keyringIdentity, loadKeyringFromDirectory, type Keyring } from '../arch/keyring.js';
+import { parseSigLevel } from '../arch/siglevel.js';
+import { canonicalJson } from '../oci/canonical-json.js';
 import type { Lock, LockedPackage } from '../arch/lock.js';
 import { resolveLocation } from '../arch/spec.js';
-import { checkPackageSignature, type SignaturePolicy } from '../arch/signature.js';
+import { checkPackageSignature, signaturePolicy, type SignaturePolicy } from '../arch/signature.js';
 import { UserError } from '../errors.js';
 import type { ContentCache } from '../fetch/cache.js';
 import { downloadToCache, fetchBytes } from '../fetch/download.js';
@@ -19,6 +21,22 @@ export interface FetchOptions {
   /** Package signature policy (pacman SigLevel, package side) and the keyring it needs. */
   signatures?: { policy: SignaturePolicy; keyring?: Keyring };
   log?: (message: string) => void;
+}
+
+/**
+ * The lock's package signature policy and, when it needs one, the keyring from `keyringDir` — which must be the
+ * keyring the lock pins (same key file digest, trusted and revoked fingerprints).
+ */
+export async function lockSignatures(lock: Lock, keyringDir: string | undefined): Promise<{ policy: SignaturePolicy; keyring?: Keyring }> {
+  const policy = signaturePolicy(parseSigLevel(lock.sigLevel, 'lock sigLevel').package);
+  if (policy.level === 'never') return { policy };
+  if (!keyringDir) throw new UserError(`the lock requires package signatures (SigLevel ${lock.sigLevel}): give a keyring (--keyring DIR, or keyring.dir in the spec)`);
+  const name = lock.keyring?.name ?? 'archlinux';
+  const keyring = await loadKeyringFromDirectory(keyringDir, name);
+  if (lock.keyring && canonicalJson({ name, ...keyringIdentity(keyring) }) !== canonicalJson(lock.keyring)) {
+    throw new UserError(`keyring ${keyringDir} is not the one the lock pins (${lock.keyring.keys})`);
+  }
+  return { policy, keyring };
 }
 
 /** The detached signature of a package: from the lock (the database's %PGPSIG%), else `<url>.sig`. */

@@ -1,14 +1,9 @@
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { repeatable } from '../options.js';
-import { keyringIdentity, loadKeyringFromDirectory, type Keyring } from '../../arch/keyring.js';
-import { readLock, type Lock } from '../../arch/lock.js';
-import { signaturePolicy, type SignaturePolicy } from '../../arch/signature.js';
-import { parseSigLevel } from '../../arch/siglevel.js';
-import { canonicalJson } from '../../oci/canonical-json.js';
-import { UserError } from '../../errors.js';
+import { readLock } from '../../arch/lock.js';
 import { ContentCache } from '../../fetch/cache.js';
-import { fetchLockedPackages } from '../../install/fetch-packages.js';
+import { fetchLockedPackages, lockSignatures } from '../../install/fetch-packages.js';
 import { installPackages, type InstalledTree } from '../../install/installer.js';
 import { materialize } from '../../install/materialize.js';
 
@@ -30,21 +25,6 @@ function addTreeOptions(command: Command): Command {
     .option('--noextract <pattern>', 'pacman.conf NoExtract pattern (repeatable)', repeatable, [])
     .option('--allow-devices', 'accept device nodes in packages')
     .option('--source-date-epoch <seconds>', 'mtime for created directories and database files (default $SOURCE_DATE_EPOCH, else 0)');
-}
-
-/** The lock's signature policy with the keyring given on the command line, which must be the one it pins. */
-export async function lockSignatures(lock: Lock, keyringDir: string | undefined): Promise<{ policy: SignaturePolicy; keyring?: Keyring }> {
-  const policy = signaturePolicy(parseSigLevel(lock.sigLevel, 'lock sigLevel').package);
-  if (!keyringDir) {
-    if (policy.level !== 'never') throw new UserError(`the lock requires package signatures (SigLevel ${lock.sigLevel}): give --keyring DIR`);
-    return { policy };
-  }
-  const name = lock.keyring?.name ?? 'archlinux';
-  const keyring = await loadKeyringFromDirectory(keyringDir, name);
-  if (lock.keyring) {
-    if (canonicalJson({ name, ...keyringIdentity(keyring) }) !== canonicalJson(lock.keyring)) throw new UserError(`keyring ${keyringDir} is not the one the lock pins (${lock.keyring.keys})`);
-  }
-  return { policy, keyring };
 }
 
 /** Fetches and installs a lock into a tree model; shared by `install`, `ls` and image builds. */
