@@ -10,6 +10,7 @@ import { resolve as resolvePath } from 'node:path';
 import { Readable } from 'node:stream';
 import { keyringIdentity, loadKeyringFromDirectory, type Keyring, type KeyringIdentity } from './keyring.js';
 import { parseSigLevel } from './siglevel.js';
+import { byteOrder } from '../util/order.js';
 
 /**
  * The lock: everything a build needs to fetch and verify, and nothing that changes afterwards. Written as
@@ -170,7 +171,7 @@ export function diffLocks(before: Lock, after: Lock): string[] {
   const old = new Map(before.packages.map((p) => [p.name, p]));
   const now = new Map(after.packages.map((p) => [p.name, p]));
   const lines: string[] = [];
-  const names = [...new Set([...old.keys(), ...now.keys()])].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  const names = [...new Set([...old.keys(), ...now.keys()])].sort(byteOrder);
   for (const name of names) {
     const a = old.get(name);
     const b = now.get(name);

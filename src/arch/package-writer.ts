@@ -6,6 +6,7 @@ import { getCompressor } from '../compress/index.js';
 import { compareMemberNames, memberName, normalizeMemberPath, type TarSourceEntry } from '../tar/entry.js';
 import { writeTar } from '../tar/writer.js';
 import { VERSION } from '../version.js';
+import { byteOrder } from '../util/order.js';
 
 /**
  * A pure-TypeScript writer of Arch Linux package files (`.pkg.tar.zst`) laid out the way makepkg 6.0.x lays them
@@ -300,7 +301,7 @@ function resolveEntries(entries: readonly PackageEntry[]): Member[] {
   for (const [inode, paths] of groups) {
     const file = byPath.get(inode)!;
     const content = text(file.content!);
-    paths.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+    paths.sort(byteOrder);
     paths.forEach((path, index) => {
       const member: Member = {
         path,
@@ -369,7 +370,6 @@ class AttrCounter {
   }
 }
 
-const byteCompare = (a: string, b: string): number => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 
 /**
  * The mtree text bsdtar writes for these members with `!all,use-set,type,uid,gid,mode,time,size,md5,sha256,link`
@@ -377,7 +377,7 @@ const byteCompare = (a: string, b: string): number => Buffer.compare(Buffer.from
  */
 function writeMtreeText(members: readonly Member[], mtime: number, md5: boolean): string {
   const root: MtreeNode = { name: '.', parentdir: '', children: new Map() };
-  const sorted = [...members].sort((a, b) => byteCompare(a.path, b.path));
+  const sorted = [...members].sort((a, b) => byteOrder(a.path, b.path));
   for (const member of sorted) {
     const parts = member.path.split('/');
     let node = root;
@@ -475,7 +475,7 @@ function writeMtreeText(members: readonly Member[], mtime: number, md5: boolean)
     out += `${line}\n`;
   };
 
-  const sortedChildren = (node: MtreeNode): MtreeNode[] => [...node.children.values()].sort((a, b) => byteCompare(a.name, b.name));
+  const sortedChildren = (node: MtreeNode): MtreeNode[] => [...node.children.values()].sort((a, b) => byteOrder(a.name, b.name));
   const visit = (node: MtreeNode, isRoot: boolean): void => {
     if (!isRoot && node.member === undefined) throw new Error(`mtree: directory ${node.parentdir}/${node.name} has no entry`);
     const children = sortedChildren(node);

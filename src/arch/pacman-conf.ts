@@ -9,6 +9,7 @@ import {
   type SigLevel,
   type SigLevelSetting,
 } from './siglevel.js';
+import { byteOrder } from '../util/order.js';
 
 /**
  * pacman.conf as pacman 6.0 reads it: an INI file where `#` starts a comment only at the start of a line, keys
@@ -145,7 +146,7 @@ async function expandInclude(pattern: string, sources: PacmanConfSources, where:
     }
     candidates = next;
   }
-  const sorted = candidates.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  const sorted = candidates.sort(byteOrder);
   return sorted.length > 0 ? sorted : [pattern];
 }
 

@@ -10,6 +10,7 @@ import { readTar } from '../tar/reader.js';
 import { writeTar } from '../tar/writer.js';
 import { writeDesc } from './desc.js';
 import type { BuiltPackage } from './package-writer.js';
+import { byteOrder } from '../util/order.js';
 
 /**
  * Writes pacman sync databases (`<repo>.db`, `<repo>.files`) the way repo-add (pacman 6.0) does, but with
@@ -111,7 +112,6 @@ export function repoDesc(pkg: RepoPackage, options: RepoWriteOptions = {}): stri
   ]);
 }
 
-const byteOrder = (a: string, b: string): number => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 
 const C_ESCAPES: Record<string, string> = { '\\': '\\\\', '\x07': '\\a', '\b': '\\b', '\f': '\\f', '\n': '\\n', '\r': '\\r', '\t': '\\t', '\v': '\\v' };
 

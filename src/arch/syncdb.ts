@@ -2,6 +2,7 @@ import { UserError } from '../errors.js';
 import { decompressAuto } from '../compress/index.js';
 import { readTar } from '../tar/reader.js';
 import { parseDesc, readFilesEntry, readSyncDesc, type SyncDesc } from './desc.js';
+import { byteOrder } from '../util/order.js';
 
 /** One package of a sync database. */
 export interface SyncDbPackage {
@@ -34,7 +35,6 @@ async function readMember(content: AsyncIterable<Buffer>, what: string): Promise
   return Buffer.concat(chunks);
 }
 
-const byteOrder = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
 /**
  * Reads a `<repo>.db` or `<repo>.files` (tar, gzip'd, zstd'd or plain) into its packages. Each entry directory's

@@ -15,16 +15,12 @@ import { makeScratchDir } from '../util/fs.js';
 import { parsePlatform, type ImageSettings } from './image-settings.js';
 import { writeLayer } from './layer.js';
 import { StagedImage } from './staged-image.js';
+import { rfc3339 } from '../util/time.js';
 
 export interface BuildResult {
   manifest: Descriptor;
   config: Descriptor;
   layer: Descriptor & { diffId: string };
-}
-
-/** RFC 3339 in UTC without fractions, as the image-spec examples write `created`. */
-export function rfc3339(epochSeconds: number): string {
-  return new Date(epochSeconds * 1000).toISOString().replace(/\.000Z$/, 'Z');
 }
 
 /** Reads a rootfs from a directory or a tarball (plain, gzip, zstd). */

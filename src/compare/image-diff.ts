@@ -7,6 +7,7 @@ import { PathPatterns } from '../install/noextract.js';
 import { readJsonBlob } from '../transports/layout.js';
 import type { ImageSource } from '../transports/types.js';
 import { indexLayer, type EntrySummary, type LayerIndex } from './layer-index.js';
+import { byteOrder } from '../util/order.js';
 
 /**
  * Compares two images level by level — index, manifest, config, layers, tar entries, and pacman's view (which
@@ -138,7 +139,7 @@ function pacmanView(db: Map<string, Buffer>): { versions: Map<string, string>; o
 
 function compareEntries(a: LayerIndex, b: LayerIndex, where: string, options: DiffOptions, owners: Map<string, string>, diffs: Difference[], checkOrder = true): void {
   const ignored = new PathPatterns(options.ignore ?? []);
-  const paths = [...new Set([...a.entries.keys(), ...b.entries.keys()])].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+  const paths = [...new Set([...a.entries.keys(), ...b.entries.keys()])].sort(byteOrder);
   for (const path of paths) {
     if (ignored.matches(path)) continue;
     const ea = a.entries.get(path);

@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { formatDependency, parseDependency } from '../arch/depend.js';
 import type { PkgInfo } from '../arch/pkginfo.js';
 import type { TarSourceEntry } from '../tar/entry.js';
+import { byteOrder } from '../util/order.js';
 
 /**
  * pacman's local database (`var/lib/pacman/local`) as libalpm writes it (be_local.c _alpm_local_db_write), checked
@@ -89,7 +90,7 @@ export function localDesc(pkg: InstalledPackage, installDate: number): string {
 }
 
 export function localFiles(pkg: InstalledPackage): string {
-  const sorted = [...pkg.files].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  const sorted = [...pkg.files].sort(byteOrder);
   let out = sorted.length ? `%FILES%\n${sorted.join('\n')}\n\n` : '';
   if (pkg.backup.length) out += `%BACKUP%\n${pkg.backup.map(([path, md5]) => `${path}\t${md5}`).join('\n')}\n\n`;
   return out;

@@ -1,3 +1,5 @@
+import { byteOrder } from '../util/order.js';
+
 /**
  * The one writer for JSON whose bytes we hash (manifests, indexes, configs, locks): object keys sorted by code
  * point, no insignificant whitespace, integers only. Fixed output for fixed input, whatever the insertion order.
@@ -20,10 +22,6 @@ export function canonicalJsonPretty(value: unknown): string {
   return `${write(value, '$', '\n')}\n`;
 }
 
-function compareCodePoints(a: string, b: string): number {
-  // Compare as UTF-8 bytes, which orders by code point (JS string comparison orders by UTF-16 unit).
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
-}
 
 /** `newline` is '' for the compact form, or a newline plus the current indentation for the pretty one. */
 function write(value: unknown, path: string, newline: string): string {
@@ -45,7 +43,7 @@ function write(value: unknown, path: string, newline: string): string {
       }
       const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);
       if (entries.length === 0) return '{}';
-      entries.sort(([a], [b]) => compareCodePoints(a, b));
+      entries.sort(([a], [b]) => byteOrder(a, b));
       return `{${inner}${entries.map(([k, v]) => `${JSON.stringify(k)}${colon}${write(v, `${path}.${k}`, inner)}`).join(`,${inner}`)}${newline}}`;
     }
     default:

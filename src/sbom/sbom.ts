@@ -7,6 +7,8 @@ import type { PkgInfo } from '../arch/pkginfo.js';
 import { UserError } from '../errors.js';
 import { canonicalJsonBytes, canonicalJsonPretty } from '../oci/canonical-json.js';
 import { isDigest, type Digest } from '../oci/digest.js';
+import { byteOrder } from '../util/order.js';
+import { rfc3339 } from '../util/time.js';
 
 /**
  * What the SBOM writers (spdx.ts, cyclonedx.ts) share: the input model, its validation and normal form, purls,
@@ -78,21 +80,11 @@ export interface NormalInput {
   packages: NormalPackage[];
 }
 
-export function compareBytes(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
-}
-
 function sortedUnique(values: Iterable<string>): string[] {
-  return [...new Set(values)].sort(compareBytes);
+  return [...new Set(values)].sort(byteOrder);
 }
 
-/** RFC 3339 UTC without fractional seconds, e.g. `2024-01-01T00:00:00Z`. */
-export function rfc3339(epochSeconds: number): string {
-  if (!Number.isSafeInteger(epochSeconds) || epochSeconds < 0 || epochSeconds > 253402300799) {
-    throw new UserError(`SOURCE_DATE_EPOCH ${epochSeconds} is not a whole number of seconds between 1970 and 9999`);
-  }
-  return new Date(epochSeconds * 1000).toISOString().replace(/\.000Z$/, 'Z');
-}
+export { rfc3339 };
 
 /** `pkg:alpm/arch/NAME@VERSION?arch=ARCH`; the purl spec keeps an epoch's colon in the version unencoded. */
 export function alpmPurl(name: string, version: string, arch: string): string {
@@ -131,7 +123,7 @@ export function normalizeInput(input: SbomInput): NormalInput {
     }
   }
   const packages = [...byName.values()]
-    .sort((a, b) => compareBytes(a.name, b.name))
+    .sort((a, b) => byteOrder(a.name, b.name))
     .map((p): NormalPackage => {
       const targets: string[] = [];
       for (const dep of p.depends) {

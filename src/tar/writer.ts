@@ -1,5 +1,6 @@
 import { UserError } from '../errors.js';
 import { compareMemberNames, memberName, type EntryType, type TarSourceEntry } from './entry.js';
+import { byteOrder } from '../util/order.js';
 
 /**
  * Deterministic tar writer. The archive is POSIX ustar; a PAX extended header precedes an entry only when a
@@ -132,7 +133,7 @@ export function encodeHeader(entry: TarSourceEntry, options: TarWriteOptions = {
   });
   if (pax.size === 0) return header;
 
-  const keys = [...pax.keys()].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
+  const keys = [...pax.keys()].sort(byteOrder);
   const records = Buffer.concat(keys.map((k) => paxRecord(k, pax.get(k)!)));
   const base = name.replace(/\/$/, '').split('/').pop() ?? '';
   const paxHeader = ustarHeader({
