@@ -10,16 +10,16 @@ import { registerInstall } from './install.js';
 import { registerLock } from './lock.js';
 import { registerRebuild } from './rebuild.js';
 
-/** Each command lives in its own module and registers itself here. */
+/** Each command lives in its own module and registers itself here, in the order `--help` lists them: the pipeline first. */
 export function registerCommands(program: Command): void {
+  registerLock(program);
   registerBuild(program);
+  registerRebuild(program);
+  registerDiff(program);
   registerInspect(program);
   registerCopy(program);
-  registerDiff(program);
   registerArchive(program);
-  registerExample(program);
-  registerLock(program);
-  registerInstall(program);
-  registerRebuild(program);
+  registerInstall(program); // install and ls
   registerArchCommands(program);
+  registerExample(program);
 }
