@@ -140,3 +140,24 @@ test('bad input: one-line error, exit 2, nothing at the output path', async (t) 
   assert.equal(existsSync(dst), false);
   assert.deepEqual(readdirSync(w).filter((n) => n.includes('.tmp-')), [], 'no temporary leftovers');
 });
+
+test('an interrupted build leaves no output, no temporary sibling and no scratch space', async (t) => {
+  const w = tempDir(t, 'interrupt-');
+  const scratch = join(w, 'tmp');
+  mkdirSync(scratch);
+  mkdirSync(join(w, 'root'));
+  // Enough incompressible data that gzip is still busy when the signal comes.
+  const block = Buffer.alloc(1 << 20);
+  for (let i = 0; i < 200; i++) {
+    for (let j = 0; j < block.length; j += 4) block.writeUInt32LE((i * 2654435761 + j * 40503) >>> 0, j);
+    writeFileSync(join(w, 'root', `f${i}`), block);
+  }
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, [CLI, 'build', '--rootfs', join(w, 'root'), '-o', `oci:${join(w, 'out')}`, '-o', `oci-archive:${join(w, 'out.tar')}`], { env: { ...process.env, TMPDIR: scratch }, stdio: 'ignore' });
+  await new Promise((r) => setTimeout(r, 1500));
+  child.kill('SIGINT');
+  const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
+  assert.equal(code, 130, 'interrupted, not finished');
+  assert.deepEqual(readdirSync(w).sort(), ['root', 'tmp'], 'nothing beside the output path');
+  assert.deepEqual(readdirSync(scratch), [], 'scratch space removed');
+});

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, open, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -7,9 +7,36 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { UserError } from '../errors.js';
 
+/**
+ * Temporary paths that exist only while an operation runs. If the process is interrupted (SIGINT, SIGTERM) they
+ * are removed before it exits, so an interrupted build leaves neither output nor debris beside it.
+ */
+const temporaries = new Set<string>();
+let signalsHandled = false;
+
+function removeTemporariesAndExit(code: number): void {
+  for (const path of temporaries) rmSync(path, { recursive: true, force: true });
+  process.exit(code);
+}
+
+function track(path: string): string {
+  temporaries.add(path);
+  if (!signalsHandled) {
+    signalsHandled = true;
+    process.once('SIGINT', () => removeTemporariesAndExit(130));
+    process.once('SIGTERM', () => removeTemporariesAndExit(143));
+  }
+  return path;
+}
+
 /** A temporary sibling of `path`, on the same filesystem so that rename() is atomic. */
 export function siblingTempPath(path: string): string {
-  return join(dirname(path), `.${basename(path)}.tmp-${randomBytes(6).toString('hex')}`);
+  return track(join(dirname(path), `.${basename(path)}.tmp-${randomBytes(6).toString('hex')}`));
+}
+
+/** Forgets a temporary path once it was renamed into place or removed. */
+export function settled(path: string): void {
+  temporaries.delete(path);
 }
 
 export async function exists(path: string): Promise<boolean> {
@@ -33,6 +60,8 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
   } catch (err) {
     await rm(temp, { force: true });
     throw err;
+  } finally {
+    settled(temp);
   }
 }
 
@@ -45,13 +74,21 @@ export async function streamToFileAtomic(path: string, source: Readable | AsyncI
   } catch (err) {
     await rm(temp, { force: true });
     throw err;
+  } finally {
+    settled(temp);
   }
 }
 
 /** A private scratch directory, removed by the returned cleanup. */
 export async function makeScratchDir(prefix: string): Promise<{ path: string; cleanup: () => Promise<void> }> {
-  const path = await mkdtemp(join(tmpdir(), `repro-oci-${prefix}-`));
-  return { path, cleanup: () => rm(path, { recursive: true, force: true }) };
+  const path = track(await mkdtemp(join(tmpdir(), `repro-oci-${prefix}-`)));
+  return {
+    path,
+    cleanup: async () => {
+      await rm(path, { recursive: true, force: true });
+      settled(path);
+    },
+  };
 }
 
 export async function ensureDir(path: string): Promise<void> {
