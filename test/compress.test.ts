@@ -23,11 +23,11 @@ function sample(): Buffer {
   return Buffer.concat(parts).subarray(0, 1 << 20);
 }
 
-async function compress(compression: Compression, data: Buffer, chunkSize: number, level?: number): Promise<Buffer> {
+async function compress(compression: Compression, data: Buffer, chunkSize: number, level?: number, parallel = false): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for (let i = 0; i < data.length; i += chunkSize) chunks.push(data.subarray(i, i + chunkSize));
   const out: Buffer[] = [];
-  const stages = getCompressor(compression, level).createStages();
+  const stages = getCompressor(compression, level, parallel).createStages();
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
       out.push(chunk);
@@ -104,4 +104,34 @@ test('xz input (old .pkg.tar.xz packages) is read through xz, and a cut stream i
   const packed = execFileSync('xz', ['-c', '-6'], { input: data, maxBuffer: 1 << 26 });
   assert.ok((await drain(decompressAuto(Readable.from([packed]), 'xz'))).equals(data));
   await assert.rejects(drain(decompressAuto(Readable.from([packed.subarray(0, packed.length - 30)]), 'cut')), /cut: corrupt or truncated xz stream/);
+});
+
+// Parallel gzip: pinned too, and independent of chunking; lengths around the 1 MiB block size. A single block
+// is exactly the classic stream (its golden equals gzip-6's above).
+const PARALLEL_GOLDEN: Record<string, string> = {
+  'one block exactly': 'sha256:6c47660ff88557c52e536d153df98a3b176e47d1442b3289897b0d13c227dd55',
+  'three and a half blocks': 'sha256:48ecfb027e83060ea2adfa686bc81639320d538e0cf38b66eb36397b9e5c9aa5',
+  'under one block': 'sha256:7912593ec5c26bf2a15eb3f983a5b4c9481ba144f08efc8c174c930ea8a0642b',
+};
+
+function parallelInput(name: string): Buffer {
+  const one = sample();
+  if (name === 'one block exactly') return one;
+  if (name === 'under one block') return one.subarray(0, 100000);
+  return Buffer.concat([one, one.subarray(7), one, one.subarray(0, 1 << 19)]);
+}
+
+for (const [name, golden] of Object.entries(PARALLEL_GOLDEN)) {
+  test(`parallel gzip (${name}): pinned, independent of chunking, read by GNU gzip`, async () => {
+    const data = parallelInput(name);
+    const a = await compress('gzip', data, 65536, 6, true);
+    const b = await compress('gzip', data, 9999, 6, true);
+    assert.equal(sha256(a), sha256(b), 'chunking changed the output');
+    assert.ok(execFileSync('gzip', ['-dc'], { input: a, maxBuffer: 1 << 26 }).equals(data));
+    assert.equal(sha256(a), golden);
+  });
+}
+
+test('parallel gzip names its block size in its identity', () => {
+  assert.match(getCompressor('gzip', 6, true).identity, /^gzip;impl=node-zlib\/[^;]+;level=6;blocks=1048576$/);
 });

@@ -1,6 +1,5 @@
 import { join } from 'node:path';
 import { stat } from 'node:fs/promises';
-import { getCompressor } from '../compress/index.js';
 import { UserError } from '../errors.js';
 import { canonicalJsonBytes } from '../oci/canonical-json.js';
 import { MediaType, ociLayerMediaType } from '../oci/mediatypes.js';
@@ -12,7 +11,7 @@ import { copyImage } from '../transports/copy.js';
 import { openDestination, type TransportOptions } from '../transports/open.js';
 import { parseReference } from '../transports/reference.js';
 import { makeScratchDir } from '../util/fs.js';
-import { parsePlatform, type ImageSettings } from './image-settings.js';
+import { layerCompressor, parsePlatform, type ImageSettings } from './image-settings.js';
 import { writeLayer } from './layer.js';
 import { StagedImage } from './staged-image.js';
 import { rfc3339 } from '../util/time.js';
@@ -43,7 +42,7 @@ export async function stageImage(
   const scratch = await makeScratchDir('build');
   const image = new StagedImage(scratch.cleanup);
   try {
-    const compressor = getCompressor(settings.layer?.compression ?? 'gzip', settings.layer?.level);
+    const compressor = layerCompressor(settings);
     const layerFile = join(scratch.path, 'layer');
     const layer = await writeLayer(tree.entries, sourceDateEpoch, compressor, layerFile);
     image.addFile(layer.digest, layerFile);

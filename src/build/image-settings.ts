@@ -3,6 +3,7 @@ import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { UserError } from '../errors.js';
 import type { Compression } from '../oci/mediatypes.js';
+import { getCompressor, type Compressor } from '../compress/index.js';
 import type { DirectoryRules } from '../rootfs/tree.js';
 import type { SetupSettings } from '../image/setup.js';
 
@@ -21,7 +22,7 @@ export interface ImageSettings {
     StopSignal?: string;
   };
   annotations?: Record<string, string>;
-  layer?: { compression?: Compression; level?: number };
+  layer?: { compression?: Compression; level?: number; parallel?: boolean };
   rootfs?: DirectoryRules;
   setup?: SetupSettings;
 }
@@ -63,6 +64,11 @@ export function resolveSourceDateEpoch(flag: string | undefined, env: string | u
     return Number(pick);
   }
   return settings.sourceDateEpoch ?? 0;
+}
+
+/** The layer compressor the settings choose: gzip level 6 in parallel blocks unless they say otherwise. */
+export function layerCompressor(settings: ImageSettings): Compressor {
+  return getCompressor(settings.layer?.compression ?? 'gzip', settings.layer?.level, settings.layer?.parallel ?? true);
 }
 
 export function parsePlatform(text: string | undefined): { os: string; architecture: string; variant?: string } {

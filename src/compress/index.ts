@@ -71,10 +71,93 @@ class GzipFrame extends Transform {
  * gzip as raw deflate from Node's zlib between a header and trailer we write ourselves, so that no byte depends
  * on the platform zlib was built for (zlib's own gzip header records the OS).
  */
-function gzipStages(level: number): Transform[] {
+function gzipStages(level: number, parallel: boolean): Transform[] {
   const checksum = new GzipChecksum();
-  const deflate = zlib.createDeflateRaw({ level, memLevel: 8, windowBits: 15, strategy: zlib.constants.Z_DEFAULT_STRATEGY });
+  const deflate = parallel ? new ParallelDeflate(level) : zlib.createDeflateRaw({ level, memLevel: 8, windowBits: 15, strategy: zlib.constants.Z_DEFAULT_STRATEGY });
   return [checksum, deflate, new GzipFrame(checksum)];
+}
+
+/** Block size of parallel deflate: a fixed part of the compressor identity, since the bytes depend on it. */
+export const DEFLATE_BLOCK = 1 << 20;
+const WINDOW = 32 * 1024;
+const IN_FLIGHT = 4;
+
+function deflateBlock(block: Buffer, level: number, dictionary: Buffer | undefined, last: boolean): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    zlib.deflateRaw(
+      block,
+      {
+        level,
+        memLevel: 8,
+        windowBits: 15,
+        strategy: zlib.constants.Z_DEFAULT_STRATEGY,
+        ...(dictionary ? { dictionary } : {}),
+        finishFlush: last ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH,
+      },
+      (err, out) => (err ? reject(err) : resolve(out)),
+    );
+  });
+}
+
+/**
+ * Raw deflate in fixed 1 MiB blocks compressed concurrently on libuv's thread pool, pigz-style: each block is
+ * primed with the 32 KiB of input before it and ends with a sync flush (the last one with a finish), so the
+ * blocks concatenate into one deflate stream. The output depends on the block size and level only — not on
+ * how many blocks ran at once — which is what makes it a pinnable compressor.
+ */
+class ParallelDeflate extends Transform {
+  private pending: Buffer[] = [];
+  private pendingSize = 0;
+  /** The newest full block, held back until we know whether it is the last one. */
+  private held: Buffer | undefined;
+  private previousTail: Buffer | undefined;
+  private readonly queue: Promise<Buffer>[] = [];
+
+  constructor(private readonly level: number) {
+    super();
+  }
+
+  private start(block: Buffer, last: boolean): void {
+    const dictionary = this.previousTail;
+    this.previousTail = block.length >= WINDOW ? block.subarray(block.length - WINDOW) : Buffer.concat([dictionary ?? Buffer.alloc(0), block]).subarray(-WINDOW);
+    const job = deflateBlock(block, this.level, dictionary, last);
+    job.catch(() => {}); // observed when drained, in order
+    this.queue.push(job);
+  }
+
+  private async drain(limit: number): Promise<void> {
+    while (this.queue.length > limit) this.push(await this.queue.shift()!);
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.pending.push(chunk);
+    this.pendingSize += chunk.length;
+    const work = async (): Promise<void> => {
+      while (this.pendingSize >= DEFLATE_BLOCK) {
+        const all = Buffer.concat(this.pending);
+        const block = all.subarray(0, DEFLATE_BLOCK);
+        this.pending = [all.subarray(DEFLATE_BLOCK)];
+        this.pendingSize = all.length - DEFLATE_BLOCK;
+        if (this.held) this.start(this.held, false);
+        this.held = Buffer.from(block);
+        await this.drain(IN_FLIGHT);
+      }
+    };
+    work().then(() => done(), done);
+  }
+
+  override _flush(done: TransformCallback): void {
+    const rest = Buffer.concat(this.pending);
+    const finish = async (): Promise<void> => {
+      if (this.held && rest.length === 0) this.start(this.held, true);
+      else {
+        if (this.held) this.start(this.held, false);
+        this.start(rest, true);
+      }
+      await this.drain(0);
+    };
+    finish().then(() => done(), done);
+  }
 }
 
 class PassThroughStream extends Transform {
@@ -83,7 +166,7 @@ class PassThroughStream extends Transform {
   }
 }
 
-export function getCompressor(compression: Compression, level?: number): Compressor {
+export function getCompressor(compression: Compression, level?: number, parallel = false): Compressor {
   const chosen = level ?? DEFAULT_LEVEL[compression];
   const [min, max] = LEVEL_RANGE[compression];
   if (!Number.isInteger(chosen) || chosen < min || chosen > max) {
@@ -95,8 +178,8 @@ export function getCompressor(compression: Compression, level?: number): Compres
     case 'gzip':
       return {
         compression,
-        identity: `gzip;impl=node-zlib/${process.versions.zlib};level=${chosen}`,
-        createStages: () => gzipStages(chosen),
+        identity: `gzip;impl=node-zlib/${process.versions.zlib};level=${chosen}${parallel ? `;blocks=${DEFLATE_BLOCK}` : ''}`,
+        createStages: () => gzipStages(chosen, parallel),
       };
     case 'zstd':
       return {

@@ -5,9 +5,8 @@ import { spdxDocument } from '../sbom/spdx.js';
 import { cycloneDxDocument } from '../sbom/cyclonedx.js';
 import { resolutionDigest, type LoadedSpec, type Spec } from '../arch/spec.js';
 import { stageImage, type BuildResult } from '../build/build-rootfs.js';
-import { checkImageSettings, resolveSourceDateEpoch, type ImageSettings } from '../build/image-settings.js';
+import { checkImageSettings, layerCompressor, resolveSourceDateEpoch, type ImageSettings } from '../build/image-settings.js';
 import type { StagedImage } from '../build/staged-image.js';
-import { getCompressor } from '../compress/index.js';
 import { UserError } from '../errors.js';
 import type { ContentCache } from '../fetch/cache.js';
 import { fetchLockedPackages, lockSignatures } from '../install/fetch-packages.js';
@@ -79,7 +78,7 @@ export async function buildFromRecipeInputs(
   const sde = options.sourceDateEpoch ?? (options.sourceDateEpochFlag !== undefined || options.sourceDateEpochEnv || settings.sourceDateEpoch !== undefined
     ? resolveSourceDateEpoch(options.sourceDateEpochFlag, options.sourceDateEpochEnv, settings)
     : defaultSourceDateEpoch(lock));
-  const compressor = getCompressor(settings.layer?.compression ?? 'gzip', settings.layer?.level);
+  const compressor = layerCompressor(settings);
 
   const signatures = await lockSignatures(lock, options.keyringDir ?? (spec.keyring ? resolvePath(baseDir, spec.keyring.dir) : undefined));
   const packages = await fetchLockedPackages(lock, { baseDir, cache: options.cache, mirrors: options.mirrors ?? [], signatures, log: options.log });

@@ -1,6 +1,5 @@
 import { diffImages, formatDiff, type DiffReport } from '../compare/image-diff.js';
-import { getCompressor } from '../compress/index.js';
-import { checkImageSettings } from '../build/image-settings.js';
+import { checkImageSettings, layerCompressor } from '../build/image-settings.js';
 import { UserError } from '../errors.js';
 import type { ContentCache } from '../fetch/cache.js';
 import { isIndexMediaType } from '../oci/mediatypes.js';
@@ -100,7 +99,7 @@ export async function rebuild(source: ImageSource, label: string, options: Rebui
   const notes: string[] = [];
   if (recipe.reproOci !== VERSION) notes.push(`the image was built by repro-oci ${recipe.reproOci}; this is ${VERSION}`);
   const settings = checkImageSettings(recipe.spec.image ?? {}, 'recipe spec image');
-  const compressor = getCompressor(settings.layer?.compression ?? 'gzip', settings.layer?.level).identity;
+  const compressor = layerCompressor(settings).identity;
   if (compressor !== recipe.compressor) notes.push(`the layer was compressed by ${recipe.compressor}; this build compresses with ${compressor}`);
   if (notes.length && options.strict) throw new UserError(`--strict: ${notes.join('; ')}`);
   notes.forEach((n) => options.log(`note: ${n}`));
