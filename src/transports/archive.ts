@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { lstat, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -13,7 +13,7 @@ import type { Descriptor, Index, Manifest } from '../oci/types.js';
 import { compareMemberNames, normalizeMemberPath, type TarSourceEntry } from '../tar/entry.js';
 import { readTar } from '../tar/reader.js';
 import { writeTar } from '../tar/writer.js';
-import { makeScratchDir, siblingTempPath, writeFileAtomic } from '../util/fs.js';
+import { makeScratchDir, streamToFileAtomic, writeFileAtomic } from '../util/fs.js';
 import { LayoutDestination, LayoutSource, readJsonBlob } from './layout.js';
 import type { ImageDestination, ImageSource } from './types.js';
 
@@ -72,14 +72,7 @@ async function archiveDirectory(dir: string, file: string): Promise<void> {
   };
   await walk('');
   entries.sort(compareMemberNames);
-  const temp = siblingTempPath(file);
-  try {
-    await pipeline(Readable.from(writeTar(entries)), createWriteStream(temp, { mode: 0o644 }));
-    await rename(temp, file);
-  } catch (err) {
-    await rm(temp, { force: true });
-    throw err;
-  }
+  await streamToFileAtomic(file, Readable.from(writeTar(entries)));
 }
 
 /** A layout staged in scratch space and archived into a file on commit. */

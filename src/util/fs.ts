@@ -48,14 +48,11 @@ export async function exists(path: string): Promise<boolean> {
   }
 }
 
-/** Writes a file all-or-nothing: a temp sibling, fsync, then rename over the target. */
-export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
+/** Fills a temp sibling of `path` with `fill` and renames it into place only if that succeeded. */
+async function replaceAtomically(path: string, fill: (temp: string) => Promise<void>): Promise<void> {
   const temp = siblingTempPath(path);
   try {
-    await writeFile(temp, data, { mode: 0o644 });
-    const handle = await open(temp, 'r+');
-    await handle.sync();
-    await handle.close();
+    await fill(temp);
     await rename(temp, path);
   } catch (err) {
     await rm(temp, { force: true });
@@ -65,18 +62,19 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
   }
 }
 
+/** Writes a small file all-or-nothing: a temp sibling, fsync, then rename over the target. */
+export function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
+  return replaceAtomically(path, async (temp) => {
+    await writeFile(temp, data, { mode: 0o644 });
+    const handle = await open(temp, 'r+');
+    await handle.sync();
+    await handle.close();
+  });
+}
+
 /** Streams into a temp sibling and renames it into place only when the whole stream succeeded. */
-export async function streamToFileAtomic(path: string, source: Readable | AsyncIterable<Buffer>, transforms: NodeJS.ReadWriteStream[] = []): Promise<void> {
-  const temp = siblingTempPath(path);
-  try {
-    await pipeline([source, ...transforms, createWriteStream(temp, { mode: 0o644 })] as NodeJS.ReadWriteStream[]);
-    await rename(temp, path);
-  } catch (err) {
-    await rm(temp, { force: true });
-    throw err;
-  } finally {
-    settled(temp);
-  }
+export function streamToFileAtomic(path: string, source: Readable | AsyncIterable<Buffer>, transforms: NodeJS.ReadWriteStream[] = []): Promise<void> {
+  return replaceAtomically(path, (temp) => pipeline([source, ...transforms, createWriteStream(temp, { mode: 0o644 })] as NodeJS.ReadWriteStream[]));
 }
 
 /** A private scratch directory, removed by the returned cleanup. */
