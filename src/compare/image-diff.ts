@@ -1,10 +1,10 @@
 import { parseDesc } from '../arch/desc.js';
 import { UserError } from '../errors.js';
-import { isIndexMediaType } from '../oci/mediatypes.js';
-import { checkConfig, checkIndex, checkManifest, type RawJson } from '../oci/raw-json.js';
-import type { Descriptor, ImageConfig, Index, Manifest } from '../oci/types.js';
+import { checkConfig } from '../oci/raw-json.js';
+import type { Descriptor, ImageConfig, Manifest } from '../oci/types.js';
 import { PathPatterns } from '../install/noextract.js';
 import { readJsonBlob } from '../transports/layout.js';
+import { resolvePlatformManifest } from '../transports/platform-manifest.js';
 import type { ImageSource } from '../transports/types.js';
 import { indexLayer, type EntrySummary, type LayerIndex } from './layer-index.js';
 import { byteOrder } from '../util/order.js';
@@ -55,25 +55,6 @@ export interface Side {
 
 /** Annotations publishers add or rewrite without changing the image (docker-library, BuildKit). */
 const NOISY_ANNOTATIONS = /^(org\.opencontainers\.image\.(created|revision|source|url|version|ref\.name|base\.name|base\.digest)|com\.docker\.official-images\..*|vnd\.docker\.reference\..*)$/;
-
-function platformOf(d: Descriptor): string {
-  return d.platform ? [d.platform.os, d.platform.architecture, d.platform.variant].filter(Boolean).join('/') : '';
-}
-
-async function pickManifest(side: Side, root: { descriptor: Descriptor; raw: RawJson<unknown> }, platform: string | undefined, diffs: Difference[] | undefined, other?: Index): Promise<{ descriptor: Descriptor; manifest: Manifest; index?: Index }> {
-  if (!isIndexMediaType(root.descriptor.mediaType)) {
-    return { descriptor: root.descriptor, manifest: checkManifest(root.raw, `${side.label} manifest`, root.descriptor.mediaType).value };
-  }
-  const index = checkIndex(root.raw, `${side.label} index`, root.descriptor.mediaType).value;
-  const images = index.manifests.filter((d) => !isIndexMediaType(d.mediaType) && d.annotations?.['vnd.docker.reference.type'] !== 'attestation-manifest' && platformOf(d) !== 'unknown/unknown');
-  const wanted = platform ?? (images.length === 1 ? platformOf(images[0]!) : 'linux/amd64');
-  const chosen = images.find((d) => platformOf(d) === wanted) ?? (images.length === 1 ? images[0] : undefined);
-  if (!chosen) throw new UserError(`${side.label}: the index has no manifest for ${wanted} (platforms: ${images.map(platformOf).join(', ') || 'none'})`);
-  void diffs;
-  void other;
-  const raw = await readJsonBlob(side.source, chosen, 'manifest');
-  return { descriptor: chosen, manifest: checkManifest(raw, `${side.label} manifest ${chosen.digest}`, chosen.mediaType).value, index };
-}
 
 /** Flattens JSON into dotted paths with JSON-encoded leaves, for field-by-field comparison. */
 function flatten(value: unknown, prefix: string, out: Map<string, string>): void {
@@ -182,14 +163,14 @@ export async function diffImages(sideA: Side, sideB: Side, options: DiffOptions 
     return report;
   }
 
-  const a = await pickManifest(sideA, rootA, options.platform, diffs);
-  const b = await pickManifest(sideB, rootB, options.platform, diffs);
+  const a = await resolvePlatformManifest(sideA.source, options.platform, sideA.label);
+  const b = await resolvePlatformManifest(sideB.source, options.platform, sideB.label);
   report.manifests = { a: a.descriptor.digest, b: b.descriptor.digest };
   report.parsed = { a: a.manifest, b: b.manifest };
   if (a.index || b.index) {
     // Index-level differences are reported apart: publishers rewrite indexes; the manifest is what is verified.
     const ignoreIndex = (field: string): boolean => options.semantic === true && /^(annotations\.|manifests\[\d+\]\.annotations\.)/.test(field) && NOISY_ANNOTATIONS.test(field.replace(/^.*annotations\./, ''));
-    compareFields('index', a.index ?? { manifest: a.descriptor }, b.index ?? { manifest: b.descriptor }, ignoreIndex, diffs);
+    compareFields('index', a.index?.value ?? { manifest: a.descriptor }, b.index?.value ?? { manifest: b.descriptor }, ignoreIndex, diffs);
   }
   if (a.descriptor.digest === b.descriptor.digest) {
     report.same = diffs.length === 0;

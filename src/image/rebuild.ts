@@ -2,12 +2,12 @@ import { diffImages, formatDiff, type DiffReport } from '../compare/image-diff.j
 import { checkImageSettings, layerCompressor } from '../build/image-settings.js';
 import { UserError } from '../errors.js';
 import type { ContentCache } from '../fetch/cache.js';
-import { isIndexMediaType } from '../oci/mediatypes.js';
-import { checkConfig, checkIndex, checkManifest } from '../oci/raw-json.js';
+import { checkConfig, checkManifest } from '../oci/raw-json.js';
 import type { Descriptor, Manifest } from '../oci/types.js';
 import { readTar } from '../tar/reader.js';
 import { decompressAuto } from '../compress/index.js';
 import { readJsonBlob } from '../transports/layout.js';
+import { resolvePlatformManifest } from '../transports/platform-manifest.js';
 import type { ImageSource } from '../transports/types.js';
 import { VERSION } from '../version.js';
 import { buildFromRecipeInputs } from './build-spec.js';
@@ -32,25 +32,6 @@ export interface RebuildResult {
   index?: { digest: string; platform: string };
   notes: string[];
   diff?: DiffReport;
-}
-
-function platformOf(d: Descriptor): string {
-  return d.platform ? [d.platform.os, d.platform.architecture, d.platform.variant].filter(Boolean).join('/') : '';
-}
-
-/** The manifest a reference stands for; for an index, the platform manifest (the verifiable unit). */
-export async function resolveManifest(source: ImageSource, platform: string | undefined): Promise<{ descriptor: Descriptor; manifest: Manifest; index?: { digest: string; platform: string } }> {
-  const root = await source.root();
-  if (!isIndexMediaType(root.descriptor.mediaType)) {
-    return { descriptor: root.descriptor, manifest: checkManifest(root.raw, 'manifest', root.descriptor.mediaType).value };
-  }
-  const index = checkIndex(root.raw, 'index', root.descriptor.mediaType).value;
-  const images = index.manifests.filter((d) => !isIndexMediaType(d.mediaType) && d.annotations?.['vnd.docker.reference.type'] !== 'attestation-manifest' && platformOf(d) !== 'unknown/unknown');
-  const wanted = platform ?? (images.length === 1 ? platformOf(images[0]!) : 'linux/amd64');
-  const chosen = images.find((d) => platformOf(d) === wanted) ?? (images.length === 1 ? images[0] : undefined);
-  if (!chosen) throw new UserError(`the index has no manifest for ${wanted} (platforms: ${images.map(platformOf).join(', ') || 'none'})`);
-  const raw = await readJsonBlob(source, chosen, 'manifest');
-  return { descriptor: chosen, manifest: checkManifest(raw, `manifest ${chosen.digest}`, chosen.mediaType).value, index: { digest: root.descriptor.digest, platform: platformOf(chosen) || wanted } };
 }
 
 /** The media type of a recipe stored as an artifact next to an image (see `archive`). */
@@ -94,7 +75,7 @@ export async function readRecipe(source: ImageSource, descriptor: Descriptor, ma
 }
 
 export async function rebuild(source: ImageSource, label: string, options: RebuildOptions): Promise<RebuildResult> {
-  const { descriptor, manifest, index } = await resolveManifest(source, options.platform);
+  const { descriptor, manifest, index } = await resolvePlatformManifest(source, options.platform, label);
   const recipe = await readRecipe(source, descriptor, manifest);
   const notes: string[] = [];
   if (recipe.reproOci !== VERSION) notes.push(`the image was built by repro-oci ${recipe.reproOci}; this is ${VERSION}`);
@@ -113,7 +94,7 @@ export async function rebuild(source: ImageSource, label: string, options: Rebui
   });
   try {
     const rebuilt = built.result.manifest.digest;
-    const result: RebuildResult = { reproducible: rebuilt === descriptor.digest, manifest: descriptor.digest, rebuilt, notes, ...(index ? { index } : {}) };
+    const result: RebuildResult = { reproducible: rebuilt === descriptor.digest, manifest: descriptor.digest, rebuilt, notes, ...(index ? { index: { digest: index.digest, platform: index.platform } } : {}) };
     if (!result.reproducible) {
       const pinned = { root: async () => ({ descriptor, raw: await readJsonBlob(source, descriptor, 'manifest') }), openBlob: (d: Descriptor) => source.openBlob(d), close: async () => {} };
       result.diff = await diffImages({ label, source: pinned }, { label: 'rebuild', source: built.image });

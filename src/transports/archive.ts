@@ -15,6 +15,7 @@ import { readTar } from '../tar/reader.js';
 import { writeTar } from '../tar/writer.js';
 import { makeScratchDir, streamToFileAtomic, writeFileAtomic } from '../util/fs.js';
 import { LayoutDestination, LayoutSource, readJsonBlob } from './layout.js';
+import { imageManifests } from './platform-manifest.js';
 import type { ImageDestination, ImageSource } from './types.js';
 
 /**
@@ -146,7 +147,7 @@ export function createDockerArchiveDestination(file: string, name: string | unde
     let manifestDescriptor = root;
     if (isIndexMediaType(root.mediaType)) {
       const index = (await source.root()).raw.value as Index;
-      const images = index.manifests.filter((d) => !isIndexMediaType(d.mediaType) && d.annotations?.['vnd.docker.reference.type'] !== 'attestation-manifest');
+      const images = imageManifests(index);
       if (images.length !== 1) throw new UserError(`${label}: a docker archive holds one image per name, but the index has ${images.length}; choose a platform first`);
       manifestDescriptor = images[0]!;
     }

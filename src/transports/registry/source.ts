@@ -6,6 +6,7 @@ import { isIndexMediaType, isManifestMediaType, MediaType } from '../../oci/medi
 import { checkIndex, looksLikeIndex, MAX_JSON_BYTES, parseRawJson, type RawJson } from '../../oci/raw-json.js';
 import type { Descriptor, Platform } from '../../oci/types.js';
 import type { ImageSource } from '../types.js';
+import { platformString } from '../platform-manifest.js';
 import { repositoryScope } from './auth.js';
 import { RegistryClient, type RegistryOptions } from './client.js';
 import { backoffDelay, describeNetworkError, readBody, sleep, TransientError, withRetries } from './http.js';
@@ -70,8 +71,8 @@ export class RegistrySource implements ImageSource {
     const index = checkIndex(top.raw, `${this.label} index ${top.descriptor.digest}`, top.descriptor.mediaType).value;
     const chosen = index.manifests.find((d) => isManifestMediaType(d.mediaType) && platformMatches(this.platform!, d.platform));
     if (!chosen) {
-      const have = index.manifests.map((d) => (d.platform ? [d.platform.os, d.platform.architecture, d.platform.variant].filter(Boolean).join('/') : '?')).join(', ');
-      throw new UserError(`${this.label}: the index has no manifest for ${[this.platform.os, this.platform.architecture, this.platform.variant].filter(Boolean).join('/')} (it has ${have || 'none'})`);
+      const have = index.manifests.map((d) => platformString(d.platform) || '?').join(', ');
+      throw new UserError(`${this.label}: the index has no manifest for ${platformString(this.platform)} (it has ${have || 'none'})`);
     }
     const child = await this.fetchManifest(chosen.digest, chosen);
     return child;
