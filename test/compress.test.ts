@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
 import { test } from 'node:test';
-import { createDecompressor, decompressAuto, getCompressor } from '../src/compress/index.js';
+import { compressToBuffer, createDecompressor, decompressAuto, getCompressor } from '../src/compress/index.js';
 import type { Compression } from '../src/oci/mediatypes.js';
 import { sha256 } from '../src/oci/digest.js';
 
@@ -26,16 +25,7 @@ function sample(): Buffer {
 async function compress(compression: Compression, data: Buffer, chunkSize: number, level?: number, parallel = false): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for (let i = 0; i < data.length; i += chunkSize) chunks.push(data.subarray(i, i + chunkSize));
-  const out: Buffer[] = [];
-  const stages = getCompressor(compression, level, parallel).createStages();
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      out.push(chunk);
-      done();
-    },
-  });
-  await pipeline([Readable.from(chunks), ...stages, sink] as unknown as NodeJS.ReadWriteStream[]);
-  return Buffer.concat(out);
+  return compressToBuffer(chunks, getCompressor(compression, level, parallel));
 }
 
 // Pinned outputs: a dependency or Node upgrade that changes compressed bytes must fail here, loudly, because

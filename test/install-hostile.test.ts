@@ -2,10 +2,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { test } from 'node:test';
-import { getCompressor } from '../src/compress/index.js';
+import { compressToBuffer, getCompressor } from '../src/compress/index.js';
 import { installPackages, type PackageToInstall } from '../src/install/installer.js';
 import type { TarSourceEntry } from '../src/tar/entry.js';
 import { encodeHeader } from '../src/tar/writer.js';
@@ -48,11 +46,8 @@ function rawTar(members: RawMember[]): Buffer {
   return Buffer.concat(parts);
 }
 
-async function zstd(data: Buffer): Promise<Buffer> {
-  const out: Buffer[] = [];
-  const sink = new Writable({ write: (c: Buffer, _e, done) => (out.push(c), done()) });
-  await pipeline([Readable.from([data]), ...getCompressor('zstd').createStages(), sink] as unknown as NodeJS.ReadWriteStream[]);
-  return Buffer.concat(out);
+function zstd(data: Buffer): Promise<Buffer> {
+  return compressToBuffer([data], getCompressor('zstd'));
 }
 
 async function writePackage(dir: string, name: string, members: RawMember[], opts: { version?: string; isize?: number; raw?: Buffer } = {}): Promise<PackageToInstall> {

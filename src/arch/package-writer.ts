@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
-import { Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
 import { UserError } from '../errors.js';
-import { getCompressor } from '../compress/index.js';
+import { compressToBuffer, getCompressor } from '../compress/index.js';
 import { compareMemberNames, memberName, normalizeMemberPath, type TarSourceEntry } from '../tar/entry.js';
 import { writeTar } from '../tar/writer.js';
 import { VERSION } from '../version.js';
@@ -490,27 +489,6 @@ function writeMtreeText(members: readonly Member[], mtime: number, md5: boolean)
 
 // ---------------------------------------------------------------------------------------------------------------
 
-async function collect(source: AsyncIterable<Buffer>, stages: NodeJS.ReadWriteStream[]): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      chunks.push(chunk);
-      done();
-    },
-  });
-  await pipeline([Readable.from(source), ...stages, sink] as unknown as NodeJS.ReadWriteStream[]);
-  return Buffer.concat(chunks);
-}
-
-async function gzip(data: Buffer): Promise<Buffer> {
-  return collect(
-    (async function* () {
-      yield data;
-    })(),
-    getCompressor('gzip').createStages(),
-  );
-}
-
 function toTarEntry(m: Member, mtime: number): TarSourceEntry {
   const size = m.type === 'file' ? m.content!.length : 0;
   const entry: TarSourceEntry = { path: m.path, type: m.type, mode: m.mode, uid: m.uid, gid: m.gid, mtime, size };
@@ -544,10 +522,10 @@ export async function buildPackage(input: PackageInput): Promise<BuiltPackage> {
   if (input.install !== undefined) metaMembers.push(meta('.INSTALL', input.install));
 
   const mtreeText = writeMtreeText([...metaMembers, ...members], epoch, input.mtreeMd5 ?? true);
-  const mtree: Member = { path: '.MTREE', type: 'file', mode: 0o644, uid: 0, gid: 0, content: await gzip(Buffer.from(mtreeText, 'utf8')) };
+  const mtree: Member = { path: '.MTREE', type: 'file', mode: 0o644, uid: 0, gid: 0, content: await compressToBuffer([Buffer.from(mtreeText, 'utf8')], getCompressor('gzip')) };
 
   const all = [...metaMembers, mtree, ...members].map((m) => toTarEntry(m, epoch)).sort(compareMemberNames);
-  const bytes = await collect(writeTar(all), getCompressor('zstd', input.zstdLevel ?? DEFAULT_PACKAGE_ZSTD_LEVEL).createStages());
+  const bytes = await compressToBuffer(writeTar(all), getCompressor('zstd', input.zstdLevel ?? DEFAULT_PACKAGE_ZSTD_LEVEL));
   const files = all.map(memberName).filter((name) => !name.startsWith('.'));
   return {
     filename: `${input.pkgname}-${version}-${input.arch}.pkg.tar.zst`,

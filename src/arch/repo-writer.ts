@@ -1,10 +1,9 @@
 import { createHash } from 'node:crypto';
 import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
 import { UserError } from '../errors.js';
-import { decompressAuto, getCompressor } from '../compress/index.js';
+import { compressToBuffer, decompressAuto, getCompressor } from '../compress/index.js';
 import { compareMemberNames, type TarSourceEntry } from '../tar/entry.js';
 import { readTar } from '../tar/reader.js';
 import { writeTar } from '../tar/writer.js';
@@ -181,16 +180,8 @@ export async function repoPackageFromFile(filename: string, bytes: Buffer, signa
   return pkg;
 }
 
-async function gzipTar(entries: TarSourceEntry[]): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      chunks.push(chunk);
-      done();
-    },
-  });
-  await pipeline([Readable.from(writeTar(entries)), ...getCompressor('gzip').createStages(), sink] as unknown as NodeJS.ReadWriteStream[]);
-  return Buffer.concat(chunks);
+function gzipTar(entries: TarSourceEntry[]): Promise<Buffer> {
+  return compressToBuffer(writeTar(entries), getCompressor('gzip'));
 }
 
 export interface RepoDatabases {

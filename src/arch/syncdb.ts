@@ -3,6 +3,7 @@ import { decompressAuto } from '../compress/index.js';
 import { readTar } from '../tar/reader.js';
 import { parseDesc, readFilesEntry, readSyncDesc, type SyncDesc } from './desc.js';
 import { byteOrder } from '../util/order.js';
+import { readSmall } from '../util/fs.js';
 
 /** One package of a sync database. */
 export interface SyncDbPackage {
@@ -24,16 +25,6 @@ export interface SyncDb {
 /** desc and files members are small text files; anything bigger is not a database. */
 const MAX_MEMBER_BYTES = 64 * 1024 * 1024;
 
-async function readMember(content: AsyncIterable<Buffer>, what: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of content) {
-    total += chunk.length;
-    if (total > MAX_MEMBER_BYTES) throw new UserError(`${what}: member is larger than ${MAX_MEMBER_BYTES} bytes`);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
-}
 
 
 /**
@@ -55,7 +46,7 @@ export async function readSyncDb(source: AsyncIterable<Buffer>, what: string): P
     }
     const slot = members.get(dir) ?? {};
     if (slot[member] !== undefined) throw new UserError(`${what}: ${path} appears twice`);
-    slot[member] = await readMember(entry.content(), `${what}: ${path}`);
+    slot[member] = await readSmall(entry.content(), MAX_MEMBER_BYTES, `${what}: ${path}`);
     members.set(dir, slot);
   }
 

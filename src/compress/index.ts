@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import { spawn } from 'node:child_process';
-import { Duplex, PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
+import { Duplex, PassThrough, Readable, Transform, Writable, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import { CompressStream, DecompressStream } from 'zstd-napi';
 import { UserError } from '../errors.js';
@@ -189,6 +190,19 @@ export function getCompressor(compression: Compression, level?: number, parallel
         createStages: () => [new CompressStream({ compressionLevel: chosen, checksumFlag: true, contentSizeFlag: false, nbWorkers: 0 })],
       };
   }
+}
+
+/** Compresses something small (a package, a repository database) into memory. Layers are streamed instead. */
+export async function compressToBuffer(source: AsyncIterable<Buffer> | Iterable<Buffer>, compressor: Compressor): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      chunks.push(chunk);
+      done();
+    },
+  });
+  await pipeline([Readable.from(source), ...compressor.createStages(), sink] as unknown as NodeJS.ReadWriteStream[]);
+  return Buffer.concat(chunks);
 }
 
 export type DetectedCompression = Compression | 'xz';

@@ -7,6 +7,7 @@ import type { Descriptor, Manifest } from '../oci/types.js';
 import { readTar } from '../tar/reader.js';
 import { decompressAuto } from '../compress/index.js';
 import { readJsonBlob } from '../transports/layout.js';
+import { readSmall } from '../util/fs.js';
 import { resolvePlatformManifest } from '../transports/platform-manifest.js';
 import type { ImageSource } from '../transports/types.js';
 import { VERSION } from '../version.js';
@@ -55,10 +56,7 @@ export async function readRecipeBytes(source: ImageSource, descriptor: Descripto
     }
     for await (const entry of readTar(decompressAuto(blob, `layer ${layer.digest}`), { what: `layer ${layer.digest}` })) {
       if (entry.name.replace(/^\.?\//, '') !== RECIPE_PATH || entry.type !== 'file') continue;
-      if (entry.size > 64 * 1024 * 1024) throw new UserError(`${RECIPE_PATH} is implausibly large (${entry.size} bytes)`);
-      const chunks: Buffer[] = [];
-      for await (const chunk of entry.content()) chunks.push(chunk);
-      return { bytes: Buffer.concat(chunks), digest };
+      return { bytes: await readSmall(entry.content(), 64 * 1024 * 1024, RECIPE_PATH), digest };
     }
   }
   for (const artifact of (await source.referrers?.(descriptor.digest, RECIPE_ARTIFACT_TYPE)) ?? []) {

@@ -10,7 +10,7 @@ import { VerifyingStream } from '../oci/digest.js';
 import { UserError } from '../errors.js';
 import { normalizeMemberPath, type TarSourceEntry } from '../tar/entry.js';
 import { readTar } from '../tar/reader.js';
-import { makeScratchDir } from '../util/fs.js';
+import { makeScratchDir, readSmall } from '../util/fs.js';
 import { sortWithHardlinks, type RootfsTree } from '../rootfs/tree.js';
 import { alpmTrim, LOCAL_DB_DIR, localDbEntries, type InstalledPackage, type MetaFile, type Validation } from './local-db.js';
 import { PathPatterns } from './noextract.js';
@@ -71,17 +71,6 @@ async function md5Of(node: TreeNode): Promise<string> {
   return hash.digest('hex');
 }
 
-async function collect(source: AsyncIterable<Buffer>, limit: number, what: string): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of source) {
-    total += chunk.length;
-    if (total > limit) throw new UserError(`${what}: larger than ${limit} bytes`);
-    parts.push(chunk);
-  }
-  return Buffer.concat(parts);
-}
-
 function octal(mode: number): string {
   return (mode & 0o7777).toString(8);
 }
@@ -133,7 +122,7 @@ export async function installPackages(packages: PackageToInstall[], options: Ins
             const metaName = METADATA.get(path);
             if (metaName === undefined) continue;
             if (entry.type !== 'file') fail(path, `metadata member is a ${entry.type}`);
-            const content = await collect(entry.content(), MAX_META_BYTES, `${what}: ${path}`);
+            const content = await readSmall(entry.content(), MAX_META_BYTES, `${what}: ${path}`);
             // pacman extracts them into the database with mode 0644 (extract_db_file), keeping owner and mtime.
             const metaFile: MetaFile = { content, mode: 0o644, mtime: entry.mtime, uid: entry.uid, gid: entry.gid };
             if (metaName === 'pkginfo') {

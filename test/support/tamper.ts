@@ -1,6 +1,5 @@
-import { Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { decompressAuto, getCompressor } from '../../src/compress/index.js';
+import { Readable } from 'node:stream';
+import { compressToBuffer, decompressAuto, getCompressor } from '../../src/compress/index.js';
 import { canonicalJsonBytes } from '../../src/oci/canonical-json.js';
 import { sha256 } from '../../src/oci/digest.js';
 import { MediaType } from '../../src/oci/mediatypes.js';
@@ -36,10 +35,7 @@ export async function tamperFile(dir: string, tag: string, path: string, mutate:
     entries.push({ path: e.path, type: e.type, mode: e.mode, uid: e.uid, gid: e.gid, mtime: e.mtime, size: e.type === 'file' ? bytes.length : 0, ...(e.linkTarget !== undefined ? { linkTarget: e.linkTarget } : {}), open: () => Readable.from([bytes]) });
   }
   const tar = await drain(writeTar(entries));
-  const parts: Buffer[] = [];
-  const sink = new Writable({ write: (c: Buffer, _e, done) => (parts.push(c), done()) });
-  await pipeline([Readable.from([tar]), ...getCompressor('gzip').createStages(), sink] as unknown as NodeJS.ReadWriteStream[]);
-  const blob = Buffer.concat(parts);
+  const blob = await compressToBuffer([tar], getCompressor('gzip'));
   const newConfig: ImageConfig = { ...config, rootfs: { type: 'layers', diff_ids: [sha256(tar)] } };
   const configBytes = canonicalJsonBytes(newConfig);
   const newLayer: Descriptor = { ...layer, digest: sha256(blob), size: blob.length };
