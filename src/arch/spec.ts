@@ -1,8 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Ajv } from 'ajv';
-import { parse as parseYaml } from 'yaml';
+import { parseYamlText, schemaChecker } from '../util/yaml-schema.js';
 import { UserError } from '../errors.js';
 import { canonicalJsonBytes } from '../oci/canonical-json.js';
 import { sha256, type Digest } from '../oci/digest.js';
@@ -38,20 +37,10 @@ export interface RepositorySource {
   servers: string[];
 }
 
-const schema = JSON.parse(await readFile(new URL('../../../schemas/spec.schema.json', import.meta.url), 'utf8')) as object;
-const validate = new Ajv({ allErrors: true, strict: true }).compile<Spec>(schema);
+const check = schemaChecker<Spec>('spec.schema.json');
 
 export function parseSpec(text: string, what: string): Spec {
-  let value: unknown;
-  try {
-    value = parseYaml(text, { prettyErrors: false });
-  } catch (err) {
-    throw new UserError(`${what}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
-  }
-  if (!validate(value)) {
-    const problems = (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}${e.params && 'additionalProperty' in e.params ? ` (${String(e.params.additionalProperty)})` : ''}`);
-    throw new UserError(`${what}: ${[...new Set(problems)].join('; ')}`);
-  }
+  const value = check(parseYamlText(text, what), what);
   if (value.archive) {
     const date = new Date(`${value.archive.date}T00:00:00Z`);
     if (Number.isNaN(date.getTime()) || date.toISOString().slice(0, 10) !== value.archive.date) throw new UserError(`${what}: archive date ${value.archive.date} is not a calendar date`);

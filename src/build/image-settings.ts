@@ -1,6 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { Ajv } from 'ajv';
-import { parse as parseYaml } from 'yaml';
+import { parseYamlText, schemaChecker } from '../util/yaml-schema.js';
 import { UserError } from '../errors.js';
 import type { Compression } from '../oci/mediatypes.js';
 import { getCompressor, type Compressor } from '../compress/index.js';
@@ -27,26 +26,15 @@ export interface ImageSettings {
   setup?: SetupSettings;
 }
 
-const schema = JSON.parse(await readFile(new URL('../../../schemas/image-config.schema.json', import.meta.url), 'utf8')) as object;
-const validate = new Ajv({ allErrors: true, strict: true }).compile<ImageSettings>(schema);
+const check = schemaChecker<ImageSettings>('image-config.schema.json');
 
 export function parseImageSettings(text: string, what: string): ImageSettings {
-  let value: unknown;
-  try {
-    value = parseYaml(text, { prettyErrors: false }) ?? {};
-  } catch (err) {
-    throw new UserError(`${what}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
-  }
-  return checkImageSettings(value, what);
+  return checkImageSettings(parseYamlText(text, what) ?? {}, what);
 }
 
 /** Validates settings already parsed (the `image:` section of a spec). */
 export function checkImageSettings(value: unknown, what: string): ImageSettings {
-  if (!validate(value)) {
-    const problems = (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}${e.params && 'additionalProperty' in e.params ? ` (${String(e.params.additionalProperty)})` : ''}`);
-    throw new UserError(`${what}: ${problems.join('; ')}`);
-  }
-  return value;
+  return check(value, what);
 }
 
 export async function loadImageSettings(path: string): Promise<ImageSettings> {

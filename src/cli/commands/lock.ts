@@ -25,8 +25,8 @@ export function registerLock(program: Command): void {
         if (!loaded.spec.archive) throw new UserError('--snapshot needs a spec with an archive');
         if (!/^\d{4}-\d{2}-\d{2}$/.test(opts.snapshot)) throw new UserError(`--snapshot ${opts.snapshot}: expected YYYY-MM-DD`);
       }
-      const previous = opts.update ? await readLock(output) : undefined;
       if (opts.update && !(await exists(output))) throw new UserError(`--update: no lock at ${output}`);
+      const previous = opts.update ? await readLock(output) : undefined;
       const log = (msg: string): boolean => process.stderr.write(`${msg}\n`);
       const lock = await createLock(loaded, { ...(opts.snapshot ? { archiveDate: opts.snapshot } : {}), log });
       await writeFileAtomic(output, serializeLock(lock));

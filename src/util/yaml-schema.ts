@@ -1,0 +1,24 @@
+import { readFileSync } from 'node:fs';
+import { Ajv } from 'ajv';
+import { parse as parseYaml } from 'yaml';
+import { UserError } from '../errors.js';
+
+/** Parses YAML from a user's file; a syntax error becomes one line naming the file. */
+export function parseYamlText(text: string, what: string): unknown {
+  try {
+    return parseYaml(text, { prettyErrors: false });
+  } catch (err) {
+    throw new UserError(`${what}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+  }
+}
+
+/** A checker for one of the project's JSON schemas (schemas/NAME): every problem listed on one line. */
+export function schemaChecker<T>(name: string): (value: unknown, what: string) => T {
+  const schema = JSON.parse(readFileSync(new URL(`../../../schemas/${name}`, import.meta.url), 'utf8')) as object;
+  const validate = new Ajv({ allErrors: true, strict: true }).compile<T>(schema);
+  return (value, what) => {
+    if (validate(value)) return value;
+    const problems = (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}${e.params && 'additionalProperty' in e.params ? ` (${String(e.params.additionalProperty)})` : ''}`);
+    throw new UserError(`${what}: ${[...new Set(problems)].join('; ')}`);
+  };
+}
