@@ -2,6 +2,7 @@ import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { repeatable } from '../options.js';
 import { readLock } from '../../arch/lock.js';
+import { resolveSourceDateEpoch } from '../../build/image-settings.js';
 import { ContentCache } from '../../fetch/cache.js';
 import { fetchLockedPackages, lockSignatures } from '../../install/fetch-packages.js';
 import { installPackages, type InstalledTree } from '../../install/installer.js';
@@ -33,7 +34,7 @@ export async function treeFromLock(lockPath: string, opts: TreeOptions): Promise
   const log = (msg: string): boolean => process.stderr.write(`${msg}\n`);
   const signatures = await lockSignatures(lock, opts.keyring);
   const packages = await fetchLockedPackages(lock, { baseDir: dirname(resolve(lockPath)), cache: ContentCache.at(opts.cache), mirrors: opts.mirror, signatures, log });
-  const sde = Number(opts.sourceDateEpoch ?? process.env.SOURCE_DATE_EPOCH ?? 0);
+  const sde = resolveSourceDateEpoch(opts.sourceDateEpoch, process.env.SOURCE_DATE_EPOCH, {});
   return installPackages(packages, { sourceDateEpoch: sde, noExtract: opts.noextract, allowDevices: opts.allowDevices ?? false, warn: (m) => log(`warning: ${m}`) });
 }
 
