@@ -1,5 +1,15 @@
 #!/usr/bin/env node
 // Thin launcher: the CLI is compiled from src/cli by `npm ci` (the prepare script).
 import { main } from '../dist/src/cli/main.js';
+import { removeTemporariesAndExit } from '../dist/src/util/fs.js';
+
+// Exit 1 means a negative verdict ("not reproducible", "different"); a crash outside main's own error handling
+// (an error event nobody listened to) is a bug and must not be mistaken for one.
+const crash = (err) => {
+  process.stderr.write(`repro-oci: internal error (please report): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  removeTemporariesAndExit(2);
+};
+process.on('uncaughtException', crash);
+process.on('unhandledRejection', crash);
 
 process.exitCode = await main(process.argv.slice(2));

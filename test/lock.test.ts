@@ -3,7 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { serveDirectory } from './support/http-server.js';
-import { CLI, run, runCli, tempDirFor } from './support/cli.js';
+import { fakeClockEnv, runCli, tempDirFor } from './support/cli.js';
 import { writeSyncDb, type FixturePackage } from './support/syncdb-fixture.js';
 
 const DAY1: Record<string, FixturePackage[]> = {
@@ -54,7 +54,7 @@ test('lock: identical bytes on every run, whatever the clock zone; records files
   const a = readFileSync(join(work, 'a.json'));
   assert.ok(a.equals(readFileSync(join(work, 'b.json'))), 'lock bytes differ between runs');
   // Another machine's clock: years ahead.
-  const third = await run('faketime', ['2033-01-01 00:00:00', process.execPath, CLI, 'lock', join(work, 'spec.yaml'), '-o', join(work, 'c.json')]);
+  const third = await runCli(['lock', join(work, 'spec.yaml'), '-o', join(work, 'c.json')], { env: fakeClockEnv('2033-01-01 00:00:00') });
   assert.equal(third.code, 0, third.stderr);
   assert.ok(a.equals(readFileSync(join(work, 'c.json'))), 'lock bytes depend on the clock');
   const lock = JSON.parse(a.toString()) as { archive: { date: string }; packages: { name: string; version: string; urls: string[]; sha256: string; reason: string }[] };

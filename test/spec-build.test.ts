@@ -3,7 +3,7 @@ import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { CLI, run, runCli } from './support/cli.js';
+import { CLI, fakeClockEnv, run, runCli } from './support/cli.js';
 import { buildWithMakepkg, makepkgUnavailable, makeRepoWithRepoAdd } from './support/makepkg.js';
 
 /**
@@ -15,7 +15,7 @@ const EXAMPLE_DIGEST = 'sha256:346f84861ff94381abc13e1e12808c4ca7ccf179e64ecbb94
 
 test('bundled example: two perturbed builds match, the rebuild is reproducible, the digest is pinned (also under a clock years ahead)', async () => {
   // Run under faketime: the pinned digest was made with the real clock, so equality shows the clock is not read.
-  const r = await run('faketime', ['2031-02-03 04:05:06', process.execPath, CLI, 'example']);
+  const r = await runCli(['example'], { env: fakeClockEnv('2031-02-03 04:05:06') });
   assert.equal(r.code, 0, r.stderr + r.stdout);
   assert.match(r.stdout, new RegExp(`MATCH: both builds produced ${EXAMPLE_DIGEST}`));
   assert.match(r.stdout, new RegExp(`reproducible: ${EXAMPLE_DIGEST}`));
@@ -93,8 +93,8 @@ test('makepkg-built fixture: perturbed builds agree, rebuild reproduces, a shell
   assert.equal(first.code, 0, first.stderr);
   const second = await run(
     'bash',
-    ['-c', 'umask 077; exec faketime "2031-05-05 10:00:00" "$@"', 'bash', process.execPath, 'bin/repro-oci.js', 'build', join(work, 'spec.yaml'), '-o', `oci:${join(b, 'img')}:t`],
-    { env: { TZ: 'Pacific/Chatham', LANG: 'tr_TR.UTF-8', LC_ALL: 'tr_TR.UTF-8', TMPDIR: b, REPRO_OCI_CACHE: join(b, 'cache'), HOSTNAME: 'elsewhere', SOURCE_DATE_EPOCH: undefined } },
+    ['-c', 'umask 077; exec "$@"', 'bash', process.execPath, CLI, 'build', join(work, 'spec.yaml'), '-o', `oci:${join(b, 'img')}:t`],
+    { env: { TZ: 'Pacific/Chatham', LANG: 'tr_TR.UTF-8', LC_ALL: 'tr_TR.UTF-8', TMPDIR: b, REPRO_OCI_CACHE: join(b, 'cache'), HOSTNAME: 'elsewhere', SOURCE_DATE_EPOCH: undefined, ...fakeClockEnv('2031-05-05 10:00:00') } },
   );
   assert.equal(second.code, 0, second.stderr);
   assert.match(first.stdout, /^sha256:[0-9a-f]{64}\n$/);

@@ -282,5 +282,10 @@ export async function* decompressAuto(source: AsyncIterable<Buffer>, what: strin
   } catch (err) {
     if (err instanceof UserError) throw err; // the source's own verdict (e.g. a digest mismatch) stands
     throw new UserError(`${what}: corrupt or truncated ${kind} stream (${(err as Error).message})`);
+  } finally {
+    // A reader that stops early (it found what it wanted) must not leave the source open behind it.
+    input.unpipe(decompressor);
+    input.destroy();
+    decompressor.destroy();
   }
 }

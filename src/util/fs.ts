@@ -14,7 +14,8 @@ import { UserError } from '../errors.js';
 const temporaries = new Set<string>();
 let signalsHandled = false;
 
-function removeTemporariesAndExit(code: number): void {
+/** Ends the process at once (a signal, or a crash the CLI could not handle) without leaving temporaries behind. */
+export function removeTemporariesAndExit(code: number): never {
   for (const path of temporaries) rmSync(path, { recursive: true, force: true });
   process.exit(code);
 }

@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -93,4 +94,19 @@ export async function tempDirFor(owner: { after(fn: () => Promise<void>): void }
   if (typeof owner === 'function') owner(cleanup);
   else owner.after(cleanup);
   return dir;
+}
+
+/**
+ * Environment that runs a child under libfaketime with its clock years away from ours, ticking from that date.
+ * Set directly rather than through the `faketime` wrapper, whose shared-memory semaphore makes every process
+ * of the tree exit 1 when it cannot be opened.
+ */
+export function fakeClockEnv(date: string): Record<string, string> {
+  const lib = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib'].map((d) => join(d, 'faketime', 'libfaketime.so.1')).find((p) => existsSync(p));
+  if (!lib) throw new Error('libfaketime is not installed (Debian package faketime)');
+  const env = { LD_PRELOAD: lib, FAKETIME: `@${date}`, FAKETIME_DONT_FAKE_MONOTONIC: '1' };
+  // A clock that silently stays real would make every "the clock is not read" test pass for nothing.
+  const year = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(new Date().getUTCFullYear()))'], { env: { ...process.env, ...env }, encoding: 'utf8' }).stdout;
+  if (year !== date.slice(0, 4)) throw new Error(`libfaketime did not set the clock to ${date} (the child saw year ${year})`);
+  return env;
 }

@@ -84,6 +84,7 @@ export function registerExample(program: Command): void {
         const rebuilt = await cli(['rebuild', `oci:${join(a, 'image')}:hello`], b, { ...envB, REPRO_OCI_CACHE: join(work.path, 'rebuild-cache') }, 0o022);
         if (rebuilt.code === 2) must(rebuilt, 'rebuild');
         log(rebuilt.stdout.split('\n').map((l) => `  ${l}`).join('\n'));
+        if (rebuilt.code !== 0 && rebuilt.stderr) process.stderr.write(`${rebuilt.stderr}\n`);
         process.exitCode = match && rebuilt.code === 0 ? 0 : 1;
       } finally {
         await work.cleanup();
