@@ -69,7 +69,11 @@ export async function fetchLockedPackages(lock: Lock, options: FetchOptions): Pr
     let signer: PackageToInstall['signer'];
     const check = async (file: string): Promise<void> => {
       const signature = policy.level === 'never' ? undefined : await signatureOf(pkg, urls);
-      const verified = await checkPackageSignature(policy, signature, { data: createReadStream(file), keyring: options.signatures?.keyring as Keyring, what });
+      // Opened only if the check reads it: an unread stream would open `file` after the cache renamed it (ENOENT).
+      const data = (async function* () {
+        yield* createReadStream(file);
+      })();
+      const verified = await checkPackageSignature(policy, signature, { data, keyring: options.signatures?.keyring as Keyring, what });
       // pacman records `pgp` alone when a signature was checked, else the sha256 it compared.
       validation = verified ? ['pgp'] : ['sha256'];
       signer = verified ? { fingerprint: verified.fingerprint, ...(verified.signerUserId ? { userId: verified.signerUserId } : {}) } : undefined;
