@@ -9,6 +9,7 @@ import { sha256 } from '../src/oci/digest.js';
 import type { TarSourceEntry } from '../src/tar/entry.js';
 import { readTar, type ReadEntry } from '../src/tar/reader.js';
 import { writeTar } from '../src/tar/writer.js';
+import { Spool } from '../src/util/spool.js';
 
 function file(path: string, content: string, extra: Partial<TarSourceEntry> = {}): TarSourceEntry {
   const bytes = Buffer.from(content);
@@ -54,6 +55,34 @@ test('tar writer output is pinned (golden digest)', async () => {
   const tar = await collect(writeTar(corpus(), { clampMtime: 1800000000 }));
   assert.equal(tar.length % 512, 0);
   assert.equal(sha256(tar), GOLDEN_CORPUS_TAR);
+});
+
+test('spooled contents (positional reads) give the same archive; chunks are exactly the chunk size', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'repro-oci-spool-'));
+  const spool = new Spool(join(dir, 'contents'));
+  t.after(() => {
+    spool.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const spooled: TarSourceEntry[] = [];
+  for (const entry of corpus()) {
+    if (entry.type !== 'file') {
+      spooled.push(entry);
+      continue;
+    }
+    // Contents of several files back to back, each appended in pieces, as the installer spools them.
+    const bytes = Buffer.concat([Buffer.from('garbage before'), await collect(await entry.open!())]);
+    const offset = spool.append(bytes.subarray(0, 3)) + 14;
+    spool.append(bytes.subarray(3));
+    spooled.push({ ...entry, open: spool.opener(offset, entry.size) });
+  }
+  const chunks: Buffer[] = [];
+  for await (const chunk of writeTar(spooled, { clampMtime: 1800000000, chunkSize: 1536 })) chunks.push(chunk);
+  assert.equal(sha256(Buffer.concat(chunks)), GOLDEN_CORPUS_TAR);
+  assert.ok(chunks.slice(0, -1).every((c) => c.length === 1536), 'every chunk but the last has the chunk size');
+  // A spooled range that ends early is an error, not a shorter archive.
+  const short = { ...file('a', 'abc'), size: 1 << 20, open: spool.opener(0, 1 << 20) };
+  await assert.rejects(collect(writeTar([short])), /content is \d+ bytes, declared 1048576/);
 });
 
 test('tar writer output round-trips through our reader', async () => {

@@ -88,7 +88,7 @@ export async function buildFromRecipeInputs(
     const setup = expandSetup(settings.setup);
     applySetupFiles(nodes, setup, sde);
     if (setup.commands.length) {
-      const changes = await runSetupCommands(nodes, setup.commands, sde, setup.exclude, tree.spoolDir);
+      const changes = await runSetupCommands(nodes, setup.commands, sde, setup.exclude, tree.spool);
       options.log(`setup commands changed ${changes.changed.length} and removed ${changes.removed.length} path(s)`);
     }
     if (setup.lockRootPassword) await lockRootPassword(nodes);

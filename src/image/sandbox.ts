@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { copyFile, lstat, readdir, readlink } from 'node:fs/promises';
+import { lstat, readdir, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
 import type { TreeNode } from '../install/installer.js';
@@ -9,6 +9,7 @@ import { materialize } from '../install/materialize.js';
 import { PathPatterns } from '../install/noextract.js';
 import { sortWithHardlinks } from '../rootfs/tree.js';
 import { makeScratchDir } from '../util/fs.js';
+import type { Spool } from '../util/spool.js';
 
 /**
  * Runs setup commands inside the tree with bubblewrap: no network, a fixed hostname, a clean environment
@@ -100,7 +101,7 @@ function changedPaths(before: Map<string, Snapshot>, after: Map<string, Snapshot
   return { changed, removed };
 }
 
-export async function runSetupCommands(nodes: Map<string, TreeNode>, commands: string[][], sourceDateEpoch: number, exclude: string[], spoolDir: string): Promise<CommandResult> {
+export async function runSetupCommands(nodes: Map<string, TreeNode>, commands: string[][], sourceDateEpoch: number, exclude: string[], spool: Spool): Promise<CommandResult> {
   if (commands.length === 0) return { changed: [], removed: [] };
   const entries = sortWithHardlinks(new Map([...nodes].map(([k, v]) => [k, { ...v }])));
   const a = await makeScratchDir('sandbox-a');
@@ -130,7 +131,6 @@ export async function runSetupCommands(nodes: Map<string, TreeNode>, commands: s
 
     // Fold run A back into the model.
     for (const path of resultA.removed) nodes.delete(path);
-    let spooled = 0;
     for (const path of resultA.changed.sort()) {
       const snap = runA.after.get(path)!;
       const old = nodes.get(path);
@@ -139,9 +139,8 @@ export async function runSetupCommands(nodes: Map<string, TreeNode>, commands: s
       if (snap.type === 'dir') nodes.set(path, { ...base, type: 'dir', ...(old?.type === 'dir' ? { mtime: old.mtime } : {}) });
       else if (snap.type === 'symlink') nodes.set(path, { ...base, type: 'symlink', mode: 0o777, linkTarget: snap.link! });
       else if (snap.type === 'file') {
-        const spool = join(spoolDir, `cmd-${spooled++}`);
-        await copyFile(join(a.path, 'root', path), spool);
-        nodes.set(path, { ...base, type: 'file', size: snap.size, open: () => createReadStream(spool) });
+        const { open, size } = await spool.store(createReadStream(join(a.path, 'root', path)));
+        nodes.set(path, { ...base, type: 'file', size, open });
       } else throw new UserError(`setup commands created ${path}, which is neither a file, a directory nor a symlink`);
     }
     return resultA;

@@ -1,8 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { parseMtree } from '../arch/mtree.js';
 import { parsePkgInfo, type PkgInfo } from '../arch/pkginfo.js';
 import { decompressAuto } from '../compress/index.js';
@@ -11,6 +9,7 @@ import { UserError } from '../errors.js';
 import { normalizeMemberPath, type TarSourceEntry } from '../tar/entry.js';
 import { readTar } from '../tar/reader.js';
 import { makeScratchDir, readSmall } from '../util/fs.js';
+import { Spool } from '../util/spool.js';
 import { sortWithHardlinks, type RootfsTree } from '../rootfs/tree.js';
 import { alpmTrim, LOCAL_DB_DIR, localDbEntries, type InstalledPackage, type MetaFile, type Validation } from './local-db.js';
 import { PathPatterns } from './noextract.js';
@@ -56,8 +55,8 @@ export interface TreeNode extends TarSourceEntry {
 export interface InstalledTree extends RootfsTree {
   entries: TreeNode[];
   packages: InstalledPackage[];
-  /** The private scratch directory holding the contents; later steps may spool files there too. */
-  spoolDir: string;
+  /** Where the contents are held; later steps (setup commands) may store more there. */
+  spool: Spool;
 }
 
 /** Slack over a package's declared installed size before its contents count as a decompression bomb. */
@@ -77,13 +76,18 @@ function octal(mode: number): string {
 
 export async function installPackages(packages: PackageToInstall[], options: InstallOptions): Promise<InstalledTree> {
   const scratch = await makeScratchDir('install');
+  // Every package's contents go to one append-only spool; each node reads its own byte range back.
+  const spool = new Spool(join(scratch.path, 'contents'));
+  const cleanup = async (): Promise<void> => {
+    spool.close();
+    await scratch.cleanup();
+  };
   const nodes = new Map<string, TreeNode>();
   const installed: InstalledPackage[] = [];
   const noExtract = new PathPatterns(options.noExtract ?? []);
   const warn = options.warn ?? (() => {});
   const maxTotal = options.maxInstalledBytes ?? 64 * 1024 ** 3;
   let total = 0;
-  let spooled = 0;
   // pacman's database directory exists before the first package is extracted (pacman refuses a missing DBPath,
   // and libalpm makes local/ before it extracts a package), so a package that declares var or var/lib finds them
   // there: 0755 root, as pacstrap and libalpm make them.
@@ -100,10 +104,7 @@ export async function installPackages(packages: PackageToInstall[], options: Ins
       const meta: { mtree?: MetaFile; install?: MetaFile; changelog?: MetaFile } = {};
       const files: string[] = [];
       const contentDigests = new Map<string, { size: number; sha256: string; md5?: string }>();
-      // One spool file per package; md5 only for %BACKUP% files once .PKGINFO (first in a package) says which.
-      const spoolPath = join(scratch.path, String(spooled++));
-      const spool = await open(spoolPath, 'wx', 0o600);
-      let spoolSize = 0;
+      // md5 only for %BACKUP% files, once .PKGINFO (first in a package) says which.
       const backupPaths = new Set<string>();
       const budget = (pkg.isize ?? 0) + BOMB_SLACK;
       let packageBytes = 0;
@@ -111,106 +112,101 @@ export async function installPackages(packages: PackageToInstall[], options: Ins
       const raw = createReadStream(pkg.file);
       const source = pkg.sha256 ? raw.pipe(new VerifyingStream(`sha256:${pkg.sha256}`, undefined, `${what} (${pkg.file})`)) : raw;
       if (pkg.sha256) raw.on('error', (err) => source.destroy(err));
-      try {
-        for await (const entry of readTar(decompressAuto(source, what), { what })) {
-          const path = normalizeMemberPath(entry.name);
-          if (path === null) fail(JSON.stringify(entry.name), 'absolute path or ".." component: refused');
-          if (path === undefined) continue;
-          if (path.startsWith('.')) {
-            // libalpm reserves every path starting with '.': .PKGINFO, .MTREE, .INSTALL and .CHANGELOG are package
-            // metadata, anything else (.BUILDINFO, a `.hidden/` tree) is neither installed nor listed in %FILES%.
-            const metaName = METADATA.get(path);
-            if (metaName === undefined) continue;
-            if (entry.type !== 'file') fail(path, `metadata member is a ${entry.type}`);
-            const content = await readSmall(entry.content(), MAX_META_BYTES, `${what}: ${path}`);
-            // pacman extracts them into the database with mode 0644 (extract_db_file), keeping owner and mtime.
-            const metaFile: MetaFile = { content, mode: 0o644, mtime: entry.mtime, uid: entry.uid, gid: entry.gid };
-            if (metaName === 'pkginfo') {
-              pkginfo = parsePkgInfo(content, `${what}: .PKGINFO`);
-              for (const b of pkginfo.backup) backupPaths.add(alpmTrim(b));
-            } else meta[metaName] = metaFile;
-            continue;
-          }
-          files.push(entry.type === 'dir' ? `${path}/` : path);
-
-          // NoExtract applies to directories as well (pacman checks every entry): nothing is created for a
-          // matched path, and a parent it left out is made below like any missing parent.
-          if (noExtract.matches(path)) {
-            warn(`${what}: ${path} not extracted (NoExtract)`);
-            continue;
-          }
-
-          // Every parent must be a real directory in the tree: never a symlink (a write through it could land
-          // anywhere) and never a file. A missing parent is created as libarchive creates it under pacman
-          // (umask 022): 0755, owned by root.
-          const parts = path.split('/');
-          for (let i = 1; i < parts.length; i++) {
-            const parent = parts.slice(0, i).join('/');
-            const node = nodes.get(parent);
-            if (node?.type === 'symlink') fail(path, `would be written through the symlink ${parent} → ${node.linkTarget} (owned by ${ownerName(node)})`);
-            if (node && node.type !== 'dir') fail(path, `its parent ${parent} is a ${node.type} owned by ${ownerName(node)}`);
-            if (!node) nodes.set(parent, { path: parent, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: options.sourceDateEpoch, size: 0, owner: pkg.name });
-          }
-          if ((entry.type === 'char' || entry.type === 'block') && !options.allowDevices) fail(path, `${entry.type} device nodes are not allowed`);
-
-          const existing = nodes.get(path);
-          if (existing) {
-            if (existing.type === 'dir' && entry.type === 'dir') {
-              // Shared directory: what is on disk stays (pacman skips the entry and only warns).
-              if (existing.mode !== entry.mode || existing.uid !== entry.uid || existing.gid !== entry.gid) {
-                warn(`directory permissions differ on /${path}\nfilesystem: ${octal(existing.mode)} ${existing.uid}:${existing.gid}  package: ${octal(entry.mode)} ${entry.uid}:${entry.gid}`);
-              }
-              // A database directory made before any package belongs to the first package that declares it.
-              if (existing.owner === '') existing.owner = pkg.name;
-              continue;
-            }
-            if (existing.owner === pkg.name) fail(path, 'appears twice in the package');
-            if (existing.type === 'dir') fail(path, `is a ${entry.type} here but a directory in ${ownerName(existing)}`);
-            if (entry.type === 'dir') fail(path, `is a directory here but a ${existing.type} in ${ownerName(existing)}`);
-            throw new UserError(`file conflict: /${path} exists in both '${ownerName(existing)}' and '${pkg.name}'`);
-          }
-
-          const node: TreeNode = { path, type: entry.type, mode: entry.mode, uid: entry.uid, gid: entry.gid, mtime: entry.mtime, size: 0, owner: pkg.name };
-          if (entry.xattrs) node.xattrs = entry.xattrs;
-          if (entry.type === 'symlink') {
-            if (!entry.linkTarget) fail(path, 'symlink without a target');
-            node.linkTarget = entry.linkTarget;
-          } else if (entry.type === 'hardlink') {
-            const target = normalizeMemberPath(entry.linkTarget ?? '');
-            if (!target) fail(path, `hardlink to ${JSON.stringify(entry.linkTarget)} points outside the tree`);
-            const linked = nodes.get(target);
-            if (!linked || linked.owner !== pkg.name) fail(path, `hardlink to ${target}, which this package has not installed before it`);
-            if (linked.type !== 'file') fail(path, `hardlink to ${target}, which is a ${linked.type}`);
-            node.linkTarget = target;
-          } else if (entry.type === 'char' || entry.type === 'block') {
-            node.devMajor = entry.devMajor ?? 0;
-            node.devMinor = entry.devMinor ?? 0;
-          } else if (entry.type === 'file') {
-            // Contents go to the package's one append-only spool file; each node reads its own byte range back.
-            const sha = createHash('sha256');
-            const md5 = !pkginfo || backupPaths.has(path) ? createHash('md5') : undefined;
-            const offset = spoolSize;
-            let size = 0;
-            for await (const chunk of entry.content()) {
-              size += chunk.length;
-              if (packageBytes + size > budget || total + packageBytes + size > maxTotal) {
-                const limit = total + packageBytes + size > maxTotal ? `configured limit of ${maxTotal}` : `declared installed size of ${pkg.isize ?? 0}`;
-                throw new UserError(`${what}: ${path}: contents exceed the ${limit} bytes (decompression bomb?)`);
-              }
-              sha.update(chunk);
-              md5?.update(chunk);
-              await spool.write(chunk);
-            }
-            spoolSize += size;
-            packageBytes += size;
-            node.size = size;
-            node.open = () => (size === 0 ? Readable.from([]) : createReadStream(spoolPath, { start: offset, end: offset + size - 1 }));
-            contentDigests.set(path, { size, sha256: sha.digest('hex'), ...(md5 ? { md5: md5.digest('hex') } : {}) });
-          }
-          nodes.set(path, node);
+      for await (const entry of readTar(decompressAuto(source, what), { what })) {
+        const path = normalizeMemberPath(entry.name);
+        if (path === null) fail(JSON.stringify(entry.name), 'absolute path or ".." component: refused');
+        if (path === undefined) continue;
+        if (path.startsWith('.')) {
+          // libalpm reserves every path starting with '.': .PKGINFO, .MTREE, .INSTALL and .CHANGELOG are package
+          // metadata, anything else (.BUILDINFO, a `.hidden/` tree) is neither installed nor listed in %FILES%.
+          const metaName = METADATA.get(path);
+          if (metaName === undefined) continue;
+          if (entry.type !== 'file') fail(path, `metadata member is a ${entry.type}`);
+          const content = await readSmall(entry.content(), MAX_META_BYTES, `${what}: ${path}`);
+          // pacman extracts them into the database with mode 0644 (extract_db_file), keeping owner and mtime.
+          const metaFile: MetaFile = { content, mode: 0o644, mtime: entry.mtime, uid: entry.uid, gid: entry.gid };
+          if (metaName === 'pkginfo') {
+            pkginfo = parsePkgInfo(content, `${what}: .PKGINFO`);
+            for (const b of pkginfo.backup) backupPaths.add(alpmTrim(b));
+          } else meta[metaName] = metaFile;
+          continue;
         }
-      } finally {
-        await spool.close();
+        files.push(entry.type === 'dir' ? `${path}/` : path);
+
+        // NoExtract applies to directories as well (pacman checks every entry): nothing is created for a
+        // matched path, and a parent it left out is made below like any missing parent.
+        if (noExtract.matches(path)) {
+          warn(`${what}: ${path} not extracted (NoExtract)`);
+          continue;
+        }
+
+        // Every parent must be a real directory in the tree: never a symlink (a write through it could land
+        // anywhere) and never a file. A missing parent is created as libarchive creates it under pacman
+        // (umask 022): 0755, owned by root.
+        const parts = path.split('/');
+        for (let i = 1; i < parts.length; i++) {
+          const parent = parts.slice(0, i).join('/');
+          const node = nodes.get(parent);
+          if (node?.type === 'symlink') fail(path, `would be written through the symlink ${parent} → ${node.linkTarget} (owned by ${ownerName(node)})`);
+          if (node && node.type !== 'dir') fail(path, `its parent ${parent} is a ${node.type} owned by ${ownerName(node)}`);
+          if (!node) nodes.set(parent, { path: parent, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: options.sourceDateEpoch, size: 0, owner: pkg.name });
+        }
+        if ((entry.type === 'char' || entry.type === 'block') && !options.allowDevices) fail(path, `${entry.type} device nodes are not allowed`);
+
+        const existing = nodes.get(path);
+        if (existing) {
+          if (existing.type === 'dir' && entry.type === 'dir') {
+            // Shared directory: what is on disk stays (pacman skips the entry and only warns).
+            if (existing.mode !== entry.mode || existing.uid !== entry.uid || existing.gid !== entry.gid) {
+              warn(`directory permissions differ on /${path}\nfilesystem: ${octal(existing.mode)} ${existing.uid}:${existing.gid}  package: ${octal(entry.mode)} ${entry.uid}:${entry.gid}`);
+            }
+            // A database directory made before any package belongs to the first package that declares it.
+            if (existing.owner === '') existing.owner = pkg.name;
+            continue;
+          }
+          if (existing.owner === pkg.name) fail(path, 'appears twice in the package');
+          if (existing.type === 'dir') fail(path, `is a ${entry.type} here but a directory in ${ownerName(existing)}`);
+          if (entry.type === 'dir') fail(path, `is a directory here but a ${existing.type} in ${ownerName(existing)}`);
+          throw new UserError(`file conflict: /${path} exists in both '${ownerName(existing)}' and '${pkg.name}'`);
+        }
+
+        const node: TreeNode = { path, type: entry.type, mode: entry.mode, uid: entry.uid, gid: entry.gid, mtime: entry.mtime, size: 0, owner: pkg.name };
+        if (entry.xattrs) node.xattrs = entry.xattrs;
+        if (entry.type === 'symlink') {
+          if (!entry.linkTarget) fail(path, 'symlink without a target');
+          node.linkTarget = entry.linkTarget;
+        } else if (entry.type === 'hardlink') {
+          const target = normalizeMemberPath(entry.linkTarget ?? '');
+          if (!target) fail(path, `hardlink to ${JSON.stringify(entry.linkTarget)} points outside the tree`);
+          const linked = nodes.get(target);
+          if (!linked || linked.owner !== pkg.name) fail(path, `hardlink to ${target}, which this package has not installed before it`);
+          if (linked.type !== 'file') fail(path, `hardlink to ${target}, which is a ${linked.type}`);
+          node.linkTarget = target;
+        } else if (entry.type === 'char' || entry.type === 'block') {
+          node.devMajor = entry.devMajor ?? 0;
+          node.devMinor = entry.devMinor ?? 0;
+        } else if (entry.type === 'file') {
+          const sha = createHash('sha256');
+          const md5 = !pkginfo || backupPaths.has(path) ? createHash('md5') : undefined;
+          let offset: number | undefined;
+          let size = 0;
+          for await (const chunk of entry.content()) {
+            size += chunk.length;
+            if (packageBytes + size > budget || total + packageBytes + size > maxTotal) {
+              const limit = total + packageBytes + size > maxTotal ? `configured limit of ${maxTotal}` : `declared installed size of ${pkg.isize ?? 0}`;
+              throw new UserError(`${what}: ${path}: contents exceed the ${limit} bytes (decompression bomb?)`);
+            }
+            sha.update(chunk);
+            md5?.update(chunk);
+            const at = spool.append(chunk);
+            offset ??= at;
+          }
+          packageBytes += size;
+          node.size = size;
+          node.open = spool.opener(offset ?? 0, size);
+          contentDigests.set(path, { size, sha256: sha.digest('hex'), ...(md5 ? { md5: md5.digest('hex') } : {}) });
+        }
+        nodes.set(path, node);
       }
       total += packageBytes;
 
@@ -245,9 +241,9 @@ export async function installPackages(packages: PackageToInstall[], options: Ins
       if (existing && !(existing.type === 'dir' && entry.type === 'dir')) throw new UserError(`package ${ownerName(existing)}: ${entry.path}: collides with pacman's local database`);
       if (!existing) nodes.set(entry.path, { ...entry, owner: '' });
     }
-    return { entries: sortWithHardlinks(nodes), packages: installed, spoolDir: scratch.path, cleanup: scratch.cleanup };
+    return { entries: sortWithHardlinks(nodes), packages: installed, spool, cleanup };
   } catch (err) {
-    await scratch.cleanup();
+    await cleanup();
     throw err;
   }
 }

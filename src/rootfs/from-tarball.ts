@@ -1,13 +1,12 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { decompressAuto } from '../compress/index.js';
 import { UserError } from '../errors.js';
 import { normalizeMemberPath, type TarSourceEntry } from '../tar/entry.js';
 import { readTar } from '../tar/reader.js';
 import { makeScratchDir } from '../util/fs.js';
+import { Spool } from '../util/spool.js';
 import { sortWithHardlinks, type RootfsTree } from './tree.js';
 
 /**
@@ -21,10 +20,14 @@ export async function treeFromTarball(file: string, options: { mtime: number }):
   if (!info) throw new UserError(`rootfs ${file}: no such file`);
   if (!info.isFile()) throw new UserError(`rootfs ${file}: not a regular file`);
   const scratch = await makeScratchDir('rootfs');
+  const spool = new Spool(join(scratch.path, 'contents'));
+  const cleanup = async (): Promise<void> => {
+    spool.close();
+    await scratch.cleanup();
+  };
   const what = `rootfs ${file}`;
   const byPath = new Map<string, TarSourceEntry>();
   try {
-    let spooled = 0;
     for await (const entry of readTar(decompressAuto(createReadStream(file), what), { what })) {
       const path = normalizeMemberPath(entry.name);
       if (path === null) throw new UserError(`${what}: member ${JSON.stringify(entry.name)} is an absolute path or escapes the root with ..`);
@@ -43,9 +46,7 @@ export async function treeFromTarball(file: string, options: { mtime: number }):
         out.linkTarget = target;
       }
       if (entry.type === 'file' && entry.size > 0) {
-        const spool = join(scratch.path, String(spooled++));
-        await pipeline(Readable.from(entry.content()), createWriteStream(spool, { mode: 0o600 }));
-        out.open = () => createReadStream(spool);
+        out.open = (await spool.store(entry.content())).open;
       }
       byPath.set(path, out);
     }
@@ -60,9 +61,9 @@ export async function treeFromTarball(file: string, options: { mtime: number }):
       }
     }
     const entries = sortWithHardlinks(byPath);
-    return { entries, cleanup: scratch.cleanup };
+    return { entries, cleanup };
   } catch (err) {
-    await scratch.cleanup();
+    await cleanup();
     throw err;
   }
 }

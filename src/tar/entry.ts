@@ -28,9 +28,20 @@ export interface TarEntry {
   gname?: string;
 }
 
+/**
+ * Opens a regular file's content. An opener may also offer positional synchronous reads (content spooled to a
+ * local file); the tar writer then copies straight into its output chunks. It is a property of the opener, not
+ * of the entry, so that whoever replaces an entry's content replaces both at once.
+ */
+export interface ContentOpener {
+  (): Readable | Promise<Readable>;
+  /** Reads up to `length` bytes at `position` of the content into `into` at `offset`; returns the count (0 at the end). */
+  readSync?: (position: number, into: Uint8Array, offset: number, length: number) => number;
+}
+
 /** An entry to write, with a way to open its content when it is a regular file. */
 export interface TarSourceEntry extends TarEntry {
-  open?: () => Readable | Promise<Readable>;
+  open?: ContentOpener;
 }
 
 const encoder = new TextEncoder();

@@ -10,6 +10,52 @@ import { byteOrder } from '../util/order.js';
 export interface TarWriteOptions {
   /** Clamp every mtime to at most this (SOURCE_DATE_EPOCH). */
   clampMtime?: number;
+  /** Size of the buffers the archive is yielded in (the last one may be shorter); default 1 MiB. */
+  chunkSize?: number;
+}
+
+/**
+ * Gathers the archive into fresh buffers of a fixed size, so that consumers (hashes, compressors) see a few large
+ * chunks instead of a header, a padding and many content pieces per file.
+ */
+class ChunkedOutput {
+  private buffer: Buffer;
+  private used = 0;
+
+  constructor(private readonly size: number) {
+    this.buffer = Buffer.allocUnsafe(size);
+  }
+
+  /** Copies `data` in and returns the buffers it filled. */
+  write(data: Uint8Array): Buffer[] {
+    const full: Buffer[] = [];
+    for (let done = 0; done < data.length; ) {
+      const n = Math.min(data.length - done, this.size - this.used);
+      this.buffer.set(data.subarray(done, done + n), this.used);
+      this.used += n;
+      done += n;
+      if (this.used === this.size) full.push(this.take());
+    }
+    return full;
+  }
+
+  /** Lets `fill` write directly into the free part of the current buffer; returns a buffer if it became full. */
+  fill(fill: (into: Buffer, offset: number, length: number) => number): { read: number; full?: Buffer } {
+    const read = fill(this.buffer, this.used, this.size - this.used);
+    this.used += read;
+    return this.used === this.size ? { read, full: this.take() } : { read };
+  }
+
+  take(): Buffer {
+    const out = this.used === this.size ? this.buffer : this.buffer.subarray(0, this.used);
+    this.buffer = Buffer.allocUnsafe(this.size);
+    this.used = 0;
+    return out;
+  }
+
+  get pending(): number {
+    return this.used;
+  }
 }
 
 const BLOCK = 512;
@@ -171,6 +217,7 @@ function checkEntry(entry: TarSourceEntry): void {
  * declared size is refused, so a lying source cannot shift the archive.
  */
 export async function* writeTar(entries: AsyncIterable<TarSourceEntry> | Iterable<TarSourceEntry>, options: TarWriteOptions = {}): AsyncGenerator<Buffer> {
+  const out = new ChunkedOutput(options.chunkSize ?? 1024 * 1024);
   let previous: TarSourceEntry | undefined;
   for await (const entry of entries) {
     checkEntry(entry);
@@ -178,18 +225,29 @@ export async function* writeTar(entries: AsyncIterable<TarSourceEntry> | Iterabl
       throw new Error(`tar writer: ${JSON.stringify(memberName(entry))} is not after ${JSON.stringify(memberName(previous))} in byte order`);
     }
     previous = entry;
-    yield encodeHeader(entry, options);
+    yield* out.write(encodeHeader(entry, options));
     if (entry.type !== 'file' || entry.size === 0) continue;
     if (!entry.open) throw new Error(`tar writer: file ${entry.path} has no content`);
     let written = 0;
-    for await (const chunk of await entry.open()) {
-      const buf = chunk as Buffer;
-      written += buf.length;
-      if (written > entry.size) throw new UserError(`${entry.path}: content is longer than its declared size ${entry.size}`);
-      yield buf;
+    const readSync = entry.open.readSync;
+    if (readSync) {
+      while (written < entry.size) {
+        const { read, full } = out.fill((into, offset, length) => readSync(written, into, offset, Math.min(length, entry.size - written)));
+        if (read === 0) break;
+        written += read;
+        if (full) yield full;
+      }
+    } else {
+      for await (const chunk of await entry.open()) {
+        const buf = chunk as Buffer;
+        written += buf.length;
+        if (written > entry.size) throw new UserError(`${entry.path}: content is longer than its declared size ${entry.size}`);
+        yield* out.write(buf);
+      }
     }
     if (written !== entry.size) throw new UserError(`${entry.path}: content is ${written} bytes, declared ${entry.size}`);
-    yield padding(entry.size);
+    yield* out.write(padding(entry.size));
   }
-  yield Buffer.alloc(2 * BLOCK);
+  yield* out.write(Buffer.alloc(2 * BLOCK));
+  if (out.pending) yield out.take();
 }
