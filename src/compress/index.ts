@@ -92,6 +92,9 @@ function deflateBlock(block: Buffer, level: number, dictionary: Buffer | undefin
         memLevel: 8,
         windowBits: 15,
         strategy: zlib.constants.Z_DEFAULT_STRATEGY,
+        // Room for the whole block's output, so that zlib does the block in one thread-pool job instead of
+        // returning to the main thread every 16 KiB of output (the output bytes do not depend on it).
+        chunkSize: block.length + (block.length >> 3) + 64 * 1024,
         ...(dictionary ? { dictionary } : {}),
         finishFlush: last ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH,
       },
@@ -135,12 +138,19 @@ class ParallelDeflate extends Transform {
     this.pendingSize += chunk.length;
     const work = async (): Promise<void> => {
       while (this.pendingSize >= DEFLATE_BLOCK) {
-        const all = Buffer.concat(this.pending);
-        const block = all.subarray(0, DEFLATE_BLOCK);
-        this.pending = [all.subarray(DEFLATE_BLOCK)];
-        this.pendingSize = all.length - DEFLATE_BLOCK;
+        let block: Buffer;
+        if (this.pending.length === 1 && this.pending[0]!.length === DEFLATE_BLOCK) {
+          block = this.pending[0]!; // the tar writer's chunks are exactly one block: no copy
+          this.pending = [];
+        } else {
+          const all = Buffer.concat(this.pending);
+          block = Buffer.from(all.subarray(0, DEFLATE_BLOCK));
+          const rest = all.subarray(DEFLATE_BLOCK);
+          this.pending = rest.length ? [rest] : [];
+        }
+        this.pendingSize -= DEFLATE_BLOCK;
         if (this.held) this.start(this.held, false);
-        this.held = Buffer.from(block);
+        this.held = block;
         await this.drain(IN_FLIGHT);
       }
     };
