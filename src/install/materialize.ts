@@ -1,9 +1,10 @@
-import { createWriteStream } from 'node:fs';
+import { closeSync, createWriteStream, openSync, writeSync } from 'node:fs';
 import { chmod, chown, lchown, link, lstat, lutimes, mkdir, readdir, symlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { UserError } from '../errors.js';
+import type { ContentOpener } from '../tar/entry.js';
 import type { TreeNode } from './installer.js';
 
 export interface MaterializeReport {
@@ -17,6 +18,24 @@ export interface MaterializeReport {
  * before children; nothing is ever written through a symlink (the tree model has none in a parent position,
  * and files are created exclusively). Directory metadata is applied last, deepest first.
  */
+/** One buffer for every spooled copy: contents are local and in the page cache, so a synchronous copy is cheapest. */
+const COPY_BUFFER = Buffer.allocUnsafe(1024 * 1024);
+
+function copySpooled(read: NonNullable<ContentOpener['readSync']>, size: number, target: string): void {
+  const fd = openSync(target, 'wx', 0o600);
+  try {
+    let done = 0;
+    while (done < size) {
+      const n = read(done, COPY_BUFFER, 0, Math.min(COPY_BUFFER.length, size - done));
+      if (n === 0) throw new Error(`${target}: spooled content ends at ${done} of ${size} bytes`);
+      for (let w = 0; w < n; ) w += writeSync(fd, COPY_BUFFER, w, n - w);
+      done += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export async function materialize(entries: TreeNode[], root: string): Promise<MaterializeReport> {
   const info = await lstat(root).catch(() => undefined);
   if (info && !info.isDirectory()) throw new UserError(`--root ${root}: exists and is not a directory`);
@@ -37,7 +56,8 @@ export async function materialize(entries: TreeNode[], root: string): Promise<Ma
         dirs.push(node);
         break;
       case 'file':
-        await pipeline(node.open ? Readable.from(await node.open()) : Readable.from([]), createWriteStream(target, { flags: 'wx', mode: 0o600 }));
+        if (node.open?.readSync) copySpooled(node.open.readSync, node.size, target);
+        else await pipeline(node.open ? Readable.from(await node.open()) : Readable.from([]), createWriteStream(target, { flags: 'wx', mode: 0o600 }));
         break;
       case 'symlink':
         await symlink(node.linkTarget!, target);
