@@ -46,15 +46,16 @@ class ChunkedOutput {
     return this.used === this.size ? { read, full: this.take() } : { read };
   }
 
-  take(): Buffer {
-    const out = this.used === this.size ? this.buffer : this.buffer.subarray(0, this.used);
+  private take(): Buffer {
+    const out = this.buffer;
     this.buffer = Buffer.allocUnsafe(this.size);
     this.used = 0;
     return out;
   }
 
-  get pending(): number {
-    return this.used;
+  /** What is left at the end, in a buffer of its own size (a small archive must not pin a whole chunk). */
+  rest(): Buffer[] {
+    return this.used ? [Buffer.from(this.buffer.subarray(0, this.used))] : [];
   }
 }
 
@@ -249,5 +250,5 @@ export async function* writeTar(entries: AsyncIterable<TarSourceEntry> | Iterabl
     yield* out.write(padding(entry.size));
   }
   yield* out.write(Buffer.alloc(2 * BLOCK));
-  if (out.pending) yield out.take();
+  yield* out.rest();
 }

@@ -32,7 +32,7 @@ export class Spool {
     return offset;
   }
 
-  /** Appends a whole stream and returns its opener and size. */
+  /** Appends a whole stream and returns its opener and size (one store at a time: appends must not interleave). */
   async store(source: AsyncIterable<Uint8Array>): Promise<{ open: ContentOpener; size: number }> {
     const offset = this.size;
     for await (const chunk of source) this.append(chunk);
