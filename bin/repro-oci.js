@@ -9,6 +9,11 @@ const crash = (err) => {
   process.stderr.write(`repro-oci: internal error (please report): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   removeTemporariesAndExit(2);
 };
+// A reader that went away (`repro-oci diff … | head`) is not an error of ours: the rest of the output is dropped
+// and the command still ends with its own exit code.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', (err) => {
+  if (err.code !== 'EPIPE') crash(err);
+});
 process.on('uncaughtException', crash);
 process.on('unhandledRejection', crash);
 

@@ -3,7 +3,7 @@ import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { generateExampleArchive } from '../src/example/generate.js';
-import { REPO_ROOT, runCli, tempDirFor } from './support/cli.js';
+import { CLI, REPO_ROOT, run, runCli, tempDirFor } from './support/cli.js';
 import { tamperFile } from './support/tamper.js';
 
 async function exampleImage(work: string): Promise<{ ref: string; dir: string }> {
@@ -38,6 +38,11 @@ test('one changed byte: diff names the file, its package and the field; rebuild 
   assert.equal((await runCli(['diff', '--report-dir', report, ref, bad])).code, 1);
   assert.equal(readFileSync(join(report, 'a/usr/lib/libgreeting.txt'), 'utf8'), 'hello, reproducible world\n');
   assert.equal(readFileSync(join(report, 'b/usr/lib/libgreeting.txt'), 'utf8'), 'jello, reproducible world\n');
+
+  // A reader that has gone (`| head`, here `| true`, which exits before the report is written) is no crash.
+  const piped = await run('bash', ['-c', '"$0" "$1" diff --json "$2" "$3" | true; echo "exit ${PIPESTATUS[0]}"', process.execPath, CLI, ref, bad]);
+  assert.equal(piped.stdout, 'exit 1\n', piped.stderr);
+  assert.equal(piped.stderr, '');
 
   const ignored = await runCli(['diff', '--ignore', 'usr/lib/*', ref, bad]);
   assert.doesNotMatch(ignored.stdout, /libgreeting\.txt/);

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readUserFile } from '../util/fs.js';
 import { dirname, resolve as resolvePath } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseYamlText, schemaChecker } from '../util/yaml-schema.js';
@@ -52,9 +52,7 @@ export function parseSpec(text: string, what: string): Spec {
 }
 
 export async function loadSpec(path: string): Promise<LoadedSpec> {
-  const text = await readFile(path, 'utf8').catch(() => {
-    throw new UserError(`spec ${path}: cannot be read`);
-  });
+  const text = await readUserFile(path, 'spec');
   const spec = parseSpec(text, `spec ${path}`);
   return { spec, digest: resolutionDigest(spec), baseDir: dirname(resolvePath(path)) };
 }

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readUserFile } from '../util/fs.js';
 import { parseYamlText, schemaChecker } from '../util/yaml-schema.js';
 import { UserError } from '../errors.js';
 import type { Compression } from '../oci/mediatypes.js';
@@ -38,9 +38,7 @@ export function checkImageSettings(value: unknown, what: string): ImageSettings 
 }
 
 export async function loadImageSettings(path: string): Promise<ImageSettings> {
-  const text = await readFile(path, 'utf8').catch(() => {
-    throw new UserError(`config ${path}: cannot be read`);
-  });
+  const text = await readUserFile(path, 'config');
   return parseImageSettings(text, `config ${path}`);
 }
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, rmSync } from 'node:fs';
-import { mkdir, mkdtemp, open, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -88,6 +88,17 @@ export async function makeScratchDir(prefix: string): Promise<{ path: string; cl
       settled(path);
     },
   };
+}
+
+/** Reads a whole text file the user named; a failure is one line saying which file and why. */
+export async function readUserFile(path: string, what: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = { ENOENT: 'no such file', EISDIR: 'is a directory', EACCES: 'permission denied', ENOTDIR: 'a parent is not a directory' }[code ?? ''];
+    throw new UserError(`${what} ${path}: cannot be read (${why ?? code ?? (err as Error).message})`);
+  }
 }
 
 export async function ensureDir(path: string): Promise<void> {
