@@ -29,6 +29,17 @@ class TransientError extends Error {
   }
 }
 
+/**
+ * The document does not exist (HTTP 404, or no such file for a file: URL), as opposed to a failure to fetch it:
+ * callers for which absence is an answer (an optional signature) tell the two apart by this class.
+ */
+export class NotFoundError extends UserError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NotFoundError';
+  }
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 function retryAfter(header: string | null): number | undefined {
@@ -144,13 +155,14 @@ export async function downloadToCache(
 
 /**
  * Fetches a small document whose digest is not known in advance (a repository database) fully into memory,
- * with the same retries. Callers record the digest of what they got.
+ * with the same retries. Callers record the digest of what they got. A document that does not exist is a
+ * NotFoundError; a failure that persists after the retries is a plain UserError.
  */
 export async function fetchBytes(url: string, what: string, limit: number, retry: RetryPolicy = DEFAULT_RETRY): Promise<Buffer> {
   if (url.startsWith('file:')) {
     const path = fileURLToPath(url);
     const info = await stat(path).catch(() => undefined);
-    if (!info?.isFile()) throw new UserError(`${what}: ${url}: no such file`);
+    if (!info?.isFile()) throw new NotFoundError(`${what}: ${url}: no such file`);
     if (info.size > limit) throw new UserError(`${what}: ${url}: ${info.size} bytes exceeds the ${limit}-byte limit`);
     const chunks: Buffer[] = [];
     for await (const c of createReadStream(path)) chunks.push(c as Buffer);
@@ -170,7 +182,8 @@ export async function fetchBytes(url: string, what: string, limit: number, retry
       }
       if (response.status !== 200) {
         await response.body?.cancel();
-        throw new UserError(`${what}: ${url}: HTTP ${response.status}${response.status === 404 ? ' (not found)' : ''}`);
+        if (response.status === 404) throw new NotFoundError(`${what}: ${url}: HTTP 404 (not found)`);
+        throw new UserError(`${what}: ${url}: HTTP ${response.status}`);
       }
       const declared = Number(response.headers.get('content-length') ?? NaN);
       if (declared > limit) throw new UserError(`${what}: ${url}: ${declared} bytes exceeds the ${limit}-byte limit`);
