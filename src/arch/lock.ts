@@ -2,14 +2,15 @@ import { readFile } from 'node:fs/promises';
 import { UserError } from '../errors.js';
 import { canonicalJsonPretty } from '../oci/canonical-json.js';
 import { sha256, type Digest } from '../oci/digest.js';
-import { fetchBytes } from '../fetch/download.js';
+import { fetchBytes, NotFoundError } from '../fetch/download.js';
 import { readSyncDb } from './syncdb.js';
 import { repoPackage, resolve, type Repository } from './resolve.js';
 import { archivePackageUrl, repositorySources, resolveLocation, specArchitecture, type LoadedSpec } from './spec.js';
 import { resolve as resolvePath } from 'node:path';
 import { Readable } from 'node:stream';
 import { keyringIdentity, loadKeyringFromDirectory, type Keyring, type KeyringIdentity } from './keyring.js';
-import { parseSigLevel } from './siglevel.js';
+import { parseSigLevel, type SigLevel } from './siglevel.js';
+import { checkPackageSignature, signaturePolicy, type SignaturePolicy } from './signature.js';
 import { byteOrder } from '../util/order.js';
 
 /**
@@ -50,7 +51,7 @@ export interface Lock {
   archive?: { url: string; date: string };
   repositories: LockedRepository[];
   targets: string[];
-  /** pacman SigLevel for packages, as the spec gave it (default Required). */
+  /** pacman SigLevel as the spec gave it (default `Required DatabaseOptional`): its package side applies to builds, its database side was checked at lock time. */
   sigLevel: string;
   /** The keyring packages must verify against, pinned by its keys' digest and fingerprints. */
   keyring?: KeyringIdentity & { name: string };
@@ -60,22 +61,74 @@ export interface Lock {
 
 /** Sync databases are small next to packages; anything beyond this is refused as hostile. */
 const MAX_DB_BYTES = 256 * 1024 * 1024;
+/** A detached signature is a few hundred bytes. */
+const MAX_DB_SIG_BYTES = 64 * 1024;
 
-export async function loadRepositories(sources: { name: string; servers: string[] }[], baseDir: string, log: (msg: string) => void): Promise<{ repos: Repository[]; locked: LockedRepository[] }> {
+/** How databases are checked at lock time: the database side of the spec's SigLevel, and the keyring it needs. */
+export interface DatabaseSignatures {
+  policy: SignaturePolicy;
+  /** Present whenever the policy is not never. */
+  keyring?: Keyring;
+}
+
+/**
+ * The database side of `sigLevel` (the spec's text, parsed as `level`). A check other than Never needs the spec's
+ * keyring, even when it is Optional: this is judged before anything is fetched, so that whether a spec can be
+ * locked does not depend on what a server holds.
+ */
+export function databaseSignatures(sigLevel: string, level: SigLevel, keyring: Keyring | undefined): DatabaseSignatures {
+  const policy = signaturePolicy(level.database);
+  if (policy.level !== 'never' && !keyring) {
+    throw new UserError(`sigLevel ${JSON.stringify(sigLevel)} checks repository database signatures (${policy.level}): give a keyring (keyring.dir in the spec), or add DatabaseNever`);
+  }
+  return keyring ? { policy, keyring } : { policy };
+}
+
+/**
+ * pacman's check of a sync database against `<db>.sig` from the server the database came from. Never does not
+ * look for a signature; Optional accepts a database whose signature does not exist (HTTP 404, no such file) but
+ * not one whose signature fails; Required demands one. Any other failure to fetch the signature (a server error
+ * after the retries) fails: a signature that could not be read is not an absent one.
+ */
+async function checkDatabaseSignature(name: string, dbUrl: string, bytes: Buffer, signatures: DatabaseSignatures): Promise<void> {
+  if (signatures.policy.level === 'never') return;
+  const what = `repository ${name} database`;
+  let signature: Buffer | undefined;
+  try {
+    signature = await fetchBytes(`${dbUrl}.sig`, `${what} signature`, MAX_DB_SIG_BYTES);
+  } catch (err) {
+    if (!(err instanceof NotFoundError)) throw err;
+  }
+  await checkPackageSignature(signatures.policy, signature, { data: bytes, keyring: signatures.keyring as Keyring, what });
+}
+
+/**
+ * Fetches each repository's database from the first server that has it, checks its signature as `signatures`
+ * says (before reading it), and parses it.
+ */
+export async function loadRepositories(
+  sources: { name: string; servers: string[] }[],
+  baseDir: string,
+  log: (msg: string) => void,
+  signatures: DatabaseSignatures,
+): Promise<{ repos: Repository[]; locked: LockedRepository[] }> {
   const repos: Repository[] = [];
   const locked: LockedRepository[] = [];
   for (const source of sources) {
-    let bytes: Buffer | undefined;
+    let fetched: { url: string; bytes: Buffer } | undefined;
     const failures: string[] = [];
     for (const server of source.servers) {
+      const url = resolveLocation(`${server}/${source.name}.db`, baseDir);
       try {
-        bytes = await fetchBytes(resolveLocation(`${server}/${source.name}.db`, baseDir), `repository ${source.name} database`, MAX_DB_BYTES);
+        fetched = { url, bytes: await fetchBytes(url, `repository ${source.name} database`, MAX_DB_BYTES) };
         break;
       } catch (err) {
         failures.push((err as Error).message);
       }
     }
-    if (!bytes) throw new UserError(failures.join('; '));
+    if (!fetched) throw new UserError(failures.join('; '));
+    const { bytes } = fetched;
+    await checkDatabaseSignature(source.name, fetched.url, bytes, signatures);
     const db = await readSyncDb(Readable.from([bytes]), `repository ${source.name} database`);
     db.warnings.forEach((w) => log(`warning: ${w}`));
     repos.push({ name: source.name, packages: db.packages.map((p) => repoPackage(source.name, p.desc)) });
@@ -90,7 +143,11 @@ export interface LockOptions {
   log?: (msg: string) => void;
 }
 
-export const DEFAULT_SIGLEVEL = 'Required';
+/**
+ * What Arch Linux's pacman.conf sets: packages must be signed; databases may be (Arch does not sign its
+ * databases, so plain `Required` — which covers databases too — would refuse every Arch repository).
+ */
+export const DEFAULT_SIGLEVEL = 'Required DatabaseOptional';
 
 /** The keyring a spec names, resolved against the spec's directory. */
 export async function specKeyring(loaded: LoadedSpec): Promise<{ name: string; keyring: Keyring } | undefined> {
@@ -103,10 +160,12 @@ export async function specKeyring(loaded: LoadedSpec): Promise<{ name: string; k
 export async function createLock(loaded: LoadedSpec, options: LockOptions = {}): Promise<Lock> {
   const { spec } = loaded;
   const log = options.log ?? (() => {});
-  parseSigLevel(spec.sigLevel ?? DEFAULT_SIGLEVEL, 'sigLevel');
+  const sigLevel = spec.sigLevel ?? DEFAULT_SIGLEVEL;
+  const level = parseSigLevel(sigLevel, 'sigLevel');
   const keyring = await specKeyring(loaded);
+  const signatures = databaseSignatures(sigLevel, level, keyring?.keyring);
   const sources = repositorySources(spec, options.archiveDate);
-  const { repos, locked } = await loadRepositories(sources, loaded.baseDir, log);
+  const { repos, locked } = await loadRepositories(sources, loaded.baseDir, log, signatures);
   const resolution = resolve(repos, spec.packages);
   resolution.warnings.forEach((w) => log(`warning: ${w}`));
   const archive = spec.archive && { url: spec.archive.url, date: options.archiveDate ?? spec.archive.date };
@@ -139,7 +198,7 @@ export async function createLock(loaded: LoadedSpec, options: LockOptions = {}):
     ...(archive ? { archive } : {}),
     repositories: locked,
     targets: spec.packages,
-    sigLevel: spec.sigLevel ?? DEFAULT_SIGLEVEL,
+    sigLevel,
     ...(keyring ? { keyring: { name: keyring.name, ...keyringIdentity(keyring.keyring) } } : {}),
     packages,
   };

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -88,6 +88,17 @@ export class Gpg {
   /** Public keys (all when none are named), binary unless `armor`. */
   async exportPublic(fingerprints: readonly string[] = [], armor = false): Promise<Buffer> {
     return this.run([...(armor ? ['--armor'] : []), '--export', ...fingerprints]);
+  }
+
+  /**
+   * A keyring in archlinux-keyring's format in `dir`: `NAME.gpg` with the public `keys`, `NAME-trusted` listing
+   * `trusted` (each a trusted master, `FPR:4:`), `NAME-revoked` listing `revoked`.
+   */
+  async writeKeyring(dir: string, name: string, keys: readonly string[], options: { trusted?: readonly string[]; revoked?: readonly string[] } = {}): Promise<void> {
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, `${name}.gpg`), await this.exportPublic(keys));
+    await writeFile(join(dir, `${name}-trusted`), (options.trusted ?? []).map((f) => `${f}:4:\n`).join(''));
+    await writeFile(join(dir, `${name}-revoked`), (options.revoked ?? []).map((f) => `${f}\n`).join(''));
   }
 
   /** Primary key fingerprint of the single key matching `query`. */
