@@ -17,6 +17,28 @@ export class DigestMismatchError extends UserError {
   }
 }
 
+/**
+ * A registry lost or invalidated an upload session mid-way (a chunk cut off in transit can leave it at an offset
+ * that no Location we hold names any more): the blob can only be sent again from its first byte.
+ */
+export class UploadLostError extends UserError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UploadLostError';
+  }
+}
+
+/**
+ * The document does not exist (HTTP 404, or no such file for a file: URL), as opposed to a failure to fetch it:
+ * callers for which absence is an answer (an optional signature) tell the two apart by this class.
+ */
+export class NotFoundError extends UserError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NotFoundError';
+  }
+}
+
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

@@ -65,7 +65,7 @@ async function signedArchive(t: { after: (fn: () => Promise<void>) => void }, op
   t.after(() => server.close());
   writeFileSync(
     join(work, 'spec.yaml'),
-    [`archive: { url: "${server.url}", date: "2024-03-20" }`, 'repositories: [core]', 'packages: [beta]', 'sigLevel: Required', 'keyring: { dir: keyring, name: test }', ''].join('\n'),
+    [`archive: { url: "${server.url}", date: "2024-03-20" }`, 'repositories: [core]', 'packages: [beta]', 'sigLevel: Required DatabaseOptional', 'keyring: { dir: keyring, name: test }', ''].join('\n'),
   );
   const lock = await runCli(['lock', join(work, 'spec.yaml')]);
   assert.equal(lock.code, 0, lock.stderr);

@@ -4,7 +4,7 @@ import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
-import { DigestMismatchError, UserError } from '../errors.js';
+import { DigestMismatchError, NotFoundError, UserError } from '../errors.js';
 import type { Digest } from '../oci/digest.js';
 import type { ContentCache } from './cache.js';
 import { Progress } from './progress.js';
@@ -26,17 +26,6 @@ export const DEFAULT_RETRY: RetryPolicy = Number.isFinite(envDelay) && envDelay 
 class TransientError extends Error {
   constructor(message: string, readonly retryAfterMs?: number) {
     super(message);
-  }
-}
-
-/**
- * The document does not exist (HTTP 404, or no such file for a file: URL), as opposed to a failure to fetch it:
- * callers for which absence is an answer (an optional signature) tell the two apart by this class.
- */
-export class NotFoundError extends UserError {
-  constructor(message: string) {
-    super(message);
-    this.name = 'NotFoundError';
   }
 }
 

@@ -5,7 +5,7 @@ import { canonicalJson } from '../oci/canonical-json.js';
 import type { Lock, LockedPackage } from '../arch/lock.js';
 import { resolveLocation } from '../arch/spec.js';
 import { checkPackageSignature, signaturePolicy, type SignaturePolicy } from '../arch/signature.js';
-import { UserError } from '../errors.js';
+import { NotFoundError, UserError } from '../errors.js';
 import type { ContentCache } from '../fetch/cache.js';
 import { downloadToCache, fetchBytes } from '../fetch/download.js';
 import type { Digest } from '../oci/digest.js';
@@ -45,8 +45,10 @@ async function signatureOf(pkg: LockedPackage, urls: string[]): Promise<Buffer |
   for (const url of urls) {
     try {
       return await fetchBytes(`${url}.sig`, `package ${pkg.name} signature`, 64 * 1024, { attempts: 2, baseDelayMs: 100, maxDelayMs: 1000 });
-    } catch {
-      // try the next location; a missing signature is judged by the policy below
+    } catch (err) {
+      // Absent here: try the next location; a missing signature is judged by the policy below. Any other failure
+      // (a server that keeps failing) must not pass for "unsigned".
+      if (!(err instanceof NotFoundError)) throw err;
     }
   }
   return undefined;
