@@ -393,6 +393,7 @@ test('through the fault proxy: pulls and pushes succeed after drops, 500s, 429s 
     { match: /^POST \/v2\/test\/faulty\/blobs\/uploads\/$/, times: 1, kind: 'drop' },
     { match: /^PATCH \/v2\/test\/faulty\/blobs\/uploads\//, times: 1, kind: 'drop' },
     { match: /^PATCH \/v2\/test\/faulty\/blobs\/uploads\//, times: 1, kind: 'status', status: 502 },
+    { match: /^PATCH \/v2\/test\/faulty\/blobs\/uploads\//, times: 1, kind: 'partial' },
     { match: /^PUT \/v2\/test\/faulty\/blobs\/uploads\/.*digest=/, times: 1, kind: 'status', status: 503 },
     { match: /^PUT \/v2\/test\/faulty\/manifests\/v1$/, times: 1, kind: 'status', status: 500 },
   );
@@ -400,6 +401,10 @@ test('through the fault proxy: pulls and pushes succeed after drops, 500s, 429s 
   assert.equal(pushed.stdout.trim(), imageA.digest);
   assert.equal(proxy.faults.reduce((n, f) => n + f.times, 0), 0, 'every fault was hit');
   assert.equal(await registryDigest(registry.host, 'test/faulty', 'v1'), imageA.digest);
+  // The registry kept half of one chunk and refused the resent chunk at its old Location: that blob's upload
+  // began again (one POST per blob, one more for the dropped POST, one more for the restart).
+  const pushedBlobs = 1 + manifest.layers.length;
+  assert.equal(count(proxy.requests, /^POST \/v2\/test\/faulty\/blobs\/uploads\/$/), pushedBlobs + 2, proxy.requests.join('\n'));
   const back = join(work, 'faulty-back');
   await skopeo(['copy', '--src-tls-verify=false', `docker://${registry.host}/test/faulty:v1`, `oci:${back}`]);
   assert.deepEqual(await blobs(back), await blobs(imageA.dir));

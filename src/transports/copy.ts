@@ -1,8 +1,12 @@
+import { UploadLostError } from '../errors.js';
 import { isIndexMediaType } from '../oci/mediatypes.js';
 import { checkIndex, checkManifest, type RawJson } from '../oci/raw-json.js';
 import type { Descriptor } from '../oci/types.js';
 import { bytesStream, readJsonBlob } from './layout.js';
 import type { ImageDestination, ImageSource } from './types.js';
+
+/** How often one blob is sent from its start when the registry loses the upload (UploadLostError). */
+const BLOB_UPLOAD_ATTEMPTS = 3;
 
 /**
  * Copies the graph under the source's root — index, manifests, configs, layers — keeping every byte and so
@@ -32,7 +36,15 @@ async function copyDocument(source: ImageSource, destination: ImageDestination, 
     const manifest = checkManifest(raw, `manifest ${descriptor.digest}`, descriptor.mediaType).value;
     for (const blob of [manifest.config, ...manifest.layers]) {
       if (await destination.hasBlob(blob.digest)) continue;
-      await destination.putBlob(blob, await source.openBlob(blob));
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await destination.putBlob(blob, await source.openBlob(blob));
+          break;
+        } catch (err) {
+          // The registry dropped the upload half-way: send the blob again from a fresh read of the source.
+          if (!(err instanceof UploadLostError) || attempt >= BLOB_UPLOAD_ATTEMPTS) throw err;
+        }
+      }
     }
   }
   if (!(await destination.hasBlob(descriptor.digest))) await destination.putBlob(descriptor, bytesStream(raw.bytes));

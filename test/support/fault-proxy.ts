@@ -11,9 +11,12 @@ export interface ProxyFault {
    * status: answer `status` (with Retry-After when given) without forwarding;
    * truncate: forward, then cut the response body after half its bytes;
    * corrupt: forward, then serve the body with its first byte changed (same length, wrong digest);
-   * redirect: answer 307 to `location` + the request's path (blob storage elsewhere).
+   * redirect: answer 307 to `location` + the request's path (blob storage elsewhere);
+   * partial: (an upload PATCH) hand the registry only the first half of the body, as a complete request with its
+   * Content-Length and Content-Range cut to match, then drop the client's connection unanswered — a body cut
+   * off in transit that the registry kept part of.
    */
-  kind: 'drop' | 'status' | 'truncate' | 'corrupt' | 'redirect';
+  kind: 'drop' | 'status' | 'truncate' | 'corrupt' | 'redirect' | 'partial';
   status?: number;
   location?: string;
   retryAfter?: string;
@@ -53,6 +56,23 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     if (fault?.kind === 'status') {
       req.resume();
       res.writeHead(fault.status ?? 500, { Connection: 'close', ...(fault.retryAfter !== undefined ? { 'Retry-After': fault.retryAfter } : {}) }).end();
+      return;
+    }
+    if (fault?.kind === 'partial') {
+      const body: Buffer[] = [];
+      req.on('data', (c: Buffer) => body.push(c));
+      req.on('end', () => {
+        const all = Buffer.concat(body);
+        const half = all.subarray(0, Math.floor(all.length / 2));
+        const start = Number(/^(\d+)-/.exec(String(req.headers['content-range']))?.[1] ?? 0);
+        const headers = { ...req.headers, 'content-length': String(half.length), 'content-range': `${start}-${start + half.length - 1}` };
+        const upstream = httpRequest({ host: targetHost, port: targetPort, method: req.method, path: req.url, headers }, (answer) => {
+          answer.resume();
+          answer.on('end', () => req.socket.destroy());
+        });
+        upstream.on('error', () => req.socket.destroy());
+        upstream.end(half);
+      });
       return;
     }
     const upstream = httpRequest({ host: targetHost, port: targetPort, method: req.method, path: req.url, headers: req.headers }, (answer) => {

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import { DigestMismatchError, UserError } from '../../errors.js';
+import { DigestMismatchError, UploadLostError, UserError } from '../../errors.js';
 import { Progress } from '../../fetch/progress.js';
 import { sha256, VerifyingStream, type Digest } from '../../oci/digest.js';
 import { isIndexMediaType } from '../../oci/mediatypes.js';
@@ -161,6 +161,10 @@ export class RegistryDestination implements ImageDestination {
         body: chunk,
         what: `${what}: upload bytes ${offset}-${end}`,
       });
+      if (response.status === 404 || response.status === 416) {
+        const error = await this.client.unexpected(response, `${what}: upload bytes ${offset}-${end}`);
+        throw new UploadLostError(`${error.message} (the registry no longer accepts this upload where it stands)`);
+      }
       await response.body?.cancel().catch(() => {});
       if (response.status !== 202) throw await this.client.unexpected(response, `${what}: upload bytes ${offset}-${end}`);
       const range = /^(?:bytes=)?0-(\d+)$/.exec(response.headers.get('range') ?? '');
