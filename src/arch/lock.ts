@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { UserError } from '../errors.js';
 import { canonicalJsonPretty } from '../oci/canonical-json.js';
 import { sha256, type Digest } from '../oci/digest.js';
@@ -13,6 +12,7 @@ import { keyringIdentity, loadKeyringFromDirectory, type Keyring, type KeyringId
 import { parseSigLevel, type SigLevel } from './siglevel.js';
 import { checkPackageSignature, signaturePolicy, type SignaturePolicy } from './signature.js';
 import { byteOrder } from '../util/order.js';
+import { readUserFile } from '../util/fs.js';
 
 /**
  * The lock: everything a build needs to fetch and verify, and nothing that changes afterwards. Written as
@@ -210,9 +210,7 @@ export function serializeLock(lock: Lock): string {
 }
 
 export async function readLock(path: string): Promise<Lock> {
-  const text = await readFile(path, 'utf8').catch(() => {
-    throw new UserError(`lock ${path}: cannot be read`);
-  });
+  const text = await readUserFile(path, 'lock');
   let lock: Lock;
   try {
     lock = JSON.parse(text) as Lock;
