@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { UserError } from '../errors.js';
 import { compressToBuffer, getCompressor } from '../compress/index.js';
-import { compareMemberNames, memberName, normalizeMemberPath, type TarSourceEntry } from '../tar/entry.js';
+import { compareMemberNames, memberName, normalizeMemberPath, parentPaths, type TarSourceEntry } from '../tar/entry.js';
 import { writeTar } from '../tar/writer.js';
 import { VERSION } from '../version.js';
 import { byteOrder } from '../util/order.js';
@@ -252,9 +252,7 @@ function resolveEntries(entries: readonly PackageEntry[]): Member[] {
   }
   // Parent directories makepkg's pkgdir necessarily has.
   for (const path of [...byPath.keys()]) {
-    const parts = path.split('/');
-    for (let i = 1; i < parts.length; i++) {
-      const parent = parts.slice(0, i).join('/');
+    for (const parent of parentPaths(path)) {
       const existing = byPath.get(parent);
       if (existing === undefined) byPath.set(parent, { path: parent, type: 'dir' });
       else if (existing.type !== 'dir') throw new UserError(`package entry ${path}: parent ${parent} is not a directory`);

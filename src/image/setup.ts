@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { UserError } from '../errors.js';
 import { PathPatterns } from '../install/noextract.js';
 import type { TreeNode } from '../install/installer.js';
-import { normalizeMemberPath } from '../tar/entry.js';
+import { normalizeMemberPath, parentPaths } from '../tar/entry.js';
 
 /** `setup:` in image settings (schemas/image-config.schema.json). */
 export interface SetupSettings {
@@ -73,9 +73,7 @@ export async function readNodeContent(node: TreeNode): Promise<Buffer> {
 }
 
 function ensureParents(nodes: Map<string, TreeNode>, path: string, mtime: number, what: string): void {
-  const parts = path.split('/');
-  for (let i = 1; i < parts.length; i++) {
-    const parent = parts.slice(0, i).join('/');
+  for (const parent of parentPaths(path)) {
     const node = nodes.get(parent);
     if (node && node.type !== 'dir') throw new UserError(`setup ${what}: ${parent} is a ${node.type}, not a directory`);
     if (!node) nodes.set(parent, { path: parent, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime, size: 0, owner: 'setup' });

@@ -6,7 +6,7 @@ import { parsePkgInfo, type PkgInfo } from '../arch/pkginfo.js';
 import { decompressAuto } from '../compress/index.js';
 import { VerifyingStream } from '../oci/digest.js';
 import { UserError } from '../errors.js';
-import { normalizeMemberPath, type TarSourceEntry } from '../tar/entry.js';
+import { normalizeMemberPath, parentPaths, type TarSourceEntry } from '../tar/entry.js';
 import { readTar } from '../tar/reader.js';
 import { makeScratchDir, readSmall } from '../util/fs.js';
 import { Spool } from '../util/spool.js';
@@ -91,7 +91,7 @@ export async function installPackages(packages: PackageToInstall[], options: Ins
   // pacman's database directory exists before the first package is extracted (pacman refuses a missing DBPath,
   // and libalpm makes local/ before it extracts a package), so a package that declares var or var/lib finds them
   // there: 0755 root, as pacstrap and libalpm make them.
-  for (const dir of [...parents(LOCAL_DB_DIR), LOCAL_DB_DIR]) {
+  for (const dir of [...parentPaths(LOCAL_DB_DIR), LOCAL_DB_DIR]) {
     nodes.set(dir, { path: dir, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: options.sourceDateEpoch, size: 0, owner: '' });
   }
   try {
@@ -143,9 +143,7 @@ export async function installPackages(packages: PackageToInstall[], options: Ins
         // Every parent must be a real directory in the tree: never a symlink (a write through it could land
         // anywhere) and never a file. A missing parent is created as libarchive creates it under pacman
         // (umask 022): 0755, owned by root.
-        const parts = path.split('/');
-        for (let i = 1; i < parts.length; i++) {
-          const parent = parts.slice(0, i).join('/');
+        for (const parent of parentPaths(path)) {
           const node = nodes.get(parent);
           if (node?.type === 'symlink') fail(path, `would be written through the symlink ${parent} → ${node.linkTarget} (owned by ${ownerName(node)})`);
           if (node && node.type !== 'dir') fail(path, `its parent ${parent} is a ${node.type} owned by ${ownerName(node)}`);
@@ -232,7 +230,7 @@ export async function installPackages(packages: PackageToInstall[], options: Ins
     }
 
     for (const entry of localDbEntries(installed, options.sourceDateEpoch)) {
-      for (const parent of parents(entry.path)) {
+      for (const parent of parentPaths(entry.path)) {
         const node = nodes.get(parent);
         if (node && node.type !== 'dir') throw new UserError(`package ${node.owner}: ${parent}: a ${node.type} where pacman's local database needs a directory`);
         if (!node) nodes.set(parent, { path: parent, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: options.sourceDateEpoch, size: 0, owner: '' });
@@ -263,10 +261,6 @@ function ownerName(node: TreeNode): string {
   return node.owner || "pacman's local database";
 }
 
-function parents(path: string): string[] {
-  const parts = path.split('/');
-  return parts.slice(0, -1).map((_, i) => parts.slice(0, i + 1).join('/'));
-}
 
 /** Every regular file must match the size and sha256 its package's .MTREE declares ("sizes that lie"). */
 function checkMtree(mtree: Buffer, contents: Map<string, { size: number; sha256: string }>, what: string): void {

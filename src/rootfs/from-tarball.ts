@@ -3,7 +3,7 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decompressAuto } from '../compress/index.js';
 import { UserError } from '../errors.js';
-import { normalizeMemberPath, type TarSourceEntry } from '../tar/entry.js';
+import { normalizeMemberPath, parentPaths, type TarSourceEntry } from '../tar/entry.js';
 import { readTar } from '../tar/reader.js';
 import { makeScratchDir } from '../util/fs.js';
 import { Spool } from '../util/spool.js';
@@ -52,9 +52,7 @@ export async function treeFromTarball(file: string, options: { mtime: number }):
     }
     // Parents the archive left implicit become plain directories, so every member has its directory.
     for (const path of [...byPath.keys()]) {
-      const parts = path.split('/');
-      for (let i = 1; i < parts.length; i++) {
-        const parent = parts.slice(0, i).join('/');
+      for (const parent of parentPaths(path)) {
         const existing = byPath.get(parent);
         if (existing && existing.type !== 'dir') throw new UserError(`${what}: ${path} is below ${parent}, which is a ${existing.type}, not a directory`);
         if (!existing) byPath.set(parent, { path: parent, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: options.mtime, size: 0 });

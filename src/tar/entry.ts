@@ -71,3 +71,10 @@ export function normalizeMemberPath(raw: string): string | undefined | null {
   if (p.includes('\0')) return null;
   return p;
 }
+
+/** The ancestors of a relative member path, outermost first: `a/b/c` → `a`, `a/b`. */
+export function parentPaths(path: string): string[] {
+  const out: string[] = [];
+  for (let at = path.indexOf('/'); at !== -1; at = path.indexOf('/', at + 1)) out.push(path.slice(0, at));
+  return out;
+}
