@@ -1,5 +1,5 @@
-import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { listenOnLoopback } from './http-server.js';
 
 /** A fault injected into the next requests whose `METHOD /path?query` matches. */
 export interface ProxyFault {
@@ -98,17 +98,6 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     upstream.on('error', () => req.socket.destroy());
     req.pipe(upstream);
   };
-  const server = createServer(handler);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    host: `127.0.0.1:${port}`,
-    requests,
-    faults,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+  const { port, close } = await listenOnLoopback(handler);
+  return { host: `127.0.0.1:${port}`, requests, faults, close };
 }

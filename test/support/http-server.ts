@@ -68,13 +68,17 @@ export async function serveDirectory(root: string): Promise<FileServer> {
     }
     createReadStream(file, { start }).pipe(res);
   };
+  const { port, close } = await listenOnLoopback(handler);
+  return { url: `http://127.0.0.1:${port}`, requests, faults, close };
+}
+
+/** Starts an HTTP server on 127.0.0.1 at a free port; `close` drops open connections and waits for the server. */
+export async function listenOnLoopback(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ port: number; close: () => Promise<void> }> {
   const server: Server = createServer(handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
-    requests,
-    faults,
+    port,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -5,6 +5,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { makeTempDir, removeDir, runOk } from './cli.js';
+import { listenOnLoopback } from './http-server.js';
 
 /**
  * A real CNCF distribution registry (Debian's docker-registry) on 127.0.0.1 with its own config and temp storage,
@@ -83,9 +84,7 @@ export async function startTokenServer(options: TokenServerOptions): Promise<Tok
     const token = `${signingInput}.${b64url(signature)}`;
     res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ token, access_token: token, expires_in: 300, issued_at: new Date().toISOString() }));
   };
-  const server = createServer(handler);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const { port, close } = await listenOnLoopback(handler);
   return {
     realm: `http://127.0.0.1:${port}/token`,
     service,
@@ -93,8 +92,7 @@ export async function startTokenServer(options: TokenServerOptions): Promise<Tok
     certPath,
     requests,
     stop: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await close();
       await removeDir(dir);
     },
   };
