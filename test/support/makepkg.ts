@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runOk } from './cli.js';
+import type { PackageMetadata } from '../../src/arch/package-writer.js';
 
 /**
  * Builds real packages with real makepkg (and real repositories with real repo-add) for tests that compare our
@@ -36,29 +37,17 @@ export interface MakepkgFile {
   target?: string;
 }
 
-export interface MakepkgSpec {
+/** The PKGBUILD fields makepkg is given, named as our own package writer names them. */
+type PkgbuildFields = Pick<PackageMetadata, 'pkgname' | 'pkgbase' | 'pkgver' | 'pkgrel' | 'epoch' | 'pkgdesc' | 'url' | 'license' | 'depends' | 'optdepends' | 'provides' | 'conflicts' | 'replaces' | 'groups' | 'backup'>;
+
+export interface MakepkgSpec extends PkgbuildFields {
   /**
    * A directory the helper may fill (PKGBUILD, build/, out/, src/); it is chowned to `builder`. Its ancestors must
    * be searchable by `builder` (chmod 0755 a mkdtemp directory).
    */
   workDir: string;
-  pkgname: string;
-  pkgbase?: string;
-  pkgver: string;
-  pkgrel: string | number;
-  epoch?: string | number;
-  pkgdesc?: string;
-  url?: string;
   /** Default `any`. */
   arch?: string;
-  license?: string[];
-  depends?: string[];
-  optdepends?: string[];
-  provides?: string[];
-  conflicts?: string[];
-  replaces?: string[];
-  groups?: string[];
-  backup?: string[];
   /** `.INSTALL` script text (written next to the PKGBUILD as `<pkgname>.install`). */
   install?: string;
   /** `.CHANGELOG` text. */
