@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 // Thin launcher: the CLI is compiled from src/cli by `npm ci` (the prepare script).
-import { main } from '../dist/src/cli/main.js';
+import { internalErrorMessage, main } from '../dist/src/cli/main.js';
 import { removeTemporariesAndExit } from '../dist/src/util/fs.js';
 
 // Exit 1 means a negative verdict ("not reproducible", "different"); a crash outside main's own error handling
 // (an error event nobody listened to) is a bug and must not be mistaken for one.
 const crash = (err) => {
-  process.stderr.write(`repro-oci: internal error (please report): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.stderr.write(internalErrorMessage(err));
   removeTemporariesAndExit(2);
 };
 // A reader that went away (`repro-oci diff … | head`) is not an error of ours: the rest of the output is dropped

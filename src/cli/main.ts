@@ -26,7 +26,12 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`repro-oci: ${err.message}\n`);
       return 2;
     }
-    process.stderr.write(`repro-oci: internal error (please report): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.stderr.write(internalErrorMessage(err));
     return 2;
   }
+}
+
+/** What a bug prints: the whole stack, asking for a report (exit code 2, never 1, which is a verdict). */
+export function internalErrorMessage(err: unknown): string {
+  return `repro-oci: internal error (please report): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`;
 }
