@@ -10,6 +10,7 @@ import {
   type SigLevelSetting,
 } from './siglevel.js';
 import { byteOrder } from '../util/order.js';
+import { fnmatchRegex } from '../util/fnmatch.js';
 
 /**
  * pacman.conf as pacman 6.0 reads it: an INI file where `#` starts a comment only at the start of a line, keys
@@ -101,26 +102,6 @@ const words = (value: string): string[] => value.split(' ').filter((w) => w !== 
 
 const GLOB_CHARS = /[*?[]/;
 
-function globSegmentToRegExp(segment: string): RegExp {
-  let source = '';
-  for (let i = 0; i < segment.length; i++) {
-    const c = segment[i]!;
-    if (c === '*') source += '[^/]*';
-    else if (c === '?') source += '[^/]';
-    else if (c === '[') {
-      const close = segment.indexOf(']', i + 2);
-      if (close === -1) source += '\\[';
-      else {
-        let body = segment.slice(i + 1, close);
-        if (body.startsWith('!')) body = `^${body.slice(1)}`;
-        source += `[${body.replace(/\\/g, '\\\\')}]`;
-        i = close;
-      }
-    } else source += c.replace(/[.+^${}()|\\\]]/g, '\\$&');
-  }
-  return new RegExp(`^${source}$`);
-}
-
 /** Expands an Include pattern like glob(3) with GLOB_NOCHECK: no match leaves the pattern itself. */
 async function expandInclude(pattern: string, sources: PacmanConfSources, where: string): Promise<string[]> {
   if (!GLOB_CHARS.test(pattern)) return [pattern];
@@ -140,7 +121,7 @@ async function expandInclude(pattern: string, sources: PacmanConfSources, where:
       } catch {
         continue;
       }
-      const matcher = globSegmentToRegExp(segment);
+      const matcher = fnmatchRegex(segment, { pathname: true });
       // Like glob(3), wildcards do not match a leading dot.
       for (const name of names) if (matcher.test(name) && !(name.startsWith('.') && !segment.startsWith('.'))) next.push(posix.join(base, name));
     }
