@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { compressToBuffer, getCompressor } from '../src/compress/index.js';
@@ -65,15 +65,24 @@ const DIRS: RawMember[] = [
 /** Runs an install expected to fail and checks the error; the scratch space must be gone afterwards. */
 async function expectRefused(t: { after: (fn: () => Promise<void>) => void }, packages: (dir: string) => Promise<PackageToInstall[]>, message: RegExp, options: Partial<Parameters<typeof installPackages>[1]> = {}): Promise<void> {
   const dir = await tempDirFor(t, 'hostile');
-  const scratchBefore = readdirSync(process.env.TMPDIR ?? '/tmp').filter((n) => n.startsWith('repro-oci-install-')).length;
   const pkgs = await packages(dir);
-  await assert.rejects(installPackages(pkgs, { sourceDateEpoch: 0, ...options }), (err: Error) => {
-    assert.equal(err.name, 'UserError', `a clear user error, not ${err.stack}`);
-    assert.match(err.message, message);
-    return true;
-  });
-  const scratchAfter = readdirSync(process.env.TMPDIR ?? '/tmp').filter((n) => n.startsWith('repro-oci-install-')).length;
-  assert.equal(scratchAfter, scratchBefore, 'scratch space removed');
+  // The installer's scratch space goes into a temp dir of this test's own (other test files run at the same time
+  // and install too), which must be empty again afterwards.
+  const scratch = join(dir, 'tmp');
+  mkdirSync(scratch);
+  const previous = process.env.TMPDIR;
+  process.env.TMPDIR = scratch;
+  try {
+    await assert.rejects(installPackages(pkgs, { sourceDateEpoch: 0, ...options }), (err: Error) => {
+      assert.equal(err.name, 'UserError', `a clear user error, not ${err.stack}`);
+      assert.match(err.message, message);
+      return true;
+    });
+  } finally {
+    if (previous === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = previous;
+  }
+  assert.deepEqual(readdirSync(scratch), [], 'scratch space removed');
 }
 
 test('hostile: ../ component', async (t) => {
