@@ -2,13 +2,15 @@
  * Reliability figures (a script that prints numbers, not a test): what repro-oci does with forged inputs, with
  * several processes sharing one cold cache, with decompression bombs and with hostile packages next to real
  * pacman. Run `npm run reliability` after `npx tsc -p tsconfig.json`; it uses the compiled dist/ and the bundled
- * example's generated archive, offline, on loopback only.
+ * example's generated archive, offline, on loopback only. RELIABILITY_ONLY=hostile,forged,concurrent,bombs picks
+ * sections; RELIABILITY_KEEP=1 keeps the work directory.
  *
  *   forged inputs accepted        must be 0: a forged cache entry, mirror or blob never ends in exit 0 with
  *                                 forged bytes in the output or a positive verdict
  *   concurrent builds             8 processes at once on one cold cache, then warm, in $RELIABILITY_ROUNDS
  *                                 rounds (default 3): how many exit 0 with the genuine digest
- *   peak RSS on bombs             install of a zstd package that expands to 8 GiB; diff of a 4 GiB zstd layer
+ *   peak RSS on bombs             install of a zstd package that expands to 8 GiB; diff of two 4 GiB zstd layers
+ *   hostile packages              refused by repro-oci, and what real pacman -U does with the same file
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -329,40 +331,198 @@ async function bombs(work: string): Promise<{ installRssMb: number; install: str
   return { installRssMb: install.rssMb, install: `exit ${install.code}: ${firstLine(install.stderr)}`, diffRssMb: diff.rssMb, diff: `exit ${diff.code}: ${firstLine(diff.stderr || diff.stdout)}` };
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// Hostile packages, next to real pacman
+
+interface Member {
+  name: string | Buffer;
+  type?: 'file' | 'dir' | 'symlink' | 'hardlink' | 'char';
+  content?: string;
+  link?: string;
+  mode?: number;
+}
+
+/** A ustar header written field by field, so that any name (absolute, "..", not UTF-8) can be expressed. */
+function rawHeader(m: Member, size: number): Buffer {
+  const h = Buffer.alloc(512);
+  const put = (at: number, width: number, value: string | Buffer): void => void (typeof value === 'string' ? Buffer.from(value, 'latin1') : value).copy(h, at, 0, width);
+  const octal = (at: number, width: number, value: number): void => put(at, width, `${value.toString(8).padStart(width - 1, '0')}\0`);
+  // Directories end in "/" as bsdtar writes them (libalpm looks directories up in its file list that way).
+  const name = typeof m.name === 'string' ? Buffer.from(m.name) : m.name;
+  put(0, 100, m.type === 'dir' && !name.toString('latin1').endsWith('/') ? Buffer.concat([name, Buffer.from('/')]) : name);
+  octal(100, 8, m.mode ?? (m.type === 'dir' ? 0o755 : 0o644));
+  octal(108, 8, 0);
+  octal(116, 8, 0);
+  octal(124, 12, size);
+  octal(136, 12, 1700000000);
+  put(156, 1, { file: '0', hardlink: '1', symlink: '2', char: '3', dir: '5' }[m.type ?? 'file']);
+  if (m.link) put(157, 100, m.link);
+  put(257, 8, 'ustar\x0000');
+  octal(329, 8, 1);
+  octal(337, 8, 3);
+  h.fill(0x20, 148, 156);
+  let sum = 0;
+  for (const b of h) sum += b;
+  put(148, 8, `${sum.toString(8).padStart(6, '0')}\0 `);
+  return h;
+}
+
+function hostilePackage(name: string, members: Member[]): Promise<Buffer> {
+  const pkginfo = `pkgname = ${name}\npkgver = 1-1\npkgdesc = hostile\nurl = https://example.invalid\nbuilddate = 1700000000\npackager = nobody\nsize = 4096\narch = any\n`;
+  const parts: Buffer[] = [];
+  for (const m of [{ name: '.PKGINFO', content: pkginfo }, ...members]) {
+    const content = Buffer.from(m.content ?? '');
+    parts.push(rawHeader(m, content.length), content, Buffer.alloc((512 - (content.length % 512)) % 512));
+  }
+  parts.push(Buffer.alloc(1024));
+  return compressToBuffer([Buffer.concat(parts)], getCompressor('zstd'));
+}
+
+const DIRS: Member[] = [{ name: 'etc', type: 'dir' }, { name: 'usr', type: 'dir' }, { name: 'usr/bin', type: 'dir' }, { name: 'usr/lib', type: 'dir' }];
+
+/** Each case: what a hostile (or merely unusual) package holds. */
+const HOSTILE: [string, Member[]][] = [
+  ['"../" component', [...DIRS, { name: 'usr/../../escaped', content: 'x' }]],
+  ['absolute path', [{ name: '/tmp/repro-oci-reliability-absolute', content: 'x' }]],
+  ['write through its own symlink', [{ name: 'usr', type: 'dir' }, { name: 'usr/lib', type: 'symlink', link: '../..' }, { name: 'usr/lib/escaped', content: 'x' }]],
+  ['hardlink out of the tree', [...DIRS, { name: 'usr/bin/pw', type: 'hardlink', link: '../../etc/passwd' }]],
+  ['character device node', [...DIRS, { name: 'usr/bin/null', type: 'char' }]],
+  ['the same file twice', [...DIRS, { name: 'usr/bin/a', content: 'one' }, { name: 'usr/bin/a', content: 'two' }]],
+  ['a file where a directory follows', [{ name: 'usr', content: 'x' }, { name: 'usr/bin', type: 'dir' }]],
+  ['setuid root binary', [...DIRS, { name: 'usr/bin/su', content: 'x', mode: 0o4755 }]],
+  ['dangling absolute symlink', [...DIRS, { name: 'usr/lib/libc.so', type: 'symlink', link: '/nonexistent/libc.so' }]],
+  ['names that are not UTF-8', [...DIRS, { name: Buffer.from('usr/lib/caf\xe9', 'latin1'), content: 'x' }, { name: Buffer.from('usr/lib/\xff', 'latin1'), content: 'y' }, { name: Buffer.from('usr/lib/\xfe', 'latin1'), content: 'z' }]],
+];
+
+/** Every path below `root` as raw bytes (hex), except pacman's own database. */
+async function rawPaths(root: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (rel: Buffer): Promise<void> => {
+    const dir = Buffer.concat([Buffer.from(`${root}/`), rel]);
+    for (const name of await readdir(dir, { encoding: 'buffer' })) {
+      const path = rel.length ? Buffer.concat([rel, Buffer.from('/'), name]) : name;
+      if (path.toString('latin1').startsWith('var/lib/pacman')) continue;
+      out.push(path.toString('hex'));
+      if ((await lstat(Buffer.concat([Buffer.from(`${root}/`), path]))).isDirectory()) await walk(path);
+    }
+  };
+  await walk(Buffer.alloc(0));
+  return out.sort();
+}
+
+interface HostileResult {
+  name: string;
+  ours: string;
+  pacman: string;
+  verdict: 'refused' | 'accepted as pacman' | 'accepted, pacman differs' | 'refused, pacman accepts';
+}
+
+/**
+ * Installs each hostile package with `repro-oci install` and with real `pacman -U` (inside bubblewrap, the host
+ * read-only, so that what pacman lets through cannot touch this machine), into roots of their own.
+ */
+async function hostilePackages(work: string): Promise<HostileResult[] | string> {
+  if (spawnSync('pacman', ['--version']).status !== 0 || spawnSync('bwrap', ['--version']).status !== 0) return 'pacman or bwrap is not installed';
+  const results: HostileResult[] = [];
+  for (const [i, [label, members]] of HOSTILE.entries()) {
+    const name = `hostile${i}`;
+    const dir = join(work, 'hostile', name, 'a', 'b');
+    await mkdir(dir, { recursive: true });
+    const file = join(dir, `${name}-1-1-any.pkg.tar.zst`);
+    const bytes = await hostilePackage(name, members);
+    await writeFile(file, bytes);
+    const lock = {
+      lockVersion: 1, specDigest: sha256(name), architecture: 'x86_64', repositories: [], targets: [name], sigLevel: 'Never',
+      packages: [{ name, version: '1-1', arch: 'any', repository: 'local', filename: `${name}-1-1-any.pkg.tar.zst`, urls: [`file://${file}`], sha256: sha256(bytes).slice(7), csize: bytes.length, isize: 4096, builddate: 1700000000, reason: 'explicit' }],
+    };
+    await writeFile(join(dir, 'lock.json'), JSON.stringify(lock));
+    const oursRoot = join(dir, 'ours');
+    const ours = await cli(['install', join(dir, 'lock.json'), '--root', oursRoot, '--cache', join(dir, 'cache')]);
+
+    const pacmanRoot = join(dir, 'pacman');
+    await mkdir(join(pacmanRoot, 'var', 'lib', 'pacman'), { recursive: true });
+    await mkdir(join(dir, 'hooks'));
+    await mkdir(join(dir, 'pcache'));
+    await writeFile(join(dir, 'pacman.conf'), '[options]\nArchitecture = x86_64\nSigLevel = Never\nLocalFileSigLevel = Never\n');
+    // /tmp inside the sandbox is a directory we can look into afterwards, so absolute paths show up there.
+    const top = join(work, 'hostile', name);
+    const sandboxTmp = join(work, 'hostile', `${name}-tmp`);
+    await mkdir(sandboxTmp);
+    const pacman = spawnSync('bwrap', ['--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--bind', sandboxTmp, '/tmp', '--bind', top, top, '--unshare-all', '--',
+      'pacman', '-U', '--noconfirm', '--root', pacmanRoot, '--dbpath', join(pacmanRoot, 'var', 'lib', 'pacman'), '--config', join(dir, 'pacman.conf'), '--cachedir', join(dir, 'pcache'), '--logfile', '/dev/null', '--noscriptlet', '--hookdir', join(dir, 'hooks'), file], { encoding: 'utf8', env: { ...process.env, LC_ALL: 'C' } });
+    const pacmanOk = pacman.status === 0;
+    const oursOk = ours.code === 0;
+    const same = oursOk && pacmanOk && (await rawPaths(oursRoot)).join() === (await rawPaths(pacmanRoot)).join();
+    const ownNames = new Set(['ours', 'pacman', 'cache', 'hooks', 'pcache', 'pacman.conf', 'lock.json', `${name}-1-1-any.pkg.tar.zst`]);
+    const escaped = [
+      ...(await readdir(dir)).filter((n) => !ownNames.has(n)).map((n) => join(dir, n)),
+      ...(await readdir(sandboxTmp)).filter((n) => !top.startsWith(join('/tmp', n))).map((n) => join('/tmp', n)),
+    ];
+    const warning = `${pacman.stderr}${pacman.stdout}`.split('\n').find((l) => /^(error|warning)/.test(l));
+    const pacmanSaid = escaped.length ? `exit ${pacman.status}, wrote outside its root: ${escaped.join(', ')}` : `exit ${pacman.status}${warning ? `, ${warning.replace(/ \/\S+/g, ' …').slice(0, 100)}` : ''}`;
+    results.push({
+      name: label,
+      ours: oursOk ? 'installed' : firstLine(ours.stderr).replace(/^repro-oci: /, ''),
+      pacman: pacmanSaid,
+      verdict: !oursOk ? (pacmanOk ? 'refused, pacman accepts' : 'refused') : same ? 'accepted as pacman' : 'accepted, pacman differs',
+    });
+  }
+  return results;
+}
+
 async function main(): Promise<void> {
+  const only = new Set((process.env.RELIABILITY_ONLY ?? 'forged,concurrent,bombs,hostile').split(','));
   const work = await makeTempDir('reliability');
   const servers: { close(): Promise<void> }[] = [];
+  const figures: string[] = [];
+  let failed = false;
   try {
-    const ex = await setUpExample(work, async (dir) => {
-      const server = await serveDirectory(dir);
-      servers.push(server);
-      return server.url;
-    });
-    console.log(`example image: ${ex.genuine}`);
-
-    const forged = await forgeries(work, ex);
-    console.log('\nforged inputs');
-    for (const f of forged) console.log(`  ${f.accepted ? 'ACCEPTED' : 'refused '}  ${f.name}: ${f.outcome}`);
-    const accepted = forged.filter((f) => f.accepted).length;
-
-    const rounds = Number(process.env.RELIABILITY_ROUNDS ?? 3);
-    console.log(`\nconcurrent builds (${rounds} rounds of 8 processes on one fresh shared cache, then on it warm; packages over HTTP)`);
-    const conc = await concurrentBuilds(work, ex, 8, rounds);
-
-    console.log('\ndecompression bombs');
-    const bomb = await bombs(work);
-    console.log(`  install of a 8 GiB zstd bomb package: ${bomb.install}; peak RSS ${bomb.installRssMb} MB`);
-    console.log(`  diff of two 4 GiB zstd bomb layers:  ${bomb.diff}; peak RSS ${bomb.diffRssMb} MB`);
-
-    console.log('\nfigures');
-    console.log(`  forged inputs accepted:       ${accepted} of ${forged.length}`);
-    console.log(`  concurrent cold builds:       ${conc.cold}/${conc.total} exit 0 with the genuine digest`);
-    console.log(`  concurrent warm builds:       ${conc.warm}/${conc.total} exit 0 with the genuine digest`);
-    console.log(`  peak RSS on bombs:            install ${bomb.installRssMb} MB, diff ${bomb.diffRssMb} MB`);
-    if (accepted > 0 || conc.cold < conc.total || conc.warm < conc.total) process.exitCode = 1;
+    if (only.has('hostile')) {
+      console.log('hostile packages (repro-oci install; real pacman -U in bubblewrap with the host read-only)');
+      const hostile = await hostilePackages(work);
+      if (typeof hostile === 'string') console.log(`  skipped: ${hostile}`);
+      else {
+        for (const h of hostile) console.log(`  ${h.verdict.padEnd(24)} ${h.name}\n      repro-oci: ${h.ours}\n      pacman:    ${h.pacman}`);
+        const count = (v: HostileResult['verdict']): number => hostile.filter((h) => h.verdict === v).length;
+        figures.push(`hostile packages (${hostile.length}): ${count('refused')} refused as pacman refuses them, ${count('refused, pacman accepts')} refused where pacman installs them, ${count('accepted as pacman')} accepted as pacman installs them, ${count('accepted, pacman differs')} accepted differently from pacman`);
+      }
+    }
+    if (only.has('forged') || only.has('concurrent')) {
+      const ex = await setUpExample(work, async (dir) => {
+        const server = await serveDirectory(dir);
+        servers.push(server);
+        return server.url;
+      });
+      console.log(`\nexample image: ${ex.genuine}`);
+      if (only.has('forged')) {
+        const forged = await forgeries(work, ex);
+        console.log('\nforged inputs');
+        for (const f of forged) console.log(`  ${f.accepted ? 'ACCEPTED' : 'refused '}  ${f.name}: ${f.outcome}`);
+        const accepted = forged.filter((f) => f.accepted).length;
+        figures.push(`forged inputs accepted: ${accepted} of ${forged.length}`);
+        failed ||= accepted > 0;
+      }
+      if (only.has('concurrent')) {
+        const rounds = Number(process.env.RELIABILITY_ROUNDS ?? 3);
+        console.log(`\nconcurrent builds (${rounds} round(s) of 8 processes on one fresh shared cache, then on it warm; packages over HTTP)`);
+        const conc = await concurrentBuilds(work, ex, 8, rounds);
+        figures.push(`concurrent cold builds: ${conc.cold}/${conc.total} exit 0 with the genuine digest`, `concurrent warm builds: ${conc.warm}/${conc.total} exit 0 with the genuine digest`);
+        failed ||= conc.cold < conc.total || conc.warm < conc.total;
+      }
+    }
+    if (only.has('bombs')) {
+      console.log('\ndecompression bombs');
+      const bomb = await bombs(work);
+      console.log(`  install of a 8 GiB zstd bomb package: ${bomb.install}; peak RSS ${bomb.installRssMb} MB`);
+      console.log(`  diff of two 4 GiB zstd bomb layers:  ${bomb.diff}; peak RSS ${bomb.diffRssMb} MB`);
+      figures.push(`peak RSS on bombs: install ${bomb.installRssMb} MB, diff ${bomb.diffRssMb} MB`);
+    }
+    console.log(`\nfigures\n${figures.map((f) => `  ${f}`).join('\n')}`);
+    if (failed) process.exitCode = 1;
   } finally {
     await Promise.all(servers.map((s) => s.close()));
-    await removeDir(work);
+    if (process.env.RELIABILITY_KEEP === '1') console.log(`kept ${work}`);
+    else await removeDir(work);
   }
 }
 
