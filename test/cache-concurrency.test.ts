@@ -25,7 +25,7 @@ async function buildAtOnce(repo: ServedRepo, cache: string, round: string): Prom
   return runs.map((r) => r.stdout);
 }
 
-test(`${PROCESSES} builds at once on one cache, cold then warm, all succeed with identical digests`, { timeout: 600_000 }, async (t) => {
+test(`${PROCESSES} builds at once on one cache, cold, warm, and with a corrupt entry, all succeed with identical digests`, { timeout: 600_000 }, async (t) => {
   const repo = await servedRepo(t, 4 * 1024 * 1024);
   const cache = join(repo.work, 'cache');
   const cold = await buildAtOnce(repo, cache, 'cold');
@@ -34,6 +34,11 @@ test(`${PROCESSES} builds at once on one cache, cold then warm, all succeed with
   assertOnlyVerifiedBlobs(repo, cache);
   const warm = await buildAtOnce(repo, cache, 'warm');
   assert.deepEqual(new Set(warm), new Set([cold[0]]), 'every warm build gave the same digest');
+  assertOnlyVerifiedBlobs(repo, cache);
+  // All of them find the same corrupt entry: each may evict it and fetch again, none may disturb another.
+  writeFileSync(cacheEntry(cache, repo.packages[0]!), 'corrupt');
+  const repaired = await buildAtOnce(repo, cache, 'repaired');
+  assert.deepEqual(new Set(repaired), new Set([cold[0]]), 'every build after the corruption gave the same digest');
   assertOnlyVerifiedBlobs(repo, cache);
 });
 

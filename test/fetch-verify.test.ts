@@ -177,3 +177,17 @@ test('a truncated download resumes with a Range request; 404 and persistent trun
   assert.match(missing.stderr, /package alpha 1\.0-1: could not be downloaded: .*HTTP 404 \(not found\)/);
   assert.deepEqual(cacheBlobs(cache3), []);
 });
+
+test('a signed package whose cache entry was replaced by other bytes is evicted, fetched again and verified', async (t) => {
+  const f = await signedArchive(t);
+  const cache = join(f.work, 'cache');
+  const first = await install(f, cache);
+  assert.equal(first.code, 0, first.stderr);
+  // Another package, whose bytes carry a valid signature of their own, takes alpha's place.
+  const entry = join(cache, 'blobs', 'sha256', f.packages[0]!.sha256);
+  writeFileSync(entry, f.packages[1]!.bytes);
+  const again = await install(f, cache);
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stderr, new RegExp(`^cache: ${entry} was corrupt \\(.*\\): removed, fetching again$`, 'm'));
+  assert.ok(readFileSync(entry).equals(f.packages[0]!.bytes));
+});

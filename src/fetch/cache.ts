@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
@@ -34,15 +34,17 @@ export class ContentCache {
    */
   async lookup(digest: Digest, size: number | undefined, log: (message: string) => void): Promise<string | undefined> {
     const path = this.path(digest);
+    let entry: VerifiedFile;
     let why: string | undefined;
     try {
-      why = await (await VerifiedFile.open(path, digest, size)).mismatch();
+      entry = await VerifiedFile.open(path, digest, size);
+      why = await entry.mismatch();
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw cacheError(path, err);
     }
     if (!why) return path;
-    await this.evict(path);
+    await this.evict(path, entry.identity);
     log(`cache: ${path} was corrupt (${why}): removed, fetching again`);
     return undefined;
   }
@@ -95,9 +97,10 @@ export class ContentCache {
 
   /**
    * Removes an entry without disturbing a process that is reading it: renamed away first (readers keep their
-   * open file), then deleted. Another process evicting the same entry at the same time is fine.
+   * open file), then deleted. With `identity`, only that very file goes: a copy another process stored
+   * meanwhile is put back. Leftovers of processes that died while evicting are deleted too.
    */
-  private async evict(path: string): Promise<void> {
+  private async evict(path: string, identity?: string): Promise<void> {
     const trash = join(this.root, 'trash');
     await mkdir(trash, { recursive: true });
     const away = join(trash, uniqueSuffix());
@@ -107,10 +110,17 @@ export class ContentCache {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw cacheError(path, err);
     }
-    await rm(away, { recursive: true, force: true });
+    const moved = await lstat(away);
+    if (identity !== undefined && `${moved.dev}:${moved.ino}` !== identity) {
+      // Not what we judged: another process stored a fresh copy meanwhile. It goes back (it is judged on use).
+      await rename(away, path).catch(() => undefined);
+    }
+    for (const name of await readdir(trash)) {
+      const owner = Number(/^(\d+)-[0-9a-f]+$/.exec(name)?.[1]);
+      if (join(trash, name) === away || !processAlive(owner)) await rm(join(trash, name), { recursive: true, force: true });
+    }
   }
 }
-
 /** `<pid>-<random>`: unique among processes sharing the cache, and tells whether its owner still runs. */
 function uniqueSuffix(): string {
   return `${process.pid}-${randomBytes(6).toString('hex')}`;

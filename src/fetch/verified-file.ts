@@ -24,6 +24,8 @@ export class VerifiedFile {
     private handle: FileHandle | undefined,
     private readonly expected: Digest,
     private readonly size: number | undefined,
+    /** Device and inode of what was opened, to tell it from whatever takes its name later. */
+    readonly identity: string | undefined,
     why?: string,
   ) {
     this.problem = why;
@@ -35,13 +37,14 @@ export class VerifiedFile {
     try {
       handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ELOOP') return new VerifiedFile(undefined, expected, size, 'a symbolic link');
+      if ((err as NodeJS.ErrnoException).code === 'ELOOP') return new VerifiedFile(undefined, expected, size, undefined, 'a symbolic link');
       throw err;
     }
     const info = await handle.stat();
-    if (info.isFile()) return new VerifiedFile(handle, expected, size);
+    const identity = `${info.dev}:${info.ino}`;
+    if (info.isFile()) return new VerifiedFile(handle, expected, size, identity);
     await handle.close();
-    return new VerifiedFile(undefined, expected, size, info.isDirectory() ? 'a directory' : 'not a regular file');
+    return new VerifiedFile(undefined, expected, size, identity, info.isDirectory() ? 'a directory' : 'not a regular file');
   }
 
   /** The bytes, in order; stops (without a verdict) at the first problem. */
