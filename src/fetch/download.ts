@@ -50,9 +50,10 @@ export const MAX_UNSIZED_DOWNLOAD = 16 * 1024 ** 3;
 
 /**
  * Fetches `url` into `partial`, resuming from what is already there with a Range request. Never writes more than
- * `limit` bytes into it. Returns when the server has sent everything; the caller verifies.
+ * `size` bytes into it. Returns when the server has sent everything; the caller verifies.
  */
-async function fetchIntoPartial(url: string, partial: string, limit: number, progress: Progress): Promise<void> {
+async function fetchIntoPartial(url: string, partial: string, size: number | undefined, progress: Progress): Promise<void> {
+  const limit = size ?? MAX_UNSIZED_DOWNLOAD;
   const have = (await stat(partial).catch(() => undefined))?.size ?? 0;
   const resumeFrom = have > limit ? 0 : have;
   const headers: Record<string, string> = resumeFrom > 0 ? { Range: `bytes=${resumeFrom}-` } : {};
@@ -79,7 +80,7 @@ async function fetchIntoPartial(url: string, partial: string, limit: number, pro
     throw tooLong();
   }
   if (!response.body) throw new TransientError(`${url}: empty response`);
-  progress.start(limit, start);
+  progress.start(size, start);
   // Each chunk is on disk before the next is read, so a broken connection leaves a partial file to resume from.
   const file = await open(partial, append ? 'a' : 'w', 0o644);
   let written = start;
@@ -100,8 +101,9 @@ async function fetchIntoPartial(url: string, partial: string, limit: number, pro
   }
 }
 
-/** Copies a local file into `partial`, reading at most one byte more than `limit` (to tell that it is longer). */
-async function copyIntoPartial(url: string, partial: string, limit: number): Promise<void> {
+/** Copies a local file into `partial`, reading at most one byte more than `size` (to tell that it is longer). */
+async function copyIntoPartial(url: string, partial: string, size: number | undefined): Promise<void> {
+  const limit = size ?? MAX_UNSIZED_DOWNLOAD;
   const path = fileURLToPath(url);
   if (!(await stat(path).catch(() => undefined))?.isFile()) throw new UserError(`${url}: no such file`);
   let copied = 0;
@@ -137,7 +139,6 @@ export async function downloadToCache(
     return { path: cached, fetched: false };
   }
   const retry = options.retry ?? DEFAULT_RETRY;
-  const limit = size ?? MAX_UNSIZED_DOWNLOAD;
   const partial = await cache.partial(digest);
   const failures: string[] = [];
   const failed = (message: string, index: number): void => {
@@ -152,8 +153,8 @@ export async function downloadToCache(
     }
     for (let attempt = 1; ; attempt++) {
       try {
-        if (scheme === 'file') await copyIntoPartial(url, partial, limit);
-        else await fetchIntoPartial(url, partial, limit, new Progress(what));
+        if (scheme === 'file') await copyIntoPartial(url, partial, size);
+        else await fetchIntoPartial(url, partial, size, new Progress(what));
       } catch (err) {
         if (err instanceof OverlongError) await rm(partial, { force: true });
         if (!(err instanceof TransientError) || attempt >= retry.attempts) {
