@@ -24,6 +24,7 @@ export function testPackage(name: string, content: Buffer, depends: string[] = [
     depends,
     sourceDateEpoch: 1700000000,
     pkginfoComments: ['test'],
+    buildinfo: { buildtoolver: '0' },
     entries: [{ path: `usr/share/${name}/data`, type: 'file', content }],
   });
 }
