@@ -42,7 +42,7 @@ test(`${PROCESSES} builds at once on one cache, cold, warm, and with a corrupt e
   assertOnlyVerifiedBlobs(repo, cache);
 });
 
-test('a partial download left by a process that is gone is resumed by the next build, then removed', async (t) => {
+test('partial downloads left by a process that is gone: one is resumed by the next build, the others removed', async (t) => {
   const repo = await servedRepo(t, 1024 * 1024);
   const cache = join(repo.work, 'cache');
   const alpha = repo.packages[0]!;
@@ -50,6 +50,8 @@ test('a partial download left by a process that is gone is resumed by the next b
   mkdirSync(join(cache, 'partial'), { recursive: true });
   const half = alpha.bytes.length >> 1;
   writeFileSync(join(cache, 'partial', `${alpha.sha256}.${gone}-0123456789ab.part`), alpha.bytes.subarray(0, half));
+  // A second one (the same process retried, or another died too) is only debris: removed.
+  writeFileSync(join(cache, 'partial', `${alpha.sha256}.${gone}-ba9876543210.part`), alpha.bytes.subarray(0, half));
   const before = repo.server.requests.length;
   const r = await buildInto(repo, cache, join(repo.work, 'img'));
   assert.equal(r.code, 0, r.stderr);

@@ -51,7 +51,8 @@ export class ContentCache {
 
   /**
    * A new partial file of this process for `digest`: a dead process's partial when there is one to resume
-   * (taken by rename, so two processes never adopt the same one), else a name that does not exist yet.
+   * (taken by rename, so two processes never adopt the same one; other dead ones are removed), else a name
+   * that does not exist yet.
    */
   async partial(digest: Digest): Promise<string> {
     const dir = join(this.root, 'partial');
@@ -59,10 +60,13 @@ export class ContentCache {
       throw cacheError(dir, err);
     });
     const mine = join(dir, `${digestHex(digest)}.${uniqueSuffix()}.part`);
+    const ours = new RegExp(`^${digestHex(digest)}\\.(\\d+)-[0-9a-f]+\\.part$`);
+    let adopted = false;
     for (const name of await readdir(dir)) {
-      const owner = new RegExp(`^${digestHex(digest)}\\.(\\d+)-[0-9a-f]+\\.part$`).exec(name)?.[1];
+      const owner = ours.exec(name)?.[1];
       if (owner === undefined || processAlive(Number(owner))) continue;
-      if (await rename(join(dir, name), mine).then(() => true, () => false)) return mine;
+      if (adopted) await rm(join(dir, name), { force: true });
+      else adopted = await rename(join(dir, name), mine).then(() => true, () => false);
     }
     return mine;
   }
