@@ -105,6 +105,11 @@ export class ContentCache {
    * meanwhile is put back. Leftovers of processes that died while evicting are deleted too.
    */
   private async evict(path: string, identity?: string): Promise<void> {
+    const stillJudged = async (at: string): Promise<boolean> => {
+      const info = await lstat(at).catch(() => undefined);
+      return info !== undefined && (identity === undefined || `${info.dev}:${info.ino}` === identity);
+    };
+    if (!(await stillJudged(path))) return; // already gone, or replaced by another process's copy
     const trash = join(this.root, 'trash');
     await mkdir(trash, { recursive: true });
     const away = join(trash, uniqueSuffix());
@@ -114,9 +119,8 @@ export class ContentCache {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw cacheError(path, err);
     }
-    const moved = await lstat(away);
-    if (identity !== undefined && `${moved.dev}:${moved.ino}` !== identity) {
-      // Not what we judged: another process stored a fresh copy meanwhile. It goes back (it is judged on use).
+    if (!(await stillJudged(away))) {
+      // Another process stored a fresh copy just before the rename: it goes back (it is judged on use).
       await rename(away, path).catch(() => undefined);
     }
     for (const name of await readdir(trash)) {
@@ -125,6 +129,7 @@ export class ContentCache {
     }
   }
 }
+
 /** `<pid>-<random>`: unique among processes sharing the cache, and tells whether its owner still runs. */
 function uniqueSuffix(): string {
   return `${process.pid}-${randomBytes(6).toString('hex')}`;
