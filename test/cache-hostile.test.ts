@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { BuiltPackage } from '../src/arch/package-writer.js';
@@ -52,6 +53,12 @@ function corruptions(genuine: Buffer): Record<string, (path: string) => void> {
     },
     emptied: (p) => writeFileSync(p, ''),
     'a directory': (p) => mkdirSync(join(p, 'sub'), { recursive: true }),
+    // Opening a FIFO for reading would wait for a writer for ever.
+    'a named pipe': (p) => assert.equal(spawnSync('mkfifo', [p]).status, 0),
+    'a symlink to the genuine package elsewhere': (p) => {
+      writeFileSync(`${p}.elsewhere`, genuine);
+      symlinkSync(`${p}.elsewhere`, p);
+    },
   };
 }
 
@@ -124,7 +131,7 @@ test('a forged cache entry is never built into an image, installed, or certified
   }
 });
 
-test('a corrupt cache entry (truncated, bit-flipped, emptied, a directory) is evicted with one line and fetched again', async (t) => {
+test('a corrupt cache entry (truncated, bit-flipped, emptied, a directory, a FIFO, a symlink) is evicted with one line and fetched again', async (t) => {
   const ref = await reference(t);
   for (const [name, spoil] of Object.entries(corruptions(ref.alpha.bytes))) {
     await t.test(name, async () => {

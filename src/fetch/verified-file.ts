@@ -10,7 +10,7 @@ const CHUNK = 256 * 1024;
  * A file read once, every byte hashed, that is judged only when all of it has been read: a consumer may stop
  * early (a tar reader at its end-of-archive blocks), and `mismatch()` then reads the rest itself. So bytes past
  * the point a consumer cared about, or a file swapped or rewritten after an earlier check, cannot slip through.
- * Symlinks are not followed and anything but a regular file is a mismatch, whatever it holds.
+ * Symlinks are not followed and anything but a regular file (a directory, a FIFO) is a mismatch.
  */
 export class VerifiedFile {
   private readonly hash = createHash('sha256');
@@ -35,7 +35,7 @@ export class VerifiedFile {
   static async open(path: string, expected: Digest, size?: number): Promise<VerifiedFile> {
     let handle: FileHandle;
     try {
-      handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+      handle = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK); // a FIFO must not wait for a writer
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ELOOP') return new VerifiedFile(undefined, expected, size, undefined, 'a symbolic link');
       throw err;
