@@ -1,35 +1,18 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { buildPackage, type BuiltPackage } from '../src/arch/package-writer.js';
+import type { BuiltPackage } from '../src/arch/package-writer.js';
 import { repoPackageFromBuilt, writeRepo } from '../src/arch/repo-writer.js';
 import { Gpg } from './support/gpg.js';
 import { serveDirectory, type FileServer } from './support/http-server.js';
 import { runCli, tempDirFor } from './support/cli.js';
+import { noise, testPackage } from './support/package-repo.js';
 
 const SNAPSHOT = 'repos/2024/03/20/core/os/x86_64';
 
-/** Incompressible but fixed content, so packages are big enough to be cut mid-download. */
-function noise(seed: string, size: number): Buffer {
-  const parts: Buffer[] = [];
-  for (let i = 0; parts.length * 32 < size; i++) parts.push(createHash('sha256').update(`${seed}:${i}`).digest());
-  return Buffer.concat(parts).subarray(0, size);
-}
-
-async function pkg(name: string, depends: string[] = []): Promise<BuiltPackage> {
-  return buildPackage({
-    pkgname: name,
-    pkgver: '1.0',
-    pkgrel: 1,
-    arch: 'x86_64',
-    depends,
-    sourceDateEpoch: 1700000000,
-    pkginfoComments: ['test'],
-    buildinfo: { buildtoolver: '0' },
-    entries: [{ path: `usr/share/${name}/data`, type: 'file', content: noise(name, 64 * 1024) }],
-  });
+function pkg(name: string, depends: string[] = []): Promise<BuiltPackage> {
+  return testPackage(name, noise(name, 64 * 1024), depends);
 }
 
 interface Fixture {
@@ -176,4 +159,18 @@ test('a truncated download resumes with a Range request; 404 and persistent trun
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /package alpha 1\.0-1: could not be downloaded: .*HTTP 404 \(not found\)/);
   assert.deepEqual(cacheBlobs(cache3), []);
+});
+
+test('a signed package whose cache entry was replaced by other bytes is evicted, fetched again and verified', async (t) => {
+  const f = await signedArchive(t);
+  const cache = join(f.work, 'cache');
+  const first = await install(f, cache);
+  assert.equal(first.code, 0, first.stderr);
+  // Another package, whose bytes carry a valid signature of their own, takes alpha's place.
+  const entry = join(cache, 'blobs', 'sha256', f.packages[0]!.sha256);
+  writeFileSync(entry, f.packages[1]!.bytes);
+  const again = await install(f, cache);
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stderr, new RegExp(`^cache: ${entry} was corrupt \\(.*\\): removed, fetching again$`, 'm'));
+  assert.ok(readFileSync(entry).equals(f.packages[0]!.bytes));
 });

@@ -1,16 +1,19 @@
-import { createReadStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
-import { digestHex, verifiedStream, VerifyingStream, type Digest } from '../oci/digest.js';
-import { streamToFileAtomic } from '../util/fs.js';
+import { UserError } from '../errors.js';
+import { digestHex, type Digest } from '../oci/digest.js';
+import { VerifiedFile } from './verified-file.js';
 
 /**
- * The content-addressed cache every command shares: `blobs/sha256/<hex>` holds only bytes that were verified
- * against that digest on the way in; `partial/` holds interrupted downloads, which are re-hashed in full before
- * they can be promoted. Location: --cache, else $REPRO_OCI_CACHE, else $XDG_CACHE_HOME/repro-oci, else
- * ~/.cache/repro-oci.
+ * The content-addressed cache every command shares, possibly several processes at once:
+ * - `blobs/sha256/<hex>` holds bytes that were verified on the way in; they are hashed in full again before each
+ *   use (the directory is not trusted to stay intact), and an entry that does not match is evicted.
+ * - `partial/<hex>.<pid>-<random>.part` is one process's download; a partial whose process is gone is adopted
+ *   by the next download of the same blob, which resumes it.
+ * Everything enters and leaves by rename(), so no process ever sees another's half-written or half-removed file.
+ * Location: --cache, else $REPRO_OCI_CACHE, else $XDG_CACHE_HOME/repro-oci, else ~/.cache/repro-oci.
  */
 export class ContentCache {
   constructor(readonly root: string) {}
@@ -25,47 +28,124 @@ export class ContentCache {
     return join(this.root, 'blobs', 'sha256', digestHex(digest));
   }
 
-  partialPath(digest: Digest): string {
-    return join(this.root, 'partial', `${digestHex(digest)}.part`);
-  }
-
-  async has(digest: Digest): Promise<boolean> {
-    return (await stat(this.path(digest)).catch(() => undefined))?.isFile() ?? false;
-  }
-
-  /** Opens a cached blob, re-verifying it as it streams (the cache directory is not trusted to stay intact). */
-  async open(digest: Digest, size: number | undefined, what: string): Promise<Readable | undefined> {
-    if (!(await this.has(digest))) return undefined;
-    return verifiedStream(createReadStream(this.path(digest)), digest, size, `${what} (cached ${this.path(digest)})`);
-  }
-
-  /** Stores a stream under its digest; nothing is stored unless every byte matches. */
-  async put(digest: Digest, size: number | undefined, source: Readable | AsyncIterable<Buffer>, what: string): Promise<string> {
-    const target = this.path(digest);
-    await mkdir(join(this.root, 'blobs', 'sha256'), { recursive: true });
-    await streamToFileAtomic(target, source, [new VerifyingStream(digest, size, what)]);
-    return target;
+  /**
+   * The path of the cached blob after hashing all of it, or undefined when it is not cached. An entry that does
+   * not match (truncated, altered, forged, not a file) is evicted, which `log` is told in one line.
+   */
+  async lookup(digest: Digest, size: number | undefined, log: (message: string) => void): Promise<string | undefined> {
+    const path = this.path(digest);
+    let entry: VerifiedFile;
+    let why: string | undefined;
+    try {
+      entry = await VerifiedFile.open(path, digest, size);
+      why = await entry.mismatch();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw cacheError(path, err);
+    }
+    if (!why) return path;
+    await this.evict(path, entry.identity);
+    log(`cache: ${path} was corrupt (${why}): removed, fetching again`);
+    return undefined;
   }
 
   /**
-   * Promotes a completed partial download after hashing all of it and running `check` on it (a signature);
-   * a mismatch or a failed check deletes it, so the cache only ever holds accepted bytes.
+   * A new partial file of this process for `digest`: a dead process's partial when there is one to resume
+   * (taken by rename, so two processes never adopt the same one; other dead ones are removed), else a name
+   * that does not exist yet.
    */
-  async promotePartial(digest: Digest, size: number | undefined, what: string, check?: (file: string) => Promise<void>): Promise<string> {
-    const partial = this.partialPath(digest);
+  async partial(digest: Digest): Promise<string> {
+    const dir = join(this.root, 'partial');
+    await mkdir(dir, { recursive: true }).catch((err: unknown) => {
+      throw cacheError(dir, err);
+    });
+    const mine = join(dir, `${digestHex(digest)}.${uniqueSuffix()}.part`);
+    const ours = new RegExp(`^${digestHex(digest)}\\.(\\d+)-[0-9a-f]+\\.part$`);
+    let adopted = false;
+    for (const name of await readdir(dir)) {
+      const owner = ours.exec(name)?.[1];
+      if (owner === undefined || processAlive(Number(owner))) continue;
+      if (adopted) await rm(join(dir, name), { force: true });
+      else adopted = await rename(join(dir, name), mine).then(() => true, () => false);
+    }
+    return mine;
+  }
+
+  /**
+   * Moves a complete partial into the cache after hashing all of it and running `check` on it (a signature).
+   * A mismatch or a failed check deletes it. Another process may have stored the same blob meanwhile: rename()
+   * replaces it atomically with identical bytes, and a reader holding it open keeps reading what it opened.
+   */
+  async promote(partial: string, digest: Digest, size: number | undefined, what: string, check?: (file: string) => Promise<void>): Promise<string> {
     const target = this.path(digest);
-    const verify = new VerifyingStream(digest, size, what);
     try {
-      const file = createReadStream(partial);
-      file.on('error', (err) => verify.destroy(err));
-      for await (const chunk of file.pipe(verify)) void chunk;
+      await (await VerifiedFile.open(partial, digest, size)).verify(what);
       await check?.(partial);
     } catch (err) {
       await rm(partial, { force: true });
       throw err;
     }
     await mkdir(join(this.root, 'blobs', 'sha256'), { recursive: true });
-    await rename(partial, target);
+    try {
+      await rename(partial, target);
+    } catch (err) {
+      // Something that is not a file took the name meanwhile (a directory): it goes, then the blob goes in.
+      if (!['EISDIR', 'ENOTEMPTY', 'EEXIST', 'ENOTDIR'].includes((err as NodeJS.ErrnoException).code ?? '')) throw cacheError(target, err);
+      await this.evict(target);
+      await rename(partial, target).catch((again: unknown) => {
+        throw cacheError(target, again);
+      });
+    }
     return target;
   }
+
+  /**
+   * Removes an entry without disturbing a process that is reading it: renamed away first (readers keep their
+   * open file), then deleted. With `identity`, only that very file goes: a copy another process stored
+   * meanwhile is put back. Leftovers of processes that died while evicting are deleted too.
+   */
+  private async evict(path: string, identity?: string): Promise<void> {
+    const stillJudged = async (at: string): Promise<boolean> => {
+      const info = await lstat(at).catch(() => undefined);
+      return info !== undefined && (identity === undefined || `${info.dev}:${info.ino}` === identity);
+    };
+    if (!(await stillJudged(path))) return; // already gone, or replaced by another process's copy
+    const trash = join(this.root, 'trash');
+    await mkdir(trash, { recursive: true });
+    const away = join(trash, uniqueSuffix());
+    try {
+      await rename(path, away);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw cacheError(path, err);
+    }
+    if (!(await stillJudged(away))) {
+      // Another process stored a fresh copy just before the rename: it goes back (it is judged on use).
+      await rename(away, path).catch(() => undefined);
+    }
+    for (const name of await readdir(trash)) {
+      const owner = Number(/^(\d+)-[0-9a-f]+$/.exec(name)?.[1]);
+      if (join(trash, name) === away || !processAlive(owner)) await rm(join(trash, name), { recursive: true, force: true });
+    }
+  }
+}
+
+/** `<pid>-<random>`: unique among processes sharing the cache, and tells whether its owner still runs. */
+function uniqueSuffix(): string {
+  return `${process.pid}-${randomBytes(6).toString('hex')}`;
+}
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'; // exists, owned by someone else
+  }
+}
+
+function cacheError(path: string, err: unknown): UserError {
+  const code = (err as NodeJS.ErrnoException).code;
+  return new UserError(`cache: ${path}: ${code ?? (err as Error).message}`, { cause: err });
 }

@@ -1,11 +1,11 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, rm, stat } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { open, rm, stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { DigestMismatchError, NotFoundError, UserError } from '../errors.js';
 import type { Digest } from '../oci/digest.js';
+import { readSmall } from '../util/fs.js';
 import type { ContentCache } from './cache.js';
 import { Progress } from './progress.js';
 
@@ -42,14 +42,20 @@ function describeNetworkError(err: unknown): string {
   return cause?.code ?? cause?.message ?? (err as Error).message;
 }
 
+/** A download that sends more than the size that names it: wrong for that URL, whatever the rest would be. */
+class OverlongError extends UserError {}
+
+/** Largest download when the lock declares no size (a database without %CSIZE%): larger than any Arch package. */
+export const MAX_UNSIZED_DOWNLOAD = 16 * 1024 ** 3;
+
 /**
- * Fetches `url` into the cache's partial file for `digest`, resuming from what is already there with a Range
- * request. Returns when the server has sent everything; the caller verifies.
+ * Fetches `url` into `partial`, resuming from what is already there with a Range request. Never writes more than
+ * `size` bytes into it. Returns when the server has sent everything; the caller verifies.
  */
-async function fetchIntoPartial(url: string, partial: string, expectedSize: number | undefined, progress: Progress): Promise<void> {
+async function fetchIntoPartial(url: string, partial: string, size: number | undefined, progress: Progress): Promise<void> {
+  const limit = size ?? MAX_UNSIZED_DOWNLOAD;
   const have = (await stat(partial).catch(() => undefined))?.size ?? 0;
-  if (expectedSize !== undefined && have > expectedSize) await rm(partial, { force: true });
-  const resumeFrom = expectedSize !== undefined && have > expectedSize ? 0 : have;
+  const resumeFrom = have > limit ? 0 : have;
   const headers: Record<string, string> = resumeFrom > 0 ? { Range: `bytes=${resumeFrom}-` } : {};
   let response: Response;
   try {
@@ -61,35 +67,62 @@ async function fetchIntoPartial(url: string, partial: string, expectedSize: numb
     await response.body?.cancel();
     throw new TransientError(`${url}: HTTP ${response.status}`, retryAfter(response.headers.get('retry-after')));
   }
-  if (response.status === 416 && expectedSize !== undefined && resumeFrom === expectedSize) return; // already complete
+  if (response.status === 416 && resumeFrom === limit) return; // already complete
   if (response.status !== 200 && response.status !== 206) {
     await response.body?.cancel();
     throw new UserError(`${url}: HTTP ${response.status}${response.status === 404 ? ' (not found)' : ''}`);
   }
   const append = response.status === 206 && resumeFrom > 0;
-  if (!append && resumeFrom > 0) await rm(partial, { force: true }); // server ignored Range: start over
+  const start = append ? resumeFrom : 0;
+  const tooLong = (): OverlongError => new OverlongError(`${url}: more than the ${limit} bytes expected`);
+  if (Number(response.headers.get('content-length') ?? 0) > limit - start) {
+    await response.body?.cancel();
+    throw tooLong();
+  }
   if (!response.body) throw new TransientError(`${url}: empty response`);
-  progress.start(expectedSize, append ? resumeFrom : 0);
+  progress.start(size, start);
   // Each chunk is on disk before the next is read, so a broken connection leaves a partial file to resume from.
   const file = await open(partial, append ? 'a' : 'w', 0o644);
+  let written = start;
   try {
     // Iterating the web stream itself: Readable.fromWeb can drop the last chunk when the connection breaks.
     for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+      if (written + chunk.length > limit) throw tooLong(); // leaving the loop cancels the body
       await file.write(chunk);
+      written += chunk.length;
       progress.advance(chunk.length);
     }
   } catch (err) {
-    throw new TransientError(`${url}: connection lost after ${(await file.stat()).size} bytes (${describeNetworkError(err)})`);
+    if (err instanceof OverlongError) throw err;
+    throw new TransientError(`${url}: connection lost after ${written} bytes (${describeNetworkError(err)})`);
   } finally {
     await file.close();
     progress.stop();
   }
 }
 
+/** Copies a local file into `partial`, reading at most one byte more than `size` (to tell that it is longer). */
+async function copyIntoPartial(url: string, partial: string, size: number | undefined): Promise<void> {
+  const limit = size ?? MAX_UNSIZED_DOWNLOAD;
+  const path = fileURLToPath(url);
+  if (!(await stat(path).catch(() => undefined))?.isFile()) throw new UserError(`${url}: no such file`);
+  let copied = 0;
+  const counted = async function* (source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+    for await (const chunk of source) {
+      copied += chunk.length;
+      if (copied > limit) throw new OverlongError(`${url}: more than the ${limit} bytes expected`);
+      yield chunk;
+    }
+  };
+  await pipeline(createReadStream(path, { end: limit }), counted, createWriteStream(partial, { mode: 0o644 }));
+}
+
 /**
  * Puts the file that `urls` name into the cache, checked against `digest` (and `size` when known), and returns
- * its cache path. Mirrors are tried in order; transient failures are retried with exponential backoff and a
- * partial download resumes where it stopped. Nothing unverified ever reaches the cache.
+ * its cache path and whether it had to be fetched. A cached copy is hashed in full first (and evicted if it does
+ * not match). Mirrors are tried in order; transient failures are retried with exponential backoff and a
+ * partial download resumes where it stopped. No download grows past `size`, and nothing unverified ever
+ * reaches the cache. `check` (a signature) runs on the verified bytes, cached or fetched.
  */
 export async function downloadToCache(
   cache: ContentCache,
@@ -97,33 +130,35 @@ export async function downloadToCache(
   digest: Digest,
   size: number | undefined,
   what: string,
-  options: { retry?: RetryPolicy; check?: (file: string) => Promise<void> } = {},
-): Promise<string> {
-  if (await cache.has(digest)) return cache.path(digest);
+  options: { retry?: RetryPolicy; check?: (file: string) => Promise<void>; log?: (message: string) => void } = {},
+): Promise<{ path: string; fetched: boolean }> {
+  const log = options.log ?? ((message: string) => void process.stderr.write(`${message}\n`));
+  const cached = await cache.lookup(digest, size, log);
+  if (cached) {
+    await options.check?.(cached);
+    return { path: cached, fetched: false };
+  }
   const retry = options.retry ?? DEFAULT_RETRY;
-  const partial = cache.partialPath(digest);
-  await mkdir(dirname(partial), { recursive: true });
+  const partial = await cache.partial(digest);
   const failures: string[] = [];
-  for (const url of urls) {
-    if (url.startsWith('file:')) {
-      const path = fileURLToPath(url);
-      if (!(await stat(path).catch(() => undefined))?.isFile()) {
-        failures.push(`${url}: no such file`);
-        continue;
-      }
-      await pipeline(createReadStream(path), createWriteStream(partial, { mode: 0o644 }));
-      return cache.promotePartial(digest, size, `${what} from ${url}`, options.check);
-    }
-    if (!/^https?:/.test(url)) {
-      failures.push(`${url}: unsupported URL scheme`);
+  const failed = (message: string, index: number): void => {
+    failures.push(message);
+    if (index < urls.length - 1) log(`${what}: ${message}; trying the next location`);
+  };
+  for (const [index, url] of urls.entries()) {
+    const scheme = url.startsWith('file:') ? 'file' : /^https?:/.test(url) ? 'http' : undefined;
+    if (!scheme) {
+      failed(`${url}: unsupported URL scheme`, index);
       continue;
     }
     for (let attempt = 1; ; attempt++) {
       try {
-        await fetchIntoPartial(url, partial, size, new Progress(what));
+        if (scheme === 'file') await copyIntoPartial(url, partial, size);
+        else await fetchIntoPartial(url, partial, size, new Progress(what));
       } catch (err) {
+        if (err instanceof OverlongError) await rm(partial, { force: true });
         if (!(err instanceof TransientError) || attempt >= retry.attempts) {
-          failures.push(err instanceof Error ? err.message : String(err));
+          failed(err instanceof Error ? err.message : String(err), index);
           break;
         }
         await sleep(err.retryAfterMs ?? Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (attempt - 1)));
@@ -131,10 +166,10 @@ export async function downloadToCache(
       }
       // Complete: hash it (and check it); wrong bytes are deleted and the next mirror is tried.
       try {
-        return await cache.promotePartial(digest, size, `${what} from ${url}`, options.check);
+        return { path: await cache.promote(partial, digest, size, `${what} from ${url}`, options.check), fetched: true };
       } catch (err) {
         if (!(err instanceof DigestMismatchError)) throw err;
-        failures.push(err.message);
+        failed(err.message, index);
         break;
       }
     }
@@ -153,9 +188,8 @@ export async function fetchBytes(url: string, what: string, limit: number, retry
     const info = await stat(path).catch(() => undefined);
     if (!info?.isFile()) throw new NotFoundError(`${what}: ${url}: no such file`);
     if (info.size > limit) throw new UserError(`${what}: ${url}: ${info.size} bytes exceeds the ${limit}-byte limit`);
-    const chunks: Buffer[] = [];
-    for await (const c of createReadStream(path)) chunks.push(c as Buffer);
-    return Buffer.concat(chunks);
+    // The file may have grown since: read at most one byte past the limit, and refuse that byte.
+    return readSmall(createReadStream(path, { end: limit }), limit, `${what}: ${url}`);
   }
   for (let attempt = 1; ; attempt++) {
     try {

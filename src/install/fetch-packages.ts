@@ -1,13 +1,13 @@
-import { createReadStream } from 'node:fs';
 import { keyringIdentity, loadKeyringFromDirectory, type Keyring } from '../arch/keyring.js';
 import { parseSigLevel } from '../arch/siglevel.js';
 import { canonicalJson } from '../oci/canonical-json.js';
 import type { Lock, LockedPackage } from '../arch/lock.js';
 import { resolveLocation } from '../arch/spec.js';
-import { checkPackageSignature, signaturePolicy, type SignaturePolicy } from '../arch/signature.js';
+import { checkPackageSignature, signaturePolicy, type SignaturePolicy, type VerifiedSignature } from '../arch/signature.js';
 import { NotFoundError, UserError } from '../errors.js';
 import type { ContentCache } from '../fetch/cache.js';
 import { downloadToCache, fetchBytes } from '../fetch/download.js';
+import { VerifiedFile } from '../fetch/verified-file.js';
 import type { Digest } from '../oci/digest.js';
 import type { PackageToInstall } from './installer.js';
 import type { Validation } from './local-db.js';
@@ -55,9 +55,10 @@ async function signatureOf(pkg: LockedPackage, urls: string[]): Promise<Buffer |
 }
 
 /**
- * Brings every locked package into the cache, in install order. Each is checked against the lock's sha256 and,
- * as the signature policy says, its OpenPGP signature — before it enters the cache, and again when it is
- * taken from the cache — so that nothing unverified is ever installed or cached.
+ * Brings every locked package into the cache, in install order. Each is hashed in full against the lock's sha256
+ * and size and then, as the signature policy says, its OpenPGP signature is checked — before it enters the
+ * cache, and again when it is taken from the cache — so that nothing unverified is ever installed or cached.
+ * (The installer hashes the file once more as it reads it: it may have changed since.)
  */
 export async function fetchLockedPackages(lock: Lock, options: FetchOptions): Promise<PackageToInstall[]> {
   const out: PackageToInstall[] = [];
@@ -71,20 +72,22 @@ export async function fetchLockedPackages(lock: Lock, options: FetchOptions): Pr
     let signer: PackageToInstall['signer'];
     const check = async (file: string): Promise<void> => {
       const signature = policy.level === 'never' ? undefined : await signatureOf(pkg, urls);
-      // Opened only if the check reads it: an unread stream would open `file` after the cache renamed it (ENOENT).
-      const data = (async function* () {
-        yield* createReadStream(file);
-      })();
-      const verified = await checkPackageSignature(policy, signature, { data, keyring: options.signatures?.keyring as Keyring, what });
+      if (signature === undefined && policy.level !== 'required') return;
+      // The signature is judged on bytes that are hashed as it reads them, and only stands once all of them matched.
+      const bytes = await VerifiedFile.open(file, digest, pkg.csize || undefined);
+      let verified: VerifiedSignature | undefined;
+      try {
+        verified = await checkPackageSignature(policy, signature, { data: bytes.chunks(), keyring: options.signatures?.keyring as Keyring, what });
+      } finally {
+        await bytes.verify(`${what} (${file})`);
+      }
       // pacman records `pgp` alone when a signature was checked, else the sha256 it compared.
       validation = verified ? ['pgp'] : ['sha256'];
       signer = verified ? { fingerprint: verified.fingerprint, ...(verified.signerUserId ? { userId: verified.signerUserId } : {}) } : undefined;
     };
-    const cached = await options.cache.has(digest);
-    const file = await downloadToCache(options.cache, urls, digest, pkg.csize || undefined, what, { check });
-    if (cached) await check(file);
-    else options.log?.(`fetched ${pkg.filename}`);
-    out.push({ name: pkg.name, version: pkg.version, file, sha256: pkg.sha256, reason: pkg.reason, validation, isize: pkg.isize, ...(signer ? { signer } : {}) });
+    const { path: file, fetched } = await downloadToCache(options.cache, urls, digest, pkg.csize || undefined, what, { check, ...(options.log ? { log: options.log } : {}) });
+    if (fetched) options.log?.(`fetched ${pkg.filename}`);
+    out.push({ name: pkg.name, version: pkg.version, file, sha256: pkg.sha256, ...(pkg.csize ? { csize: pkg.csize } : {}), reason: pkg.reason, validation, isize: pkg.isize, ...(signer ? { signer } : {}) });
   }
   return out;
 }

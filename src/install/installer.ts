@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { parseMtree } from '../arch/mtree.js';
 import { parsePkgInfo, type PkgInfo } from '../arch/pkginfo.js';
 import { decompressAuto } from '../compress/index.js';
-import { VerifyingStream } from '../oci/digest.js';
 import { UserError } from '../errors.js';
+import { VerifiedFile } from '../fetch/verified-file.js';
 import { normalizeMemberPath, parentPaths, type TarSourceEntry } from '../tar/entry.js';
 import { readTar } from '../tar/reader.js';
 import { makeScratchDir, readSmall } from '../util/fs.js';
@@ -25,9 +25,10 @@ import { PathPatterns } from './noextract.js';
 export interface PackageToInstall {
   name: string;
   version: string;
-  /** Path of the package file; its bytes are checked against `sha256` as they are read. */
+  /** Path of the package file; all its bytes are checked against `sha256` (and `csize`) when it is read. */
   file: string;
   sha256?: string;
+  csize?: number;
   reason: 'explicit' | 'dependency';
   validation: Validation[];
   /** Installed size from the lock, the budget against decompression bombs. */
@@ -109,10 +110,8 @@ export async function installPackages(packages: PackageToInstall[], options: Ins
       const budget = (pkg.isize ?? 0) + BOMB_SLACK;
       let packageBytes = 0;
 
-      const raw = createReadStream(pkg.file);
-      const source = pkg.sha256 ? raw.pipe(new VerifyingStream(`sha256:${pkg.sha256}`, undefined, `${what} (${pkg.file})`)) : raw;
-      if (pkg.sha256) raw.on('error', (err) => source.destroy(err));
-      for await (const entry of readTar(decompressAuto(source, what), { what })) {
+      const source = await openPackage(pkg, what);
+      for await (const entry of readToTheEnd(readTar(decompressAuto(source.chunks(), what), { what }), source)) {
         const path = normalizeMemberPath(entry.name);
         if (path === null) fail(JSON.stringify(entry.name), 'absolute path or ".." component: refused');
         if (path === undefined) continue;
@@ -243,6 +242,32 @@ export async function installPackages(packages: PackageToInstall[], options: Ins
   } catch (err) {
     await cleanup();
     throw err;
+  }
+}
+
+/**
+ * The package file's bytes and, once the installer has read what it needs, the check that all of them match
+ * the lock's sha256 (and size): the tar's end is not the file's.
+ */
+async function openPackage(pkg: PackageToInstall, what: string): Promise<{ chunks: () => AsyncIterable<Buffer>; verify: () => Promise<void> }> {
+  if (!pkg.sha256) return { chunks: () => createReadStream(pkg.file), verify: async () => {} };
+  try {
+    const file = await VerifiedFile.open(pkg.file, `sha256:${pkg.sha256}`, pkg.csize);
+    return { chunks: () => file.chunks(), verify: () => file.verify(`${what} (${pkg.file})`) };
+  } catch (err) {
+    throw new UserError(`${what}: cannot read ${pkg.file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+}
+
+/**
+ * The tar's entries, then (or when the reader stops early) the verdict on every byte of the file: the tar's
+ * end-of-archive is not the file's end, and a file that does not match explains a failed read best.
+ */
+async function* readToTheEnd<T>(entries: AsyncIterable<T>, source: { verify: () => Promise<void> }): AsyncGenerator<T> {
+  try {
+    yield* entries;
+  } finally {
+    await source.verify(); // a mismatch replaces the reader's own error
   }
 }
 
