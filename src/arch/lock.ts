@@ -13,6 +13,8 @@ import { parseSigLevel, type SigLevel } from './siglevel.js';
 import { checkPackageSignature, signaturePolicy, type SignaturePolicy } from './signature.js';
 import { byteOrder } from '../util/order.js';
 import { readUserFile } from '../util/fs.js';
+import { schemaChecker } from '../util/yaml-schema.js';
+import { checkPackageFilename, checkPackageName, checkPackageVersion } from './names.js';
 
 /**
  * The lock: everything a build needs to fetch and verify, and nothing that changes afterwards. Written as
@@ -210,17 +212,40 @@ export function serializeLock(lock: Lock): string {
 }
 
 export async function readLock(path: string): Promise<Lock> {
-  const text = await readUserFile(path, 'lock');
-  let lock: Lock;
+  return parseLock(await readUserFile(path, 'lock'), `lock ${path}`);
+}
+
+const checkLockSchema = schemaChecker<Lock>('lock.schema.json');
+
+/**
+ * A lock from outside (a file, or the recipe inside an image): JSON, then lock.schema.json (types, integer ranges,
+ * name, version and file name patterns), then what a schema cannot say. Every failure is one line naming the key.
+ */
+export function parseLock(text: string, what: string): Lock {
+  let value: unknown;
   try {
-    lock = JSON.parse(text) as Lock;
+    value = JSON.parse(text);
   } catch {
-    throw new UserError(`lock ${path}: not valid JSON`);
+    throw new UserError(`${what}: not valid JSON`);
   }
-  if (lock?.lockVersion !== LOCK_VERSION) throw new UserError(`lock ${path}: unsupported lockVersion ${JSON.stringify(lock?.lockVersion)} (this repro-oci reads ${LOCK_VERSION})`);
-  if (!Array.isArray(lock.packages) || lock.packages.some((p) => typeof p?.name !== 'string' || !/^[0-9a-f]{64}$/.test(p?.sha256 ?? '') || !Array.isArray(p.urls))) {
-    throw new UserError(`lock ${path}: malformed packages list`);
-  }
+  const version = (value as { lockVersion?: unknown } | null)?.lockVersion;
+  if (version !== LOCK_VERSION) throw new UserError(`${what}: unsupported lockVersion ${JSON.stringify(version) ?? 'undefined'} (this repro-oci reads ${LOCK_VERSION})`);
+  return checkLock(value, what);
+}
+
+/** Checks a parsed lock (see parseLock). */
+export function checkLock(value: unknown, what: string): Lock {
+  const lock = checkLockSchema(value, what);
+  const seen = new Set<string>();
+  lock.packages.forEach((p, i) => {
+    const at = `${what}: /packages/${i}`;
+    checkPackageName(p.name, at);
+    checkPackageVersion(p.version, at);
+    checkPackageFilename(p.filename, at);
+    if (seen.has(p.name)) throw new UserError(`${at}: package ${p.name} is listed twice`);
+    seen.add(p.name);
+  });
+  parseSigLevel(lock.sigLevel, `${what}: sigLevel`);
   return lock;
 }
 
