@@ -19,6 +19,12 @@ export interface TarReadOptions {
 }
 
 const BLOCK = 512;
+/** What a Date can hold (±10^8 days), in seconds; anything beyond cannot be a file's time. */
+const MAX_MTIME = 8_640_000_000_000;
+/** uid_t and gid_t are 32 bits: GNU tar refuses larger ids ("out of uid_t range"). */
+const MAX_ID = 0xffffffff;
+/** What a ustar devmajor/devminor field holds (the writer cannot write more). */
+const MAX_DEVICE = 0o7777777;
 
 function cString(buf: Buffer, start: number, width: number): Buffer {
   const field = buf.subarray(start, start + width);
@@ -174,6 +180,13 @@ export async function* readTar(source: AsyncIterable<Buffer | Uint8Array>, optio
         entry.devMajor = parseNumber(block, 329, 8, what, 'devmajor');
         entry.devMinor = parseNumber(block, 337, 8, what, 'devminor');
       }
+      const outOfRange = (field: string, value: number, min: number, max: number): void => {
+        if (value < min || value > max) throw new UserError(`${what}: entry ${JSON.stringify(name)}: ${field} ${value} is out of range (${min} to ${max})`);
+      };
+      outOfRange('mtime', entry.mtime, -MAX_MTIME, MAX_MTIME);
+      outOfRange('uid', entry.uid, 0, MAX_ID);
+      outOfRange('gid', entry.gid, 0, MAX_ID);
+      for (const device of [entry.devMajor, entry.devMinor]) if (device !== undefined) outOfRange('device number', device, 0, MAX_DEVICE);
       if (Object.keys(xattrs).length > 0) entry.xattrs = xattrs;
       const uname = pax.get('uname')?.toString('utf8') ?? cString(block, 265, 32).toString('utf8');
       const gname = pax.get('gname')?.toString('utf8') ?? cString(block, 297, 32).toString('utf8');
