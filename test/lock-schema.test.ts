@@ -1,59 +1,14 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Ajv } from 'ajv';
 import fc from 'fast-check';
 import { parseLock } from '../src/arch/lock.js';
-import { compressToBuffer, getCompressor } from '../src/compress/index.js';
-import type { TarSourceEntry } from '../src/tar/entry.js';
-import { writeTar } from '../src/tar/writer.js';
 import { REPO_ROOT, runCli, tempDirFor } from './support/cli.js';
+import { rawPackageLock, sampleLock } from './support/raw-lock.js';
 
 const HEX = (c: string): string => c.repeat(64);
-
-/** A lock as `repro-oci lock` writes it, with every optional field present so that mutations reach them all. */
-function sampleLock(pkg: { name: string; version: string; filename: string; sha256: string; csize: number }): Record<string, unknown> {
-  return {
-    lockVersion: 1,
-    specDigest: `sha256:${HEX('0')}`,
-    architecture: 'x86_64',
-    archive: { url: 'https://archive.example/', date: '2024-03-20' },
-    repositories: [{ name: 'core', servers: ['repo/core/os/x86_64'], database: `sha256:${HEX('1')}` }],
-    targets: [pkg.name],
-    sigLevel: 'Never',
-    keyring: { name: 'archlinux', keys: `sha256:${HEX('2')}`, trusted: ['A'.repeat(40)], revoked: [] },
-    packages: [
-      { name: pkg.name, version: pkg.version, arch: 'any', repository: 'core', filename: pkg.filename, urls: [pkg.filename], sha256: pkg.sha256, csize: pkg.csize, isize: 10, builddate: 1700000000, signature: 'iQEzBAABCAAdFiEE', reason: 'explicit' },
-    ],
-  };
-}
-
-/** A package whose .PKGINFO says what the test wants (a hostile name included), written without any checks. */
-async function rawPackage(name: string, version: string): Promise<Buffer> {
-  const pkginfo = Buffer.from(`pkgname = ${name}\npkgver = ${version}\nsize = 2\n`);
-  const entries: TarSourceEntry[] = [
-    { path: '.PKGINFO', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 1700000000, size: pkginfo.length, open: async () => (await import('node:stream')).Readable.from([pkginfo]) },
-    { path: 'etc', type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: 1700000000, size: 0 },
-    { path: 'etc/x', type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 1700000000, size: 2, open: async () => (await import('node:stream')).Readable.from([Buffer.from('x\n')]) },
-  ];
-  return compressToBuffer(writeTar(entries), getCompressor('zstd'));
-}
-
-/** Writes a package and a lock for it (sigLevel Never, so no keyring is needed); returns the lock's path. */
-async function lockBeside(dir: string, name: string, mutate: (lock: Record<string, unknown>) => void = () => {}): Promise<string> {
-  const bytes = await rawPackage(name, '1-1');
-  const filename = 'pkg-1-1-any.pkg.tar.zst';
-  writeFileSync(join(dir, filename), bytes);
-  const lock = sampleLock({ name, version: '1-1', filename, sha256: createHash('sha256').update(bytes).digest('hex'), csize: bytes.length });
-  delete lock.keyring;
-  delete (lock.packages as Record<string, unknown>[])[0]!.signature;
-  mutate(lock);
-  const path = join(dir, 'lock.json');
-  writeFileSync(path, JSON.stringify(lock));
-  return path;
-}
 
 function assertOneLineRefusal(r: { code: number | null; stderr: string; stdout: string }, message: RegExp): void {
   assert.equal(r.code, 2, r.stderr + r.stdout);
@@ -64,7 +19,7 @@ function assertOneLineRefusal(r: { code: number | null; stderr: string; stdout: 
 
 test('ls/install: a lock whose package name holds ../ is refused at load, before anything becomes a path', async (t) => {
   const dir = await tempDirFor(t, 'lock-name');
-  const lock = await lockBeside(dir, '../../evil');
+  const lock = await rawPackageLock(dir, '../../evil');
   const ls = await runCli(['ls', lock], { env: { REPRO_OCI_CACHE: join(dir, 'cache') } });
   assertOneLineRefusal(ls, /lock .*lock\.json: \/packages\/0\/name must match pattern/);
   assert.doesNotMatch(ls.stdout, /\.\.\//, 'no ../ entry listed');
@@ -74,7 +29,7 @@ test('ls/install: a lock whose package name holds ../ is refused at load, before
 
 test('ls: a well-formed lock with a raw package still installs (the fixture itself is sound)', async (t) => {
   const dir = await tempDirFor(t, 'lock-ok');
-  const ls = await runCli(['ls', await lockBeside(dir, 'good')], { env: { REPRO_OCI_CACHE: join(dir, 'cache') } });
+  const ls = await runCli(['ls', await rawPackageLock(dir, 'good')], { env: { REPRO_OCI_CACHE: join(dir, 'cache') } });
   assert.equal(ls.code, 0, ls.stderr);
   assert.match(ls.stdout, /\/var\/lib\/pacman\/local\/good-1-1\/desc/);
 });
@@ -97,7 +52,7 @@ const HOSTILE: [string, (lock: Record<string, unknown>) => void, RegExp][] = [
 for (const [name, mutate, message] of HOSTILE) {
   test(`ls: a lock with ${name} is one line, exit 2`, async (t) => {
     const dir = await tempDirFor(t, 'lock-hostile');
-    const r = await runCli(['ls', await lockBeside(dir, 'good', mutate)], { env: { REPRO_OCI_CACHE: join(dir, 'cache') } });
+    const r = await runCli(['ls', await rawPackageLock(dir, 'good', { mutate })], { env: { REPRO_OCI_CACHE: join(dir, 'cache') } });
     assertOneLineRefusal(r, message);
   });
 }
