@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Ajv } from 'ajv';
@@ -164,4 +164,16 @@ test('the schema\'s name, version and file name patterns are the code\'s', async
   assert.equal(props.name!.pattern, names.PACKAGE_NAME.source);
   assert.equal(props.version!.pattern, names.PACKAGE_VERSION.source);
   assert.equal(props.filename!.pattern, names.PACKAGE_FILENAME.source);
+});
+
+test('build --lock and lock --update read the lock through the same checks', async (t) => {
+  const dir = await tempDirFor(t, 'lock-commands');
+  const lock = await rawPackageLock(dir, 'good', { mutate: (l) => ((l.packages as Record<string, unknown>[])[0]!.reason = null) });
+  writeFileSync(join(dir, 'spec.yaml'), 'repositories: [{ name: core, servers: [repo] }]\npackages: [good]\nsigLevel: Never\n');
+  const before = readFileSync(lock);
+  const build = await runCli(['build', join(dir, 'spec.yaml'), '--lock', lock, '-o', `oci:${join(dir, 'out')}`], { env: { REPRO_OCI_CACHE: join(dir, 'cache') } });
+  assertOneLineRefusal(build, /\/packages\/0\/reason must be string/);
+  const update = await runCli(['lock', join(dir, 'spec.yaml'), '-o', lock, '--update']);
+  assertOneLineRefusal(update, /\/packages\/0\/reason must be string/);
+  assert.ok(readFileSync(lock).equals(before), 'the lock is left as it was');
 });
