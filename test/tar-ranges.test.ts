@@ -111,3 +111,22 @@ test('build --rootfs: an owners rule or a setup file with uid 2^32 is refused by
     assert.equal(existsSync(join(dir, 'out')), false);
   }
 });
+
+test('a SOURCE_DATE_EPOCH beyond year 9999 is refused in one line before anything is built', async (t) => {
+  const dir = await tempDirFor(t, 'sde-range');
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(join(dir, 'root', 'etc'), { recursive: true });
+  writeFileSync(join(dir, 'root', 'etc', 'x'), 'x');
+  writeFileSync(join(dir, 'image.yaml'), 'sourceDateEpoch: 9007199254740991\n');
+  const runs = [
+    await runCli(['build', '--rootfs', join(dir, 'root'), '--source-date-epoch', '9007199254740991', '-o', `oci:${join(dir, 'out')}`]),
+    await runCli(['build', '--rootfs', join(dir, 'root'), '-o', `oci:${join(dir, 'out')}`], { env: { SOURCE_DATE_EPOCH: '8640000000001' } }),
+    await runCli(['build', '--rootfs', join(dir, 'root'), '--config', join(dir, 'image.yaml'), '-o', `oci:${join(dir, 'out')}`], { env: { SOURCE_DATE_EPOCH: undefined } }),
+  ];
+  for (const r of runs) {
+    assert.equal(r.code, 2, r.stderr + r.stdout);
+    assert.doesNotMatch(r.stderr, /internal error/);
+    assert.match(r.stderr, /^repro-oci: [^\n]*(SOURCE_DATE_EPOCH|sourceDateEpoch)[^\n]*\n$/);
+    assert.equal(existsSync(join(dir, 'out')), false);
+  }
+});

@@ -14,6 +14,7 @@ import { installPackages, type TreeNode } from '../install/installer.js';
 import { sortWithHardlinks } from '../rootfs/tree.js';
 import { exists, writeFileAtomic } from '../util/fs.js';
 import { VERSION } from '../version.js';
+import { checkSourceDateEpoch } from '../util/time.js';
 import { RECIPE_LABEL, RECIPE_PATH, serializeRecipe, type Recipe } from './recipe.js';
 import { runSetupCommands } from './sandbox.js';
 import { applyExcludes, applySetupFiles, contentNode, expandSetup, lockRootPassword } from './setup.js';
@@ -47,7 +48,7 @@ export const SBOM_PATHS = { spdx: 'usr/share/repro-oci/sbom.spdx.json', cycloned
  */
 export function defaultSourceDateEpoch(lock: Lock): number {
   if (lock.archive) return Date.parse(`${lock.archive.date}T00:00:00Z`) / 1000;
-  return lock.packages.reduce((max, p) => Math.max(max, p.builddate ?? 0), 0);
+  return checkSourceDateEpoch(lock.packages.reduce((max, p) => Math.max(max, p.builddate ?? 0), 0), 'the newest package BUILDDATE in the lock (the default SOURCE_DATE_EPOCH)');
 }
 
 /** The lock a build uses: the one given, else SPEC.lock.json beside the spec, else a new one written there. */
