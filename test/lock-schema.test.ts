@@ -47,6 +47,9 @@ const HOSTILE: [string, (lock: Record<string, unknown>) => void, RegExp][] = [
   ['an unknown key', (l) => (l.extra = true), /must NOT have additional properties \("extra"\)/],
   ['a package listed twice', (l) => (l.packages = [...(l.packages as unknown[]), ...(l.packages as unknown[])]), /package good is listed twice/],
   ['a sigLevel pacman does not know', (l) => (l.sigLevel = 'Sometimes'), /sigLevel/],
+  ['a file: URL whose path does not decode', (l) => ((l.packages as Record<string, unknown>[])[0]!.urls = ['file:///%zz']), /\/packages\/0\/urls\/0: "file:\/\/\/%zz" is not a URL that can be fetched/],
+  ['a file: URL naming another host', (l) => ((l.packages as Record<string, unknown>[])[0]!.urls = ['file://host/x']), /\/packages\/0\/urls\/0: "file:\/\/host\/x" is not a URL that can be fetched/],
+  ['a server URL that does not parse', (l) => ((l.repositories as Record<string, unknown>[])[0]!.servers = ['http://[::1']), /\/repositories\/0\/servers\/0: "http:\/\/\[::1" is not a URL/],
 ];
 
 for (const [name, mutate, message] of HOSTILE) {
@@ -176,4 +179,59 @@ test('build --lock and lock --update read the lock through the same checks', asy
   const update = await runCli(['lock', join(dir, 'spec.yaml'), '-o', lock, '--update']);
   assertOneLineRefusal(update, /\/packages\/0\/reason must be string/);
   assert.ok(readFileSync(lock).equals(before), 'the lock is left as it was');
+});
+
+/** Every leaf of a JSON value, as a path of keys and indices. */
+function leaves(value: unknown, path: (string | number)[] = []): (string | number)[][] {
+  if (value === null || typeof value !== 'object') return [path];
+  const entries = Array.isArray(value) ? value.map((v, i) => [i, v] as const) : Object.entries(value);
+  return entries.flatMap(([k, v]) => leaves(v, [...path, k]));
+}
+
+function setAt(value: unknown, path: (string | number)[], leaf: unknown): unknown {
+  const copy = structuredClone(value) as Record<string | number, unknown>;
+  let node = copy;
+  for (const key of path.slice(0, -1)) node = node[key] as Record<string | number, unknown>;
+  node[path.at(-1)!] = leaf;
+  return copy;
+}
+
+test('property: a mutated lock that loads is installed or refused in one line by ls\'s pipeline, never a crash', async (t) => {
+  const dir = await tempDirFor(t, 'lock-downstream');
+  const { ContentCache } = await import('../src/fetch/cache.js');
+  const { fetchLockedPackages, lockSignatures } = await import('../src/install/fetch-packages.js');
+  const { installPackages } = await import('../src/install/installer.js');
+  const base = JSON.parse(readFileSync(await rawPackageLock(dir, 'good'), 'utf8')) as unknown;
+  const paths = leaves(base);
+  // Values of the kinds a lock holds, many of them valid, so that most mutations load and go on downstream.
+  const text = fc.constantFrom('good', 'other', 'pkg-1-1-any.pkg.tar.zst', 'missing.pkg.tar.zst', '../pkg-1-1-any.pkg.tar.zst', '/etc/hostname', 'file:///etc/hostname', 'file:///nonexistent', 'ftp://x/y', '1-1', '2:3-4.5', 'Never', 'Optional', 'Required', 'PackageNever', 'dependency', 'core', 'x86_64', HEX('e'));
+  const number = fc.oneof(fc.nat({ max: 1 << 20 }), fc.constantFrom(0, 1, Number.MAX_SAFE_INTEGER));
+  const valueAt = (path: (string | number)[]): unknown => path.reduce<unknown>((node, key) => (node as Record<string | number, unknown>)[key], base);
+  let installed = 0;
+  let refused = 0;
+  await fc.assert(
+    fc.asyncProperty(fc.nat(paths.length - 1), text, number, async (index, someText, someNumber) => {
+      const path = paths[index]!;
+      let lock;
+      try {
+        lock = parseLock(JSON.stringify(setAt(base, path, typeof valueAt(path) === 'number' ? someNumber : someText)), 'lock L');
+      } catch {
+        return; // refused at load: the property above covers it
+      }
+      try {
+        const signatures = await lockSignatures(lock, undefined);
+        const packages = await fetchLockedPackages(lock, { baseDir: dir, cache: ContentCache.at(join(dir, 'cache')), signatures, log: () => {} });
+        const tree = await installPackages(packages, { sourceDateEpoch: 0 });
+        await tree.cleanup();
+        installed++;
+      } catch (err) {
+        assert.ok((err as Error).name === 'UserError' || (err as Error).name === 'DigestMismatchError' || (err as Error).name === 'NotFoundError', `not a user error: ${(err as Error).stack}`);
+        assert.doesNotMatch((err as Error).message, /\n/, 'one line');
+        refused++;
+      }
+    }),
+    { numRuns: 600 },
+  );
+  t.diagnostic(`installed ${installed}, refused ${refused}`);
+  assert.ok(installed > 0 && refused > 0, `installed ${installed}, refused ${refused}`);
 });

@@ -8,6 +8,7 @@ import { repoPackage, resolve, type Repository } from './resolve.js';
 import { archivePackageUrl, repositorySources, resolveLocation, specArchitecture, type LoadedSpec } from './spec.js';
 import { resolve as resolvePath } from 'node:path';
 import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { keyringIdentity, loadKeyringFromDirectory, type Keyring, type KeyringIdentity } from './keyring.js';
 import { parseSigLevel, type SigLevel } from './siglevel.js';
 import { checkPackageSignature, signaturePolicy, type SignaturePolicy } from './signature.js';
@@ -245,8 +246,22 @@ export function checkLock(value: unknown, what: string): Lock {
     if (seen.has(p.name)) throw new UserError(`${at}: package ${p.name} is listed twice`);
     seen.add(p.name);
   });
+  lock.packages.forEach((p, i) => p.urls.forEach((u, j) => checkLocation(u, `${what}: /packages/${i}/urls/${j}`)));
+  lock.repositories.forEach((r, i) => r.servers.forEach((s, j) => checkLocation(s, `${what}: /repositories/${i}/servers/${j}`)));
+  if (lock.archive) checkLocation(lock.archive.url, `${what}: /archive/url`);
   parseSigLevel(lock.sigLevel, `${what}: sigLevel`);
   return lock;
+}
+
+/** A location as a lock holds it: a path relative to the lock, or a URL that parses (a file: URL local and decodable). */
+function checkLocation(location: string, what: string): void {
+  if (!/^[a-z][a-z0-9+.-]*:/i.test(location)) return;
+  try {
+    const url = new URL(location);
+    if (url.protocol === 'file:') fileURLToPath(url);
+  } catch {
+    throw new UserError(`${what}: ${JSON.stringify(location)} is not a URL that can be fetched`);
+  }
 }
 
 /** What moved between two locks, for `lock --update`: added, removed, and `name old → new`. */

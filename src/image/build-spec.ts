@@ -47,7 +47,7 @@ export const SBOM_PATHS = { spdx: 'usr/share/repro-oci/sbom.spdx.json', cycloned
  * BUILDDATE among the locked packages. Derived from the lock, never from the clock.
  */
 export function defaultSourceDateEpoch(lock: Lock): number {
-  if (lock.archive) return Date.parse(`${lock.archive.date}T00:00:00Z`) / 1000;
+  if (lock.archive) return checkSourceDateEpoch(Date.parse(`${lock.archive.date}T00:00:00Z`) / 1000, `the lock's archive date ${lock.archive.date} (the default SOURCE_DATE_EPOCH) gives`);
   return checkSourceDateEpoch(lock.packages.reduce((max, p) => Math.max(max, p.builddate ?? 0), 0), 'the newest package BUILDDATE in the lock (the default SOURCE_DATE_EPOCH)');
 }
 
