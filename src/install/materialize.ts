@@ -77,9 +77,9 @@ function systemReason(err: NodeJS.ErrnoException): string {
 }
 
 /**
- * Writes the tree's entries into an empty directory; `visiting` learns which entry is being written. Entries come in sorted order, so parents exist
- * before children; nothing is ever written through a symlink (the tree model has none in a parent position,
- * and files are created exclusively). Directory metadata is applied last, deepest first.
+ * Writes the tree's entries into an empty directory; `visiting` learns which entry is being written. Entries come
+ * in sorted order, so parents exist before children; nothing is ever written through a symlink (the tree model has
+ * none in a parent position, and files are created exclusively). Directory metadata is applied last, deepest first.
  */
 async function writeNodes(entries: TreeNode[], root: string, visiting: (node: TreeNode) => void): Promise<MaterializeReport> {
   const isRoot = process.getuid?.() === 0;
