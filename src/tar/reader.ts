@@ -1,6 +1,6 @@
 import { UserError } from '../errors.js';
 import { ByteReader } from '../util/byte-reader.js';
-import type { EntryType, TarEntry } from './entry.js';
+import { MAX_ID, MAX_MTIME, type EntryType, type TarEntry } from './entry.js';
 
 /** An entry read from an archive. `name` is the member name exactly as stored; `path` drops trailing slashes. */
 export interface ReadEntry extends TarEntry {
@@ -19,10 +19,6 @@ export interface TarReadOptions {
 }
 
 const BLOCK = 512;
-/** What a Date can hold (±10^8 days), in seconds; anything beyond cannot be a file's time. */
-const MAX_MTIME = 8_640_000_000_000;
-/** uid_t and gid_t are 32 bits: GNU tar refuses larger ids ("out of uid_t range"). */
-const MAX_ID = 0xffffffff;
 /** What a ustar devmajor/devminor field holds (the writer cannot write more). */
 const MAX_DEVICE = 0o7777777;
 

@@ -1,5 +1,5 @@
 import { UserError } from '../errors.js';
-import { compareMemberNames, memberName, type EntryType, type TarSourceEntry } from './entry.js';
+import { compareMemberNames, MAX_ID, MAX_MTIME, memberName, type EntryType, type TarSourceEntry } from './entry.js';
 import { byteOrder } from '../util/order.js';
 
 /**
@@ -71,8 +71,7 @@ const TYPEFLAG: Record<EntryType, string> = {
 };
 const MAX_OCTAL_11 = 0o77777777777; // size and mtime fields
 const MAX_OCTAL_7 = 0o7777777; // uid, gid, devmajor, devminor fields
-const MAX_MTIME = 8_640_000_000_000; // what a Date can hold, in seconds
-const isId = (id: number): boolean => Number.isInteger(id) && id >= 0 && id <= 0xffffffff;
+const isId = (id: number): boolean => Number.isInteger(id) && id >= 0 && id <= MAX_ID;
 
 function isPlainAscii(s: string, maxBytes: number): boolean {
   return s.length <= maxBytes && /^[\x20-\x7e]*$/.test(s);

@@ -1,7 +1,7 @@
 import { UserError } from '../errors.js';
 
 /** 9999-12-31T23:59:59Z: the last time RFC 3339 can write (and far within what a Date or a tar header holds). */
-export const MAX_SOURCE_DATE_EPOCH = 253402300799;
+const MAX_SOURCE_DATE_EPOCH = 253402300799;
 
 /** A SOURCE_DATE_EPOCH must be a time every output can write; `what` says where it came from. */
 export function checkSourceDateEpoch(epochSeconds: number, what = 'SOURCE_DATE_EPOCH'): number {
