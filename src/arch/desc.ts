@@ -1,5 +1,6 @@
 import { UserError } from '../errors.js';
 import { bytesToText } from './key-value.js';
+import { checkPackageFilename, checkPackageName, checkPackageVersion } from './names.js';
 
 /**
  * The `%KEY%` block format of pacman's databases (sync `desc`/`files`, local `desc`/`files`): a `%KEY%` line,
@@ -164,7 +165,8 @@ export function readSyncDesc(blocks: DescBlocks, what: string): TypedDesc<SyncDe
   for (const key of ['FILENAME', 'NAME', 'VERSION'] as const) {
     if (text[SYNC_TEXT[key]!] === undefined) throw new UserError(`${what}: required %${key}% is missing`);
   }
-  const value: SyncDesc = { filename: text.filename!, name: text.name!, version: text.version!, ...lists };
+  // Name, version and file name become paths and URLs (the local database, a mirror's file): checked as pacman and makepkg do.
+  const value: SyncDesc = { filename: checkPackageFilename(text.filename!, what), name: checkPackageName(text.name!, what), version: checkPackageVersion(text.version!, what), ...lists };
   for (const field of ['base', 'desc', 'md5sum', 'sha256sum', 'pgpsig', 'url', 'arch', 'packager'] as const) {
     if (text[field] !== undefined) value[field] = text[field];
   }

@@ -8,11 +8,14 @@ import { repoPackage, resolve, type Repository } from './resolve.js';
 import { archivePackageUrl, repositorySources, resolveLocation, specArchitecture, type LoadedSpec } from './spec.js';
 import { resolve as resolvePath } from 'node:path';
 import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import { keyringIdentity, loadKeyringFromDirectory, type Keyring, type KeyringIdentity } from './keyring.js';
 import { parseSigLevel, type SigLevel } from './siglevel.js';
 import { checkPackageSignature, signaturePolicy, type SignaturePolicy } from './signature.js';
 import { byteOrder } from '../util/order.js';
 import { readUserFile } from '../util/fs.js';
+import { schemaChecker } from '../util/yaml-schema.js';
+import { checkPackageFilename, checkPackageName, checkPackageVersion } from './names.js';
 
 /**
  * The lock: everything a build needs to fetch and verify, and nothing that changes afterwards. Written as
@@ -210,18 +213,55 @@ export function serializeLock(lock: Lock): string {
 }
 
 export async function readLock(path: string): Promise<Lock> {
-  const text = await readUserFile(path, 'lock');
-  let lock: Lock;
+  return parseLock(await readUserFile(path, 'lock'), `lock ${path}`);
+}
+
+const checkLockSchema = schemaChecker<Lock>('lock.schema.json');
+
+/**
+ * A lock from outside (a file, or the recipe inside an image): JSON, then lock.schema.json (types, integer ranges,
+ * name, version and file name patterns), then what a schema cannot say. Every failure is one line naming the key.
+ */
+export function parseLock(text: string, what: string): Lock {
+  let value: unknown;
   try {
-    lock = JSON.parse(text) as Lock;
+    value = JSON.parse(text);
   } catch {
-    throw new UserError(`lock ${path}: not valid JSON`);
+    throw new UserError(`${what}: not valid JSON`);
   }
-  if (lock?.lockVersion !== LOCK_VERSION) throw new UserError(`lock ${path}: unsupported lockVersion ${JSON.stringify(lock?.lockVersion)} (this repro-oci reads ${LOCK_VERSION})`);
-  if (!Array.isArray(lock.packages) || lock.packages.some((p) => typeof p?.name !== 'string' || !/^[0-9a-f]{64}$/.test(p?.sha256 ?? '') || !Array.isArray(p.urls))) {
-    throw new UserError(`lock ${path}: malformed packages list`);
-  }
+  const version = (value as { lockVersion?: unknown } | null)?.lockVersion;
+  if (version !== LOCK_VERSION) throw new UserError(`${what}: unsupported lockVersion ${JSON.stringify(version) ?? 'undefined'} (this repro-oci reads ${LOCK_VERSION})`);
+  return checkLock(value, what);
+}
+
+/** Checks a parsed lock (see parseLock). */
+export function checkLock(value: unknown, what: string): Lock {
+  const lock = checkLockSchema(value, what);
+  const seen = new Set<string>();
+  lock.packages.forEach((p, i) => {
+    const at = `${what}: /packages/${i}`;
+    checkPackageName(p.name, at);
+    checkPackageVersion(p.version, at);
+    checkPackageFilename(p.filename, at);
+    if (seen.has(p.name)) throw new UserError(`${at}: package ${p.name} is listed twice`);
+    seen.add(p.name);
+  });
+  lock.packages.forEach((p, i) => p.urls.forEach((u, j) => checkLocation(u, `${what}: /packages/${i}/urls/${j}`)));
+  lock.repositories.forEach((r, i) => r.servers.forEach((s, j) => checkLocation(s, `${what}: /repositories/${i}/servers/${j}`)));
+  if (lock.archive) checkLocation(lock.archive.url, `${what}: /archive/url`);
+  parseSigLevel(lock.sigLevel, `${what}: sigLevel`);
   return lock;
+}
+
+/** A location as a lock holds it: a path relative to the lock, or a URL that parses (a file: URL local and decodable). */
+function checkLocation(location: string, what: string): void {
+  if (!/^[a-z][a-z0-9+.-]*:/i.test(location)) return;
+  try {
+    const url = new URL(location);
+    if (url.protocol === 'file:') fileURLToPath(url);
+  } catch {
+    throw new UserError(`${what}: ${JSON.stringify(location)} is not a URL that can be fetched`);
+  }
 }
 
 /** What moved between two locks, for `lock --update`: added, removed, and `name old → new`. */

@@ -6,6 +6,7 @@ import { compareMemberNames, memberName, normalizeMemberPath, parentPaths, type 
 import { writeTar } from '../tar/writer.js';
 import { VERSION } from '../version.js';
 import { byteOrder } from '../util/order.js';
+import { PACKAGE_NAME } from './names.js';
 
 /**
  * A pure-TypeScript writer of Arch Linux package files (`.pkg.tar.zst`) laid out the way makepkg 6.0.x lays them
@@ -506,7 +507,7 @@ function toTarEntry(m: Member, mtime: number): TarSourceEntry {
 export async function buildPackage(input: PackageInput): Promise<BuiltPackage> {
   const epoch = input.sourceDateEpoch;
   if (!Number.isSafeInteger(epoch) || epoch < 0) throw new UserError(`SOURCE_DATE_EPOCH ${epoch} is not a non-negative integer`);
-  if (!/^[A-Za-z0-9@_+][A-Za-z0-9@._+-]*$/.test(input.pkgname)) throw new UserError(`pkgname ${JSON.stringify(input.pkgname)} is not valid`);
+  if (!PACKAGE_NAME.test(input.pkgname)) throw new UserError(`pkgname ${JSON.stringify(input.pkgname)} is not valid`);
   if (!/^[A-Za-z0-9_]+$/.test(input.arch)) throw new UserError(`arch ${JSON.stringify(input.arch)} is not valid`);
   const version = fullVersion(input);
   const members = resolveEntries(input.entries);

@@ -1,4 +1,5 @@
 import { FieldCollector, parseKeyValueLines } from './key-value.js';
+import { checkPackageName, checkPackageVersion } from './names.js';
 
 /**
  * A package's `.PKGINFO`. Dependency-like lists stay as the strings makepkg wrote (parse them with
@@ -96,5 +97,8 @@ export function parsePkgInfo(input: Buffer | string, what = '.PKGINFO'): PkgInfo
         if (!IGNORED_KEYS.has(entry.key)) warnings.push(`${what}: line ${entry.line}: unknown key ${JSON.stringify(entry.key)}`);
     }
   }
-  return { ...info, pkgname: fields.require(info.pkgname, 'pkgname'), pkgver: fields.require(info.pkgver, 'pkgver') };
+  // The name and version become the local database's directory name: checked as makepkg writes them.
+  const pkgname = checkPackageName(fields.require(info.pkgname, 'pkgname'), what);
+  const pkgver = checkPackageVersion(fields.require(info.pkgver, 'pkgver'), what);
+  return { ...info, pkgname, pkgver };
 }

@@ -1,5 +1,6 @@
 import { readUserFile } from '../util/fs.js';
 import { parseYamlText, schemaChecker } from '../util/yaml-schema.js';
+import { checkSourceDateEpoch } from '../util/time.js';
 import { UserError } from '../errors.js';
 import type { Compression } from '../oci/mediatypes.js';
 import { getCompressor, type Compressor } from '../compress/index.js';
@@ -47,9 +48,9 @@ export function resolveSourceDateEpoch(flag: string | undefined, env: string | u
   const pick = flag ?? (env !== undefined && env !== '' ? env : undefined);
   if (pick !== undefined) {
     if (!/^[0-9]+$/.test(pick) || !Number.isSafeInteger(Number(pick))) throw new UserError(`SOURCE_DATE_EPOCH ${JSON.stringify(pick)} is not a non-negative integer`);
-    return Number(pick);
+    return checkSourceDateEpoch(Number(pick));
   }
-  return settings.sourceDateEpoch ?? 0;
+  return checkSourceDateEpoch(settings.sourceDateEpoch ?? 0, 'sourceDateEpoch');
 }
 
 /** The layer compressor the settings choose: gzip level 6 in parallel blocks unless they say otherwise. */

@@ -14,6 +14,7 @@ import { installPackages, type TreeNode } from '../install/installer.js';
 import { sortWithHardlinks } from '../rootfs/tree.js';
 import { exists, writeFileAtomic } from '../util/fs.js';
 import { VERSION } from '../version.js';
+import { checkSourceDateEpoch } from '../util/time.js';
 import { RECIPE_LABEL, RECIPE_PATH, serializeRecipe, type Recipe } from './recipe.js';
 import { runSetupCommands } from './sandbox.js';
 import { applyExcludes, applySetupFiles, contentNode, expandSetup, lockRootPassword } from './setup.js';
@@ -46,8 +47,8 @@ export const SBOM_PATHS = { spdx: 'usr/share/repro-oci/sbom.spdx.json', cycloned
  * BUILDDATE among the locked packages. Derived from the lock, never from the clock.
  */
 export function defaultSourceDateEpoch(lock: Lock): number {
-  if (lock.archive) return Date.parse(`${lock.archive.date}T00:00:00Z`) / 1000;
-  return lock.packages.reduce((max, p) => Math.max(max, p.builddate ?? 0), 0);
+  if (lock.archive) return checkSourceDateEpoch(Date.parse(`${lock.archive.date}T00:00:00Z`) / 1000, `the lock's archive date ${lock.archive.date} (the default SOURCE_DATE_EPOCH) gives`);
+  return checkSourceDateEpoch(lock.packages.reduce((max, p) => Math.max(max, p.builddate ?? 0), 0), 'the newest package BUILDDATE in the lock (the default SOURCE_DATE_EPOCH)');
 }
 
 /** The lock a build uses: the one given, else SPEC.lock.json beside the spec, else a new one written there. */
@@ -61,6 +62,34 @@ export async function lockForBuild(loaded: LoadedSpec, lockPath: string, log: (m
   await writeFileAtomic(lockPath, serializeLock(lock));
   log(`locked ${lock.packages.length} packages to ${lockPath}`);
   return lock;
+}
+
+/** The directories repro-oci's own files live in, parents first. */
+const OWN_DIRS = ['usr', 'usr/share', 'usr/share/repro-oci'];
+
+function ownerName(node: TreeNode): string {
+  return node.owner === 'setup' ? 'the setup' : `package ${node.owner}`;
+}
+
+/**
+ * Puts the recipe and SBOMs into the tree. Their directories may already exist as directories (from packages or
+ * the setup; kept as they are, other files in them too); anything else on those paths, or on the files
+ * themselves, is refused: repro-oci never writes through a symlink, beneath a file, or over another's file.
+ */
+function placeOwnFiles(nodes: Map<string, TreeNode>, files: Record<string, Buffer>, sde: number): void {
+  for (const dir of OWN_DIRS) {
+    const node = nodes.get(dir);
+    if (node && node.type !== 'dir') {
+      const verb = node.owner === 'setup' ? `the setup puts a ${node.type} at ${dir}` : `${ownerName(node)} ships ${dir} as a ${node.type}`;
+      throw new UserError(`${verb}; repro-oci keeps its recipe and SBOMs there and writes through nothing but directories`);
+    }
+    if (!node) nodes.set(dir, { path: dir, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: sde, size: 0, owner: 'repro-oci' });
+  }
+  for (const path of Object.keys(files)) {
+    const node = nodes.get(path);
+    if (node) throw new UserError(`${ownerName(node)} ${node.owner === 'setup' ? 'writes' : 'ships'} ${path}, a path repro-oci writes itself`);
+  }
+  for (const [path, content] of Object.entries(files)) nodes.set(path, contentNode(path, content, { mode: 0o644, uid: 0, gid: 0, mtime: sde }, 'repro-oci'));
 }
 
 /**
@@ -107,11 +136,7 @@ export async function buildFromRecipeInputs(
 
     const recipe: Recipe = { recipeVersion: 1, reproOci: VERSION, spec, lock, sourceDateEpoch: sde, compressor: compressor.identity };
     const { bytes, digest } = serializeRecipe(recipe);
-    for (const dir of ['usr', 'usr/share', 'usr/share/repro-oci']) {
-      if (!nodes.has(dir)) nodes.set(dir, { path: dir, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: sde, size: 0, owner: 'repro-oci' });
-    }
-    nodes.set(RECIPE_PATH, contentNode(RECIPE_PATH, bytes, { mode: 0o644, uid: 0, gid: 0, mtime: sde }, 'repro-oci'));
-    for (const [path, content] of Object.entries(sboms)) nodes.set(path, contentNode(path, content, { mode: 0o644, uid: 0, gid: 0, mtime: sde }, 'repro-oci'));
+    placeOwnFiles(nodes, { [RECIPE_PATH]: bytes, ...sboms }, sde);
 
     const { image, result } = await stageImage({ entries: sortWithHardlinks(nodes) }, settings, sde, `repro-oci ${VERSION} build`, { [RECIPE_LABEL]: digest });
     return { image, result, recipe, sboms };

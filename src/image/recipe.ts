@@ -1,5 +1,5 @@
 import { UserError } from '../errors.js';
-import type { Lock } from '../arch/lock.js';
+import { checkLock, type Lock } from '../arch/lock.js';
 import type { Spec } from '../arch/spec.js';
 import { canonicalJsonPretty } from '../oci/canonical-json.js';
 import { sha256, type Digest } from '../oci/digest.js';
@@ -39,5 +39,6 @@ export function parseRecipe(bytes: Buffer, expected: string | undefined, what: s
   }
   if (recipe?.recipeVersion !== RECIPE_VERSION) throw new UserError(`${what}: unsupported recipe version ${JSON.stringify(recipe?.recipeVersion)}`);
   if (typeof recipe.reproOci !== 'string' || typeof recipe.sourceDateEpoch !== 'number' || !recipe.spec || !recipe.lock) throw new UserError(`${what}: malformed recipe`);
+  checkLock(recipe.lock, `${what}: recipe lock`);
   return recipe;
 }

@@ -1,11 +1,12 @@
 import { closeSync, createWriteStream, openSync, writeSync } from 'node:fs';
-import { chmod, chown, lchown, link, lstat, lutimes, mkdir, readdir, symlink, utimes } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, chown, lchown, link, lstat, lutimes, mkdir, readdir, rename, rm, symlink, utimes } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { UserError } from '../errors.js';
 import type { ContentOpener } from '../tar/entry.js';
 import type { TreeNode } from './installer.js';
+import { settled, siblingTempPath } from '../util/fs.js';
 
 export interface MaterializeReport {
   written: number;
@@ -13,11 +14,6 @@ export interface MaterializeReport {
   skipped: Map<string, number>;
 }
 
-/**
- * Writes a tree to an empty (or new) directory for inspection. Entries come in sorted order, so parents exist
- * before children; nothing is ever written through a symlink (the tree model has none in a parent position,
- * and files are created exclusively). Directory metadata is applied last, deepest first.
- */
 /** One buffer for every spooled copy: contents are local and in the page cache, so a synchronous copy is cheapest. */
 const COPY_BUFFER = Buffer.allocUnsafe(1024 * 1024);
 
@@ -36,11 +32,56 @@ function copySpooled(read: NonNullable<ContentOpener['readSync']>, size: number,
   }
 }
 
+/**
+ * Writes the tree to `root` all-or-nothing: into a temporary sibling, renamed into place once complete (over an
+ * empty `root`, whose mode it keeps). On any failure the sibling is removed, and so are parent directories this
+ * call created: the root is left as it was. A file-system error is one line naming the entry.
+ */
 export async function materialize(entries: TreeNode[], root: string): Promise<MaterializeReport> {
-  const info = await lstat(root).catch(() => undefined);
+  let entry: TreeNode | undefined;
+  try {
+    return await materializeAtomically(entries, resolve(root), root, (current) => (entry = current));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (err instanceof UserError || typeof code !== 'string' || !/^E[A-Z]+$/.test(code)) throw err;
+    throw new UserError(`--root ${root}: ${entry ? `cannot write /${entry.path}: ` : ''}${systemReason(err as NodeJS.ErrnoException)}`);
+  }
+}
+
+async function materializeAtomically(entries: TreeNode[], target: string, root: string, visiting: (node: TreeNode | undefined) => void): Promise<MaterializeReport> {
+  const info = await lstat(target).catch(() => undefined);
   if (info && !info.isDirectory()) throw new UserError(`--root ${root}: exists and is not a directory`);
-  if (info && (await readdir(root)).length > 0) throw new UserError(`--root ${root}: not empty`);
-  await mkdir(root, { recursive: true });
+  if (info && (await readdir(target)).length > 0) throw new UserError(`--root ${root}: not empty`);
+  const createdParent = await mkdir(dirname(target), { recursive: true });
+  const temp = siblingTempPath(target);
+  try {
+    await mkdir(temp, { mode: 0o700 });
+    const report = await writeNodes(entries, temp, visiting);
+    visiting(undefined);
+    await chmod(temp, info ? info.mode & 0o7777 : 0o755);
+    await rename(temp, target);
+    return report;
+  } catch (err) {
+    await rm(temp, { recursive: true, force: true });
+    if (createdParent) await rm(createdParent, { recursive: true, force: true });
+    throw err;
+  } finally {
+    settled(temp);
+  }
+}
+
+/** `ENAMETOOLONG: name too long, open '…'` → `name too long (ENAMETOOLONG)`: the caller names the path. */
+function systemReason(err: NodeJS.ErrnoException): string {
+  const text = err.message.replace(/^[A-Z]+: /, '').replace(/, [a-z]+ '.*$/s, '');
+  return err.code ? `${text} (${err.code})` : text;
+}
+
+/**
+ * Writes the tree's entries into an empty directory; `visiting` learns which entry is being written. Entries come
+ * in sorted order, so parents exist before children; nothing is ever written through a symlink (the tree model has
+ * none in a parent position, and files are created exclusively). Directory metadata is applied last, deepest first.
+ */
+async function writeNodes(entries: TreeNode[], root: string, visiting: (node: TreeNode) => void): Promise<MaterializeReport> {
   const isRoot = process.getuid?.() === 0;
   const skipped = new Map<string, number>();
   const skip = (kind: string): void => {
@@ -49,6 +90,7 @@ export async function materialize(entries: TreeNode[], root: string): Promise<Ma
   let written = 0;
   const dirs: TreeNode[] = [];
   for (const node of entries) {
+    visiting(node);
     const target = join(root, node.path);
     switch (node.type) {
       case 'dir':
@@ -82,6 +124,7 @@ export async function materialize(entries: TreeNode[], root: string): Promise<Ma
     }
   }
   for (const node of dirs.reverse()) {
+    visiting(node);
     const target = join(root, node.path);
     await chmod(target, node.mode);
     await utimes(target, node.mtime, node.mtime);

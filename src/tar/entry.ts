@@ -44,6 +44,11 @@ export interface TarSourceEntry extends TarEntry {
   open?: ContentOpener;
 }
 
+/** The largest mtime (either side of 1970) an entry may carry: what a Date can hold (±10^8 days), in seconds. */
+export const MAX_MTIME = 8_640_000_000_000;
+/** The largest uid or gid: uid_t and gid_t are 32 bits, and GNU tar refuses larger ("out of uid_t range"). */
+export const MAX_ID = 0xffffffff;
+
 const encoder = new TextEncoder();
 
 /** Sort key of a member: its name in the archive (directories end in `/`), compared as bytes. */

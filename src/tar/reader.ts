@@ -1,6 +1,6 @@
 import { UserError } from '../errors.js';
 import { ByteReader } from '../util/byte-reader.js';
-import type { EntryType, TarEntry } from './entry.js';
+import { MAX_ID, MAX_MTIME, type EntryType, type TarEntry } from './entry.js';
 
 /** An entry read from an archive. `name` is the member name exactly as stored; `path` drops trailing slashes. */
 export interface ReadEntry extends TarEntry {
@@ -19,6 +19,8 @@ export interface TarReadOptions {
 }
 
 const BLOCK = 512;
+/** What a ustar devmajor/devminor field holds (the writer cannot write more). */
+const MAX_DEVICE = 0o7777777;
 
 function cString(buf: Buffer, start: number, width: number): Buffer {
   const field = buf.subarray(start, start + width);
@@ -174,6 +176,13 @@ export async function* readTar(source: AsyncIterable<Buffer | Uint8Array>, optio
         entry.devMajor = parseNumber(block, 329, 8, what, 'devmajor');
         entry.devMinor = parseNumber(block, 337, 8, what, 'devminor');
       }
+      const outOfRange = (field: string, value: number, min: number, max: number): void => {
+        if (value < min || value > max) throw new UserError(`${what}: entry ${JSON.stringify(name)}: ${field} ${value} is out of range (${min} to ${max})`);
+      };
+      outOfRange('mtime', entry.mtime, -MAX_MTIME, MAX_MTIME);
+      outOfRange('uid', entry.uid, 0, MAX_ID);
+      outOfRange('gid', entry.gid, 0, MAX_ID);
+      for (const device of [entry.devMajor, entry.devMinor]) if (device !== undefined) outOfRange('device number', device, 0, MAX_DEVICE);
       if (Object.keys(xattrs).length > 0) entry.xattrs = xattrs;
       const uname = pax.get('uname')?.toString('utf8') ?? cString(block, 265, 32).toString('utf8');
       const gname = pax.get('gname')?.toString('utf8') ?? cString(block, 297, 32).toString('utf8');

@@ -1,5 +1,5 @@
 import { UserError } from '../errors.js';
-import { compareMemberNames, memberName, type EntryType, type TarSourceEntry } from './entry.js';
+import { compareMemberNames, MAX_ID, MAX_MTIME, memberName, type EntryType, type TarSourceEntry } from './entry.js';
 import { byteOrder } from '../util/order.js';
 
 /**
@@ -71,6 +71,7 @@ const TYPEFLAG: Record<EntryType, string> = {
 };
 const MAX_OCTAL_11 = 0o77777777777; // size and mtime fields
 const MAX_OCTAL_7 = 0o7777777; // uid, gid, devmajor, devminor fields
+const isId = (id: number): boolean => Number.isInteger(id) && id >= 0 && id <= MAX_ID;
 
 function isPlainAscii(s: string, maxBytes: number): boolean {
   return s.length <= maxBytes && /^[\x20-\x7e]*$/.test(s);
@@ -205,8 +206,8 @@ function checkEntry(entry: TarSourceEntry): void {
     throw new Error(`tar writer: entry ${JSON.stringify(entry.path)}: ${why}`);
   };
   if (entry.path === '' || entry.path.startsWith('/') || entry.path.endsWith('/')) bad('path must be relative without a trailing slash');
-  if (!Number.isSafeInteger(entry.mtime)) bad('mtime must be an integer number of seconds');
-  if (!Number.isSafeInteger(entry.uid) || entry.uid < 0 || !Number.isSafeInteger(entry.gid) || entry.gid < 0) bad('uid/gid must be non-negative integers');
+  if (!Number.isSafeInteger(entry.mtime) || Math.abs(entry.mtime) > MAX_MTIME) bad('mtime must be an integer number of seconds that a Date can hold');
+  if (!isId(entry.uid) || !isId(entry.gid)) bad('uid/gid must be integers from 0 to 2^32-1 (GNU tar refuses larger)');
   if (entry.type === 'file' && (!Number.isSafeInteger(entry.size) || entry.size < 0)) bad('size must be a non-negative integer');
   if ((entry.type === 'symlink' || entry.type === 'hardlink') && !entry.linkTarget) bad('link without a target');
   if ((entry.type === 'char' || entry.type === 'block') && ((entry.devMajor ?? 0) > MAX_OCTAL_7 || (entry.devMinor ?? 0) > MAX_OCTAL_7)) bad('device number too large');

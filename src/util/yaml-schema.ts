@@ -12,13 +12,21 @@ export function parseYamlText(text: string, what: string): unknown {
   }
 }
 
-/** A checker for one of the project's JSON schemas (schemas/NAME): every problem listed on one line. */
+/** Enough to act on; a hostile document can have thousands. */
+const MAX_PROBLEMS = 5;
+
+const escapeControls = (text: string): string => text.replace(/\p{Cc}/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+
+/** A checker for one of the project's JSON schemas (schemas/NAME): the first few problems, on one line. */
 export function schemaChecker<T>(name: string): (value: unknown, what: string) => T {
   const schema = JSON.parse(readFileSync(new URL(`../../../schemas/${name}`, import.meta.url), 'utf8')) as object;
   const validate = new Ajv({ allErrors: true, strict: true }).compile<T>(schema);
   return (value, what) => {
     if (validate(value)) return value;
-    const problems = (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}${e.params && 'additionalProperty' in e.params ? ` (${String(e.params.additionalProperty)})` : ''}`);
-    throw new UserError(`${what}: ${[...new Set(problems)].join('; ')}`);
+    // Paths and keys come from the input: escaped, so that they cannot break the line.
+    const problems = (validate.errors ?? []).map((e) => `${escapeControls(e.instancePath) || '/'} ${e.message}${e.params && 'additionalProperty' in e.params ? ` (${JSON.stringify(String(e.params.additionalProperty))})` : ''}`);
+    const unique = [...new Set(problems)];
+    const shown = unique.slice(0, MAX_PROBLEMS).join('; ');
+    throw new UserError(`${what}: ${shown}${unique.length > MAX_PROBLEMS ? `; and ${unique.length - MAX_PROBLEMS} more` : ''}`);
   };
 }
