@@ -1,10 +1,12 @@
 import type { Readable } from 'node:stream';
+import { compareNames } from '../util/raw-name.js';
 
 export type EntryType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'char' | 'block' | 'fifo';
 
 /**
  * One member of a layer, as written and as read. Paths are relative, `/`-separated, without `./`, `..` or a
- * trailing slash (the writer adds the slash to directory names).
+ * trailing slash (the writer adds the slash to directory names). Paths and link targets are byte strings held as
+ * decodeName gives them (util/raw-name.ts): bytes that are not UTF-8 survive as U+DC80–U+DCFF.
  */
 export interface TarEntry {
   path: string;
@@ -44,15 +46,13 @@ export interface TarSourceEntry extends TarEntry {
   open?: ContentOpener;
 }
 
-const encoder = new TextEncoder();
-
 /** Sort key of a member: its name in the archive (directories end in `/`), compared as bytes. */
 export function memberName(entry: Pick<TarEntry, 'path' | 'type'>): string {
   return entry.type === 'dir' ? `${entry.path}/` : entry.path;
 }
 
 export function compareMemberNames(a: Pick<TarEntry, 'path' | 'type'>, b: Pick<TarEntry, 'path' | 'type'>): number {
-  return Buffer.compare(encoder.encode(memberName(a)), encoder.encode(memberName(b)));
+  return compareNames(memberName(a), memberName(b));
 }
 
 /**
