@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { chmod, lstat, mkdir, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { test } from 'node:test';
@@ -312,6 +313,29 @@ test('build --rootfs keeps raw names from a directory, and diff prints them esca
     assert.equal(diff.code, 1, diff.stderr);
     assert.match(diff.stdout, /"\/srv\/caf\\xe9": size|"\/srv\/caf\\xe9": sha256/, diff.stdout);
     assert.ok(!diff.stdout.includes('\ufffd'), 'no replacement characters in the report');
+  } finally {
+    await removeDir(dir);
+  }
+});
+
+test('.MTREE checks reach names that are not UTF-8 (a lying size is refused, named unambiguously)', async () => {
+  const dir = await makeTempDir('raw-names-mtree');
+  try {
+    const member = (path: string, content: Buffer | string, type: 'file' | 'dir' = 'file'): TarSourceEntry => {
+      const bytes = Buffer.from(content);
+      return { path, type, mode: type === 'dir' ? 0o755 : 0o644, uid: 0, gid: 0, mtime: SDE, size: type === 'file' ? bytes.length : 0, open: () => once(bytes) as never };
+    };
+    // bsdtar's mtree writes every byte outside printable ASCII as \ooo.
+    const mtree = gzipSync(`#mtree\n/set type=file uid=0 gid=0 mode=644\n./usr/caf\\351 time=${SDE}.0 size=999\n./usr/\\377 time=${SDE}.0 size=2\n`);
+    const pkginfo = `pkgname = liar\npkgver = 1-1\nsize = 1\n`;
+    const entries = [member('.MTREE', mtree), member('.PKGINFO', pkginfo), member('usr', '', 'dir'), member(decodeName(raw('usr/caf', [0xe9])), 'short'), member(decodeName(raw('usr/', [0xff])), 'ff')];
+    const file = join(dir, 'liar.pkg.tar');
+    await writeFile(file, await collect(writeTar(entries.sort(compareMemberNames))));
+    await assert.rejects(installPackages([{ name: 'liar', version: '1-1', file, reason: 'explicit', validation: ['none'], isize: 100 }], { sourceDateEpoch: SDE }), (err: Error) => {
+      assert.equal(err.name, 'UserError');
+      assert.equal(err.message, 'package liar: "usr/caf\\xe9": 5 bytes, but .MTREE says 999');
+      return true;
+    });
   } finally {
     await removeDir(dir);
   }

@@ -1,4 +1,6 @@
 import { isUtf8 } from 'node:buffer';
+import { readdir, readlink } from 'node:fs/promises';
+import { join } from 'node:path';
 
 /**
  * File names are byte strings (Linux, tar, pacman), not text. A name is held here as a JavaScript string decoded
@@ -126,4 +128,19 @@ function needsQuoting(name: string): boolean {
 
 function hex(byte: number): string {
   return byte.toString(16).padStart(2, '0');
+}
+
+/** The file system path of a tree path (relative, `/`-separated) under `root`, with the name's raw bytes. */
+export function fsPath(root: string, path: string): Buffer {
+  return path === '' ? Buffer.from(root) : Buffer.concat([Buffer.from(join(root, '/')), encodeName(path)]);
+}
+
+/** The entries of a directory by name, decoded losslessly (Node's string form replaces bytes that are not UTF-8). */
+export async function readdirNames(dir: Buffer | string): Promise<string[]> {
+  return (await readdir(dir, { encoding: 'buffer' })).map(decodeName);
+}
+
+/** A symlink's target, decoded losslessly. */
+export async function readlinkName(path: Buffer | string): Promise<string> {
+  return decodeName(await readlink(path, { encoding: 'buffer' }));
 }
