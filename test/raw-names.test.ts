@@ -6,11 +6,13 @@ import { chmod, lstat, mkdir, readdir, readFile, readlink, writeFile } from 'nod
 import { basename, join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { installPackages } from '../src/install/installer.js';
+import { runSetupCommands } from '../src/image/sandbox.js';
+import { installPackages, type TreeNode } from '../src/install/installer.js';
 import { compareMemberNames, type TarSourceEntry } from '../src/tar/entry.js';
 import { readTar } from '../src/tar/reader.js';
 import { writeTar } from '../src/tar/writer.js';
 import { byteOrder } from '../src/util/order.js';
+import { Spool } from '../src/util/spool.js';
 import { compareNames, decodeName, displayName, encodeName } from '../src/util/raw-name.js';
 import { makeTempDir, removeDir, runCli, runCliOk, runOk } from './support/cli.js';
 import { buildWithMakepkg, makepkgUnavailable } from './support/makepkg.js';
@@ -337,6 +339,37 @@ test('.MTREE checks reach names that are not UTF-8 (a lying size is refused, nam
       return true;
     });
   } finally {
+    await removeDir(dir);
+  }
+});
+
+test('setup commands see and make raw names; the tree model keeps them', { skip: !(existsSync('/bin/busybox') && existsSync('/usr/bin/bwrap')) && 'needs /bin/busybox and bwrap' }, async () => {
+  const dir = await makeTempDir('raw-names-setup');
+  const spool = new Spool(join(dir, 'spool'));
+  try {
+    const node = (path: string, type: TreeNode['type'], extra: Partial<TreeNode> = {}): [string, TreeNode] => [path, { path, type, mode: type === 'file' ? 0o755 : type === 'dir' ? 0o755 : 0o777, uid: 0, gid: 0, mtime: SDE, size: 0, owner: 'test', ...extra }];
+    const content = (bytes: Buffer): Partial<TreeNode> => ({ size: bytes.length, open: () => once(bytes) as never });
+    const busybox = await readFile('/bin/busybox');
+    const nodes = new Map<string, TreeNode>([
+      node('usr', 'dir'),
+      node('usr/bin', 'dir'),
+      node('usr/bin/busybox', 'file', content(busybox)),
+      node('usr/bin/sh', 'symlink', { linkTarget: 'busybox' }),
+      node('srv', 'dir'),
+      node(decodeName(raw('srv/caf', [0xe9])), 'file', content(raw('cafe'))),
+      node(decodeName(raw('srv/', [0xff])), 'file', content(raw('ff'))),
+      node(decodeName(raw('srv/', [0xfe])), 'file', content(raw('fe'))),
+    ]);
+    const made = decodeName(raw('srv/n', [0xe9]));
+    const result = await runSetupCommands(nodes, [['sh', '-c', 'printf new > "/srv/$(printf "n\\351")"; printf ff2 > "/srv/$(printf "\\377")"']], SDE, [], spool);
+    assert.deepEqual(result.removed, []);
+    const changedInSrv = result.changed.filter((p) => p.startsWith('srv/'));
+    assert.deepEqual(changedInSrv.map((p) => encodeName(p).toString('hex')).sort(), hexPaths(raw('srv/n', [0xe9]), raw('srv/', [0xff])));
+    assert.equal((await collect((await nodes.get(made)!.open!()) as AsyncIterable<Buffer>)).toString(), 'new');
+    assert.equal((await collect((await nodes.get(decodeName(raw('srv/', [0xff])))!.open!()) as AsyncIterable<Buffer>)).toString(), 'ff2');
+    assert.ok(nodes.has(decodeName(raw('srv/', [0xfe]))) && nodes.has(decodeName(raw('srv/caf', [0xe9]))));
+  } finally {
+    spool.close();
     await removeDir(dir);
   }
 });
