@@ -267,6 +267,11 @@ test('a makepkg package with names that are not UTF-8: pacman -U, install --root
     await runCliOk(['install', lockPath, '--root', ourRoot, '--cache', join(dir, 'repro-cache'), '--source-date-epoch', String(SDE), '--noextract', NOEXTRACT]);
     assert.deepEqual(await scanRaw(ourRoot, 'usr/share/raw'), pacmanTree, 'install --root: same raw names, contents and link targets as pacman');
     assert.deepEqual(await readFile(join(ourRoot, PKGDB, 'files')), pacmanFiles, "the local database's files entry is pacman's, byte for byte");
+    const ls = await runCliOk(['ls', lockPath, '--cache', join(dir, 'repro-cache'), '--source-date-epoch', String(SDE), '--noextract', NOEXTRACT]);
+    assert.match(ls.stdout, /^-rw-r--r-- 0\/0 +4 "\/usr\/share\/raw\/caf\\xe9" {2}\[rawnames\]$/m, ls.stdout);
+    assert.match(ls.stdout, /^l.* "\/usr\/share\/raw\/link\\xe9" -> "caf\\xe9" {2}\[rawnames\]$/m);
+    assert.match(ls.stdout, / \/usr\/share\/raw\/café {2}\[rawnames\]$/m);
+    assert.ok(!ls.stdout.includes('\ufffd'), 'no replacement characters');
 
     // The layer made from the same install, extracted by GNU tar and bsdtar.
     const tree = await installPackages([{ name: 'rawnames', version: '1-1', file: pkg, sha256, reason: 'explicit', validation: ['sha256'] }], { sourceDateEpoch: SDE, noExtract: [NOEXTRACT] });
