@@ -97,18 +97,26 @@ test('displayName: printable UTF-8 as it is, anything else quoted with escapes',
 /** A member name or link target: any bytes but NUL, not starting or ending with `/`. */
 const memberBytes = fc.uint8Array({ minLength: 1, maxLength: 300 }).filter((b) => !b.includes(0) && b[0] !== 0x2f && b[b.length - 1] !== 0x2f);
 
-test('tar: arbitrary byte names and link targets round-trip exactly through writer → reader', async () => {
+/** An extended attribute name: any bytes but NUL and `=` (which ends a PAX key). */
+const xattrBytes = fc.uint8Array({ minLength: 1, maxLength: 40 }).filter((b) => !b.includes(0) && !b.includes(0x3d));
+
+test('tar: arbitrary byte names, link targets and xattr names round-trip exactly through writer → reader', async () => {
   await fc.assert(
-    fc.asyncProperty(fc.uniqueArray(memberBytes, { minLength: 1, maxLength: 8, comparator: (a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0 }), fc.array(memberBytes, { minLength: 8, maxLength: 8 }), async (names, targets) => {
+    fc.asyncProperty(fc.uniqueArray(memberBytes, { minLength: 1, maxLength: 8, comparator: (a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0 }), fc.array(memberBytes, { minLength: 8, maxLength: 8 }), xattrBytes, async (names, targets, xattr) => {
       const entries: TarSourceEntry[] = names.map((bytes, i) => {
         const base = { path: decodeName(bytes), mode: 0o644, uid: 0, gid: 0, mtime: SDE, size: 0 };
-        return i % 2 === 0 ? { ...base, type: 'file' } : { ...base, type: 'symlink', mode: 0o777, linkTarget: decodeName(targets[i]!) };
+        return i % 2 === 0 ? { ...base, type: 'file', xattrs: { [decodeName(xattr)]: raw('v') } } : { ...base, type: 'symlink', mode: 0o777, linkTarget: decodeName(targets[i]!) };
       });
       entries.sort(compareMemberNames);
       const archive = await collect(writeTar(entries));
-      const read: { name: Buffer; link?: Buffer }[] = [];
-      for await (const entry of readTar(once(archive))) read.push({ name: encodeName(entry.name), ...(entry.linkTarget !== undefined ? { link: encodeName(entry.linkTarget) } : {}) });
-      const expected = entries.map((e) => ({ name: encodeName(e.path), ...(e.linkTarget !== undefined ? { link: encodeName(e.linkTarget) } : {}) }));
+      const shape = (e: TarSourceEntry): { name: Buffer; link?: Buffer; xattrs?: string[] } => ({
+        name: encodeName(e.path),
+        ...(e.linkTarget !== undefined ? { link: encodeName(e.linkTarget) } : {}),
+        ...(e.xattrs ? { xattrs: Object.keys(e.xattrs).map((k) => encodeName(k).toString('hex')) } : {}),
+      });
+      const read: ReturnType<typeof shape>[] = [];
+      for await (const entry of readTar(once(archive))) read.push(shape({ ...entry, path: entry.name }));
+      const expected = entries.map(shape);
       assert.deepEqual(read, expected);
     }),
     { numRuns: 1000 },

@@ -73,7 +73,8 @@ function parsePax(data: Buffer, what: string): Map<string, Buffer> {
     const record = data.subarray(space + 1, pos + len - 1);
     const eq = record.indexOf(0x3d);
     if (eq <= 0) throw new UserError(`${what}: malformed PAX record at byte ${pos}`);
-    records.set(record.subarray(0, eq).toString('utf8'), Buffer.from(record.subarray(eq + 1)));
+    // Keys are UTF-8 by the standard, but a SCHILY.xattr key carries an attribute name, which is bytes.
+    records.set(decodeName(record.subarray(0, eq)), Buffer.from(record.subarray(eq + 1)));
     pos += len;
   }
   return records;
