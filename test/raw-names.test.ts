@@ -245,7 +245,9 @@ test('a makepkg package with names that are not UTF-8: pacman -U, install --root
   const dir = await makeTempDir('raw-names-pkg');
   try {
     await chmod(dir, 0o755);
-    const pkg = (await buildWithMakepkg({ workDir: join(dir, 'build'), pkgname: 'rawnames', pkgver: '1', pkgrel: 1, files: PACKAGE_BODY }, SDE))!;
+    // A backup entry and a description that are not UTF-8 either: .PKGINFO holds their bytes, and so does the database.
+    const spec = { workDir: join(dir, 'build'), pkgname: 'rawnames', pkgver: '1', pkgrel: 1, files: PACKAGE_BODY, backup: [decodeName(CAFE)], pkgdesc: decodeName(raw('Caf', [0xe9], ' names')) };
+    const pkg = (await buildWithMakepkg(spec, SDE))!;
     const bytes = await readFile(pkg);
     const sha256 = createHash('sha256').update(bytes).digest('hex');
 
@@ -276,6 +278,11 @@ test('a makepkg package with names that are not UTF-8: pacman -U, install --root
     await runCliOk(['install', lockPath, '--root', ourRoot, '--cache', join(dir, 'repro-cache'), '--source-date-epoch', String(SDE), '--noextract', NOEXTRACT]);
     assert.deepEqual(await scanRaw(ourRoot, 'usr/share/raw'), pacmanTree, 'install --root: same raw names, contents and link targets as pacman');
     assert.deepEqual(await readFile(join(ourRoot, PKGDB, 'files')), pacmanFiles, "the local database's files entry is pacman's, byte for byte");
+    assert.ok(pacmanFiles.includes(raw('%BACKUP%\n', CAFE, '\t')), 'the backup entry is listed with its md5');
+    const descBlock = (desc: Buffer): Buffer => desc.subarray(desc.indexOf(raw('%DESC%\n')), desc.indexOf(raw('\n\n'), desc.indexOf(raw('%DESC%\n'))));
+    const pacmanDesc = await readFile(join(pacmanRoot, PKGDB, 'desc'));
+    assert.deepEqual(descBlock(pacmanDesc), raw('%DESC%\nCaf', [0xe9], ' names'));
+    assert.deepEqual(descBlock(await readFile(join(ourRoot, PKGDB, 'desc'))), descBlock(pacmanDesc), '%DESC% keeps its bytes');
     const ls = await runCliOk(['ls', lockPath, '--cache', join(dir, 'repro-cache'), '--source-date-epoch', String(SDE), '--noextract', NOEXTRACT]);
     assert.match(ls.stdout, /^-rw-r--r-- 0\/0 +4 "\/usr\/share\/raw\/caf\\xe9" {2}\[rawnames\]$/m, ls.stdout);
     assert.match(ls.stdout, /^l.* "\/usr\/share\/raw\/link\\xe9" -> "caf\\xe9" {2}\[rawnames\]$/m);

@@ -104,8 +104,8 @@ function pacmanView(db: Map<string, Buffer>): { versions: Map<string, string>; o
     if (!m) continue;
     let blocks: Map<string, string[]>;
     try {
-      // `files` lists raw names (pacman writes their bytes); decoded as the layer's own names are.
-      blocks = parseDesc(m[2] === 'files' ? decodeName(content) : content, path);
+      // pacman writes names and values as bytes, UTF-8 or not; decoded as the layer's own names are.
+      blocks = parseDesc(decodeName(content), path);
     } catch {
       continue; // a damaged database entry is itself a file difference
     }

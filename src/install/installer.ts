@@ -10,7 +10,7 @@ import { normalizeMemberPath, parentPaths, type TarSourceEntry } from '../tar/en
 import { readTar } from '../tar/reader.js';
 import { makeScratchDir, readSmall } from '../util/fs.js';
 import { Spool } from '../util/spool.js';
-import { displayName } from '../util/raw-name.js';
+import { decodeName, displayName } from '../util/raw-name.js';
 import { sortWithHardlinks, type RootfsTree } from '../rootfs/tree.js';
 import { alpmTrim, LOCAL_DB_DIR, localDbEntries, type InstalledPackage, type MetaFile, type Validation } from './local-db.js';
 import { PathPatterns } from './noextract.js';
@@ -128,7 +128,9 @@ export async function installPackages(packages: PackageToInstall[], options: Ins
           // pacman extracts them into the database with mode 0644 (extract_db_file), keeping owner and mtime.
           const metaFile: MetaFile = { content, mode: 0o644, mtime: entry.mtime, uid: entry.uid, gid: entry.gid };
           if (metaName === 'pkginfo') {
-            pkginfo = parsePkgInfo(content, `${what}: .PKGINFO`);
+            // libalpm keeps .PKGINFO values as bytes (backup paths are file names; pacman accepts any bytes in a
+            // description): decoded losslessly, and written back to the database with the same bytes.
+            pkginfo = parsePkgInfo(decodeName(content), `${what}: .PKGINFO`);
             for (const b of pkginfo.backup) backupPaths.add(alpmTrim(b));
           } else meta[metaName] = metaFile;
           continue;

@@ -90,7 +90,7 @@ export function localDesc(pkg: InstalledPackage, installDate: number): string {
   return out;
 }
 
-/** The `files` file; paths are written with their raw bytes, as libalpm writes what libarchive gave it. */
+/** The `files` file; paths are written with their raw bytes, as libalpm writes what libarchive gave it (as desc). */
 export function localFiles(pkg: InstalledPackage): Buffer {
   const sorted = [...pkg.files].sort(byteOrder);
   let out = sorted.length ? `%FILES%\n${sorted.join('\n')}\n\n` : '';
@@ -109,7 +109,7 @@ export function localDbEntries(packages: InstalledPackage[], sourceDateEpoch: nu
   const entries = [dir('var/lib/pacman'), dir(LOCAL_DB_DIR), file(`${LOCAL_DB_DIR}/ALPM_DB_VERSION`, ALPM_DB_VERSION)];
   for (const pkg of packages) {
     const base = `${LOCAL_DB_DIR}/${pkg.pkginfo.pkgname}-${pkg.pkginfo.pkgver}`;
-    entries.push(dir(base), file(`${base}/desc`, localDesc(pkg, sourceDateEpoch)), file(`${base}/files`, localFiles(pkg)));
+    entries.push(dir(base), file(`${base}/desc`, encodeName(localDesc(pkg, sourceDateEpoch))), file(`${base}/files`, localFiles(pkg)));
     if (pkg.mtree) entries.push(meta(`${base}/mtree`, pkg.mtree));
     if (pkg.install) entries.push(meta(`${base}/install`, pkg.install));
     if (pkg.changelog) entries.push(meta(`${base}/changelog`, pkg.changelog));
