@@ -1,7 +1,7 @@
 import { UserError } from '../errors.js';
 import { compareMemberNames, memberName, type EntryType, type TarSourceEntry } from './entry.js';
 import { byteOrder } from '../util/order.js';
-import { encodeName, hasRawBytes } from '../util/raw-name.js';
+import { displayName, encodeName, hasRawBytes } from '../util/raw-name.js';
 
 /**
  * Deterministic tar writer. The archive is POSIX ustar; a PAX extended header precedes an entry only when a
@@ -260,11 +260,11 @@ export async function* writeTar(entries: AsyncIterable<TarSourceEntry> | Iterabl
       for await (const chunk of await entry.open()) {
         const buf = chunk as Buffer;
         written += buf.length;
-        if (written > entry.size) throw new UserError(`${entry.path}: content is longer than its declared size ${entry.size}`);
+        if (written > entry.size) throw new UserError(`${displayName(entry.path)}: content is longer than its declared size ${entry.size}`);
         yield* out.write(buf);
       }
     }
-    if (written !== entry.size) throw new UserError(`${entry.path}: content is ${written} bytes, declared ${entry.size}`);
+    if (written !== entry.size) throw new UserError(`${displayName(entry.path)}: content is ${written} bytes, declared ${entry.size}`);
     yield* out.write(padding(entry.size));
   }
   yield* out.write(Buffer.alloc(2 * BLOCK));
