@@ -334,7 +334,14 @@ test('build --rootfs keeps raw names from a directory, and diff prints them esca
       return root;
     };
     const env = { SOURCE_DATE_EPOCH: String(SDE) };
-    await runCliOk(['build', '--rootfs', await makeRoot('a', 'one'), '-o', `oci:${join(dir, 'img-a')}`], { env });
+    const built = await runCliOk(['build', '--rootfs', await makeRoot('a', 'one'), '-o', `oci:${join(dir, 'img-a')}`], { env });
+    // The same tree as a tarball, written by GNU tar (raw ustar names) or bsdtar (PAX, hdrcharset=BINARY), gives the same image.
+    await runOk('tar', ['--numeric-owner', '--owner=0', '--group=0', '-C', join(dir, 'a'), '-cf', join(dir, 'gnu.tar'), '.']);
+    await runOk('bsdtar', ['--numeric-owner', '--uid', '0', '--gid', '0', '--format', 'pax', '-C', join(dir, 'a'), '-cf', join(dir, 'bsd.tar'), '.'], { env: { LC_ALL: 'C' } });
+    for (const tarball of ['gnu.tar', 'bsd.tar']) {
+      const fromTar = await runCliOk(['build', '--rootfs', join(dir, tarball), '-o', `oci:${join(dir, `img-${tarball}`)}`], { env });
+      assert.equal(fromTar.stdout, built.stdout, `${tarball} gives the directory's image`);
+    }
     await runCliOk(['build', '--rootfs', await makeRoot('b', 'two'), '-o', `oci:${join(dir, 'img-b')}`], { env });
     // The layer holds the raw names.
     const index = JSON.parse(await readFile(join(dir, 'img-a', 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
