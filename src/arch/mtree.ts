@@ -1,6 +1,7 @@
 import zlib from 'node:zlib';
 import { UserError } from '../errors.js';
 import { bytesToText } from './key-value.js';
+import { decodeName } from '../util/raw-name.js';
 
 /**
  * The mtree manifests bsdtar writes and makepkg stores gzip'd as `.MTREE` (and pacman copies to the local db).
@@ -37,7 +38,10 @@ const TYPES = new Set<string>(['file', 'dir', 'link', 'block', 'char', 'fifo', '
 
 const SIMPLE_ESCAPES: Record<string, number> = { a: 7, b: 8, f: 12, n: 10, r: 13, s: 32, t: 9, v: 11, '\\': 92 };
 
-/** Undoes mtree's vis-style escaping: `\ooo` octal bytes and a few letter escapes; other backslashes stay. */
+/**
+ * Undoes mtree's vis-style escaping: `\ooo` octal bytes and a few letter escapes; other backslashes stay. The
+ * bytes are a file name, decoded losslessly as the package's own member names are (util/raw-name.ts).
+ */
 export function unescapeMtree(text: string): string {
   if (!text.includes('\\')) return text;
   const bytes: number[] = [];
@@ -60,7 +64,7 @@ export function unescapeMtree(text: string): string {
       bytes.push(c);
     }
   }
-  return Buffer.from(bytes).toString('utf8');
+  return decodeName(Buffer.from(bytes));
 }
 
 function gunzipIfNeeded(input: Buffer | string, what: string): string {

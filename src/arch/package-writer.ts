@@ -7,6 +7,7 @@ import { writeTar } from '../tar/writer.js';
 import { VERSION } from '../version.js';
 import { byteOrder } from '../util/order.js';
 import { PACKAGE_NAME } from './names.js';
+import { encodeName } from '../util/raw-name.js';
 
 /**
  * A pure-TypeScript writer of Arch Linux package files (`.pkg.tar.zst`) laid out the way makepkg 6.0.x lays them
@@ -329,7 +330,7 @@ export function installedSize(entries: readonly PackageEntry[]): number {
 /** libarchive's mtree_quote: every byte outside its safe set becomes `\ooo`. */
 function mtreeQuote(value: string): string {
   let out = '';
-  for (const byte of Buffer.from(value, 'utf8')) {
+  for (const byte of encodeName(value)) {
     const safe = byte > 0x20 && byte < 0x7f && byte !== 0x23 && byte !== 0x3d && byte !== 0x5c;
     out += safe ? String.fromCharCode(byte) : `\\${byte.toString(8).padStart(3, '0')}`;
   }

@@ -116,13 +116,15 @@ const C_ESCAPES: Record<string, string> = { '\\': '\\\\', '\x07': '\\a', '\b': '
 
 /**
  * A member name as `bsdtar -tf` prints it (tar/util.c safe_fprintf): backslash doubled, C escapes for
- * \a\b\f\n\r\t\v, other control bytes as `\ooo`; UTF-8 text stays as it is.
+ * \a\b\f\n\r\t\v, other control bytes and bytes that are not UTF-8 (held as U+DC80–U+DCFF, see
+ * util/raw-name.ts; `for…of` yields them alone, as they are never half of a pair) as `\ooo`; UTF-8 text stays.
  */
 export function bsdtarListName(name: string): string {
   let out = '';
   for (const c of name) {
     const code = c.charCodeAt(0);
-    out += C_ESCAPES[c] ?? (code < 0x20 || code === 0x7f ? `\\${code.toString(8).padStart(3, '0')}` : c);
+    const byte = code >= 0xdc80 && code <= 0xdcff ? code - 0xdc00 : code < 0x20 || code === 0x7f ? code : undefined;
+    out += C_ESCAPES[c] ?? (byte !== undefined ? `\\${byte.toString(8).padStart(3, '0')}` : c);
   }
   return out;
 }

@@ -8,6 +8,7 @@ import { resolvePlatformManifest } from '../transports/platform-manifest.js';
 import type { ImageSource } from '../transports/types.js';
 import { indexLayer, type EntrySummary, type LayerIndex } from './layer-index.js';
 import { byteOrder } from '../util/order.js';
+import { decodeName, displayName } from '../util/raw-name.js';
 
 /**
  * Compares two images level by level — index, manifest, config, layers, tar entries, and pacman's view (which
@@ -90,6 +91,7 @@ function show(field: keyof EntrySummary, value: unknown): string {
   if (value === undefined) return '(none)';
   if (field === 'mode') return (value as number).toString(8).padStart(4, '0');
   if (field === 'sha256') return (value as string).slice(0, 16);
+  if (field === 'linkTarget') return displayName(value as string);
   return typeof value === 'string' ? value : JSON.stringify(value);
 }
 
@@ -102,7 +104,8 @@ function pacmanView(db: Map<string, Buffer>): { versions: Map<string, string>; o
     if (!m) continue;
     let blocks: Map<string, string[]>;
     try {
-      blocks = parseDesc(content, path);
+      // pacman writes names and values as bytes, UTF-8 or not; decoded as the layer's own names are.
+      blocks = parseDesc(decodeName(content), path);
     } catch {
       continue; // a damaged database entry is itself a file difference
     }
@@ -129,11 +132,11 @@ function compareEntries(a: LayerIndex, b: LayerIndex, where: string, options: Di
     const base = { level: 'file' as const, where: path, ...(owner ? { owner } : {}) };
     const ownedBy = owner ? ` [${owner}]` : '';
     if (!ea) {
-      diffs.push({ ...base, message: `${where}: + /${path} (${eb!.type})${ownedBy}` });
+      diffs.push({ ...base, message: `${where}: + ${displayName(`/${path}`)} (${eb!.type})${ownedBy}` });
       continue;
     }
     if (!eb) {
-      diffs.push({ ...base, message: `${where}: - /${path} (${ea.type})${ownedBy}` });
+      diffs.push({ ...base, message: `${where}: - ${displayName(`/${path}`)} (${ea.type})${ownedBy}` });
       continue;
     }
     for (const field of ENTRY_FIELDS) {
@@ -141,14 +144,14 @@ function compareEntries(a: LayerIndex, b: LayerIndex, where: string, options: Di
       const va = ea[field];
       const vb = eb[field];
       if (JSON.stringify(va) === JSON.stringify(vb)) continue;
-      diffs.push({ ...base, field, a: show(field, va), b: show(field, vb), message: `${where}: /${path}: ${field} ${show(field, va)} → ${show(field, vb)}${ownedBy}` });
+      diffs.push({ ...base, field, a: show(field, va), b: show(field, vb), message: `${where}: ${displayName(`/${path}`)}: ${field} ${show(field, va)} → ${show(field, vb)}${ownedBy}` });
     }
   }
   if (!options.semantic && checkOrder) {
     const common = a.order.filter((p) => b.entries.has(p));
     const commonB = b.order.filter((p) => a.entries.has(p));
     const firstMoved = common.findIndex((p, i) => commonB[i] !== p);
-    if (firstMoved !== -1) diffs.push({ level: 'layer', where, field: 'order', message: `${where}: entry order differs from /${common[firstMoved]}` });
+    if (firstMoved !== -1) diffs.push({ level: 'layer', where, field: 'order', message: `${where}: entry order differs from ${displayName(`/${common[firstMoved]!}`)}` });
   }
 }
 

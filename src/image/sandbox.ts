@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { lstat, readdir, readlink } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
 import type { TreeNode } from '../install/installer.js';
@@ -10,6 +10,7 @@ import { PathPatterns } from '../install/noextract.js';
 import { sortWithHardlinks } from '../rootfs/tree.js';
 import { makeScratchDir } from '../util/fs.js';
 import type { Spool } from '../util/spool.js';
+import { displayName, fsPath, readdirNames, readlinkName } from '../util/raw-name.js';
 
 /**
  * Runs setup commands inside the tree with bubblewrap: no network, a fixed hostname, a clean environment
@@ -30,15 +31,16 @@ interface Snapshot {
   link?: string;
 }
 
+/** Every path under root, by its name's raw bytes decoded losslessly (util/raw-name.ts), as the tree model holds it. */
 async function scan(root: string): Promise<Map<string, Snapshot>> {
   const out = new Map<string, Snapshot>();
   const walk = async (rel: string): Promise<void> => {
-    for (const name of await readdir(rel ? join(root, rel) : root)) {
+    for (const name of await readdirNames(fsPath(root, rel))) {
       const path = rel ? `${rel}/${name}` : name;
-      const st = await lstat(join(root, path), { bigint: true });
+      const st = await lstat(fsPath(root, path), { bigint: true });
       const type = st.isDirectory() ? 'dir' : st.isFile() ? 'file' : st.isSymbolicLink() ? 'symlink' : 'other';
       const snap: Snapshot = { type, mode: Number(st.mode & 0o7777n), size: Number(st.size), ctimeNs: st.ctimeNs };
-      if (type === 'symlink') snap.link = await readlink(join(root, path));
+      if (type === 'symlink') snap.link = await readlinkName(fsPath(root, path));
       out.set(path, snap);
       if (type === 'dir') await walk(path);
     }
@@ -47,7 +49,7 @@ async function scan(root: string): Promise<Map<string, Snapshot>> {
   return out;
 }
 
-async function fileHash(path: string): Promise<string> {
+async function fileHash(path: Buffer): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
   return hash.digest('hex');
@@ -125,9 +127,9 @@ export async function runSetupCommands(nodes: Map<string, TreeNode>, commands: s
         continue;
       }
       if (sa.type !== sb.type || sa.mode !== sb.mode || sa.size !== sb.size || sa.link !== sb.link) differing.push(path);
-      else if (sa.type === 'file' && (await fileHash(join(a.path, 'root', path))) !== (await fileHash(join(b.path, 'root', path)))) differing.push(path);
+      else if (sa.type === 'file' && (await fileHash(fsPath(join(a.path, 'root'), path))) !== (await fileHash(fsPath(join(b.path, 'root'), path)))) differing.push(path);
     }
-    if (differing.length > 0) throw new UserError(`setup commands are nondeterministic: ${differing.length} path(s) differ between two runs: ${differing.slice(0, 10).join(', ')}${differing.length > 10 ? ', …' : ''}`);
+    if (differing.length > 0) throw new UserError(`setup commands are nondeterministic: ${differing.length} path(s) differ between two runs: ${differing.slice(0, 10).map(displayName).join(', ')}${differing.length > 10 ? ', …' : ''}`);
 
     // Fold run A back into the model.
     for (const path of resultA.removed) nodes.delete(path);
@@ -139,9 +141,9 @@ export async function runSetupCommands(nodes: Map<string, TreeNode>, commands: s
       if (snap.type === 'dir') nodes.set(path, { ...base, type: 'dir', ...(old?.type === 'dir' ? { mtime: old.mtime } : {}) });
       else if (snap.type === 'symlink') nodes.set(path, { ...base, type: 'symlink', mode: 0o777, linkTarget: snap.link! });
       else if (snap.type === 'file') {
-        const { open, size } = await spool.store(createReadStream(join(a.path, 'root', path)));
+        const { open, size } = await spool.store(createReadStream(fsPath(join(a.path, 'root'), path)));
         nodes.set(path, { ...base, type: 'file', size, open });
-      } else throw new UserError(`setup commands created ${path}, which is neither a file, a directory nor a symlink`);
+      } else throw new UserError(`setup commands created ${displayName(path)}, which is neither a file, a directory nor a symlink`);
     }
     return resultA;
   } finally {

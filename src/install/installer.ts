@@ -10,6 +10,7 @@ import { normalizeMemberPath, parentPaths, type TarSourceEntry } from '../tar/en
 import { readTar } from '../tar/reader.js';
 import { makeScratchDir, readSmall } from '../util/fs.js';
 import { Spool } from '../util/spool.js';
+import { decodeName, displayName } from '../util/raw-name.js';
 import { sortWithHardlinks, type RootfsTree } from '../rootfs/tree.js';
 import { alpmTrim, LOCAL_DB_DIR, localDbEntries, type InstalledPackage, type MetaFile, type Validation } from './local-db.js';
 import { PathPatterns } from './noextract.js';
@@ -98,8 +99,9 @@ export async function installPackages(packages: PackageToInstall[], options: Ins
   try {
     for (const pkg of packages) {
       const what = `package ${pkg.name}`;
+      // Paths are byte strings (util/raw-name.ts): messages show them unambiguously.
       const fail: (entry: string, why: string) => never = (entry, why) => {
-        throw new UserError(`${what}: ${entry}: ${why}`);
+        throw new UserError(`${what}: ${displayName(entry)}: ${why}`);
       };
       let pkginfo: PkgInfo | undefined;
       const meta: { mtree?: MetaFile; install?: MetaFile; changelog?: MetaFile } = {};
@@ -113,7 +115,7 @@ export async function installPackages(packages: PackageToInstall[], options: Ins
       const source = await openPackage(pkg, what);
       for await (const entry of readToTheEnd(readTar(decompressAuto(source.chunks(), what), { what }), source)) {
         const path = normalizeMemberPath(entry.name);
-        if (path === null) fail(JSON.stringify(entry.name), 'absolute path or ".." component: refused');
+        if (path === null) throw new UserError(`${what}: ${JSON.stringify(entry.name)}: absolute path or ".." component: refused`);
         if (path === undefined) continue;
         if (path.startsWith('.')) {
           // libalpm reserves every path starting with '.': .PKGINFO, .MTREE, .INSTALL and .CHANGELOG are package
@@ -125,7 +127,9 @@ export async function installPackages(packages: PackageToInstall[], options: Ins
           // pacman extracts them into the database with mode 0644 (extract_db_file), keeping owner and mtime.
           const metaFile: MetaFile = { content, mode: 0o644, mtime: entry.mtime, uid: entry.uid, gid: entry.gid };
           if (metaName === 'pkginfo') {
-            pkginfo = parsePkgInfo(content, `${what}: .PKGINFO`);
+            // libalpm keeps .PKGINFO values as bytes (backup paths are file names; pacman accepts any bytes in a
+            // description): decoded losslessly, and written back to the database with the same bytes.
+            pkginfo = parsePkgInfo(decodeName(content), `${what}: .PKGINFO`);
             for (const b of pkginfo.backup) backupPaths.add(alpmTrim(b));
           } else meta[metaName] = metaFile;
           continue;
@@ -135,7 +139,7 @@ export async function installPackages(packages: PackageToInstall[], options: Ins
         // NoExtract applies to directories as well (pacman checks every entry): nothing is created for a
         // matched path, and a parent it left out is made below like any missing parent.
         if (noExtract.matches(path)) {
-          warn(`${what}: ${path} not extracted (NoExtract)`);
+          warn(`${what}: ${displayName(path)} not extracted (NoExtract)`);
           continue;
         }
 
@@ -144,8 +148,8 @@ export async function installPackages(packages: PackageToInstall[], options: Ins
         // (umask 022): 0755, owned by root.
         for (const parent of parentPaths(path)) {
           const node = nodes.get(parent);
-          if (node?.type === 'symlink') fail(path, `would be written through the symlink ${parent} → ${node.linkTarget} (owned by ${ownerName(node)})`);
-          if (node && node.type !== 'dir') fail(path, `its parent ${parent} is a ${node.type} owned by ${ownerName(node)}`);
+          if (node?.type === 'symlink') fail(path, `would be written through the symlink ${displayName(parent)} → ${displayName(node.linkTarget!)} (owned by ${ownerName(node)})`);
+          if (node && node.type !== 'dir') fail(path, `its parent ${displayName(parent)} is a ${node.type} owned by ${ownerName(node)}`);
           if (!node) nodes.set(parent, { path: parent, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: options.sourceDateEpoch, size: 0, owner: pkg.name });
         }
         if ((entry.type === 'char' || entry.type === 'block') && !options.allowDevices) fail(path, `${entry.type} device nodes are not allowed`);
@@ -155,7 +159,7 @@ export async function installPackages(packages: PackageToInstall[], options: Ins
           if (existing.type === 'dir' && entry.type === 'dir') {
             // Shared directory: what is on disk stays (pacman skips the entry and only warns).
             if (existing.mode !== entry.mode || existing.uid !== entry.uid || existing.gid !== entry.gid) {
-              warn(`directory permissions differ on /${path}\nfilesystem: ${octal(existing.mode)} ${existing.uid}:${existing.gid}  package: ${octal(entry.mode)} ${entry.uid}:${entry.gid}`);
+              warn(`directory permissions differ on ${displayName(`/${path}`)}\nfilesystem: ${octal(existing.mode)} ${existing.uid}:${existing.gid}  package: ${octal(entry.mode)} ${entry.uid}:${entry.gid}`);
             }
             // A database directory made before any package belongs to the first package that declares it.
             if (existing.owner === '') existing.owner = pkg.name;
@@ -164,7 +168,7 @@ export async function installPackages(packages: PackageToInstall[], options: Ins
           if (existing.owner === pkg.name) fail(path, 'appears twice in the package');
           if (existing.type === 'dir') fail(path, `is a ${entry.type} here but a directory in ${ownerName(existing)}`);
           if (entry.type === 'dir') fail(path, `is a directory here but a ${existing.type} in ${ownerName(existing)}`);
-          throw new UserError(`file conflict: /${path} exists in both '${ownerName(existing)}' and '${pkg.name}'`);
+          throw new UserError(`file conflict: ${displayName(`/${path}`)} exists in both '${ownerName(existing)}' and '${pkg.name}'`);
         }
 
         const node: TreeNode = { path, type: entry.type, mode: entry.mode, uid: entry.uid, gid: entry.gid, mtime: entry.mtime, size: 0, owner: pkg.name };
@@ -176,8 +180,8 @@ export async function installPackages(packages: PackageToInstall[], options: Ins
           const target = normalizeMemberPath(entry.linkTarget ?? '');
           if (!target) fail(path, `hardlink to ${JSON.stringify(entry.linkTarget)} points outside the tree`);
           const linked = nodes.get(target);
-          if (!linked || linked.owner !== pkg.name) fail(path, `hardlink to ${target}, which this package has not installed before it`);
-          if (linked.type !== 'file') fail(path, `hardlink to ${target}, which is a ${linked.type}`);
+          if (!linked || linked.owner !== pkg.name) fail(path, `hardlink to ${displayName(target)}, which this package has not installed before it`);
+          if (linked.type !== 'file') fail(path, `hardlink to ${displayName(target)}, which is a ${linked.type}`);
           node.linkTarget = target;
         } else if (entry.type === 'char' || entry.type === 'block') {
           node.devMajor = entry.devMajor ?? 0;
@@ -191,7 +195,7 @@ export async function installPackages(packages: PackageToInstall[], options: Ins
             size += chunk.length;
             if (packageBytes + size > budget || total + packageBytes + size > maxTotal) {
               const limit = total + packageBytes + size > maxTotal ? `configured limit of ${maxTotal}` : `declared installed size of ${pkg.isize ?? 0}`;
-              throw new UserError(`${what}: ${path}: contents exceed the ${limit} bytes (decompression bomb?)`);
+              throw new UserError(`${what}: ${displayName(path)}: contents exceed the ${limit} bytes (decompression bomb?)`);
             }
             sha.update(chunk);
             md5?.update(chunk);
@@ -231,11 +235,11 @@ export async function installPackages(packages: PackageToInstall[], options: Ins
     for (const entry of localDbEntries(installed, options.sourceDateEpoch)) {
       for (const parent of parentPaths(entry.path)) {
         const node = nodes.get(parent);
-        if (node && node.type !== 'dir') throw new UserError(`package ${node.owner}: ${parent}: a ${node.type} where pacman's local database needs a directory`);
+        if (node && node.type !== 'dir') throw new UserError(`package ${node.owner}: ${displayName(parent)}: a ${node.type} where pacman's local database needs a directory`);
         if (!node) nodes.set(parent, { path: parent, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: options.sourceDateEpoch, size: 0, owner: '' });
       }
       const existing = nodes.get(entry.path);
-      if (existing && !(existing.type === 'dir' && entry.type === 'dir')) throw new UserError(`package ${ownerName(existing)}: ${entry.path}: collides with pacman's local database`);
+      if (existing && !(existing.type === 'dir' && entry.type === 'dir')) throw new UserError(`package ${ownerName(existing)}: ${displayName(entry.path)}: collides with pacman's local database`);
       if (!existing) nodes.set(entry.path, { ...entry, owner: '' });
     }
     return { entries: sortWithHardlinks(nodes), packages: installed, spool, cleanup };
@@ -293,7 +297,7 @@ function checkMtree(mtree: Buffer, contents: Map<string, { size: number; sha256:
     if (entry.type !== 'file' || entry.path.startsWith('.')) continue;
     const actual = contents.get(entry.path);
     if (!actual) continue; // NoExtract, or a hardlink recorded as a file
-    if (entry.size !== undefined && entry.size !== actual.size) throw new UserError(`${what}: ${entry.path}: ${actual.size} bytes, but .MTREE says ${entry.size}`);
-    if (entry.sha256 !== undefined && entry.sha256 !== actual.sha256) throw new UserError(`${what}: ${entry.path}: content does not match the sha256 in .MTREE`);
+    if (entry.size !== undefined && entry.size !== actual.size) throw new UserError(`${what}: ${displayName(entry.path)}: ${actual.size} bytes, but .MTREE says ${entry.size}`);
+    if (entry.sha256 !== undefined && entry.sha256 !== actual.sha256) throw new UserError(`${what}: ${displayName(entry.path)}: content does not match the sha256 in .MTREE`);
   }
 }

@@ -3,6 +3,7 @@ import { formatDependency, parseDependency } from '../arch/depend.js';
 import type { PkgInfo } from '../arch/pkginfo.js';
 import type { TarSourceEntry } from '../tar/entry.js';
 import { byteOrder } from '../util/order.js';
+import { encodeName } from '../util/raw-name.js';
 
 /**
  * pacman's local database (`var/lib/pacman/local`) as libalpm writes it (be_local.c _alpm_local_db_write), checked
@@ -21,7 +22,7 @@ export interface InstalledPackage {
   pkginfo: PkgInfo;
   reason: 'explicit' | 'dependency';
   validation: Validation[];
-  /** Paths as in the package, directories ending in `/`. */
+  /** Paths as in the package (byte strings, see util/raw-name.ts), directories ending in `/`. */
   files: string[];
   /** [path, md5 of the installed file] in .PKGINFO order. */
   backup: [string, string][];
@@ -89,11 +90,12 @@ export function localDesc(pkg: InstalledPackage, installDate: number): string {
   return out;
 }
 
-export function localFiles(pkg: InstalledPackage): string {
+/** The `files` file; paths are written with their raw bytes, as libalpm writes what libarchive gave it (as desc). */
+export function localFiles(pkg: InstalledPackage): Buffer {
   const sorted = [...pkg.files].sort(byteOrder);
   let out = sorted.length ? `%FILES%\n${sorted.join('\n')}\n\n` : '';
   if (pkg.backup.length) out += `%BACKUP%\n${pkg.backup.map(([path, md5]) => `${path}\t${md5}`).join('\n')}\n\n`;
-  return out;
+  return encodeName(out);
 }
 
 /** The database's entries for the tree: directories, ALPM_DB_VERSION and one directory per package. */
@@ -107,7 +109,7 @@ export function localDbEntries(packages: InstalledPackage[], sourceDateEpoch: nu
   const entries = [dir('var/lib/pacman'), dir(LOCAL_DB_DIR), file(`${LOCAL_DB_DIR}/ALPM_DB_VERSION`, ALPM_DB_VERSION)];
   for (const pkg of packages) {
     const base = `${LOCAL_DB_DIR}/${pkg.pkginfo.pkgname}-${pkg.pkginfo.pkgver}`;
-    entries.push(dir(base), file(`${base}/desc`, localDesc(pkg, sourceDateEpoch)), file(`${base}/files`, localFiles(pkg)));
+    entries.push(dir(base), file(`${base}/desc`, encodeName(localDesc(pkg, sourceDateEpoch))), file(`${base}/files`, localFiles(pkg)));
     if (pkg.mtree) entries.push(meta(`${base}/mtree`, pkg.mtree));
     if (pkg.install) entries.push(meta(`${base}/install`, pkg.install));
     if (pkg.changelog) entries.push(meta(`${base}/changelog`, pkg.changelog));

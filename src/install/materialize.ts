@@ -1,10 +1,11 @@
 import { closeSync, createWriteStream, openSync, writeSync } from 'node:fs';
 import { chmod, chown, lchown, link, lstat, lutimes, mkdir, readdir, rename, rm, symlink, utimes } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { UserError } from '../errors.js';
 import type { ContentOpener } from '../tar/entry.js';
+import { displayName, encodeName, fsPath } from '../util/raw-name.js';
 import type { TreeNode } from './installer.js';
 import { settled, siblingTempPath } from '../util/fs.js';
 
@@ -17,13 +18,13 @@ export interface MaterializeReport {
 /** One buffer for every spooled copy: contents are local and in the page cache, so a synchronous copy is cheapest. */
 const COPY_BUFFER = Buffer.allocUnsafe(1024 * 1024);
 
-function copySpooled(read: NonNullable<ContentOpener['readSync']>, size: number, target: string): void {
+function copySpooled(read: NonNullable<ContentOpener['readSync']>, size: number, target: Buffer): void {
   const fd = openSync(target, 'wx', 0o600);
   try {
     let done = 0;
     while (done < size) {
       const n = read(done, COPY_BUFFER, 0, Math.min(COPY_BUFFER.length, size - done));
-      if (n === 0) throw new Error(`${target}: spooled content ends at ${done} of ${size} bytes`);
+      if (n === 0) throw new Error(`${target.toString()}: spooled content ends at ${done} of ${size} bytes`);
       for (let w = 0; w < n; ) w += writeSync(fd, COPY_BUFFER, w, n - w);
       done += n;
     }
@@ -44,7 +45,7 @@ export async function materialize(entries: TreeNode[], root: string): Promise<Ma
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (err instanceof UserError || typeof code !== 'string' || !/^E[A-Z]+$/.test(code)) throw err;
-    throw new UserError(`--root ${root}: ${entry ? `cannot write /${entry.path}: ` : ''}${systemReason(err as NodeJS.ErrnoException)}`);
+    throw new UserError(`--root ${root}: ${entry ? `cannot write ${displayName(`/${entry.path}`)}: ` : ''}${systemReason(err as NodeJS.ErrnoException)}`);
   }
 }
 
@@ -91,7 +92,7 @@ async function writeNodes(entries: TreeNode[], root: string, visiting: (node: Tr
   const dirs: TreeNode[] = [];
   for (const node of entries) {
     visiting(node);
-    const target = join(root, node.path);
+    const target = fsPath(root, node.path);
     switch (node.type) {
       case 'dir':
         await mkdir(target, { mode: 0o700 });
@@ -102,10 +103,10 @@ async function writeNodes(entries: TreeNode[], root: string, visiting: (node: Tr
         else await pipeline(node.open ? Readable.from(await node.open()) : Readable.from([]), createWriteStream(target, { flags: 'wx', mode: 0o600 }));
         break;
       case 'symlink':
-        await symlink(node.linkTarget!, target);
+        await symlink(encodeName(node.linkTarget!), target);
         break;
       case 'hardlink':
-        await link(join(root, node.linkTarget!), target);
+        await link(fsPath(root, node.linkTarget!), target);
         break;
       default:
         skip(`${node.type} device or fifo nodes (need mknod)`);
@@ -125,7 +126,7 @@ async function writeNodes(entries: TreeNode[], root: string, visiting: (node: Tr
   }
   for (const node of dirs.reverse()) {
     visiting(node);
-    const target = join(root, node.path);
+    const target = fsPath(root, node.path);
     await chmod(target, node.mode);
     await utimes(target, node.mtime, node.mtime);
   }

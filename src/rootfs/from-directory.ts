@@ -1,8 +1,8 @@
 import { createReadStream } from 'node:fs';
-import { lstat, readdir, readlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { lstat } from 'node:fs/promises';
 import { UserError } from '../errors.js';
 import { compareMemberNames, type EntryType, type TarSourceEntry } from '../tar/entry.js';
+import { displayName, fsPath, readdirNames, readlinkName } from '../util/raw-name.js';
 import { normalizedMode, ownerFor, type DirectoryRules, type RootfsTree } from './tree.js';
 
 /** Linux dev_t split (glibc's gnu_dev_major/minor). */
@@ -23,6 +23,7 @@ function describeError(err: unknown): string {
  * (SOURCE_DATE_EPOCH), owners follow the rules (0:0 by default), entries are sorted bytewise, and
  * hardlinked files become one file plus links to its first path in that order. Modes are kept as they are
  * (they are content) unless the rules ask to normalize them. Sockets cannot be archived and are skipped, as tar does.
+ * Names keep their raw bytes, UTF-8 or not (util/raw-name.ts).
  */
 export async function treeFromDirectory(root: string, options: { mtime: number; rules?: DirectoryRules; warn?: (msg: string) => void }): Promise<RootfsTree> {
   const info = await lstat(root).catch(() => undefined);
@@ -33,13 +34,13 @@ export async function treeFromDirectory(root: string, options: { mtime: number; 
   const walk = async (rel: string): Promise<void> => {
     let names: string[];
     try {
-      names = await readdir(rel ? join(root, rel) : root);
+      names = await readdirNames(fsPath(root, rel));
     } catch (err) {
-      throw new UserError(`rootfs ${root}: cannot read directory ${rel || '.'}: ${describeError(err)}`);
+      throw new UserError(`rootfs ${root}: cannot read directory ${displayName(rel || '.')}: ${describeError(err)}`);
     }
     for (const name of names) {
       const path = rel ? `${rel}/${name}` : name;
-      const full = join(root, path);
+      const full = fsPath(root, path);
       const st = await lstat(full);
       const { uid, gid } = ownerFor(path, options.rules ?? {}, { uid: st.uid, gid: st.gid });
       const base = { path, mode: st.mode & 0o7777, uid, gid, mtime: options.mtime, size: 0 };
@@ -52,7 +53,7 @@ export async function treeFromDirectory(root: string, options: { mtime: number; 
       else if (st.isBlockDevice()) type = 'block';
       else if (st.isFIFO()) type = 'fifo';
       else {
-        options.warn?.(`rootfs: ${path}: socket ignored`);
+        options.warn?.(`rootfs: ${displayName(path)}: socket ignored`);
         continue;
       }
       const entry: TarSourceEntry & { inode?: string } = { ...base, type };
@@ -62,7 +63,7 @@ export async function treeFromDirectory(root: string, options: { mtime: number; 
         entry.open = () => createReadStream(full);
         if (st.nlink > 1) entry.inode = `${st.dev}:${st.ino}`;
       } else if (type === 'symlink') {
-        entry.linkTarget = await readlink(full);
+        entry.linkTarget = await readlinkName(full);
       } else if (type === 'char' || type === 'block') {
         entry.devMajor = devMajor(st.rdev);
         entry.devMinor = devMinor(st.rdev);

@@ -7,6 +7,7 @@ import { normalizeMemberPath, parentPaths, type TarSourceEntry } from '../tar/en
 import { readTar } from '../tar/reader.js';
 import { makeScratchDir } from '../util/fs.js';
 import { Spool } from '../util/spool.js';
+import { displayName } from '../util/raw-name.js';
 import { sortWithHardlinks, type RootfsTree } from './tree.js';
 
 /**
@@ -32,7 +33,7 @@ export async function treeFromTarball(file: string, options: { mtime: number }):
       const path = normalizeMemberPath(entry.name);
       if (path === null) throw new UserError(`${what}: member ${JSON.stringify(entry.name)} is an absolute path or escapes the root with ..`);
       if (path === undefined) continue; // the root directory itself
-      if (byPath.has(path)) throw new UserError(`${what}: member ${path} appears twice`);
+      if (byPath.has(path)) throw new UserError(`${what}: member ${displayName(path)} appears twice`);
       const out: TarSourceEntry = { path, type: entry.type, mode: entry.mode, uid: entry.uid, gid: entry.gid, mtime: entry.mtime, size: entry.size };
       if (entry.linkTarget !== undefined) out.linkTarget = entry.linkTarget;
       if (entry.devMajor !== undefined) out.devMajor = entry.devMajor;
@@ -41,8 +42,8 @@ export async function treeFromTarball(file: string, options: { mtime: number }):
       if (entry.type === 'hardlink') {
         const target = normalizeMemberPath(entry.linkTarget ?? '');
         const linked = target ? byPath.get(target) : undefined;
-        if (!target || !linked) throw new UserError(`${what}: hardlink ${path} points to ${JSON.stringify(entry.linkTarget)}, which is not an earlier member`);
-        if (linked.type !== 'file') throw new UserError(`${what}: hardlink ${path} points to ${target}, which is not a regular file`);
+        if (!target || !linked) throw new UserError(`${what}: hardlink ${displayName(path)} points to ${JSON.stringify(entry.linkTarget)}, which is not an earlier member`);
+        if (linked.type !== 'file') throw new UserError(`${what}: hardlink ${displayName(path)} points to ${displayName(target)}, which is not a regular file`);
         out.linkTarget = target;
       }
       if (entry.type === 'file' && entry.size > 0) {
@@ -54,7 +55,7 @@ export async function treeFromTarball(file: string, options: { mtime: number }):
     for (const path of [...byPath.keys()]) {
       for (const parent of parentPaths(path)) {
         const existing = byPath.get(parent);
-        if (existing && existing.type !== 'dir') throw new UserError(`${what}: ${path} is below ${parent}, which is a ${existing.type}, not a directory`);
+        if (existing && existing.type !== 'dir') throw new UserError(`${what}: ${displayName(path)} is below ${displayName(parent)}, which is a ${existing.type}, not a directory`);
         if (!existing) byPath.set(parent, { path: parent, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: options.mtime, size: 0 });
       }
     }

@@ -1,10 +1,12 @@
 import type { Readable } from 'node:stream';
+import { compareNames } from '../util/raw-name.js';
 
 export type EntryType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'char' | 'block' | 'fifo';
 
 /**
  * One member of a layer, as written and as read. Paths are relative, `/`-separated, without `./`, `..` or a
- * trailing slash (the writer adds the slash to directory names).
+ * trailing slash (the writer adds the slash to directory names). Paths and link targets are byte strings held as
+ * decodeName gives them (util/raw-name.ts): bytes that are not UTF-8 survive as U+DC80–U+DCFF.
  */
 export interface TarEntry {
   path: string;
@@ -49,15 +51,13 @@ export const MAX_MTIME = 8_640_000_000_000;
 /** The largest uid or gid: uid_t and gid_t are 32 bits, and GNU tar refuses larger ("out of uid_t range"). */
 export const MAX_ID = 0xffffffff;
 
-const encoder = new TextEncoder();
-
 /** Sort key of a member: its name in the archive (directories end in `/`), compared as bytes. */
 export function memberName(entry: Pick<TarEntry, 'path' | 'type'>): string {
   return entry.type === 'dir' ? `${entry.path}/` : entry.path;
 }
 
 export function compareMemberNames(a: Pick<TarEntry, 'path' | 'type'>, b: Pick<TarEntry, 'path' | 'type'>): number {
-  return Buffer.compare(encoder.encode(memberName(a)), encoder.encode(memberName(b)));
+  return compareNames(memberName(a), memberName(b));
 }
 
 /**

@@ -1,8 +1,14 @@
 import { UserError } from '../errors.js';
 import { ByteReader } from '../util/byte-reader.js';
+import { decodeName } from '../util/raw-name.js';
 import { MAX_ID, MAX_MTIME, type EntryType, type TarEntry } from './entry.js';
 
-/** An entry read from an archive. `name` is the member name exactly as stored; `path` drops trailing slashes. */
+/**
+ * An entry read from an archive. `name` is the member name exactly as stored; `path` drops trailing slashes. Names
+ * and link targets are byte strings, decoded losslessly (util/raw-name.ts): PAX says `path` and `linkpath` are
+ * UTF-8 unless `hdrcharset=BINARY`, but bsdtar and GNU tar store any bytes there (with that record), and ustar and
+ * GNU long-name fields are bytes anyway, so every form is decoded the same way and nothing is replaced.
+ */
 export interface ReadEntry extends TarEntry {
   name: string;
   /** PAX records that applied to this entry (local over global), raw. */
@@ -69,7 +75,8 @@ function parsePax(data: Buffer, what: string): Map<string, Buffer> {
     const record = data.subarray(space + 1, pos + len - 1);
     const eq = record.indexOf(0x3d);
     if (eq <= 0) throw new UserError(`${what}: malformed PAX record at byte ${pos}`);
-    records.set(record.subarray(0, eq).toString('utf8'), Buffer.from(record.subarray(eq + 1)));
+    // Keys are UTF-8 by the standard, but a SCHILY.xattr key carries an attribute name, which is bytes.
+    records.set(decodeName(record.subarray(0, eq)), Buffer.from(record.subarray(eq + 1)));
     pos += len;
   }
   return records;
@@ -118,8 +125,8 @@ export async function* readTar(source: AsyncIterable<Buffer | Uint8Array>, optio
         await reader.skip(padded - size);
         if (typeflag === 'x') localPax = parsePax(data, what);
         else if (typeflag === 'g') globalPax = new Map([...globalPax, ...parsePax(data, what)]);
-        else if (typeflag === 'L') gnuLongName = cString(data, 0, data.length).toString('utf8');
-        else gnuLongLink = cString(data, 0, data.length).toString('utf8');
+        else if (typeflag === 'L') gnuLongName = decodeName(cString(data, 0, data.length));
+        else gnuLongLink = decodeName(cString(data, 0, data.length));
         continue;
       }
 
@@ -127,16 +134,16 @@ export async function* readTar(source: AsyncIterable<Buffer | Uint8Array>, optio
       localPax = new Map();
       const magic = block.subarray(257, 263).toString('latin1');
       const isUstar = magic === 'ustar\0';
-      let name = cString(block, 0, 100).toString('utf8');
+      let name = decodeName(cString(block, 0, 100));
       if (isUstar) {
-        const prefix = cString(block, 345, 155).toString('utf8');
+        const prefix = decodeName(cString(block, 345, 155));
         if (prefix) name = `${prefix}/${name}`;
       }
       if (gnuLongName !== undefined) name = gnuLongName;
-      if (pax.has('path')) name = pax.get('path')!.toString('utf8');
-      let linkTarget = cString(block, 157, 100).toString('utf8');
+      if (pax.has('path')) name = decodeName(pax.get('path')!);
+      let linkTarget = decodeName(cString(block, 157, 100));
       if (gnuLongLink !== undefined) linkTarget = gnuLongLink;
-      if (pax.has('linkpath')) linkTarget = pax.get('linkpath')!.toString('utf8');
+      if (pax.has('linkpath')) linkTarget = decodeName(pax.get('linkpath')!);
       gnuLongName = undefined;
       gnuLongLink = undefined;
 

@@ -1,10 +1,12 @@
 import { UserError } from '../errors.js';
 import { compareMemberNames, MAX_ID, MAX_MTIME, memberName, type EntryType, type TarSourceEntry } from './entry.js';
 import { byteOrder } from '../util/order.js';
+import { displayName, encodeName, hasRawBytes } from '../util/raw-name.js';
 
 /**
  * Deterministic tar writer. The archive is POSIX ustar; a PAX extended header precedes an entry only when a
- * value does not fit ustar (long or non-ASCII path or link target, large ids, sizes or times, xattrs). Every
+ * value does not fit ustar (long or non-ASCII path or link target, large ids, sizes or times, xattrs); a short name
+ * that is not UTF-8 stays raw in its ustar field. Every
  * byte is a function of the entries alone: see docs/tar-format.md.
  */
 export interface TarWriteOptions {
@@ -77,6 +79,19 @@ function isPlainAscii(s: string, maxBytes: number): boolean {
   return s.length <= maxBytes && /^[\x20-\x7e]*$/.test(s);
 }
 
+/**
+ * Whether a name that is not UTF-8 fits its ustar field as raw bytes. ustar fields are bytes in no charset, which
+ * every reader takes as they are; a PAX record would need `hdrcharset=BINARY`, which bsdtar requires and GNU tar
+ * 1.34 does not know (it warns, then extracts the right name), so PAX is kept for names that do not fit.
+ */
+function fitsUstarRaw(s: string, maxBytes: number): boolean {
+  return hasRawBytes(s) && !s.includes('\0') && encodeName(s).length <= maxBytes;
+}
+
+function putName(buf: Buffer, offset: number, width: number, value: string): void {
+  encodeName(value).copy(buf, offset, 0, width);
+}
+
 function putString(buf: Buffer, offset: number, width: number, value: string): void {
   buf.write(value, offset, width, 'ascii');
 }
@@ -88,7 +103,7 @@ function putOctal(buf: Buffer, offset: number, width: number, value: number): vo
 
 /** One PAX record: `"<len> <key>=<value>\n"`, where len counts the whole record including itself. */
 function paxRecord(key: string, value: Buffer): Buffer {
-  const body = Buffer.concat([Buffer.from(` ${key}=`, 'utf8'), value, Buffer.from('\n')]);
+  const body = Buffer.concat([Buffer.from(' '), encodeName(key), Buffer.from('='), value, Buffer.from('\n')]);
   let len = body.length + 1;
   while (String(len).length + body.length !== len) len = String(len).length + body.length;
   return Buffer.concat([Buffer.from(String(len), 'ascii'), body]);
@@ -111,7 +126,7 @@ interface HeaderFields {
 
 function ustarHeader(h: HeaderFields): Buffer {
   const buf = Buffer.alloc(BLOCK);
-  putString(buf, 0, 100, h.name);
+  putName(buf, 0, 100, h.name);
   putOctal(buf, 100, 8, h.mode);
   putOctal(buf, 108, 8, h.uid);
   putOctal(buf, 116, 8, h.gid);
@@ -119,7 +134,7 @@ function ustarHeader(h: HeaderFields): Buffer {
   putOctal(buf, 136, 12, h.mtime);
   buf.fill(0x20, 148, 156); // checksum field counts as spaces while summing
   putString(buf, 156, 1, h.typeflag);
-  putString(buf, 157, 100, h.linkname);
+  putName(buf, 157, 100, h.linkname);
   putString(buf, 257, 6, 'ustar\0');
   putString(buf, 263, 2, '00');
   putString(buf, 265, 32, h.uname);
@@ -141,7 +156,7 @@ function padding(size: number): Buffer {
 
 /** A printable-ASCII stand-in for a name that lives in a PAX record; readers that honour PAX never see it. */
 function asciiFallback(name: string, max: number): string {
-  const ascii = Buffer.from(name, 'utf8').toString('latin1').replace(/[^\x20-\x7e]/g, '_');
+  const ascii = encodeName(name).toString('latin1').replace(/[^\x20-\x7e]/g, '_');
   return ascii.length <= max ? ascii : ascii.slice(ascii.length - max);
 }
 
@@ -155,8 +170,11 @@ export function encodeHeader(entry: TarSourceEntry, options: TarWriteOptions = {
   const gname = entry.gname ?? '';
   const pax = new Map<string, Buffer>();
 
-  if (!isPlainAscii(name, 100)) pax.set('path', Buffer.from(name, 'utf8'));
-  if (!isPlainAscii(link, 100)) pax.set('linkpath', Buffer.from(link, 'utf8'));
+  if (!isPlainAscii(name, 100) && !fitsUstarRaw(name, 100)) pax.set('path', encodeName(name));
+  if (!isPlainAscii(link, 100) && !fitsUstarRaw(link, 100)) pax.set('linkpath', encodeName(link));
+  // PAX values are UTF-8 unless this record says otherwise; bsdtar converts them to its locale and fails on raw
+  // bytes without it. bsdtar (and so makepkg) writes the same record for such names.
+  if ((pax.has('path') && hasRawBytes(name)) || (pax.has('linkpath') && hasRawBytes(link))) pax.set('hdrcharset', Buffer.from('BINARY'));
   if (!isPlainAscii(uname, 32)) pax.set('uname', Buffer.from(uname, 'utf8'));
   if (!isPlainAscii(gname, 32)) pax.set('gname', Buffer.from(gname, 'utf8'));
   if (entry.uid > MAX_OCTAL_7) pax.set('uid', Buffer.from(String(entry.uid)));
@@ -243,11 +261,11 @@ export async function* writeTar(entries: AsyncIterable<TarSourceEntry> | Iterabl
       for await (const chunk of await entry.open()) {
         const buf = chunk as Buffer;
         written += buf.length;
-        if (written > entry.size) throw new UserError(`${entry.path}: content is longer than its declared size ${entry.size}`);
+        if (written > entry.size) throw new UserError(`${displayName(entry.path)}: content is longer than its declared size ${entry.size}`);
         yield* out.write(buf);
       }
     }
-    if (written !== entry.size) throw new UserError(`${entry.path}: content is ${written} bytes, declared ${entry.size}`);
+    if (written !== entry.size) throw new UserError(`${displayName(entry.path)}: content is ${written} bytes, declared ${entry.size}`);
     yield* out.write(padding(entry.size));
   }
   yield* out.write(Buffer.alloc(2 * BLOCK));

@@ -3,6 +3,7 @@ import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, 
 import { join } from 'node:path';
 import { runOk } from './cli.js';
 import type { PackageMetadata } from '../../src/arch/package-writer.js';
+import { encodeName } from '../../src/util/raw-name.js';
 
 /**
  * Builds real packages with real makepkg (and real repositories with real repo-add) for tests that compare our
@@ -172,7 +173,8 @@ export async function buildWithMakepkg(spec: MakepkgSpec, sourceDateEpoch: numbe
   const dir = spec.workDir;
   mkdirSync(dir, { recursive: true });
   for (const sub of ['build', 'out', 'src']) mkdirSync(join(dir, sub), { recursive: true });
-  writeFileSync(join(dir, 'PKGBUILD'), makePkgbuild(spec));
+  // Names and values may hold bytes that are not UTF-8 (src/util/raw-name.ts): the PKGBUILD gets those bytes.
+  writeFileSync(join(dir, 'PKGBUILD'), encodeName(makePkgbuild(spec)));
   writeFileSync(join(dir, 'makepkg.conf'), MAKEPKG_CONF);
   if (spec.install !== undefined) writeFileSync(join(dir, `${spec.pkgname}.install`), spec.install);
   if (spec.changelog !== undefined) writeFileSync(join(dir, `${spec.pkgname}.changelog`), spec.changelog);

@@ -6,6 +6,7 @@ import { resolveSourceDateEpoch } from '../../build/image-settings.js';
 import { ContentCache } from '../../fetch/cache.js';
 import { fetchLockedPackages, lockSignatures } from '../../install/fetch-packages.js';
 import { installPackages, type InstalledTree } from '../../install/installer.js';
+import { displayName } from '../../util/raw-name.js';
 import { materialize } from '../../install/materialize.js';
 
 
@@ -74,8 +75,9 @@ export function registerInstall(program: Command): void {
     const tree = await treeFromLock(lockPath, opts);
     try {
       const lines = tree.entries.map((n) => {
-        const link = n.type === 'symlink' ? ` -> ${n.linkTarget}` : n.type === 'hardlink' ? ` link to ${n.linkTarget}` : '';
-        return `${modeString(n.type, n.mode)} ${n.uid}/${n.gid} ${String(n.size).padStart(10)} /${n.path}${link}  [${n.owner || 'pacman db'}]`;
+        // Names are byte strings: shown unambiguously when they are not printable UTF-8.
+        const link = n.type === 'symlink' ? ` -> ${displayName(n.linkTarget!)}` : n.type === 'hardlink' ? ` link to ${displayName(n.linkTarget!)}` : '';
+        return `${modeString(n.type, n.mode)} ${n.uid}/${n.gid} ${String(n.size).padStart(10)} ${displayName(`/${n.path}`)}${link}  [${n.owner || 'pacman db'}]`;
       });
       process.stdout.write(`${lines.join('\n')}\n`);
     } finally {
