@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomInt } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { lstat, readdir, readlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, lchown, lstat, readdir, readlink, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { UserError } from '../errors.js';
 import type { TreeNode } from '../install/installer.js';
 import { materialize } from '../install/materialize.js';
@@ -10,6 +10,7 @@ import { PathPatterns } from '../install/noextract.js';
 import { sortWithHardlinks } from '../rootfs/tree.js';
 import { makeScratchDir } from '../util/fs.js';
 import type { Spool } from '../util/spool.js';
+import { DEFAULT_LIMITS, describeLimit, type SandboxLimits } from './limits.js';
 
 /**
  * Runs setup commands inside the tree with bubblewrap: no network, a fixed hostname, a clean environment
@@ -53,13 +54,116 @@ async function fileHash(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
-function bwrap(root: string, command: string[], sourceDateEpoch: number): Promise<void> {
-  const args = [
-    '--bind', root, '/',
+/**
+ * Who the sandbox runs as. As root, a uid of its own (a random one far above real users, the tree's root-owned
+ * entries handed to it, mapped back to 0 inside): RLIMIT_NPROC is not enforced for uid 0, and a uid nobody else
+ * has also tells exactly which processes are the sandbox's. As any other user, that user (whose own process count
+ * RLIMIT_NPROC then bounds).
+ */
+interface Identity {
+  uid: number;
+  gid: number;
+  /** Set when the sandbox has a uid of its own. */
+  own: boolean;
+}
+
+function sandboxIdentity(): Identity {
+  if (process.getuid?.() !== 0) return { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, own: false };
+  const id = randomInt(2 ** 30, 2 ** 31 - 1);
+  return { uid: id, gid: id, own: true };
+}
+
+/** Hands the tree's root-owned entries to the sandbox's uid and gid, keeping modes (chown clears set-id bits). */
+async function handOver(root: string, identity: Identity): Promise<void> {
+  const walk = async (path: string): Promise<void> => {
+    const st = await lstat(path);
+    if (st.uid === 0 || st.gid === 0) {
+      await lchown(path, st.uid === 0 ? identity.uid : st.uid, st.gid === 0 ? identity.gid : st.gid);
+      if (!st.isSymbolicLink()) await chmod(path, st.mode & 0o7777);
+    }
+    if (st.isDirectory()) for (const name of await readdir(path)) await walk(join(path, name));
+  };
+  await walk(root);
+}
+
+/** The sandbox's uid must be able to reach the tree: every directory above it must be searchable by others. */
+async function assertReachable(dir: string): Promise<void> {
+  for (let path = dir; ; path = dirname(path)) {
+    if (((await stat(path)).mode & 0o001) === 0) throw new UserError(`setup commands run as an unprivileged uid, which cannot reach ${dir}: ${path} is not searchable by others (chmod o+x, or set TMPDIR elsewhere)`);
+    if (path === dirname(path)) return;
+  }
+}
+
+/** Bytes the commands account for in the tree: every file's size, plus 4 KiB for every entry. */
+async function treeUsage(root: string): Promise<number> {
+  let total = 0;
+  const walk = async (path: string): Promise<void> => {
+    const st = await lstat(path).catch(() => undefined); // the commands may remove it meanwhile
+    if (!st) return;
+    total += ENTRY_COST + (st.isFile() ? st.size : 0);
+    if (st.isDirectory()) for (const name of await readdir(path).catch(() => [])) await walk(join(path, name));
+  };
+  await walk(root);
+  return total;
+}
+
+const ENTRY_COST = 4096;
+/** How often a running command's processes and disk use are looked at. */
+const WATCH_INTERVAL_MS = 200;
+/** The last bytes of a command's output kept for its error message. */
+const OUTPUT_TAIL = 64 * 1024;
+
+/** Pids of the processes running as `uid` (the sandbox's own uid: exactly its processes). */
+async function processesOf(uid: number): Promise<number[]> {
+  const pids: number[] = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const st = await stat(`/proc/${name}`).catch(() => undefined);
+    if (st?.uid === uid) pids.push(Number(name));
+  }
+  return pids;
+}
+
+/** Kills every process of the sandbox's own uid, again until none is left (a fork bomb may still be forking). */
+async function killAll(uid: number): Promise<void> {
+  for (let round = 0; round < 100; round++) {
+    const pids = await processesOf(uid);
+    if (pids.length === 0) return;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Gone already.
+      }
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** A tree being changed by commands: its root, who runs them, and the usage it started from. */
+interface Sandbox {
+  root: string;
+  identity: Identity;
+  limits: SandboxLimits;
+  initialUsage: number;
+}
+
+function bwrapArgs(sandbox: Sandbox, command: string[], sourceDateEpoch: number): string[] {
+  const { limits, identity } = sandbox;
+  const rlimits = [`--as=${limits.memoryBytes}`, `--fsize=${limits.diskBytes}`, `--nproc=${limits.processes}`, '--core=0'];
+  return [
+    ...rlimits,
+    '--',
+    'bwrap',
+    '--bind', sandbox.root, '/',
+    // /dev read-only but its devices usable; /dev/shm and /tmp are memory, so they are bounded like the disk.
     '--dev', '/dev',
+    '--size', String(limits.diskBytes), '--tmpfs', '/dev/shm',
+    '--remount-ro', '/dev',
     '--proc', '/proc',
-    '--tmpfs', '/tmp',
+    '--size', String(limits.diskBytes), '--tmpfs', '/tmp',
     '--unshare-all',
+    ...(identity.own ? ['--unshare-user', '--uid', '0', '--gid', '0'] : []),
     '--hostname', 'repro-oci',
     '--die-with-parent',
     '--clearenv',
@@ -73,21 +177,81 @@ function bwrap(root: string, command: string[], sourceDateEpoch: number): Promis
     '--',
     ...command,
   ];
-  return new Promise((resolve, reject) => {
-    const child = spawn('bwrap', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    child.on('error', (err: NodeJS.ErrnoException) => reject(new UserError(err.code === 'ENOENT' ? 'setup commands need bubblewrap (bwrap), which is not installed' : `bwrap: ${err.message}`)));
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new UserError(`setup command ${JSON.stringify(command)} failed (exit ${code}): ${output.trim().split('\n').slice(-3).join(' | ')}`))));
+}
+
+type Stop = 'timeoutMs' | 'diskBytes' | 'fileSize' | 'processes';
+
+const STOP_REASONS: Record<Stop, string> = {
+  timeoutMs: 'it ran longer than the time limit',
+  diskBytes: 'it wrote more than the disk limit',
+  fileSize: 'it wrote a file larger than the disk limit',
+  processes: 'it reached the process limit',
+};
+
+/** How a command killed by SIGXFSZ (RLIMIT_FSIZE) exits, through bubblewrap or a shell: 128 + 25. */
+const SIGXFSZ_EXIT = 153;
+
+/**
+ * Runs one command in the sandbox under its limits (prlimit sets the rlimits bubblewrap does not). A watch looks
+ * at its process count and the tree's growth while it runs; a limit hit kills the whole sandbox, and is the one
+ * line reported.
+ */
+async function runSandboxed(sandbox: Sandbox, command: string[], sourceDateEpoch: number): Promise<void> {
+  const { identity, limits } = sandbox;
+  const child = spawn('prlimit', bwrapArgs(sandbox, command, sourceDateEpoch), { stdio: ['ignore', 'pipe', 'pipe'], ...(identity.own ? { uid: identity.uid, gid: identity.gid } : {}) });
+  let output = '';
+  const keep = (d: Buffer): void => {
+    output = (output + d.toString()).slice(-OUTPUT_TAIL);
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  let stopped: Stop | undefined;
+  let running = true;
+  const stop = (why: Stop): void => {
+    if (stopped || !running) return;
+    stopped = why;
+    child.kill('SIGKILL'); // bubblewrap's init dies with it (--die-with-parent), and the pid namespace with that
+    if (identity.own) void killAll(identity.uid);
+  };
+  const timer = setTimeout(() => stop('timeoutMs'), limits.timeoutMs);
+  const watch = (async () => {
+    while (running && !stopped) {
+      await new Promise((r) => setTimeout(r, WATCH_INTERVAL_MS));
+      if (!running) return;
+      if (identity.own && (await processesOf(identity.uid)).length >= limits.processes) stop('processes');
+      else if ((await treeUsage(sandbox.root)) - sandbox.initialUsage > limits.diskBytes) stop('diskBytes');
+    }
+  })();
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.on('error', (err: NodeJS.ErrnoException) => reject(new UserError(err.code === 'ENOENT' ? 'setup commands need prlimit (util-linux), which is not installed' : `prlimit: ${err.message}`)));
+    child.on('close', (c) => resolve(c));
+  }).finally(() => {
+    running = false;
+    clearTimeout(timer);
   });
+  await watch;
+  if (identity.own) await killAll(identity.uid); // nothing of the sandbox outlives its command
+  const what = `setup command ${JSON.stringify(command)}`;
+  if (!stopped && (await treeUsage(sandbox.root)) - sandbox.initialUsage > limits.diskBytes) stopped = 'diskBytes';
+  if (!stopped && code === SIGXFSZ_EXIT) stopped = 'fileSize';
+  if (stopped) throw new UserError(`${what} was stopped: ${STOP_REASONS[stopped]} (${describeLimit(limits, stopped === 'fileSize' ? 'diskBytes' : stopped)})`);
+  if (code === 0) return;
+  if (code === 127 && /prlimit: failed to execute bwrap/.test(output)) throw new UserError('setup commands need bubblewrap (bwrap), which is not installed');
+  throw new UserError(`${what} failed (exit ${code}): ${output.trim().split('\n').slice(-3).join(' | ')}`);
 }
 
 /** Runs the commands on one materialized copy and returns what it changed relative to `before`. */
-async function runOnCopy(entries: TreeNode[], commands: string[][], sourceDateEpoch: number, dir: string): Promise<{ before: Map<string, Snapshot>; after: Map<string, Snapshot> }> {
+async function runOnCopy(entries: TreeNode[], commands: string[][], sourceDateEpoch: number, dir: string, limits: SandboxLimits): Promise<{ before: Map<string, Snapshot>; after: Map<string, Snapshot> }> {
   await materialize(entries, dir);
+  const identity = sandboxIdentity();
+  if (identity.own) {
+    await chmod(dirname(dir), 0o711);
+    await assertReachable(dirname(dir));
+    await handOver(dir, identity);
+  }
   const before = await scan(dir);
-  for (const command of commands) await bwrap(dir, command, sourceDateEpoch);
+  const sandbox: Sandbox = { root: dir, identity, limits, initialUsage: await treeUsage(dir) };
+  for (const command of commands) await runSandboxed(sandbox, command, sourceDateEpoch);
   return { before, after: await scan(dir) };
 }
 
@@ -101,14 +265,14 @@ function changedPaths(before: Map<string, Snapshot>, after: Map<string, Snapshot
   return { changed, removed };
 }
 
-export async function runSetupCommands(nodes: Map<string, TreeNode>, commands: string[][], sourceDateEpoch: number, exclude: string[], spool: Spool): Promise<CommandResult> {
+export async function runSetupCommands(nodes: Map<string, TreeNode>, commands: string[][], sourceDateEpoch: number, exclude: string[], spool: Spool, limits: SandboxLimits = DEFAULT_LIMITS): Promise<CommandResult> {
   if (commands.length === 0) return { changed: [], removed: [] };
   const entries = sortWithHardlinks(new Map([...nodes].map(([k, v]) => [k, { ...v }])));
   const a = await makeScratchDir('sandbox-a');
   const b = await makeScratchDir('sandbox-b');
   try {
-    const runA = await runOnCopy(entries, commands, sourceDateEpoch, join(a.path, 'root'));
-    const runB = await runOnCopy(entries, commands, sourceDateEpoch, join(b.path, 'root'));
+    const runA = await runOnCopy(entries, commands, sourceDateEpoch, join(a.path, 'root'), limits);
+    const runB = await runOnCopy(entries, commands, sourceDateEpoch, join(b.path, 'root'), limits);
     const excluded = new PathPatterns(exclude);
     const resultA = changedPaths(runA.before, runA.after);
     const resultB = changedPaths(runB.before, runB.after);

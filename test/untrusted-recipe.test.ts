@@ -1,0 +1,182 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { buildPackage } from '../src/arch/package-writer.js';
+import { repoPackageFromBuilt, writeRepo } from '../src/arch/repo-writer.js';
+import { runCli, tempDirFor } from './support/cli.js';
+import { serveDirectory } from './support/http-server.js';
+
+/**
+ * Images are untrusted input: their recipe's setup commands run under time, disk, memory and process limits, and
+ * its package URLs are contacted only where the user allows (the Arch Linux Archive, --mirror, --allow-url).
+ */
+const CAN_RUN = existsSync('/bin/busybox') && spawnSync('bwrap', ['--version']).status === 0;
+const SKIP = !CAN_RUN && 'needs /bin/busybox (busybox-static) and bwrap';
+
+const APPLETS = ['sh', 'sleep', 'dd', 'ls', 'grep', 'head', 'cat', 'mkdir', 'true', 'wc', 'seq'];
+
+/** A repository (repo/core/os/x86_64) with one package: a static busybox with the applets the commands use. */
+async function busyboxRepo(dir: string): Promise<string> {
+  const pkg = await buildPackage({
+    pkgname: 'busybox',
+    pkgver: '1.36.1',
+    pkgrel: 1,
+    arch: 'x86_64',
+    sourceDateEpoch: 1700000000,
+    pkginfoComments: ['test'],
+    buildinfo: { buildtoolver: '0' },
+    entries: [
+      { path: 'etc', type: 'dir' },
+      { path: 'usr/bin/busybox', type: 'file', content: readFileSync('/bin/busybox'), mode: 0o755 },
+      ...APPLETS.map((a) => ({ path: `usr/bin/${a}`, type: 'symlink' as const, linkTarget: 'busybox' })),
+    ],
+  });
+  const out = join(dir, 'repo', 'core', 'os', 'x86_64');
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, pkg.filename), pkg.bytes);
+  await writeRepo(out, 'core', [repoPackageFromBuilt(pkg)], { symlinks: false });
+  return pkg.filename;
+}
+
+function spec(commands: string[][], server = 'repo/$repo/os/$arch'): string {
+  return [`repositories: [{ name: core, servers: ['${server}'] }]`, 'packages: [busybox]', 'sigLevel: Never', 'image:', '  setup:', `    commands: ${JSON.stringify(commands)}`, ''].join('\n');
+}
+
+async function workWithSpec(t: Parameters<typeof tempDirFor>[0], commands: string[][]): Promise<{ work: string; env: Record<string, string> }> {
+  const work = await tempDirFor(t, 'untrusted');
+  await busyboxRepo(work);
+  writeFileSync(join(work, 'spec.yaml'), spec(commands));
+  return { work, env: { REPRO_OCI_CACHE: join(work, 'cache'), TMPDIR: join(work, 'tmp') } };
+}
+
+/** The scratch directory is the run's own: nothing may be left in it, whatever stopped the commands. */
+function assertScratchEmpty(work: string): void {
+  assert.deepEqual(readdirSync(join(work, 'tmp')), []);
+}
+
+/** The sandbox runs as a uid of its own, which must be able to reach the scratch directory in TMPDIR. */
+function prepareTmp(work: string): void {
+  chmodSync(work, 0o755);
+  mkdirSync(join(work, 'tmp'), { mode: 0o755 });
+}
+
+test('a setup command that never ends is stopped at the time limit, with the command and the limit named', { skip: SKIP, timeout: 120_000 }, async (t) => {
+  const { work, env } = await workWithSpec(t, [['sleep', '25']]);
+  prepareTmp(work);
+  const started = Date.now();
+  const r = await runCli(['build', 'spec.yaml', '--command-timeout', '1s', '-o', `oci:${join(work, 'out')}`], { cwd: work, env });
+  assert.equal(r.code, 2, r.stderr);
+  assert.ok(Date.now() - started < 20_000, `took ${Date.now() - started} ms`);
+  assert.match(r.stderr, /\nrepro-oci: setup command \["sleep","25"\] was stopped: it ran longer than the time limit \(1s, --command-timeout\)\n$/);
+  assert.equal(existsSync(join(work, 'out')), false);
+  assertScratchEmpty(work);
+});
+
+test('a setup command that writes a huge file is stopped at the disk limit', { skip: SKIP, timeout: 120_000 }, async (t) => {
+  const { work, env } = await workWithSpec(t, [['dd', 'if=/dev/zero', 'of=/big', 'bs=1M', 'count=200']]);
+  prepareTmp(work);
+  const r = await runCli(['build', 'spec.yaml', '--command-disk', '20M', '-o', `oci:${join(work, 'out')}`], { cwd: work, env });
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /\nrepro-oci: setup command \["dd","if=\/dev\/zero","of=\/big","bs=1M","count=200"\] was stopped: it wrote more than the disk limit \(20 MiB, --command-disk\)\n$/);
+  assertScratchEmpty(work);
+});
+
+test('many files, each under the per-file limit, are stopped at the disk limit too; so is a full /tmp', { skip: SKIP, timeout: 120_000 }, async (t) => {
+  const many = ['sh', '-c', 'for i in $(seq 200); do dd if=/dev/zero of=/f$i bs=1M count=1 2>/dev/null; sleep 0.05; done'];
+  const { work, env } = await workWithSpec(t, [many]);
+  prepareTmp(work);
+  const r = await runCli(['build', 'spec.yaml', '--command-disk', '20M', '-o', `oci:${join(work, 'out')}`], { cwd: work, env });
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /was stopped: it wrote more than the disk limit \(20 MiB, --command-disk\)\n$/);
+  assertScratchEmpty(work);
+
+  // The sandbox's /tmp is memory (tmpfs): it is bounded by the same limit, so the command fails on its own.
+  writeFileSync(join(work, 'spec.yaml'), spec([['dd', 'if=/dev/zero', 'of=/tmp/big', 'bs=1M', 'count=200']]));
+  const tmp = await runCli(['build', 'spec.yaml', '--command-disk', '20M', '-o', `oci:${join(work, 'out')}`], { cwd: work, env });
+  assert.equal(tmp.code, 2, tmp.stderr);
+  assert.match(tmp.stderr, /\["dd","if=\/dev\/zero","of=\/tmp\/big","bs=1M","count=200"\] was stopped: it wrote a file larger than the disk limit \(20 MiB, --command-disk\)\n$/);
+  assertScratchEmpty(work);
+});
+
+test('processes spawned without end are bounded by the process limit', { skip: SKIP, timeout: 120_000 }, async (t) => {
+  // 100 processes at most, each gone after 5 s, even without a limit: the test cannot hurt the machine.
+  const spawner = ['sh', '-c', 'i=0; while [ $i -lt 100 ]; do sleep 5 & i=$((i + 1)); done; wait'];
+  const { work, env } = await workWithSpec(t, [spawner]);
+  prepareTmp(work);
+  const started = Date.now();
+  const r = await runCli(['build', 'spec.yaml', '--command-processes', '32', '--command-timeout', '30s', '-o', `oci:${join(work, 'out')}`], { cwd: work, env });
+  assert.equal(r.code, 2, r.stderr);
+  // Either the watch sees the limit reached and stops the sandbox, or the shell fails on its first refused fork.
+  assert.match(r.stderr, /\nrepro-oci: setup command \["sh","-c",.*\] (was stopped: it reached the process limit \(32, --command-processes\)|failed \(exit 2\): .*can't fork: Resource temporarily unavailable)\n$/);
+  assert.ok(Date.now() - started < 25_000, `took ${Date.now() - started} ms`);
+  assertScratchEmpty(work);
+});
+
+test('rebuild names the commands it will run, applies its own limits, and --no-commands refuses before fetching', { skip: SKIP, timeout: 120_000 }, async (t) => {
+  const { work, env } = await workWithSpec(t, [['sleep', '3'], ['mkdir', '/made']]);
+  prepareTmp(work);
+  const built = await runCli(['build', 'spec.yaml', '-o', `oci:${join(work, 'img')}:t`], { cwd: work, env });
+  assert.equal(built.code, 0, built.stderr);
+  const allow = ['--allow-url', `file://${work}/repo/`];
+  const fresh = { ...env, REPRO_OCI_CACHE: join(work, 'rebuild-cache') };
+
+  const ok = await runCli(['rebuild', `oci:${join(work, 'img')}:t`, ...allow], { cwd: work, env: fresh });
+  assert.equal(ok.code, 0, ok.stderr + ok.stdout);
+  assert.equal(ok.stdout, `reproducible: ${built.stdout}`);
+  assert.match(ok.stderr, /^the image's recipe runs 2 setup command\(s\), sandboxed \(no network; 10m per command, 4 GiB written, 4 GiB address space per process, 1024 processes\):\n {2}\["sleep","3"\]\n {2}\["mkdir","\/made"\]\n/m);
+
+  const slow = await runCli(['rebuild', `oci:${join(work, 'img')}:t`, ...allow, '--command-timeout', '1s'], { cwd: work, env: fresh });
+  assert.equal(slow.code, 2, slow.stderr);
+  assert.match(slow.stderr, /\nrepro-oci: setup command \["sleep","3"\] was stopped: it ran longer than the time limit \(1s, --command-timeout\)\n$/);
+
+  // Relative paths in a recipe are local paths: refused unless allowed (or already in the cache, checked by sha256).
+  const local = await runCli(['rebuild', `oci:${join(work, 'img')}:t`], { cwd: work, env: { ...env, REPRO_OCI_CACHE: join(work, 'empty-cache') } });
+  assert.equal(local.code, 2);
+  assert.match(local.stderr, new RegExp(`^repro-oci: package busybox 1\\.36\\.1-1: none of the recipe's URLs is allowed \\("file://${work}/repo/core/os/x86_64/busybox-1\\.36\\.1-1-x86_64\\.pkg\\.tar\\.zst"\\); give --mirror URL or --allow-url file://${work}/repo/core/os/x86_64/\n$`));
+
+  const none = { ...env, REPRO_OCI_CACHE: join(work, 'none-cache') };
+  const refused = await runCli(['rebuild', `oci:${join(work, 'img')}:t`, ...allow, '--no-commands'], { cwd: work, env: none });
+  assert.equal(refused.code, 2);
+  assert.equal(refused.stderr, 'repro-oci: --no-commands: the recipe has 2 setup command(s): ["sleep","3"], ["mkdir","/made"]\n');
+  assert.equal(existsSync(join(work, 'none-cache', 'blobs')), false, 'nothing fetched');
+  assertScratchEmpty(work);
+});
+
+test("a recipe's loopback and file: URLs are never contacted unless --allow-url is given", { skip: SKIP, timeout: 120_000 }, async (t) => {
+  const { work, env } = await workWithSpec(t, []);
+  prepareTmp(work);
+  const server = await serveDirectory(join(work, 'repo', 'core', 'os', 'x86_64'));
+  t.after(() => server.close());
+  // The user's own spec may name a loopback server: build keeps working as before.
+  writeFileSync(join(work, 'spec.yaml'), spec([], `${server.url}`));
+  const built = await runCli(['build', 'spec.yaml', '-o', `oci:${join(work, 'img')}:t`], { cwd: work, env });
+  assert.equal(built.code, 0, built.stderr);
+  const lock = JSON.parse(readFileSync(join(work, 'spec.lock.json'), 'utf8')) as { packages: { urls: string[] }[] };
+  assert.match(lock.packages[0]!.urls[0]!, /^http:\/\/127\.0\.0\.1:\d+\/busybox-/);
+
+  const before = server.requests.length;
+  const fresh = { ...env, REPRO_OCI_CACHE: join(work, 'rebuild-cache') };
+  const refused = await runCli(['rebuild', `oci:${join(work, 'img')}:t`], { cwd: work, env: fresh });
+  assert.equal(refused.code, 2);
+  assert.equal(refused.stderr, `repro-oci: package busybox 1.36.1-1: none of the recipe's URLs is allowed (${JSON.stringify(lock.packages[0]!.urls[0])}); give --mirror URL or --allow-url ${server.url}/\n`);
+  assert.equal(server.requests.length, before, 'the server received no request');
+
+  const allowed = await runCli(['rebuild', `oci:${join(work, 'img')}:t`, '--allow-url', `${server.url}/`], { cwd: work, env: fresh });
+  assert.equal(allowed.code, 0, allowed.stderr + allowed.stdout);
+  assert.equal(allowed.stdout, `reproducible: ${built.stdout}`);
+  assert.ok(server.requests.length > before);
+
+  // A lock whose URL is a local secret: the build (the user's own lock, cache warm) records it in the recipe.
+  const secret = join(work, 'secret');
+  writeFileSync(secret, 'root:$6$secret:19800::::::\n', { mode: 0o600 });
+  const forged = { ...lock, packages: lock.packages.map((p) => ({ ...p, urls: [`file://${secret}`, 'file:///etc/shadow'] })) };
+  writeFileSync(join(work, 'forged.lock.json'), JSON.stringify(forged));
+  const shadow = await runCli(['build', 'spec.yaml', '--lock', 'forged.lock.json', '-o', `oci:${join(work, 'shadow')}:t`], { cwd: work, env });
+  assert.equal(shadow.code, 0, shadow.stderr);
+  const leak = await runCli(['rebuild', `oci:${join(work, 'shadow')}:t`], { cwd: work, env: { ...env, REPRO_OCI_CACHE: join(work, 'leak-cache') } });
+  assert.equal(leak.code, 2);
+  assert.match(leak.stderr, /^repro-oci: package busybox 1\.36\.1-1: none of the recipe's URLs is allowed \("file:\/\/.*\/secret", "file:\/\/\/etc\/shadow"\); give --mirror URL or --allow-url file:\/\/.*\/\n$/);
+  assert.doesNotMatch(leak.stderr, new RegExp(`\\b${statSync(secret).size}\\b|bytes|size|exist|found`));
+});
