@@ -14,7 +14,8 @@ import { DEFAULT_LIMITS, describeLimit, type SandboxLimits } from './limits.js';
 
 /**
  * Runs setup commands inside the tree with bubblewrap: no network, a fixed hostname, a clean environment
- * (SOURCE_DATE_EPOCH, TZ=UTC, LANG=C). The tree is written out twice and the commands run on both copies;
+ * (SOURCE_DATE_EPOCH, TZ=UTC, LANG=C), under time, disk, memory and process limits (docs/trust-model.md: the
+ * commands may come from a stranger's image). The tree is written out twice and the commands run on both copies;
  * any path whose result differs is reported as nondeterministic. What the commands changed is folded back
  * into the model: mtimes clamped to SOURCE_DATE_EPOCH, owners kept from the model (0:0 for new paths).
  */
