@@ -109,7 +109,7 @@ async function treeUsage(root: string): Promise<number> {
 }
 
 const ENTRY_COST = 4096;
-/** How often a running command's processes and disk use are looked at. */
+/** How often (at least) a running command's processes and disk use are looked at. */
 const WATCH_INTERVAL_MS = 200;
 /** The last bytes of a command's output kept for its error message. */
 const OUTPUT_TAIL = 64 * 1024;
@@ -212,17 +212,21 @@ async function runSandboxed(sandbox: Sandbox, command: string[], sourceDateEpoch
     if (stopped || !running) return;
     stopped = why;
     child.kill('SIGKILL'); // bubblewrap's init dies with it (--die-with-parent), and the pid namespace with that
-    if (identity.own) void killAll(identity.uid);
+    if (identity.own) killAll(identity.uid).catch(() => {}); // done again, awaited, once the command has gone
   };
   const timer = setTimeout(() => stop('timeoutMs'), limits.timeoutMs);
   const watch = (async () => {
+    let pause = WATCH_INTERVAL_MS;
     while (running && !stopped) {
-      await new Promise((r) => setTimeout(r, WATCH_INTERVAL_MS));
+      await new Promise((r) => setTimeout(r, pause));
       if (!running) return;
+      const started = performance.now();
       if (identity.own && (await processesOf(identity.uid)).length >= limits.processes) stop('processes');
       else if ((await treeUsage(sandbox.root)) - sandbox.initialUsage > limits.diskBytes) stop('diskBytes');
+      // A big tree takes a while to walk: never spend more than half the time watching.
+      pause = Math.max(WATCH_INTERVAL_MS, performance.now() - started);
     }
-  })();
+  })().catch(() => {}); // a watch that fails (a /proc race) leaves the rlimits and the final check in place
   const code = await new Promise<number | null>((resolve, reject) => {
     child.on('error', (err: NodeJS.ErrnoException) => reject(new UserError(err.code === 'ENOENT' ? 'setup commands need prlimit (util-linux), which is not installed' : `prlimit: ${err.message}`)));
     child.on('close', (c) => resolve(c));
@@ -238,6 +242,8 @@ async function runSandboxed(sandbox: Sandbox, command: string[], sourceDateEpoch
   if (stopped) throw new UserError(`${what} was stopped: ${STOP_REASONS[stopped]} (${describeLimit(limits, stopped === 'fileSize' ? 'diskBytes' : stopped)})`);
   if (code === 0) return;
   if (code === 127 && /prlimit: failed to execute bwrap/.test(output)) throw new UserError('setup commands need bubblewrap (bwrap), which is not installed');
+  const bwrapError = /^bwrap: (.*)/.exec(output.trim());
+  if (code === 1 && bwrapError) throw new UserError(`the sandbox for ${what} could not start: ${bwrapError[1]}${identity.own ? ' (run as root, it runs as an unprivileged uid of its own, which needs unprivileged user namespaces)' : ''}`);
   throw new UserError(`${what} failed (exit ${code}): ${output.trim().split('\n').slice(-3).join(' | ')}`);
 }
 
