@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { buildPackage } from '../src/arch/package-writer.js';
-import { repoPackageFromBuilt, writeRepo } from '../src/arch/repo-writer.js';
+import { busyboxRepo, COMMANDS_SKIP } from './support/busybox.js';
 import { runCli, tempDirFor } from './support/cli.js';
 import { serveDirectory } from './support/http-server.js';
 
@@ -12,33 +10,8 @@ import { serveDirectory } from './support/http-server.js';
  * Images are untrusted input: their recipe's setup commands run under time, disk, memory and process limits, and
  * its package URLs are contacted only where the user allows (the Arch Linux Archive, --mirror, --allow-url).
  */
-const CAN_RUN = existsSync('/bin/busybox') && spawnSync('bwrap', ['--version']).status === 0;
-const SKIP = !CAN_RUN && 'needs /bin/busybox (busybox-static) and bwrap';
-
+const SKIP = COMMANDS_SKIP;
 const APPLETS = ['sh', 'sleep', 'dd', 'ls', 'grep', 'head', 'cat', 'mkdir', 'true', 'wc', 'seq'];
-
-/** A repository (repo/core/os/x86_64) with one package: a static busybox with the applets the commands use. */
-async function busyboxRepo(dir: string): Promise<string> {
-  const pkg = await buildPackage({
-    pkgname: 'busybox',
-    pkgver: '1.36.1',
-    pkgrel: 1,
-    arch: 'x86_64',
-    sourceDateEpoch: 1700000000,
-    pkginfoComments: ['test'],
-    buildinfo: { buildtoolver: '0' },
-    entries: [
-      { path: 'etc', type: 'dir' },
-      { path: 'usr/bin/busybox', type: 'file', content: readFileSync('/bin/busybox'), mode: 0o755 },
-      ...APPLETS.map((a) => ({ path: `usr/bin/${a}`, type: 'symlink' as const, linkTarget: 'busybox' })),
-    ],
-  });
-  const out = join(dir, 'repo', 'core', 'os', 'x86_64');
-  mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, pkg.filename), pkg.bytes);
-  await writeRepo(out, 'core', [repoPackageFromBuilt(pkg)], { symlinks: false });
-  return pkg.filename;
-}
 
 function spec(commands: string[][], server = 'repo/$repo/os/$arch'): string {
   return [`repositories: [{ name: core, servers: ['${server}'] }]`, 'packages: [busybox]', 'sigLevel: Never', 'image:', '  setup:', `    commands: ${JSON.stringify(commands)}`, ''].join('\n');
@@ -46,7 +19,7 @@ function spec(commands: string[][], server = 'repo/$repo/os/$arch'): string {
 
 async function workWithSpec(t: Parameters<typeof tempDirFor>[0], commands: string[][]): Promise<{ work: string; env: Record<string, string> }> {
   const work = await tempDirFor(t, 'untrusted');
-  await busyboxRepo(work);
+  await busyboxRepo(work, APPLETS);
   writeFileSync(join(work, 'spec.yaml'), spec(commands));
   return { work, env: { REPRO_OCI_CACHE: join(work, 'cache'), TMPDIR: join(work, 'tmp') } };
 }
