@@ -11,7 +11,7 @@ import { serveDirectory } from './support/http-server.js';
  * its package URLs are contacted only where the user allows (the Arch Linux Archive, --mirror, --allow-url).
  */
 const SKIP = COMMANDS_SKIP;
-const APPLETS = ['sh', 'sleep', 'dd', 'ls', 'grep', 'head', 'cat', 'mkdir', 'true', 'wc', 'seq'];
+const APPLETS = ['sh', 'sleep', 'dd', 'ls', 'grep', 'head', 'cat', 'mkdir', 'true', 'wc', 'seq', 'tr'];
 
 function spec(commands: string[][], server = 'repo/$repo/os/$arch'): string {
   return [`repositories: [{ name: core, servers: ['${server}'] }]`, 'packages: [busybox]', 'sigLevel: Never', 'image:', '  setup:', `    commands: ${JSON.stringify(commands)}`, ''].join('\n');
@@ -84,6 +84,17 @@ test('processes spawned without end are bounded by the process limit', { skip: S
   // Either the watch sees the limit reached and stops the sandbox, or the shell fails on its first refused fork.
   assert.match(r.stderr, /\nrepro-oci: setup command \["sh","-c",.*\] (was stopped: it reached the process limit \(32, --command-processes\)|failed \(exit 2\): .*can't fork: Resource temporarily unavailable)\n$/);
   assert.ok(Date.now() - started < 25_000, `took ${Date.now() - started} ms`);
+  assertScratchEmpty(work);
+});
+
+test('a setup command that allocates more than the memory limit fails', { skip: SKIP, timeout: 120_000 }, async (t) => {
+  // 200 MB held in a shell variable: fine by default, refused under a 64 MiB address space.
+  const hog = ['sh', '-c', 'x=$(head -c 200000000 /dev/zero | tr "\\0" a); echo ${#x} > /dev/null'];
+  const { work, env } = await workWithSpec(t, [hog]);
+  prepareTmp(work);
+  const r = await runCli(['build', 'spec.yaml', '--command-memory', '64M', '-o', `oci:${join(work, 'out')}`], { cwd: work, env });
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /\nrepro-oci: setup command \["sh","-c",.*\] failed \(exit \d+\): .*(out of memory|Cannot allocate memory)/i);
   assertScratchEmpty(work);
 });
 
