@@ -35,14 +35,29 @@ function prepareTmp(work: string): void {
   mkdirSync(join(work, 'tmp'), { mode: 0o755 });
 }
 
+/** Processes on this machine whose command line is exactly `argv`. */
+function processesRunning(argv: string[]): number {
+  let count = 0;
+  for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8') === `${argv.join('\0')}\0`) count++;
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return count;
+}
+
 test('a setup command that never ends is stopped at the time limit, with the command and the limit named', { skip: SKIP, timeout: 120_000 }, async (t) => {
-  const { work, env } = await workWithSpec(t, [['sleep', '25']]);
+  const forever = ['sleep', '100000'];
+  const { work, env } = await workWithSpec(t, [forever]);
   prepareTmp(work);
   const started = Date.now();
   const r = await runCli(['build', 'spec.yaml', '--command-timeout', '1s', '-o', `oci:${join(work, 'out')}`], { cwd: work, env });
   assert.equal(r.code, 2, r.stderr);
   assert.ok(Date.now() - started < 20_000, `took ${Date.now() - started} ms`);
-  assert.match(r.stderr, /\nrepro-oci: setup command \["sleep","25"\] was stopped: it ran longer than the time limit \(1s, --command-timeout\)\n$/);
+  assert.match(r.stderr, /\nrepro-oci: setup command \["sleep","100000"\] was stopped: it ran longer than the time limit \(1s, --command-timeout\)\n$/);
+  assert.equal(processesRunning(forever), 0, 'the sandbox was killed with its command');
   assert.equal(existsSync(join(work, 'out')), false);
   assertScratchEmpty(work);
 });
