@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { createHash, randomInt } from 'node:crypto';
+import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { chmod, lchown, lstat, readdir, readlink, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -278,8 +278,11 @@ export async function runSetupCommands(nodes: Map<string, TreeNode>, commands: s
   const a = await makeScratchDir('sandbox-a');
   const b = await makeScratchDir('sandbox-b');
   try {
-    const runA = await runOnCopy(entries, commands, sourceDateEpoch, join(a.path, 'root'), limits);
-    const runB = await runOnCopy(entries, commands, sourceDateEpoch, join(b.path, 'root'), limits);
+    // The scratch directories are searchable by the sandbox's uid, so by anyone: an unguessable name keeps the copies private.
+    const rootA = join(a.path, `root-${randomBytes(16).toString('hex')}`);
+    const rootB = join(b.path, `root-${randomBytes(16).toString('hex')}`);
+    const runA = await runOnCopy(entries, commands, sourceDateEpoch, rootA, limits);
+    const runB = await runOnCopy(entries, commands, sourceDateEpoch, rootB, limits);
     const excluded = new PathPatterns(exclude);
     const resultA = changedPaths(runA.before, runA.after);
     const resultB = changedPaths(runB.before, runB.after);
@@ -296,7 +299,7 @@ export async function runSetupCommands(nodes: Map<string, TreeNode>, commands: s
         continue;
       }
       if (sa.type !== sb.type || sa.mode !== sb.mode || sa.size !== sb.size || sa.link !== sb.link) differing.push(path);
-      else if (sa.type === 'file' && (await fileHash(join(a.path, 'root', path))) !== (await fileHash(join(b.path, 'root', path)))) differing.push(path);
+      else if (sa.type === 'file' && (await fileHash(join(rootA, path))) !== (await fileHash(join(rootB, path)))) differing.push(path);
     }
     if (differing.length > 0) throw new UserError(`setup commands are nondeterministic: ${differing.length} path(s) differ between two runs: ${differing.slice(0, 10).join(', ')}${differing.length > 10 ? ', …' : ''}`);
 
@@ -310,7 +313,7 @@ export async function runSetupCommands(nodes: Map<string, TreeNode>, commands: s
       if (snap.type === 'dir') nodes.set(path, { ...base, type: 'dir', ...(old?.type === 'dir' ? { mtime: old.mtime } : {}) });
       else if (snap.type === 'symlink') nodes.set(path, { ...base, type: 'symlink', mode: 0o777, linkTarget: snap.link! });
       else if (snap.type === 'file') {
-        const { open, size } = await spool.store(createReadStream(join(a.path, 'root', path)));
+        const { open, size } = await spool.store(createReadStream(join(rootA, path)));
         nodes.set(path, { ...base, type: 'file', size, open });
       } else throw new UserError(`setup commands created ${path}, which is neither a file, a directory nor a symlink`);
     }
