@@ -140,6 +140,10 @@ test('rebuild names the commands it will run, applies its own limits, and --no-c
   assert.equal(refused.code, 2);
   assert.equal(refused.stderr, 'repro-oci: --no-commands: the recipe has 2 setup command(s): ["sleep","3"], ["mkdir","/made"]\n');
   assert.equal(existsSync(join(work, 'none-cache', 'blobs')), false, 'nothing fetched');
+  const ownSpec = await runCli(['build', 'spec.yaml', '--no-commands', '-o', `oci:${join(work, 'never')}`], { cwd: work, env: none });
+  assert.equal(ownSpec.code, 2);
+  assert.equal(ownSpec.stderr, 'repro-oci: --no-commands: the spec has 2 setup command(s): ["sleep","3"], ["mkdir","/made"]\n');
+  assert.equal(existsSync(join(work, 'none-cache', 'blobs')), false, 'nothing fetched');
   assertScratchEmpty(work);
 });
 
