@@ -1,37 +1,17 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { buildPackage } from '../src/arch/package-writer.js';
-import { repoPackageFromBuilt, writeRepo } from '../src/arch/repo-writer.js';
+import { busyboxRepo, COMMANDS_SKIP } from './support/busybox.js';
 import { runCli, tempDirFor } from './support/cli.js';
 
-const CAN_RUN = existsSync('/bin/busybox') && spawnSync('bwrap', ['--version']).status === 0;
-
 /** A repository with one package: a static busybox with the applets the commands use, and an etc/shadow. */
-async function busyboxRepo(dir: string): Promise<void> {
-  const applets = ['sh', 'cat', 'mkdir', 'hostname', 'date'];
-  const pkg = await buildPackage({
-    pkgname: 'busybox',
-    pkgver: '1.36.1',
-    pkgrel: 1,
-    arch: 'x86_64',
-    sourceDateEpoch: 1700000000,
-    pkginfoComments: ['test'],
-    buildinfo: { buildtoolver: '0' },
-    entries: [
-      { path: 'etc', type: 'dir' },
-      { path: 'etc/shadow', type: 'file', content: 'root::19800::::::\n', mode: 0o600 },
-      { path: 'usr/bin/busybox', type: 'file', content: readFileSync('/bin/busybox'), mode: 0o755 },
-      ...applets.map((a) => ({ path: `usr/bin/${a}`, type: 'symlink' as const, linkTarget: 'busybox' })),
-      { path: 'var/cache/ldconfig', type: 'dir' },
-    ],
-  });
-  const out = join(dir, 'repo', 'core', 'os', 'x86_64');
-  mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, pkg.filename), pkg.bytes);
-  await writeRepo(out, 'core', [repoPackageFromBuilt(pkg)], { symlinks: false });
+function commandsRepo(dir: string): Promise<string> {
+  return busyboxRepo(dir, ['sh', 'cat', 'mkdir', 'hostname', 'date'], [
+    { path: 'etc/shadow', type: 'file', content: 'root::19800::::::\n', mode: 0o600 },
+    { path: 'var/cache/ldconfig', type: 'dir' },
+  ]);
 }
 
 function spec(commands: string[][]): string {
@@ -57,9 +37,9 @@ async function layerFile(image: string, path: string): Promise<{ content: string
   };
 }
 
-test('setup commands run in the sandbox; their output is folded back deterministically', { skip: !CAN_RUN && 'needs /bin/busybox (busybox-static) and bwrap' }, async (t) => {
+test('setup commands run in the sandbox; their output is folded back deterministically', { skip: COMMANDS_SKIP }, async (t) => {
   const work = await tempDirFor(t, 'setup-cmd');
-  await busyboxRepo(work);
+  await commandsRepo(work);
   const commands = [['sh', '-c', 'echo "sde=$SOURCE_DATE_EPOCH tz=$TZ lang=$LANG host=$(hostname)" > /etc/motd; mkdir -p /usr/share/made; echo x > /usr/share/made/file; date +%s%N > /var/cache/ldconfig/aux-cache']];
   writeFileSync(join(work, 'spec.yaml'), spec(commands));
   const env = { REPRO_OCI_CACHE: join(work, 'cache') };
@@ -75,9 +55,9 @@ test('setup commands run in the sandbox; their output is folded back determinist
   assert.doesNotMatch(listing, /aux-cache/, 'excluded by the preset, so its variation does not matter');
 });
 
-test('a nondeterministic setup command fails the build and names the path', { skip: !CAN_RUN && 'needs /bin/busybox (busybox-static) and bwrap' }, async (t) => {
+test('a nondeterministic setup command fails the build and names the path', { skip: COMMANDS_SKIP }, async (t) => {
   const work = await tempDirFor(t, 'setup-nondet');
-  await busyboxRepo(work);
+  await commandsRepo(work);
   writeFileSync(join(work, 'spec.yaml'), spec([['sh', '-c', 'cat /proc/sys/kernel/random/uuid > /etc/instance-id']]));
   const r = await runCli(['build', 'spec.yaml', '-o', `oci:${join(work, 'out')}`], { cwd: work, env: { REPRO_OCI_CACHE: join(work, 'cache') } });
   assert.equal(r.code, 2);
@@ -85,9 +65,9 @@ test('a nondeterministic setup command fails the build and names the path', { sk
   assert.equal(existsSync(join(work, 'out')), false);
 });
 
-test('a failing setup command is a clear error', { skip: !CAN_RUN && 'needs /bin/busybox (busybox-static) and bwrap' }, async (t) => {
+test('a failing setup command is a clear error', { skip: COMMANDS_SKIP }, async (t) => {
   const work = await tempDirFor(t, 'setup-fail');
-  await busyboxRepo(work);
+  await commandsRepo(work);
   writeFileSync(join(work, 'spec.yaml'), spec([['sh', '-c', 'echo broken >&2; exit 3']]));
   const r = await runCli(['build', 'spec.yaml', '-o', `oci:${join(work, 'out')}`], { cwd: work, env: { REPRO_OCI_CACHE: join(work, 'cache') } });
   assert.equal(r.code, 2);

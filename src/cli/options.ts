@@ -18,3 +18,21 @@ export function addRegistryOptions<T extends { option(flags: string, description
 export function transportOptions(opts: RegistryCliOptions): { creds?: string; insecure?: boolean } {
   return { ...(opts.creds ? { creds: opts.creds } : {}), ...(opts.insecure ? { insecure: true } : {}) };
 }
+
+/** The options that bound setup commands (build and rebuild). */
+export interface CommandCliOptions {
+  commands: boolean;
+  commandTimeout?: string;
+  commandDisk?: string;
+  commandMemory?: string;
+  commandProcesses?: string;
+}
+
+export function addCommandOptions<T extends { option(flags: string, description: string): T }>(command: T): T {
+  return command
+    .option('--no-commands', 'refuse a spec or recipe that has setup commands (before fetching anything)')
+    .option('--command-timeout <duration>', 'time limit of each setup command: 500ms, 30s, 10m, 1h (default 10m)')
+    .option('--command-disk <size>', 'bytes the setup commands may write: the tree\'s growth, each file, /tmp (default 4G)')
+    .option('--command-memory <size>', 'address space of each setup command process (default 4G)')
+    .option('--command-processes <n>', 'processes the setup commands may run at once (default 1024)');
+}

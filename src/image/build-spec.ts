@@ -16,6 +16,7 @@ import { exists, writeFileAtomic } from '../util/fs.js';
 import { VERSION } from '../version.js';
 import { checkSourceDateEpoch } from '../util/time.js';
 import { RECIPE_LABEL, RECIPE_PATH, serializeRecipe, type Recipe } from './recipe.js';
+import type { SandboxLimits } from './limits.js';
 import { runSetupCommands } from './sandbox.js';
 import { applyExcludes, applySetupFiles, contentNode, expandSetup, lockRootPassword } from './setup.js';
 import { resolve as resolvePath } from 'node:path';
@@ -28,6 +29,12 @@ export interface SpecBuildOptions {
   /** --source-date-epoch and $SOURCE_DATE_EPOCH, in that order of precedence. */
   sourceDateEpochFlag?: string;
   sourceDateEpochEnv?: string;
+  /** Limits for the setup commands (default DEFAULT_LIMITS). */
+  limits?: SandboxLimits;
+  /** Whether the spec's own `keyring.dir` may be read (not for a recipe from an image: a path is the author's). */
+  trustSpecPaths?: boolean;
+  /** The lock to fetch from when it differs from the one recorded (a recipe's URLs cut down by the URL policy). */
+  fetchLock?: Lock;
   log: (message: string) => void;
 }
 
@@ -109,15 +116,15 @@ export async function buildFromRecipeInputs(
     : defaultSourceDateEpoch(lock));
   const compressor = layerCompressor(settings);
 
-  const signatures = await lockSignatures(lock, options.keyringDir ?? (spec.keyring ? resolvePath(baseDir, spec.keyring.dir) : undefined));
-  const packages = await fetchLockedPackages(lock, { baseDir, cache: options.cache, mirrors: options.mirrors ?? [], signatures, log: options.log });
+  const signatures = await lockSignatures(lock, options.keyringDir ?? (spec.keyring && options.trustSpecPaths !== false ? resolvePath(baseDir, spec.keyring.dir) : undefined));
+  const packages = await fetchLockedPackages(options.fetchLock ?? lock, { baseDir, cache: options.cache, mirrors: options.mirrors ?? [], signatures, log: options.log });
   const tree = await installPackages(packages, { sourceDateEpoch: sde, noExtract: spec.noExtract ?? [], warn: (m) => options.log(`warning: ${m}`) });
   try {
     const nodes = new Map<string, TreeNode>(tree.entries.map((e) => [e.path, e]));
     const setup = expandSetup(settings.setup);
     applySetupFiles(nodes, setup, sde);
     if (setup.commands.length) {
-      const changes = await runSetupCommands(nodes, setup.commands, sde, setup.exclude, tree.spool);
+      const changes = await runSetupCommands(nodes, setup.commands, sde, setup.exclude, tree.spool, options.limits);
       options.log(`setup commands changed ${changes.changed.length} and removed ${changes.removed.length} path(s)`);
     }
     if (setup.lockRootPassword) await lockRootPassword(nodes);

@@ -13,6 +13,12 @@ import type { ImageSource } from '../transports/types.js';
 import { VERSION } from '../version.js';
 import { buildFromRecipeInputs } from './build-spec.js';
 import { parseRecipe, RECIPE_LABEL, RECIPE_PATH, type Recipe } from './recipe.js';
+import { DEFAULT_LIMITS, summarizeLimits, type SandboxLimits } from './limits.js';
+import { expandSetup, refuseCommands } from './setup.js';
+import { applyUrlPolicy, refusedPackageError, UrlPolicy } from './url-policy.js';
+import type { Lock } from '../arch/lock.js';
+import { resolveLocation } from '../arch/spec.js';
+import type { Digest } from '../oci/digest.js';
 
 export interface RebuildOptions {
   cache: ContentCache;
@@ -21,6 +27,12 @@ export interface RebuildOptions {
   /** Refuse recipes made by another repro-oci version or compressor instead of trying. */
   strict?: boolean;
   platform?: string;
+  /** URL prefixes the recipe's package URLs may use besides the archive and the mirrors (--allow-url). */
+  allowUrls?: string[];
+  /** Refuse a recipe with setup commands, before fetching anything (--no-commands). */
+  noCommands?: boolean;
+  /** Limits for the recipe's setup commands (default DEFAULT_LIMITS). */
+  limits?: SandboxLimits;
   log: (message: string) => void;
 }
 
@@ -72,6 +84,22 @@ export async function readRecipe(source: ImageSource, descriptor: Descriptor, ma
   return parseRecipe(bytes, digest, 'image');
 }
 
+/**
+ * The recipe's lock with only the URLs the user allows (docs/trust-model.md). A package left with none must come
+ * from the cache or a --mirror; otherwise it is refused here, before any package is fetched.
+ */
+async function lockWithinPolicy(recipe: Recipe, options: RebuildOptions): Promise<Lock> {
+  const baseDir = process.cwd();
+  const mirrors = (options.mirrors ?? []).map((m) => resolveLocation(m, baseDir));
+  const { lock, refused, dropped } = applyUrlPolicy(recipe.lock, baseDir, new UrlPolicy(options.allowUrls ?? [], mirrors));
+  if (mirrors.length === 0) {
+    // Looked up in full (a corrupt entry is evicted here), so the refusal is decided before anything is fetched.
+    for (const r of refused) if (!(await options.cache.lookup(`sha256:${r.pkg.sha256}` as Digest, r.pkg.csize || undefined, options.log))) throw refusedPackageError(r);
+  }
+  if (dropped) options.log(`note: ${dropped} of the recipe's package URL(s) are outside the allowed locations and are not used (--allow-url PREFIX allows more)`);
+  return lock;
+}
+
 export async function rebuild(source: ImageSource, label: string, options: RebuildOptions): Promise<RebuildResult> {
   const { descriptor, manifest, index } = await resolvePlatformManifest(source, options.platform, label);
   const recipe = await readRecipe(source, descriptor, manifest);
@@ -83,10 +111,23 @@ export async function rebuild(source: ImageSource, label: string, options: Rebui
   if (notes.length && options.strict) throw new UserError(`--strict: ${notes.join('; ')}`);
   notes.forEach((n) => options.log(`note: ${n}`));
 
+  // The recipe is the image author's: its commands and URLs are judged before anything is fetched or run.
+  const commands = expandSetup(settings.setup).commands;
+  const limits = options.limits ?? DEFAULT_LIMITS;
+  if (options.noCommands) refuseCommands(commands, 'recipe');
+  const fetchLock = await lockWithinPolicy(recipe, options);
+  if (commands.length) {
+    options.log(`the image's recipe runs ${commands.length} setup command(s), sandboxed (no network; ${summarizeLimits(limits)}):`);
+    commands.forEach((c) => options.log(`  ${JSON.stringify(c)}`));
+  }
+
   const built = await buildFromRecipeInputs(recipe.spec, process.cwd(), recipe.lock, {
     cache: options.cache,
     mirrors: options.mirrors ?? [],
     ...(options.keyringDir ? { keyringDir: options.keyringDir } : {}),
+    trustSpecPaths: false,
+    fetchLock,
+    limits,
     sourceDateEpoch: recipe.sourceDateEpoch,
     log: options.log,
   });

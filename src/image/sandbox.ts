@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { lstat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, lchown, lstat, readdir, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { UserError } from '../errors.js';
 import type { TreeNode } from '../install/installer.js';
 import { materialize } from '../install/materialize.js';
@@ -11,10 +11,12 @@ import { sortWithHardlinks } from '../rootfs/tree.js';
 import { makeScratchDir } from '../util/fs.js';
 import type { Spool } from '../util/spool.js';
 import { displayName, fsPath, readdirNames, readlinkName } from '../util/raw-name.js';
+import { DEFAULT_LIMITS, describeLimit, type SandboxLimits } from './limits.js';
 
 /**
  * Runs setup commands inside the tree with bubblewrap: no network, a fixed hostname, a clean environment
- * (SOURCE_DATE_EPOCH, TZ=UTC, LANG=C). The tree is written out twice and the commands run on both copies;
+ * (SOURCE_DATE_EPOCH, TZ=UTC, LANG=C), under time, disk, memory and process limits (docs/trust-model.md: the
+ * commands may come from a stranger's image). The tree is written out twice and the commands run on both copies;
  * any path whose result differs is reported as nondeterministic. What the commands changed is folded back
  * into the model: mtimes clamped to SOURCE_DATE_EPOCH, owners kept from the model (0:0 for new paths).
  */
@@ -55,13 +57,121 @@ async function fileHash(path: Buffer): Promise<string> {
   return hash.digest('hex');
 }
 
-function bwrap(root: string, command: string[], sourceDateEpoch: number): Promise<void> {
-  const args = [
-    '--bind', root, '/',
+/**
+ * Who the sandbox runs as. As root, a uid of its own (a random one far above real users, the tree's root-owned
+ * entries handed to it, mapped back to 0 inside): RLIMIT_NPROC is not enforced for uid 0, and a uid nobody else
+ * has also tells exactly which processes are the sandbox's. As any other user, that user (whose own process count
+ * RLIMIT_NPROC then bounds).
+ */
+interface Identity {
+  uid: number;
+  gid: number;
+  /** Set when the sandbox has a uid of its own. */
+  own: boolean;
+}
+
+function sandboxIdentity(): Identity {
+  if (process.getuid?.() !== 0) return { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, own: false };
+  const id = randomInt(2 ** 30, 2 ** 31 - 1);
+  return { uid: id, gid: id, own: true };
+}
+
+/** A directory's entries as raw paths (names need not be UTF-8: a string readdir would lose them). */
+async function children(dir: Buffer): Promise<Buffer[]> {
+  return (await readdir(dir, { encoding: 'buffer' })).map((name) => Buffer.concat([dir, Buffer.from('/'), name]));
+}
+
+/** Hands the tree's root-owned entries to the sandbox's uid and gid, keeping modes (chown clears set-id bits). */
+async function handOver(root: string, identity: Identity): Promise<void> {
+  const walk = async (path: Buffer): Promise<void> => {
+    const st = await lstat(path);
+    if (st.uid === 0 || st.gid === 0) {
+      await lchown(path, st.uid === 0 ? identity.uid : st.uid, st.gid === 0 ? identity.gid : st.gid);
+      if (!st.isSymbolicLink()) await chmod(path, st.mode & 0o7777);
+    }
+    if (st.isDirectory()) for (const child of await children(path)) await walk(child);
+  };
+  await walk(Buffer.from(root));
+}
+
+/** The sandbox's uid must be able to reach the tree: every directory above it must be searchable by others. */
+async function assertReachable(dir: string): Promise<void> {
+  for (let path = dir; ; path = dirname(path)) {
+    if (((await stat(path)).mode & 0o001) === 0) throw new UserError(`setup commands run as an unprivileged uid, which cannot reach ${dir}: ${path} is not searchable by others (chmod o+x, or set TMPDIR elsewhere)`);
+    if (path === dirname(path)) return;
+  }
+}
+
+/** Bytes the commands account for in the tree: every file's size, plus 4 KiB for every entry. */
+async function treeUsage(root: string): Promise<number> {
+  let total = 0;
+  const walk = async (path: Buffer): Promise<void> => {
+    const st = await lstat(path).catch(() => undefined); // the commands may remove it meanwhile
+    if (!st) return;
+    total += ENTRY_COST + (st.isFile() ? st.size : 0);
+    if (st.isDirectory()) for (const child of await children(path).catch(() => [])) await walk(child);
+  };
+  await walk(Buffer.from(root));
+  return total;
+}
+
+const ENTRY_COST = 4096;
+/** How often (at least) a running command's processes and disk use are looked at. */
+const WATCH_INTERVAL_MS = 200;
+/** The last bytes of a command's output kept for its error message. */
+const OUTPUT_TAIL = 64 * 1024;
+
+/** Pids of the processes running as `uid` (the sandbox's own uid: exactly its processes). */
+async function processesOf(uid: number): Promise<number[]> {
+  const pids: number[] = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const st = await stat(`/proc/${name}`).catch(() => undefined);
+    if (st?.uid === uid) pids.push(Number(name));
+  }
+  return pids;
+}
+
+/** Kills every process of the sandbox's own uid, again until none is left (a fork bomb may still be forking). */
+async function killAll(uid: number): Promise<void> {
+  for (let round = 0; round < 100; round++) {
+    const pids = await processesOf(uid);
+    if (pids.length === 0) return;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // Gone already.
+      }
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** A tree being changed by commands: its root, who runs them, and the usage it started from. */
+interface Sandbox {
+  root: string;
+  identity: Identity;
+  limits: SandboxLimits;
+  initialUsage: number;
+}
+
+function bwrapArgs(sandbox: Sandbox, command: string[], sourceDateEpoch: number): string[] {
+  const { limits, identity } = sandbox;
+  const rlimits = [`--as=${limits.memoryBytes}`, `--fsize=${limits.diskBytes}`, `--nproc=${limits.processes}`, '--core=0'];
+  return [
+    ...rlimits,
+    '--',
+    'bwrap',
+    '--bind', sandbox.root, '/',
+    // /dev read-only but its devices usable; /dev/shm and /tmp are memory, so they are bounded like the disk.
     '--dev', '/dev',
+    '--size', String(limits.diskBytes), '--tmpfs', '/dev/shm',
+    '--remount-ro', '/dev',
     '--proc', '/proc',
-    '--tmpfs', '/tmp',
+    '--size', String(limits.diskBytes), '--tmpfs', '/tmp',
     '--unshare-all',
+    ...(identity.own ? ['--unshare-user', '--uid', '0', '--gid', '0'] : []),
     '--hostname', 'repro-oci',
     '--die-with-parent',
     '--clearenv',
@@ -75,21 +185,87 @@ function bwrap(root: string, command: string[], sourceDateEpoch: number): Promis
     '--',
     ...command,
   ];
-  return new Promise((resolve, reject) => {
-    const child = spawn('bwrap', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    child.on('error', (err: NodeJS.ErrnoException) => reject(new UserError(err.code === 'ENOENT' ? 'setup commands need bubblewrap (bwrap), which is not installed' : `bwrap: ${err.message}`)));
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new UserError(`setup command ${JSON.stringify(command)} failed (exit ${code}): ${output.trim().split('\n').slice(-3).join(' | ')}`))));
+}
+
+type Stop = 'timeoutMs' | 'diskBytes' | 'fileSize' | 'processes';
+
+const STOP_REASONS: Record<Stop, string> = {
+  timeoutMs: 'it ran longer than the time limit',
+  diskBytes: 'it wrote more than the disk limit',
+  fileSize: 'it wrote a file larger than the disk limit',
+  processes: 'it reached the process limit',
+};
+
+/** How a command killed by SIGXFSZ (RLIMIT_FSIZE) exits, through bubblewrap or a shell: 128 + 25. */
+const SIGXFSZ_EXIT = 153;
+
+/**
+ * Runs one command in the sandbox under its limits (prlimit sets the rlimits bubblewrap does not). A watch looks
+ * at its process count and the tree's growth while it runs; a limit hit kills the whole sandbox, and is the one
+ * line reported.
+ */
+async function runSandboxed(sandbox: Sandbox, command: string[], sourceDateEpoch: number): Promise<void> {
+  const { identity, limits } = sandbox;
+  const child = spawn('prlimit', bwrapArgs(sandbox, command, sourceDateEpoch), { stdio: ['ignore', 'pipe', 'pipe'], ...(identity.own ? { uid: identity.uid, gid: identity.gid } : {}) });
+  let output = '';
+  const keep = (d: Buffer): void => {
+    output = (output + d.toString()).slice(-OUTPUT_TAIL);
+  };
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
+  let stopped: Stop | undefined;
+  let running = true;
+  const stop = (why: Stop): void => {
+    if (stopped || !running) return;
+    stopped = why;
+    child.kill('SIGKILL'); // bubblewrap's init dies with it (--die-with-parent), and the pid namespace with that
+    if (identity.own) killAll(identity.uid).catch(() => {}); // done again, awaited, once the command has gone
+  };
+  const timer = setTimeout(() => stop('timeoutMs'), limits.timeoutMs);
+  const watch = (async () => {
+    let pause = WATCH_INTERVAL_MS;
+    while (running && !stopped) {
+      await new Promise((r) => setTimeout(r, pause));
+      if (!running) return;
+      const started = performance.now();
+      if (identity.own && (await processesOf(identity.uid)).length >= limits.processes) stop('processes');
+      else if ((await treeUsage(sandbox.root)) - sandbox.initialUsage > limits.diskBytes) stop('diskBytes');
+      // A big tree takes a while to walk: never spend more than half the time watching.
+      pause = Math.max(WATCH_INTERVAL_MS, performance.now() - started);
+    }
+  })().catch(() => {}); // a watch that fails (a /proc race) leaves the rlimits and the final check in place
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.on('error', (err: NodeJS.ErrnoException) => reject(new UserError(err.code === 'ENOENT' ? 'setup commands need prlimit (util-linux), which is not installed' : `prlimit: ${err.message}`)));
+    child.on('close', (c) => resolve(c));
+  }).finally(() => {
+    running = false;
+    clearTimeout(timer);
   });
+  await watch;
+  if (identity.own) await killAll(identity.uid); // nothing of the sandbox outlives its command
+  const what = `setup command ${JSON.stringify(command)}`;
+  if (!stopped && (await treeUsage(sandbox.root)) - sandbox.initialUsage > limits.diskBytes) stopped = 'diskBytes';
+  if (!stopped && code === SIGXFSZ_EXIT) stopped = 'fileSize';
+  if (stopped) throw new UserError(`${what} was stopped: ${STOP_REASONS[stopped]} (${describeLimit(limits, stopped === 'fileSize' ? 'diskBytes' : stopped)})`);
+  if (code === 0) return;
+  if (code === 127 && /prlimit: failed to execute bwrap/.test(output)) throw new UserError('setup commands need bubblewrap (bwrap), which is not installed');
+  const bwrapError = /^bwrap: (.*)/.exec(output.trim());
+  if (code === 1 && bwrapError) throw new UserError(`the sandbox for ${what} could not start: ${bwrapError[1]}${identity.own ? ' (run as root, it runs as an unprivileged uid of its own, which needs unprivileged user namespaces)' : ''}`);
+  throw new UserError(`${what} failed (exit ${code}): ${output.trim().split('\n').slice(-3).join(' | ')}`);
 }
 
 /** Runs the commands on one materialized copy and returns what it changed relative to `before`. */
-async function runOnCopy(entries: TreeNode[], commands: string[][], sourceDateEpoch: number, dir: string): Promise<{ before: Map<string, Snapshot>; after: Map<string, Snapshot> }> {
+async function runOnCopy(entries: TreeNode[], commands: string[][], sourceDateEpoch: number, dir: string, limits: SandboxLimits): Promise<{ before: Map<string, Snapshot>; after: Map<string, Snapshot> }> {
   await materialize(entries, dir);
+  const identity = sandboxIdentity();
+  if (identity.own) {
+    await chmod(dirname(dir), 0o711);
+    await assertReachable(dirname(dir));
+    await handOver(dir, identity);
+  }
   const before = await scan(dir);
-  for (const command of commands) await bwrap(dir, command, sourceDateEpoch);
+  const sandbox: Sandbox = { root: dir, identity, limits, initialUsage: await treeUsage(dir) };
+  for (const command of commands) await runSandboxed(sandbox, command, sourceDateEpoch);
   return { before, after: await scan(dir) };
 }
 
@@ -103,14 +279,17 @@ function changedPaths(before: Map<string, Snapshot>, after: Map<string, Snapshot
   return { changed, removed };
 }
 
-export async function runSetupCommands(nodes: Map<string, TreeNode>, commands: string[][], sourceDateEpoch: number, exclude: string[], spool: Spool): Promise<CommandResult> {
+export async function runSetupCommands(nodes: Map<string, TreeNode>, commands: string[][], sourceDateEpoch: number, exclude: string[], spool: Spool, limits: SandboxLimits = DEFAULT_LIMITS): Promise<CommandResult> {
   if (commands.length === 0) return { changed: [], removed: [] };
   const entries = sortWithHardlinks(new Map([...nodes].map(([k, v]) => [k, { ...v }])));
   const a = await makeScratchDir('sandbox-a');
   const b = await makeScratchDir('sandbox-b');
   try {
-    const runA = await runOnCopy(entries, commands, sourceDateEpoch, join(a.path, 'root'));
-    const runB = await runOnCopy(entries, commands, sourceDateEpoch, join(b.path, 'root'));
+    // The scratch directories are searchable by the sandbox's uid, so by anyone: an unguessable name keeps the copies private.
+    const rootA = join(a.path, `root-${randomBytes(16).toString('hex')}`);
+    const rootB = join(b.path, `root-${randomBytes(16).toString('hex')}`);
+    const runA = await runOnCopy(entries, commands, sourceDateEpoch, rootA, limits);
+    const runB = await runOnCopy(entries, commands, sourceDateEpoch, rootB, limits);
     const excluded = new PathPatterns(exclude);
     const resultA = changedPaths(runA.before, runA.after);
     const resultB = changedPaths(runB.before, runB.after);
@@ -127,7 +306,7 @@ export async function runSetupCommands(nodes: Map<string, TreeNode>, commands: s
         continue;
       }
       if (sa.type !== sb.type || sa.mode !== sb.mode || sa.size !== sb.size || sa.link !== sb.link) differing.push(path);
-      else if (sa.type === 'file' && (await fileHash(fsPath(join(a.path, 'root'), path))) !== (await fileHash(fsPath(join(b.path, 'root'), path)))) differing.push(path);
+      else if (sa.type === 'file' && (await fileHash(fsPath(rootA, path))) !== (await fileHash(fsPath(rootB, path)))) differing.push(path);
     }
     if (differing.length > 0) throw new UserError(`setup commands are nondeterministic: ${differing.length} path(s) differ between two runs: ${differing.slice(0, 10).map(displayName).join(', ')}${differing.length > 10 ? ', …' : ''}`);
 
@@ -141,7 +320,7 @@ export async function runSetupCommands(nodes: Map<string, TreeNode>, commands: s
       if (snap.type === 'dir') nodes.set(path, { ...base, type: 'dir', ...(old?.type === 'dir' ? { mtime: old.mtime } : {}) });
       else if (snap.type === 'symlink') nodes.set(path, { ...base, type: 'symlink', mode: 0o777, linkTarget: snap.link! });
       else if (snap.type === 'file') {
-        const { open, size } = await spool.store(createReadStream(fsPath(join(a.path, 'root'), path)));
+        const { open, size } = await spool.store(createReadStream(fsPath(rootA, path)));
         nodes.set(path, { ...base, type: 'file', size, open });
       } else throw new UserError(`setup commands created ${displayName(path)}, which is neither a file, a directory nor a symlink`);
     }

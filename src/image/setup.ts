@@ -59,6 +59,11 @@ export function expandSetup(setup: SetupSettings | undefined): ExpandedSetup {
   return out;
 }
 
+/** --no-commands: a spec or recipe that has setup commands is refused, naming them, before anything is fetched. */
+export function refuseCommands(commands: string[][], what: string): void {
+  if (commands.length) throw new UserError(`--no-commands: the ${what} has ${commands.length} setup command(s): ${commands.map((c) => JSON.stringify(c)).join(', ')}`);
+}
+
 function setupPath(raw: string, what: string): string {
   const path = normalizeMemberPath(raw.replace(/^\/+/, ''));
   if (!path) throw new UserError(`setup ${what}: invalid path ${JSON.stringify(raw)}`);

@@ -1,19 +1,21 @@
 import { mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Command } from 'commander';
-import { addRegistryOptions, repeatable, transportOptions, type RegistryCliOptions } from '../options.js';
+import { addCommandOptions, addRegistryOptions, repeatable, transportOptions, type CommandCliOptions, type RegistryCliOptions } from '../options.js';
 import { writeFileAtomic } from '../../util/fs.js';
 import { loadSpec } from '../../arch/spec.js';
 import { readRootfs, stageImage, writeOutputs } from '../../build/build-rootfs.js';
-import { loadImageSettings, resolveSourceDateEpoch, type ImageSettings } from '../../build/image-settings.js';
+import { checkImageSettings, loadImageSettings, resolveSourceDateEpoch, type ImageSettings } from '../../build/image-settings.js';
 import { UserError } from '../../errors.js';
 import { ContentCache } from '../../fetch/cache.js';
 import { buildFromRecipeInputs, lockForBuild } from '../../image/build-spec.js';
+import { limitsFromOptions } from '../../image/limits.js';
+import { expandSetup, refuseCommands } from '../../image/setup.js';
 import { parseReference } from '../../transports/reference.js';
 import { defaultLockPath } from './lock.js';
 
 
-interface BuildOptions extends RegistryCliOptions {
+interface BuildOptions extends RegistryCliOptions, CommandCliOptions {
   rootfs?: string;
   config?: string;
   output: string[];
@@ -46,11 +48,14 @@ async function buildRootfs(opts: BuildOptions & { rootfs: string }): Promise<str
 
 async function buildSpec(specPath: string, opts: BuildOptions): Promise<string> {
   const loaded = await loadSpec(specPath);
+  const limits = limitsFromOptions(opts);
+  if (!opts.commands) refuseCommands(expandSetup(checkImageSettings(loaded.spec.image ?? {}, 'spec image').setup).commands, 'spec');
   const lock = await lockForBuild(loaded, opts.lock ?? defaultLockPath(specPath), log);
   const { image, result, sboms } = await buildFromRecipeInputs(loaded.spec, loaded.baseDir, lock, {
     cache: ContentCache.at(opts.cache),
     mirrors: opts.mirror,
     ...(opts.keyring ? { keyringDir: opts.keyring } : {}),
+    limits,
     ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpochFlag: opts.sourceDateEpoch } : {}),
     ...(process.env.SOURCE_DATE_EPOCH ? { sourceDateEpochEnv: process.env.SOURCE_DATE_EPOCH } : {}),
     log,
@@ -68,7 +73,7 @@ async function buildSpec(specPath: string, opts: BuildOptions): Promise<string> 
 }
 
 export function registerBuild(program: Command): void {
-  addRegistryOptions(program
+  addCommandOptions(addRegistryOptions(program
     .command('build')
     .description('Build an image from a spec and its lock (Arch packages), or a one-layer image from a root filesystem; prints the manifest digest')
     .argument('[spec]', 'SPEC.yaml (see schemas/spec.schema.json); or use --rootfs')
@@ -80,7 +85,7 @@ export function registerBuild(program: Command): void {
     .option('--cache <dir>', 'package cache (default: $REPRO_OCI_CACHE or ~/.cache/repro-oci)')
     .option('--mirror <url>', 'flat mirror holding packages by file name, tried before the lock URLs (repeatable)', repeatable, [])
     .option('--keyring <dir>', "keyring directory (default: the spec's keyring.dir)")
-    .option('--sbom <dir>', 'also write the SBOMs (sbom.spdx.json, SPDX 2.3; sbom.cdx.json, CycloneDX 1.5) into DIR'))
+    .option('--sbom <dir>', 'also write the SBOMs (sbom.spdx.json, SPDX 2.3; sbom.cdx.json, CycloneDX 1.5) into DIR')))
     .action(async (spec: string | undefined, opts: BuildOptions) => {
       if (opts.output.length === 0) throw new UserError('build needs at least one --output');
       opts.output.forEach((o) => parseReference(o));

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { copyFile, lstat, mkdir, readdir, readlink, symlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
 import { UserError } from '../../errors.js';
 import { generateExampleArchive } from '../../example/generate.js';
@@ -80,8 +80,10 @@ export function registerExample(program: Command): void {
         const match = first === second;
         log(match ? `MATCH: both builds produced ${first}` : 'DIFFERENT: the two builds are not reproducible');
 
-        log(`Rebuild from the image alone (recipe read from the image, packages fetched into an empty cache):`);
-        const rebuilt = await cli(['rebuild', `oci:${join(a, 'image')}:hello`], b, { ...envB, REPRO_OCI_CACHE: join(work.path, 'rebuild-cache') }, 0o022);
+        log(`Rebuild from the image alone (recipe read from the image, packages fetched into an empty cache from ${b}, which --allow-url permits):`);
+        // The recipe's URLs are relative paths, local files here: a rebuild fetches them only where it is told to.
+        const allowLocal = ['--allow-url', `${pathToFileURL(b).href}/`];
+        const rebuilt = await cli(['rebuild', `oci:${join(a, 'image')}:hello`, ...allowLocal], b, { ...envB, REPRO_OCI_CACHE: join(work.path, 'rebuild-cache') }, 0o022);
         if (rebuilt.code === 2) must(rebuilt, 'rebuild');
         log(rebuilt.stdout.split('\n').map((l) => `  ${l}`).join('\n'));
         if (rebuilt.code !== 0 && rebuilt.stderr) process.stderr.write(`${rebuilt.stderr}\n`);

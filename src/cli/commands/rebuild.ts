@@ -1,27 +1,33 @@
 import type { Command } from 'commander';
-import { addRegistryOptions, repeatable, transportOptions, type RegistryCliOptions } from '../options.js';
+import { addCommandOptions, addRegistryOptions, repeatable, transportOptions, type CommandCliOptions, type RegistryCliOptions } from '../options.js';
+import { limitsFromOptions } from '../../image/limits.js';
 import { ContentCache } from '../../fetch/cache.js';
 import { formatRebuild, rebuild } from '../../image/rebuild.js';
 import { openSource } from '../../transports/open.js';
 
 
 export function registerRebuild(program: Command): void {
-  addRegistryOptions(program
+  addCommandOptions(addRegistryOptions(program
     .command('rebuild')
     .description('Rebuild an image from the recipe it carries and say whether the digest matches (exit 0 reproducible, 1 not, 2 error)')
     .argument('<ref>', 'oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[…] or docker://HOST/NAME[:TAG|@sha256:…]')
     .option('--cache <dir>', 'package cache (default: $REPRO_OCI_CACHE or ~/.cache/repro-oci)')
-    .option('--mirror <url>', 'flat mirror holding packages by file name, tried before the lock URLs (repeatable)', repeatable, [])
+    .option('--mirror <url>', 'flat mirror holding packages by file name, tried before the recipe\'s URLs (repeatable)', repeatable, [])
+    .option('--allow-url <prefix>', 'also fetch the recipe\'s package URLs under PREFIX (http, https or file:///DIR/; repeatable); by default only https://archive.archlinux.org/ and the mirrors', repeatable, [])
     .option('--keyring <dir>', 'keyring directory, when the recipe requires package signatures')
     .option('--platform <os/arch>', 'platform manifest to rebuild when the reference names an index (default linux/amd64)')
     .option('--strict', 'refuse recipes made by another repro-oci version or compressor')
-    .option('--json', 'print the verdict and differences as JSON'))
-    .action(async (ref: string, opts: { cache?: string; mirror: string[]; keyring?: string; platform?: string; strict?: boolean; json?: boolean } & RegistryCliOptions) => {
+    .option('--json', 'print the verdict and differences as JSON')))
+    .action(async (ref: string, opts: { cache?: string; mirror: string[]; allowUrl: string[]; keyring?: string; platform?: string; strict?: boolean; json?: boolean } & RegistryCliOptions & CommandCliOptions) => {
+      const limits = limitsFromOptions(opts);
       const source = await openSource(ref, transportOptions(opts));
       try {
         const result = await rebuild(source, ref, {
           cache: ContentCache.at(opts.cache),
           mirrors: opts.mirror,
+          allowUrls: opts.allowUrl,
+          noCommands: !opts.commands,
+          limits,
           ...(opts.keyring ? { keyringDir: opts.keyring } : {}),
           ...(opts.platform ? { platform: opts.platform } : {}),
           strict: opts.strict ?? false,

@@ -1,0 +1,185 @@
+import assert from 'node:assert/strict';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { busyboxRepo, COMMANDS_SKIP } from './support/busybox.js';
+import { runCli, tempDirFor } from './support/cli.js';
+import { serveDirectory } from './support/http-server.js';
+
+/**
+ * Images are untrusted input: their recipe's setup commands run under time, disk, memory and process limits, and
+ * its package URLs are contacted only where the user allows (the Arch Linux Archive, --mirror, --allow-url).
+ */
+const SKIP = COMMANDS_SKIP;
+const APPLETS = ['sh', 'sleep', 'dd', 'ls', 'grep', 'head', 'cat', 'mkdir', 'true', 'wc', 'seq', 'tr'];
+
+function spec(commands: string[][], server = 'repo/$repo/os/$arch'): string {
+  return [`repositories: [{ name: core, servers: ['${server}'] }]`, 'packages: [busybox]', 'sigLevel: Never', 'image:', '  setup:', `    commands: ${JSON.stringify(commands)}`, ''].join('\n');
+}
+
+async function workWithSpec(t: Parameters<typeof tempDirFor>[0], commands: string[][]): Promise<{ work: string; env: Record<string, string> }> {
+  const work = await tempDirFor(t, 'untrusted');
+  await busyboxRepo(work, APPLETS);
+  writeFileSync(join(work, 'spec.yaml'), spec(commands));
+  return { work, env: { REPRO_OCI_CACHE: join(work, 'cache'), TMPDIR: join(work, 'tmp') } };
+}
+
+/** The scratch directory is the run's own: nothing may be left in it, whatever stopped the commands. */
+function assertScratchEmpty(work: string): void {
+  assert.deepEqual(readdirSync(join(work, 'tmp')), []);
+}
+
+/** The sandbox runs as a uid of its own, which must be able to reach the scratch directory in TMPDIR. */
+function prepareTmp(work: string): void {
+  chmodSync(work, 0o755);
+  mkdirSync(join(work, 'tmp'), { mode: 0o755 });
+}
+
+/** Processes on this machine whose command line is exactly `argv`. */
+function processesRunning(argv: string[]): number {
+  let count = 0;
+  for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8') === `${argv.join('\0')}\0`) count++;
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return count;
+}
+
+test('a setup command that never ends is stopped at the time limit, with the command and the limit named', { skip: SKIP, timeout: 120_000 }, async (t) => {
+  const forever = ['sleep', '100000'];
+  const { work, env } = await workWithSpec(t, [forever]);
+  prepareTmp(work);
+  const started = Date.now();
+  const r = await runCli(['build', 'spec.yaml', '--command-timeout', '1s', '-o', `oci:${join(work, 'out')}`], { cwd: work, env });
+  assert.equal(r.code, 2, r.stderr);
+  assert.ok(Date.now() - started < 20_000, `took ${Date.now() - started} ms`);
+  assert.match(r.stderr, /\nrepro-oci: setup command \["sleep","100000"\] was stopped: it ran longer than the time limit \(1s, --command-timeout\)\n$/);
+  assert.equal(processesRunning(forever), 0, 'the sandbox was killed with its command');
+  assert.equal(existsSync(join(work, 'out')), false);
+  assertScratchEmpty(work);
+});
+
+test('a setup command that writes a huge file is stopped at the disk limit', { skip: SKIP, timeout: 120_000 }, async (t) => {
+  const { work, env } = await workWithSpec(t, [['dd', 'if=/dev/zero', 'of=/big', 'bs=1M', 'count=200']]);
+  prepareTmp(work);
+  const r = await runCli(['build', 'spec.yaml', '--command-disk', '20M', '-o', `oci:${join(work, 'out')}`], { cwd: work, env });
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /\nrepro-oci: setup command \["dd","if=\/dev\/zero","of=\/big","bs=1M","count=200"\] was stopped: it wrote more than the disk limit \(20 MiB, --command-disk\)\n$/);
+  assertScratchEmpty(work);
+});
+
+test('many files, each under the per-file limit, are stopped at the disk limit too; so is a full /tmp', { skip: SKIP, timeout: 120_000 }, async (t) => {
+  const many = ['sh', '-c', 'for i in $(seq 200); do dd if=/dev/zero of=/f$i bs=1M count=1 2>/dev/null; sleep 0.05; done'];
+  const { work, env } = await workWithSpec(t, [many]);
+  prepareTmp(work);
+  const r = await runCli(['build', 'spec.yaml', '--command-disk', '20M', '-o', `oci:${join(work, 'out')}`], { cwd: work, env });
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /was stopped: it wrote more than the disk limit \(20 MiB, --command-disk\)\n$/);
+  assertScratchEmpty(work);
+
+  // The sandbox's /tmp is memory (tmpfs): it is bounded by the same limit, so the command fails on its own.
+  writeFileSync(join(work, 'spec.yaml'), spec([['dd', 'if=/dev/zero', 'of=/tmp/big', 'bs=1M', 'count=200']]));
+  const tmp = await runCli(['build', 'spec.yaml', '--command-disk', '20M', '-o', `oci:${join(work, 'out')}`], { cwd: work, env });
+  assert.equal(tmp.code, 2, tmp.stderr);
+  assert.match(tmp.stderr, /\["dd","if=\/dev\/zero","of=\/tmp\/big","bs=1M","count=200"\] was stopped: it wrote a file larger than the disk limit \(20 MiB, --command-disk\)\n$/);
+  assertScratchEmpty(work);
+});
+
+test('processes spawned without end are bounded by the process limit', { skip: SKIP, timeout: 120_000 }, async (t) => {
+  // 100 processes at most, each gone after 5 s, even without a limit: the test cannot hurt the machine.
+  const spawner = ['sh', '-c', 'i=0; while [ $i -lt 100 ]; do sleep 5 & i=$((i + 1)); done; wait'];
+  const { work, env } = await workWithSpec(t, [spawner]);
+  prepareTmp(work);
+  const started = Date.now();
+  const r = await runCli(['build', 'spec.yaml', '--command-processes', '32', '--command-timeout', '30s', '-o', `oci:${join(work, 'out')}`], { cwd: work, env });
+  assert.equal(r.code, 2, r.stderr);
+  // Either the watch sees the limit reached and stops the sandbox, or the shell fails on its first refused fork.
+  assert.match(r.stderr, /\nrepro-oci: setup command \["sh","-c",.*\] (was stopped: it reached the process limit \(32, --command-processes\)|failed \(exit 2\): .*can't fork: Resource temporarily unavailable)\n$/);
+  assert.ok(Date.now() - started < 25_000, `took ${Date.now() - started} ms`);
+  assertScratchEmpty(work);
+});
+
+test('a setup command that allocates more than the memory limit fails', { skip: SKIP, timeout: 120_000 }, async (t) => {
+  // 200 MB held in a shell variable: fine by default, refused under a 64 MiB address space.
+  const hog = ['sh', '-c', 'x=$(head -c 200000000 /dev/zero | tr "\\0" a); echo ${#x} > /dev/null'];
+  const { work, env } = await workWithSpec(t, [hog]);
+  prepareTmp(work);
+  const r = await runCli(['build', 'spec.yaml', '--command-memory', '64M', '-o', `oci:${join(work, 'out')}`], { cwd: work, env });
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /\nrepro-oci: setup command \["sh","-c",.*\] failed \(exit \d+\): .*(out of memory|Cannot allocate memory)/i);
+  assertScratchEmpty(work);
+});
+
+test('rebuild names the commands it will run, applies its own limits, and --no-commands refuses before fetching', { skip: SKIP, timeout: 120_000 }, async (t) => {
+  const { work, env } = await workWithSpec(t, [['sleep', '3'], ['mkdir', '/made']]);
+  prepareTmp(work);
+  const built = await runCli(['build', 'spec.yaml', '-o', `oci:${join(work, 'img')}:t`], { cwd: work, env });
+  assert.equal(built.code, 0, built.stderr);
+  const allow = ['--allow-url', `file://${work}/repo/`];
+  const fresh = { ...env, REPRO_OCI_CACHE: join(work, 'rebuild-cache') };
+
+  const ok = await runCli(['rebuild', `oci:${join(work, 'img')}:t`, ...allow], { cwd: work, env: fresh });
+  assert.equal(ok.code, 0, ok.stderr + ok.stdout);
+  assert.equal(ok.stdout, `reproducible: ${built.stdout}`);
+  assert.match(ok.stderr, /^the image's recipe runs 2 setup command\(s\), sandboxed \(no network; 10m per command, 4 GiB written, 4 GiB address space per process, 1024 processes\):\n {2}\["sleep","3"\]\n {2}\["mkdir","\/made"\]\n/m);
+
+  const slow = await runCli(['rebuild', `oci:${join(work, 'img')}:t`, ...allow, '--command-timeout', '1s'], { cwd: work, env: fresh });
+  assert.equal(slow.code, 2, slow.stderr);
+  assert.match(slow.stderr, /\nrepro-oci: setup command \["sleep","3"\] was stopped: it ran longer than the time limit \(1s, --command-timeout\)\n$/);
+
+  // Relative paths in a recipe are local paths: refused unless allowed (or already in the cache, checked by sha256).
+  const local = await runCli(['rebuild', `oci:${join(work, 'img')}:t`], { cwd: work, env: { ...env, REPRO_OCI_CACHE: join(work, 'empty-cache') } });
+  assert.equal(local.code, 2);
+  assert.match(local.stderr, new RegExp(`^repro-oci: package busybox 1\\.36\\.1-1: none of the recipe's URLs is allowed \\("file://${work}/repo/core/os/x86_64/busybox-1\\.36\\.1-1-x86_64\\.pkg\\.tar\\.zst"\\); give --mirror URL or --allow-url file://${work}/repo/core/os/x86_64/\n$`));
+
+  const none = { ...env, REPRO_OCI_CACHE: join(work, 'none-cache') };
+  const refused = await runCli(['rebuild', `oci:${join(work, 'img')}:t`, ...allow, '--no-commands'], { cwd: work, env: none });
+  assert.equal(refused.code, 2);
+  assert.equal(refused.stderr, 'repro-oci: --no-commands: the recipe has 2 setup command(s): ["sleep","3"], ["mkdir","/made"]\n');
+  assert.equal(existsSync(join(work, 'none-cache', 'blobs')), false, 'nothing fetched');
+  const ownSpec = await runCli(['build', 'spec.yaml', '--no-commands', '-o', `oci:${join(work, 'never')}`], { cwd: work, env: none });
+  assert.equal(ownSpec.code, 2);
+  assert.equal(ownSpec.stderr, 'repro-oci: --no-commands: the spec has 2 setup command(s): ["sleep","3"], ["mkdir","/made"]\n');
+  assert.equal(existsSync(join(work, 'none-cache', 'blobs')), false, 'nothing fetched');
+  assertScratchEmpty(work);
+});
+
+test("a recipe's loopback and file: URLs are never contacted unless --allow-url is given", { skip: SKIP, timeout: 120_000 }, async (t) => {
+  const { work, env } = await workWithSpec(t, []);
+  prepareTmp(work);
+  const server = await serveDirectory(join(work, 'repo', 'core', 'os', 'x86_64'));
+  t.after(() => server.close());
+  // The user's own spec may name a loopback server: build keeps working as before.
+  writeFileSync(join(work, 'spec.yaml'), spec([], `${server.url}`));
+  const built = await runCli(['build', 'spec.yaml', '-o', `oci:${join(work, 'img')}:t`], { cwd: work, env });
+  assert.equal(built.code, 0, built.stderr);
+  const lock = JSON.parse(readFileSync(join(work, 'spec.lock.json'), 'utf8')) as { packages: { urls: string[] }[] };
+  assert.match(lock.packages[0]!.urls[0]!, /^http:\/\/127\.0\.0\.1:\d+\/busybox-/);
+
+  const before = server.requests.length;
+  const fresh = { ...env, REPRO_OCI_CACHE: join(work, 'rebuild-cache') };
+  const refused = await runCli(['rebuild', `oci:${join(work, 'img')}:t`], { cwd: work, env: fresh });
+  assert.equal(refused.code, 2);
+  assert.equal(refused.stderr, `repro-oci: package busybox 1.36.1-1: none of the recipe's URLs is allowed (${JSON.stringify(lock.packages[0]!.urls[0])}); give --mirror URL or --allow-url ${server.url}/\n`);
+  assert.equal(server.requests.length, before, 'the server received no request');
+
+  const allowed = await runCli(['rebuild', `oci:${join(work, 'img')}:t`, '--allow-url', `${server.url}/`], { cwd: work, env: fresh });
+  assert.equal(allowed.code, 0, allowed.stderr + allowed.stdout);
+  assert.equal(allowed.stdout, `reproducible: ${built.stdout}`);
+  assert.ok(server.requests.length > before);
+
+  // A lock whose URL is a local secret: the build (the user's own lock, cache warm) records it in the recipe.
+  const secret = join(work, 'secret');
+  writeFileSync(secret, 'root:$6$secret:19800::::::\n', { mode: 0o600 });
+  const forged = { ...lock, packages: lock.packages.map((p) => ({ ...p, urls: [`file://${secret}`, 'file:///etc/shadow'] })) };
+  writeFileSync(join(work, 'forged.lock.json'), JSON.stringify(forged));
+  const shadow = await runCli(['build', 'spec.yaml', '--lock', 'forged.lock.json', '-o', `oci:${join(work, 'shadow')}:t`], { cwd: work, env });
+  assert.equal(shadow.code, 0, shadow.stderr);
+  const leak = await runCli(['rebuild', `oci:${join(work, 'shadow')}:t`], { cwd: work, env: { ...env, REPRO_OCI_CACHE: join(work, 'leak-cache') } });
+  assert.equal(leak.code, 2);
+  assert.match(leak.stderr, /^repro-oci: package busybox 1\.36\.1-1: none of the recipe's URLs is allowed \("file:\/\/.*\/secret", "file:\/\/\/etc\/shadow"\); give --mirror URL or --allow-url file:\/\/.*\/\n$/);
+  assert.doesNotMatch(leak.stderr, new RegExp(`\\b${statSync(secret).size}\\b|bytes|size|exist|found`));
+});
