@@ -40,7 +40,12 @@ export interface RepositorySource {
 const check = schemaChecker<Spec>('spec.schema.json');
 
 export function parseSpec(text: string, what: string): Spec {
-  const value = check(parseYamlText(text, what), what);
+  return checkSpec(parseYamlText(text, what), what);
+}
+
+/** A spec from anywhere (a file, or the recipe of someone else's image): the schema, then what it cannot say. */
+export function checkSpec(document: unknown, what: string): Spec {
+  const value = check(document, what);
   if (value.archive) {
     const date = new Date(`${value.archive.date}T00:00:00Z`);
     if (Number.isNaN(date.getTime()) || date.toISOString().slice(0, 10) !== value.archive.date) throw new UserError(`${what}: archive date ${value.archive.date} is not a calendar date`);

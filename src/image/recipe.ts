@@ -1,6 +1,7 @@
 import { UserError } from '../errors.js';
 import { checkLock, type Lock } from '../arch/lock.js';
-import type { Spec } from '../arch/spec.js';
+import { checkSpec, type Spec } from '../arch/spec.js';
+import { checkSourceDateEpoch } from '../util/time.js';
 import { canonicalJsonPretty } from '../oci/canonical-json.js';
 import { sha256, type Digest } from '../oci/digest.js';
 
@@ -38,7 +39,10 @@ export function parseRecipe(bytes: Buffer, expected: string | undefined, what: s
     throw new UserError(`${what}: ${RECIPE_PATH} is not valid JSON`);
   }
   if (recipe?.recipeVersion !== RECIPE_VERSION) throw new UserError(`${what}: unsupported recipe version ${JSON.stringify(recipe?.recipeVersion)}`);
-  if (typeof recipe.reproOci !== 'string' || typeof recipe.sourceDateEpoch !== 'number' || !recipe.spec || !recipe.lock) throw new UserError(`${what}: malformed recipe`);
+  if (typeof recipe.reproOci !== 'string' || typeof recipe.compressor !== 'string' || !Number.isSafeInteger(recipe.sourceDateEpoch) || !recipe.spec || !recipe.lock) throw new UserError(`${what}: malformed recipe`);
+  // An image's recipe is a stranger's document: every part is checked as strictly as the user's own files.
+  checkSourceDateEpoch(recipe.sourceDateEpoch, `${what}: recipe sourceDateEpoch`);
+  checkSpec(recipe.spec, `${what}: recipe spec`);
   checkLock(recipe.lock, `${what}: recipe lock`);
   return recipe;
 }
