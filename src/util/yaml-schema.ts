@@ -2,13 +2,14 @@ import { readFileSync } from 'node:fs';
 import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { UserError } from '../errors.js';
+import { displayName } from './display.js';
 
 /** Parses YAML from a user's file; a syntax error becomes one line naming the file. */
 export function parseYamlText(text: string, what: string): unknown {
   try {
     return parseYaml(text, { prettyErrors: false });
   } catch (err) {
-    throw new UserError(`${what}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+    throw new UserError(`${what}: not valid YAML: ${displayName((err as Error).message.split('\n')[0]!)}`);
   }
 }
 
@@ -18,7 +19,8 @@ export function schemaChecker<T>(name: string): (value: unknown, what: string) =
   const validate = new Ajv({ allErrors: true, strict: true }).compile<T>(schema);
   return (value, what) => {
     if (validate(value)) return value;
-    const problems = (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}${e.params && 'additionalProperty' in e.params ? ` (${String(e.params.additionalProperty)})` : ''}`);
+    // Paths and property names come from the document: quoted when they hold line breaks or control characters.
+    const problems = (validate.errors ?? []).map((e) => `${displayName(e.instancePath || '/')} ${e.message}${e.params && 'additionalProperty' in e.params ? ` (${displayName(String(e.params.additionalProperty))})` : ''}`);
     throw new UserError(`${what}: ${[...new Set(problems)].join('; ')}`);
   };
 }

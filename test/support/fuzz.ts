@@ -28,22 +28,37 @@ export function checkRefusal(err: unknown): void {
   if (/[\u0000-\u0008\u000b-\u001f]/.test(err.message)) throw new Error(`a UserError message with control characters: ${JSON.stringify(err.message)}`);
 }
 
+/**
+ * Inputs here are at most a few KiB: a parser that takes this long on one is quadratic or worse (a backtracking
+ * regular expression, a loop that does not advance), which a hostile input would turn into a hang.
+ */
+const SLOW_MS = 2000;
+
+function checkTime(started: number): void {
+  const ms = performance.now() - started;
+  if (ms > SLOW_MS) throw new Error(`took ${Math.round(ms)} ms on one input (limit ${SLOW_MS} ms)`);
+}
+
 /** Runs `parse` and checks its outcome (sync parsers). */
 export function parsesOrRefuses(parse: () => unknown): void {
+  const started = performance.now();
   try {
     parse();
   } catch (err) {
     checkRefusal(err);
   }
+  checkTime(started);
 }
 
-/** Runs `parse` and checks its outcome (async parsers). */
+/** Runs `parse` and checks its outcome (async parsers; fast-check's `timeout` stops one that never settles). */
 export async function parsesOrRefusesAsync(parse: () => Promise<unknown>): Promise<void> {
+  const started = performance.now();
   try {
     await parse();
   } catch (err) {
     checkRefusal(err);
   }
+  checkTime(started);
 }
 
 /** Text as hostile files hold it: any code points, with line breaks, control characters and format bytes likely. */
