@@ -1,5 +1,7 @@
 import fc from 'fast-check';
+import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
+import { compressToBuffer, decompressAuto, getCompressor } from '../src/compress/index.js';
 import type { EntryType } from '../src/tar/entry.js';
 import { readTar } from '../src/tar/reader.js';
 import { encodeHeader } from '../src/tar/writer.js';
@@ -211,5 +213,32 @@ test('fuzz: tar reader reads back every valid archive the writer makes', async (
       if (count !== members.length) throw new Error(`${count} entries read back of ${members.length}`);
     }),
     { ...fuzzParameters(RUNS / 5), timeout: 5000 },
+  );
+});
+
+const XZ_AVAILABLE = spawnSync('xz', ['--version']).status === 0;
+
+/** `bytes` compressed as `kind` (xz by the system's xz, as repro-oci reads it). */
+async function compressed(bytes: Buffer, kind: 'gzip' | 'zstd' | 'xz'): Promise<Buffer> {
+  if (kind === 'xz') return spawnSync('xz', ['-c', '-q'], { input: bytes, maxBuffer: 1 << 24 }).stdout;
+  return compressToBuffer([bytes], getCompressor(kind));
+}
+
+test('fuzz: tar reader behind the decompressor (gzip, zstd, xz), with corrupt and truncated streams', async () => {
+  const kinds = XZ_AVAILABLE ? (['gzip', 'zstd', 'xz'] as const) : (['gzip', 'zstd'] as const);
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(member, { minLength: 1, maxLength: 3 }),
+      fc.constantFrom(...kinds),
+      fc.array(fc.oneof(fc.record({ kind: fc.constant('byte' as const), at: fc.nat(), value: fc.nat(255) }), fc.record({ kind: fc.constant('truncate' as const), at: fc.nat() })), { maxLength: 3 }),
+      chunkSizes,
+      async (members, kind, mutations, sizes) => {
+        const packed = mutate({ bytes: await compressed(archive(members).bytes, kind), headers: [] }, mutations);
+        await parsesOrRefusesAsync(async () => {
+          for await (const entry of readTar(decompressAuto(chunked(packed, sizes), 'fuzz.tar'), { what: 'fuzz.tar' })) for await (const chunk of entry.content()) void chunk;
+        });
+      },
+    ),
+    { ...fuzzParameters(300), timeout: 10_000 },
   );
 });
