@@ -68,7 +68,7 @@ async function exampleWork(work: string, env: Record<string, string>): Promise<v
 function plantLookAlikes(dir: string, name: string, work: string, weMakeFiles: boolean): { path: string; kind: string }[] {
   const victim = join(work, 'victim');
   mkdirSync(victim, { recursive: true });
-  writeFileSync(join(victim, 'precious'), 'keep me\n');
+  if (!existsSync(join(victim, 'precious'))) writeFileSync(join(victim, 'precious'), 'keep me\n');
   const planted: { path: string; kind: string }[] = [];
   const named = (kind: string): string => {
     // The same name with another last character (a digit, valid in either kind of name).
@@ -114,18 +114,24 @@ test('scratch directories of a SIGKILLed build are removed by the next run; a li
   const deadDirs = list(tmp);
   assert.ok(deadDirs.some((n) => n.startsWith('repro-oci-build-')), `no scratch directory while building: ${deadDirs.join(' ')}`);
   await kill(dead);
+  // A symlink inside the dead run's directory is removed, not followed.
+  mkdirSync(join(work, 'victim'));
+  writeFileSync(join(work, 'victim', 'precious'), 'keep me\n');
+  symlinkSync(join(work, 'victim'), join(tmp, deadDirs[0]!, 'link-out'));
 
+  // The next run, here a second push, clears what the dead one left as it starts.
   const live = startCli(push, work, env);
   t.after(() => kill(live));
   await waitFor('the second push', () => registry.blobRequests() > 1);
   const liveDirs = list(tmp).filter((n) => !deadDirs.includes(n));
   assert.ok(liveDirs.length > 0);
+  assert.deepEqual(list(tmp), liveDirs, 'the dead run left its scratch space behind');
   // Planted beside them, named as the dead run's directory would be: not ours to remove.
   const planted = plantLookAlikes(tmp, deadDirs.find((n) => n.startsWith('repro-oci-build-'))!, work, false);
   mkdirSync(join(tmp, 'repro-oci-build-unowned')); // ours by uid, but no owner mark: someone else's scratch
   const kept = [...liveDirs, ...planted.map((p) => p.path.slice(tmp.length + 1)), 'repro-oci-build-unowned'].sort();
 
-  // Any later run with the same TMPDIR clears what the dead run left.
+  // Another run, while the second is still alive, keeps that one's scratch space and every look-alike.
   const next = await runCli(['build', 'spec.yaml', '-o', `oci:${join(work, 'img2')}:t`], { cwd: work, env });
   assert.equal(next.code, 0, next.stderr);
   assert.deepEqual(list(tmp), kept);
