@@ -3,14 +3,23 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { parseSpec } from '../src/arch/spec.js';
+import { parseSpec, repositorySources, resolutionDigest, resolveLocation, specArchitecture } from '../src/arch/spec.js';
 import { REPO_ROOT } from './support/cli.js';
 import { applyTextEdits, fuzzParameters, hostileText, parsesOrRefuses, textEdits } from './support/fuzz.js';
 import { applyTreeEdits, treeEdits } from './support/json-mutation.js';
 
-const EXAMPLE = readFileSync(join(REPO_ROOT, 'examples/hello-arch/spec.yaml'), 'utf8');
-const EXAMPLE_TREE = parseYaml(EXAMPLE) as unknown;
+/** The bundled example (servers beside the spec) and the real-use example (an archive snapshot, by name). */
+const EXAMPLES = ['examples/hello-arch/spec.yaml', 'examples/archlinux-base.yaml'].map((path) => readFileSync(join(REPO_ROOT, path), 'utf8'));
+const EXAMPLE_TREES = EXAMPLES.map((text) => parseYaml(text) as unknown);
 const RUNS = 2000;
+
+/** Loads a spec and, when it is accepted, uses it as a lock resolution would: what the schema lets through must work. */
+function loadAndUse(text: string): void {
+  const spec = parseSpec(text, 'spec fuzz.yaml');
+  resolutionDigest(spec);
+  specArchitecture(spec);
+  for (const source of repositorySources(spec)) for (const server of source.servers) resolveLocation(server, '/srv/spec');
+}
 
 /** YAML features a hostile spec may use: aliases (a billion laughs), merge keys, tags, odd scalars, deep nesting. */
 const YAML_TRICKS = [
@@ -29,20 +38,22 @@ const YAML_TRICKS = [
 test('fuzz: spec loader on random YAML documents', () => {
   fc.assert(
     fc.property(fc.oneof(fc.jsonValue({ maxDepth: 4 }).map((v) => stringifyYaml(v)), hostileText(300), fc.constantFrom(...YAML_TRICKS)), (text) =>
-      parsesOrRefuses(() => parseSpec(text, 'spec fuzz.yaml')),
+      parsesOrRefuses(() => loadAndUse(text)),
     ),
     fuzzParameters(RUNS),
   );
 });
 
-test('fuzz: spec loader on mutations of the bundled example', () => {
+test('fuzz: spec loader on mutations of the examples', () => {
   fc.assert(
     fc.property(
-      fc.oneof(
-        treeEdits().map((edits) => stringifyYaml(applyTreeEdits(EXAMPLE_TREE, edits))),
-        textEdits().map((edits) => applyTextEdits(EXAMPLE, edits)),
+      fc.nat(EXAMPLES.length - 1).chain((i) =>
+        fc.oneof(
+          treeEdits().map((edits) => stringifyYaml(applyTreeEdits(EXAMPLE_TREES[i], edits))),
+          textEdits().map((edits) => applyTextEdits(EXAMPLES[i]!, edits)),
+        ),
       ),
-      (text) => parsesOrRefuses(() => parseSpec(text, 'spec fuzz.yaml')),
+      (text) => parsesOrRefuses(() => loadAndUse(text)),
     ),
     fuzzParameters(RUNS),
   );
