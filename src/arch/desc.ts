@@ -1,4 +1,6 @@
 import { UserError } from '../errors.js';
+import { displayName } from '../util/raw-name.js';
+import { ownEntry } from '../util/lookup.js';
 import { bytesToText } from './key-value.js';
 import { checkPackageFilename, checkPackageName, checkPackageVersion } from './names.js';
 
@@ -28,7 +30,7 @@ export function parseDesc(input: Buffer | string, what: string): DescBlocks {
     }
     const key = KEY_LINE.exec(line)?.[1];
     if (key === undefined) throw new UserError(`${what}: line ${index + 1}: expected a %KEY% line, found ${JSON.stringify(line)}`);
-    if (blocks.has(key)) throw new UserError(`${what}: line ${index + 1}: %${key}% appears twice`);
+    if (blocks.has(key)) throw new UserError(`${what}: line ${index + 1}: ${displayName(`%${key}%`)} appears twice`);
     current = [];
     blocks.set(key, current);
   });
@@ -145,9 +147,9 @@ export function readSyncDesc(blocks: DescBlocks, what: string): TypedDesc<SyncDe
     xdata: [],
   };
   for (const [key, values] of blocks) {
-    const list = SYNC_LISTS[key];
-    const single = SYNC_TEXT[key];
-    const number = SYNC_NUMBERS[key];
+    const list = ownEntry(SYNC_LISTS, key);
+    const single = ownEntry(SYNC_TEXT, key);
+    const number = ownEntry(SYNC_NUMBERS, key);
     if (list !== undefined) {
       lists[list].push(...values);
     } else if (single !== undefined) {

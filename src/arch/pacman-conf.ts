@@ -10,6 +10,8 @@ import {
   type SigLevelSetting,
 } from './siglevel.js';
 import { byteOrder } from '../util/order.js';
+import { displayName } from '../util/raw-name.js';
+import { ownEntry } from '../util/lookup.js';
 import { fnmatchRegex } from '../util/fnmatch.js';
 
 /**
@@ -181,17 +183,17 @@ export async function parsePacmanConf(path: string, sources: PacmanConfSources):
 
   function optionDirective(key: string, value: string | undefined, where: string): void {
     if (value === undefined) {
-      const flag = FLAGS[key];
+      const flag = ownEntry(FLAGS, key);
       if (flag === undefined) warnings.push(`${where}: directive ${JSON.stringify(key)} in section "options" not recognized`);
       else (options as Record<string, unknown>)[flag] = true;
       return;
     }
-    const list = LISTS[key];
+    const list = ownEntry(LISTS, key);
     if (list !== undefined) {
       options[list].push(...words(value));
       return;
     }
-    const firstWins = FIRST_WINS[key];
+    const firstWins = ownEntry(FIRST_WINS, key);
     if (firstWins !== undefined) {
       options[firstWins] ??= value;
       return;
@@ -254,12 +256,12 @@ export async function parsePacmanConf(path: string, sources: PacmanConfSources):
     try {
       raw = await sources.readFile(file);
     } catch (err) {
-      throw new UserError(`config file ${file} could not be read: ${(err as Error).message}`);
+      throw new UserError(`config file ${displayName(file)} could not be read: ${displayName((err as Error).message)}`);
     }
     const lines = (typeof raw === 'string' ? raw : raw.toString('utf8')).split('\n');
     for (let index = 0; index < lines.length; index++) {
       const line = lines[index]!.trim();
-      const where = `config file ${file}, line ${index + 1}`;
+      const where = `config file ${displayName(file)}, line ${index + 1}`;
       if (line === '' || line.startsWith('#')) continue;
       if (line.startsWith('[') && line.endsWith(']') && line.length >= 2) {
         const name = line.slice(1, -1);

@@ -1,3 +1,4 @@
+import { ownEntry } from '../util/lookup.js';
 import { FieldCollector, parseKeyValueLines } from './key-value.js';
 import { checkPackageName, checkPackageVersion } from './names.js';
 
@@ -74,7 +75,7 @@ export function parsePkgInfo(input: Buffer | string, what = '.PKGINFO'): PkgInfo
   };
   for (const entry of lines) {
     info.entries.push([entry.key, entry.value]);
-    const list = LIST_KEYS[entry.key];
+    const list = ownEntry(LIST_KEYS, entry.key);
     if (list !== undefined) {
       info[list].push(entry.value);
       continue;

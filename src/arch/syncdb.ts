@@ -3,6 +3,7 @@ import { decompressAuto } from '../compress/index.js';
 import { readTar } from '../tar/reader.js';
 import { parseDesc, readFilesEntry, readSyncDesc, type SyncDesc } from './desc.js';
 import { byteOrder } from '../util/order.js';
+import { displayName } from '../util/raw-name.js';
 import { readSmall } from '../util/fs.js';
 
 /** One package of a sync database. */
@@ -45,27 +46,27 @@ export async function readSyncDb(source: AsyncIterable<Buffer>, what: string): P
       continue;
     }
     const slot = members.get(dir) ?? {};
-    if (slot[member] !== undefined) throw new UserError(`${what}: ${path} appears twice`);
-    slot[member] = await readSmall(entry.content(), MAX_MEMBER_BYTES, `${what}: ${path}`);
+    if (slot[member] !== undefined) throw new UserError(`${what}: ${displayName(path)} appears twice`);
+    slot[member] = await readSmall(entry.content(), MAX_MEMBER_BYTES, `${what}: ${displayName(path)}`);
     members.set(dir, slot);
   }
 
   const packages: SyncDbPackage[] = [];
   const dirByName = new Map<string, string>();
   for (const [dir, slot] of members) {
-    if (slot.desc === undefined) throw new UserError(`${what}: ${dir}/ has no desc`);
-    const descWhat = `${what}: ${dir}/desc`;
+    if (slot.desc === undefined) throw new UserError(`${what}: ${displayName(dir)}/ has no desc`);
+    const descWhat = `${what}: ${displayName(`${dir}/desc`)}`;
     const desc = readSyncDesc(parseDesc(slot.desc, descWhat), descWhat);
     warnings.push(...desc.warnings);
     if (dir !== `${desc.value.name}-${desc.value.version}`) {
-      throw new UserError(`${descWhat}: entry directory does not match NAME ${desc.value.name} and VERSION ${desc.value.version}`);
+      throw new UserError(`${descWhat}: entry directory does not match NAME ${displayName(desc.value.name)} and VERSION ${displayName(desc.value.version)}`);
     }
     const clash = dirByName.get(desc.value.name);
-    if (clash !== undefined) throw new UserError(`${what}: package ${desc.value.name} appears twice (${clash}, ${dir})`);
+    if (clash !== undefined) throw new UserError(`${what}: package ${displayName(desc.value.name)} appears twice (${displayName(clash)}, ${displayName(dir)})`);
     dirByName.set(desc.value.name, dir);
     const pkg: SyncDbPackage = { dir, desc: desc.value };
     if (slot.files !== undefined) {
-      const filesWhat = `${what}: ${dir}/files`;
+      const filesWhat = `${what}: ${displayName(`${dir}/files`)}`;
       const files = readFilesEntry(parseDesc(slot.files, filesWhat), filesWhat);
       warnings.push(...files.warnings);
       pkg.files = files.value.files;

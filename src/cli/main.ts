@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../errors.js';
+import { sweepAbandonedScratchDirs } from '../util/fs.js';
 import { VERSION } from '../version.js';
 import { registerCommands } from './commands/index.js';
 
@@ -14,6 +15,7 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride()
     .configureOutput({ outputError: (str, write) => write(str) });
   registerCommands(program);
+  sweepAbandonedScratchDirs(); // what runs killed before their cleanup (SIGKILL) left in TMPDIR
   try {
     await program.parseAsync(argv, { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

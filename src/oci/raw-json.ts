@@ -1,4 +1,5 @@
 import { UserError } from '../errors.js';
+import { displayName } from '../util/raw-name.js';
 import { isDigest, sha256, type Digest } from './digest.js';
 import { isIndexMediaType, isManifestMediaType } from './mediatypes.js';
 import type { Descriptor, ImageConfig, Index, Manifest } from './types.js';
@@ -22,7 +23,7 @@ export function parseRawJson<T>(bytes: Buffer, what: string): RawJson<T> {
   try {
     value = JSON.parse(bytes.toString('utf8'));
   } catch (err) {
-    throw new UserError(`${what}: not valid JSON (${(err as Error).message})`);
+    throw new UserError(`${what}: not valid JSON (${displayName((err as Error).message)})`);
   }
   return { bytes, digest: sha256(bytes), value: value as T };
 }
@@ -64,8 +65,8 @@ export function checkManifest(raw: RawJson<unknown>, what: string, descriptorMed
   if (!isObject(v)) fail(what, 'manifest is not a JSON object');
   if (v.schemaVersion !== 2) fail(what, `unsupported schemaVersion ${JSON.stringify(v.schemaVersion)}`);
   const mt = documentMediaType(v, descriptorMediaType);
-  if (mt !== undefined && !isManifestMediaType(mt)) fail(what, `media type ${mt} is not an image manifest`);
-  if (descriptorMediaType !== undefined && mt !== descriptorMediaType) fail(what, `declares media type ${mt} but its descriptor says ${descriptorMediaType}`);
+  if (mt !== undefined && !isManifestMediaType(mt)) fail(what, `media type ${displayName(mt)} is not an image manifest`);
+  if (descriptorMediaType !== undefined && mt !== descriptorMediaType) fail(what, `declares media type ${displayName(String(mt))} but its descriptor says ${displayName(descriptorMediaType)}`);
   checkDescriptor(v.config, `${what} config`);
   if (!Array.isArray(v.layers)) fail(what, 'manifest has no layers array');
   v.layers.forEach((l, i) => checkDescriptor(l, `${what} layer ${i}`));
@@ -78,7 +79,7 @@ export function checkIndex(raw: RawJson<unknown>, what: string, descriptorMediaT
   if (!isObject(v)) fail(what, 'index is not a JSON object');
   if (v.schemaVersion !== 2) fail(what, `unsupported schemaVersion ${JSON.stringify(v.schemaVersion)}`);
   const mt = documentMediaType(v, descriptorMediaType);
-  if (mt !== undefined && !isIndexMediaType(mt)) fail(what, `media type ${mt} is not an image index`);
+  if (mt !== undefined && !isIndexMediaType(mt)) fail(what, `media type ${displayName(mt)} is not an image index`);
   if (!Array.isArray(v.manifests)) fail(what, 'index has no manifests array');
   v.manifests.forEach((m, i) => checkDescriptor(m, `${what} entry ${i}`));
   checkStringMap(v.annotations, what, 'annotations');

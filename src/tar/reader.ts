@@ -205,15 +205,15 @@ export async function* readTar(source: AsyncIterable<Buffer | Uint8Array>, optio
           consumed += chunk.length;
           yield chunk;
         }
-        if (consumed < dataSize) throw new UserError(`${what}: ${name}: truncated content (${consumed} of ${dataSize} bytes)`);
+        if (consumed < dataSize) throw new UserError(`${what}: ${JSON.stringify(name)}: truncated content (${consumed} of ${dataSize} bytes)`);
       }
 
       yield entry;
       const rest = dataSize - consumed;
       const skipped = await reader.skip(rest);
-      if (skipped < rest) throw new UserError(`${what}: ${name}: truncated content (${consumed + skipped} of ${dataSize} bytes)`);
+      if (skipped < rest) throw new UserError(`${what}: ${JSON.stringify(name)}: truncated content (${consumed + skipped} of ${dataSize} bytes)`);
       const pad = Math.ceil(dataSize / BLOCK) * BLOCK - dataSize;
-      if ((await reader.skip(pad)) < pad) throw new UserError(`${what}: truncated after ${name}`);
+      if ((await reader.skip(pad)) < pad) throw new UserError(`${what}: truncated after ${JSON.stringify(name)}`);
     }
   } finally {
     await reader.close();

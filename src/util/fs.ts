@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, rmSync } from 'node:fs';
+import { createWriteStream, lstatSync, readdirSync, rmSync, type Stats } from 'node:fs';
 import { mkdir, mkdtemp, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { UserError } from '../errors.js';
+import { OWNER_MARK, ownerIsGone, ownerMark } from './process-owner.js';
 
 /**
  * Temporary paths that exist only while an operation runs. If the process is interrupted (SIGINT, SIGTERM) they
@@ -30,9 +31,62 @@ function track(path: string): string {
   return path;
 }
 
-/** A temporary sibling of `path`, on the same filesystem so that rename() is atomic. */
+/**
+ * Temporaries carry their owner's mark in their name (see process-owner.ts), so that what a killed process left
+ * can be told apart from what a running one uses: `repro-oci-PREFIX-MARK-XXXXXX` in TMPDIR, `.NAME.tmp-MARK-HEX`
+ * beside an output. Without a mark (no /proc) they are named as before and never swept.
+ */
+const marked = (): string => {
+  const mark = ownerMark();
+  return mark === undefined ? '' : `${mark}-`;
+};
+const SCRATCH_NAME = new RegExp(`^repro-oci-[a-z][a-z0-9-]*-${OWNER_MARK}-[A-Za-z0-9]{6}$`);
+const SIBLING_NAME = new RegExp(`^\\..+\\.tmp-${OWNER_MARK}-[0-9a-f]{12}$`, 's');
+
+/**
+ * Removes the entries of `dir` that `pattern` names as temporaries of a process that is gone — only those that
+ * are ours: owned by our uid and of the kind we make (lstat: a symlink is never followed, nor removed). Best
+ * effort: a temporary that cannot be removed now is left for a later run.
+ */
+function sweepAbandoned(dir: string, pattern: RegExp, isOurKind: (info: Stats) => boolean): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const mark = pattern.exec(name);
+    if (!mark || !ownerIsGone(mark[1]!, mark[2]!, mark[3]!)) continue;
+    const path = join(dir, name);
+    try {
+      const info = lstatSync(path);
+      if (info.uid === process.getuid?.() && isOurKind(info)) rmSync(path, { recursive: true, force: true });
+    } catch {
+      // gone meanwhile (another run swept it), or not removable by us: not ours to insist on
+    }
+  }
+}
+
+/** Removes the scratch directories in TMPDIR that processes killed before their cleanup left behind. */
+export function sweepAbandonedScratchDirs(): void {
+  sweepAbandoned(tmpdir(), SCRATCH_NAME, (info) => info.isDirectory());
+}
+
+/** Directories whose abandoned temporaries this process has already swept (once each is enough). */
+const sweptDirs = new Set<string>();
+
+/**
+ * A temporary sibling of `path`, on the same filesystem so that rename() is atomic. The first time a process
+ * writes into a directory, the temporaries that killed processes left there are removed.
+ */
 export function siblingTempPath(path: string): string {
-  return track(join(dirname(path), `.${basename(path)}.tmp-${randomBytes(6).toString('hex')}`));
+  const dir = dirname(path);
+  if (!sweptDirs.has(dir)) {
+    sweptDirs.add(dir);
+    sweepAbandoned(dir, SIBLING_NAME, (info) => info.isFile() || info.isDirectory());
+  }
+  return track(join(dir, `.${basename(path)}.tmp-${marked()}${randomBytes(6).toString('hex')}`));
 }
 
 /** Forgets a temporary path once it was renamed into place or removed. */
@@ -80,7 +134,7 @@ export function streamToFileAtomic(path: string, source: Readable | AsyncIterabl
 
 /** A private scratch directory, removed by the returned cleanup. */
 export async function makeScratchDir(prefix: string): Promise<{ path: string; cleanup: () => Promise<void> }> {
-  const path = track(await mkdtemp(join(tmpdir(), `repro-oci-${prefix}-`)));
+  const path = track(await mkdtemp(join(tmpdir(), `repro-oci-${prefix}-${marked()}`)));
   return {
     path,
     cleanup: async () => {

@@ -91,7 +91,8 @@ export function compareNames(a: string, b: string): number {
 
 /**
  * A name for messages, unambiguous whatever its bytes: as it is when it is printable UTF-8, else in double quotes
- * with C escapes (`\\`, `\"`, `\n`, `\t`, and `\xNN` for any other control byte and every byte that is not UTF-8).
+ * with C escapes (`\\`, `\"`, `\n`, `\t`, `\xNN` for any other control byte and every byte that is not UTF-8, `\uNNNN`
+ * for C1 controls and the line and paragraph separators).
  * A plain name never starts with `"`, so the two forms cannot be confused.
  */
 export function displayName(name: string): string {
@@ -104,6 +105,7 @@ export function displayName(name: string): string {
     else if (c === '\n') out += '\\n';
     else if (c === '\t') out += '\\t';
     else if (isControl(unit)) out += `\\x${hex(unit)}`;
+    else if (isSeparatorOrC1(unit)) out += `\\u${unit.toString(16).padStart(4, '0')}`;
     else if (isEscape(name, i)) out += `\\x${hex(unit - ESCAPE_BASE)}`;
     else out += c;
   }
@@ -120,9 +122,14 @@ function isEscape(name: string, i: number): boolean {
   return unit >= 0xdc80 && unit <= 0xdcff && !isLowHalfOfPair(name, i);
 }
 
+/** C1 controls and the Unicode line and paragraph separators: terminals and log readers act on them too. */
+function isSeparatorOrC1(unit: number): boolean {
+  return (unit >= 0x80 && unit <= 0x9f) || unit === 0x2028 || unit === 0x2029;
+}
+
 function needsQuoting(name: string): boolean {
   if (name.startsWith('"')) return true;
-  for (let i = 0; i < name.length; i++) if (isControl(name.charCodeAt(i)) || isEscape(name, i)) return true;
+  for (let i = 0; i < name.length; i++) if (isControl(name.charCodeAt(i)) || isSeparatorOrC1(name.charCodeAt(i)) || isEscape(name, i)) return true;
   return false;
 }
 

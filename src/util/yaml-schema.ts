@@ -2,20 +2,19 @@ import { readFileSync } from 'node:fs';
 import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { UserError } from '../errors.js';
+import { displayName } from './raw-name.js';
 
 /** Parses YAML from a user's file; a syntax error becomes one line naming the file. */
 export function parseYamlText(text: string, what: string): unknown {
   try {
     return parseYaml(text, { prettyErrors: false });
   } catch (err) {
-    throw new UserError(`${what}: not valid YAML: ${(err as Error).message.split('\n')[0]}`);
+    throw new UserError(`${what}: not valid YAML: ${displayName((err as Error).message.split('\n')[0]!)}`);
   }
 }
 
 /** Enough to act on; a hostile document can have thousands. */
 const MAX_PROBLEMS = 5;
-
-const escapeControls = (text: string): string => text.replace(/\p{Cc}/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 
 /** A checker for one of the project's JSON schemas (schemas/NAME): the first few problems, on one line. */
 export function schemaChecker<T>(name: string): (value: unknown, what: string) => T {
@@ -23,8 +22,8 @@ export function schemaChecker<T>(name: string): (value: unknown, what: string) =
   const validate = new Ajv({ allErrors: true, strict: true }).compile<T>(schema);
   return (value, what) => {
     if (validate(value)) return value;
-    // Paths and keys come from the input: escaped, so that they cannot break the line.
-    const problems = (validate.errors ?? []).map((e) => `${escapeControls(e.instancePath) || '/'} ${e.message}${e.params && 'additionalProperty' in e.params ? ` (${JSON.stringify(String(e.params.additionalProperty))})` : ''}`);
+    // Paths and property names come from the document: quoted when they hold line breaks or control characters.
+    const problems = (validate.errors ?? []).map((e) => `${displayName(e.instancePath || '/')} ${e.message}${e.params && 'additionalProperty' in e.params ? ` (${displayName(String(e.params.additionalProperty))})` : ''}`);
     const unique = [...new Set(problems)];
     const shown = unique.slice(0, MAX_PROBLEMS).join('; ');
     throw new UserError(`${what}: ${shown}${unique.length > MAX_PROBLEMS ? `; and ${unique.length - MAX_PROBLEMS} more` : ''}`);
