@@ -42,7 +42,7 @@ export function parseRecipe(bytes: Buffer, expected: string | undefined, what: s
   if (typeof recipe.reproOci !== 'string' || typeof recipe.compressor !== 'string' || !Number.isSafeInteger(recipe.sourceDateEpoch) || !recipe.spec || !recipe.lock) throw new UserError(`${what}: malformed recipe`);
   // An image's recipe is a stranger's document: every part is checked as strictly as the user's own files.
   checkSourceDateEpoch(recipe.sourceDateEpoch, `${what}: recipe sourceDateEpoch`);
-  checkSpec(recipe.spec, `${what}: recipe spec`);
   checkLock(recipe.lock, `${what}: recipe lock`);
+  checkSpec(recipe.spec, `${what}: recipe spec`);
   return recipe;
 }
