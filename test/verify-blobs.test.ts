@@ -191,7 +191,21 @@ test('diff of two images whose layer is a zstd bomb stays under 300 MB and write
   assert.equal(result.code, 1, result.stdout + result.stderr);
   assert.match(result.stdout, /\/zeros: size 1073741824 → 1073742336/);
   assert.match(result.stderr, /stopped at the 16777216-byte limit/);
+  t.diagnostic(`peak RSS ${result.peakRssMb} MB`);
   assert.ok(result.peakRssMb < 300, `peak RSS ${result.peakRssMb} MB`);
   const written = (dir: string): number => readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).reduce((n, e) => n + statSync(join(e.parentPath, e.name)).size, 0);
   assert.ok(written(report) <= 16 * MiB, `${written(report)} bytes in the report dir`);
+});
+
+test('copy into a layout that holds a corrupt file under a blob digest replaces it with the verified bytes', async (t) => {
+  const work = await tempDirFor(t, 'copy-existing');
+  const members = [{ path: 'etc/motd', content: 'hello\n' }];
+  const blob = zstdTar(members);
+  writeLayout(join(work, 'src'), [{ blob, diffId: sha256(plainTar(members)) }]);
+  const first = await runCli(['copy', `oci:${join(work, 'src')}:t`, `oci:${join(work, 'dst')}:one`]);
+  assert.equal(first.code, 0, first.stderr);
+  writeFileSync(blobPath(join(work, 'dst'), sha256(blob)), 'forged');
+  const second = await runCli(['copy', `oci:${join(work, 'src')}:t`, `oci:${join(work, 'dst')}:two`]);
+  assert.equal(second.code, 0, second.stderr);
+  assert.equal(sha256(readFileSync(blobPath(join(work, 'dst'), sha256(blob)))), sha256(blob));
 });

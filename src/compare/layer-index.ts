@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { discard } from '../oci/digest.js';
 import type { EntryType } from '../tar/entry.js';
 import { readTar } from '../tar/reader.js';
 
@@ -64,7 +65,7 @@ export async function indexLayer(tar: AsyncIterable<Buffer>, what: string, onFil
         }
       })();
       if (onFile) await onFile(path, content, entry.size);
-      else for await (const chunk of content) void chunk;
+      else await discard(content);
       summary.sha256 = hash.digest('hex');
       if (keep) pacmanDb.set(path, Buffer.concat(kept));
     }

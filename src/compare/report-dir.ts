@@ -4,6 +4,7 @@ import { lstat, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { discard } from '../oci/digest.js';
 import { checkConfig } from '../oci/raw-json.js';
 import type { Manifest } from '../oci/types.js';
 import { readJsonBlob } from '../transports/layout.js';
@@ -52,10 +53,6 @@ async function makeRoom(dir: string, path: string): Promise<string> {
   const target = join(dir, path);
   await rm(target, { recursive: true, force: true });
   return target;
-}
-
-async function discard(content: AsyncIterable<Buffer>): Promise<void> {
-  for await (const chunk of content) void chunk;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { decompressAuto } from '../compress/index.js';
 import { DigestMismatchError, UserError } from '../errors.js';
-import { consumeWhole, type Digest } from '../oci/digest.js';
+import { consumeWhole, discard, type Digest } from '../oci/digest.js';
 import { isIndexMediaType, MediaType } from '../oci/mediatypes.js';
 import { checkConfig, checkIndex, checkManifest, type RawJson } from '../oci/raw-json.js';
 import type { Descriptor, ImageConfig, Manifest } from '../oci/types.js';
@@ -13,10 +13,6 @@ export function layerDiffIds(manifest: Manifest, config: ImageConfig, what: stri
   const ids = config.rootfs.diff_ids;
   if (ids.length !== manifest.layers.length) throw new UserError(`${what}: the config lists ${ids.length} diffIDs for ${manifest.layers.length} layers`);
   return ids;
-}
-
-async function discard(chunks: AsyncIterable<Buffer>): Promise<void> {
-  for await (const chunk of chunks) void chunk;
 }
 
 /**
