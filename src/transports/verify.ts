@@ -98,3 +98,9 @@ export async function verifyAllBlobs(source: ImageSource, root: { descriptor: De
   };
   await visit(root.descriptor, root.raw);
 }
+
+/** A blob a layout or archive does not hold, named with the way to look at an image kept without its layers. */
+export function missingBlobHint(err: unknown): unknown {
+  if (!(err instanceof UserError) || !/ is missing$/.test(err.message)) return err;
+  return new UserError(`${err.message} (an image kept without its layers? --no-verify-blobs reads only what is there)`, { cause: err });
+}

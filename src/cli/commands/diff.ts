@@ -5,6 +5,7 @@ import { diffImages, formatDiff } from '../../compare/image-diff.js';
 import { differingFiles, extractFiles, ReportBudget, runDiffoscope } from '../../compare/report-dir.js';
 import { UserError } from '../../errors.js';
 import { openSource } from '../../transports/open.js';
+import { missingBlobHint } from '../../transports/verify.js';
 import type { ImageSource } from '../../transports/types.js';
 import { exists, settled, siblingTempPath } from '../../util/fs.js';
 import { rename, rm } from 'node:fs/promises';
@@ -84,6 +85,8 @@ export function registerDiff(program: Command): void {
             ignore: opts.ignore,
             verifyBlobs: opts.verifyBlobs,
             ...(opts.platform ? { platform: opts.platform } : {}),
+          }).catch((err: unknown) => {
+            throw missingBlobHint(err);
           });
           const files = differingFiles(report);
           let diffoscope = '';

@@ -6,7 +6,7 @@ import { readJsonBlob } from '../../transports/layout.js';
 import { openSource, type TransportOptions } from '../../transports/open.js';
 import { addRegistryOptions, transportOptions, type RegistryCliOptions } from '../options.js';
 import type { ImageSource } from '../../transports/types.js';
-import { CheckedBlobs, verifyAllBlobs } from '../../transports/verify.js';
+import { CheckedBlobs, missingBlobHint, verifyAllBlobs } from '../../transports/verify.js';
 
 interface ImageReport {
   digest: string;
@@ -61,7 +61,9 @@ export async function inspectReference(reference: string, options: TransportOpti
     if (verifyBlobs) {
       // Nothing is shown about an image whose bytes do not match what names them.
       const checked = new CheckedBlobs();
-      await verifyAllBlobs(source, { descriptor, raw }, checked, reference);
+      await verifyAllBlobs(source, { descriptor, raw }, checked, reference).catch((err: unknown) => {
+        throw missingBlobHint(err);
+      });
       report.blobs = { verified: true, checked: checked.count };
     }
     if (isIndexMediaType(descriptor.mediaType)) {
