@@ -176,6 +176,10 @@ test('--report-dir: a path that is a file in one layer and a directory in the ne
   assert.ok(existsSync(join(work, 'limited/a/big')));
   assert.ok(!existsSync(join(work, 'limited/b/big')), 'a file that does not fit is not written at all');
 
+  const nonsense = await runCli(['diff', '--report-dir', join(work, 'n'), '--report-limit', 'lots', a, b]);
+  assert.equal(nonsense.code, 2);
+  assert.equal(nonsense.stderr, 'repro-oci: --report-limit lots: expected a number of bytes, e.g. 1073741824, 512M or 1G\n');
+
   const help = await runCli(['diff', '--help']);
   assert.match(help.stdout, /--report-limit <bytes>/);
 });

@@ -1,15 +1,13 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { addRegistryOptions, repeatable, transportOptions, type RegistryCliOptions } from '../options.js';
-import { diffImages, formatDiff } from '../../compare/image-diff.js';
+import { diffImages, formatDiff, type DiffReport, type Side } from '../../compare/image-diff.js';
 import { differingFiles, extractFiles, ReportBudget, runDiffoscope } from '../../compare/report-dir.js';
 import { UserError } from '../../errors.js';
 import { openSource } from '../../transports/open.js';
 import { missingBlobHint } from '../../transports/verify.js';
-import type { ImageSource } from '../../transports/types.js';
 import { exists, settled, siblingTempPath } from '../../util/fs.js';
 import { rename, rm } from 'node:fs/promises';
-import type { DiffReport } from '../../compare/image-diff.js';
 
 interface DiffOpts {
   json?: boolean;
@@ -47,11 +45,6 @@ async function writeReportDir(finalDir: string, report: DiffReport, a: Side, b: 
     await rm(temp, { recursive: true, force: true });
     settled(temp);
   }
-}
-
-interface Side {
-  label: string;
-  source: ImageSource;
 }
 
 /** 1 GiB: room for the differing files of any sane image pair, not for a decompression bomb. */
