@@ -1,11 +1,10 @@
 import { parseDesc } from '../arch/desc.js';
-import { UserError } from '../errors.js';
 import { checkConfig } from '../oci/raw-json.js';
 import type { Descriptor, ImageConfig, Manifest } from '../oci/types.js';
 import { PathPatterns } from '../install/noextract.js';
 import type { Digest } from '../oci/digest.js';
 import { readJsonBlob } from '../transports/layout.js';
-import { CheckedBlobs, layerDiffIds, readLayer, verifyAllBlobs } from '../transports/verify.js';
+import { CheckedBlobs, isMissingBlob, layerDiffIds, readLayer, verifyAllBlobs } from '../transports/verify.js';
 import { resolvePlatformManifest } from '../transports/platform-manifest.js';
 import type { ImageSource } from '../transports/types.js';
 import { indexLayer, type EntrySummary, type LayerIndex } from './layer-index.js';
@@ -266,7 +265,7 @@ async function indexIfPresent(side: OpenSide, layer: Descriptor, diffId: Digest,
     side.checked.addLayer(layer.digest, diffId);
     return index;
   } catch (err) {
-    if (options.verifyBlobs === true || !(err instanceof UserError && err.message.endsWith(`blob ${layer.digest} is missing`))) throw err;
+    if (options.verifyBlobs === true || !isMissingBlob(err, layer.digest)) throw err;
     diffs.push({ level: 'layer', where, message: `${where}: ${side.label} does not hold ${layer.digest}; its files cannot be compared` });
     return undefined;
   }

@@ -9,7 +9,7 @@ import { readJsonBlob } from '../transports/layout.js';
 import { readSmall } from '../util/fs.js';
 import { resolvePlatformManifest } from '../transports/platform-manifest.js';
 import type { ImageSource } from '../transports/types.js';
-import { layerDiffIds, readLayer } from '../transports/verify.js';
+import { isMissingBlob, layerDiffIds, readLayer } from '../transports/verify.js';
 import { VERSION } from '../version.js';
 import { buildFromRecipeInputs } from './build-spec.js';
 import { parseRecipe, RECIPE_LABEL, RECIPE_PATH, type Recipe } from './recipe.js';
@@ -60,7 +60,7 @@ export async function readRecipeBytes(source: ImageSource, descriptor: Descripto
         return undefined;
       });
     } catch (err) {
-      if (err instanceof UserError && err.message.endsWith(`blob ${layer.digest} is missing`)) break; // an archive without layers
+      if (isMissingBlob(err, layer.digest)) break; // an archive without layers
       throw err;
     }
     if (bytes) return { bytes, digest };

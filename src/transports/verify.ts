@@ -99,8 +99,13 @@ export async function verifyAllBlobs(source: ImageSource, root: { descriptor: De
   await visit(root.descriptor, root.raw);
 }
 
+/** Whether `err` says the source does not hold a blob (that one, when a digest is given) — an archive kept without layers. */
+export function isMissingBlob(err: unknown, digest = 'sha256:'): boolean {
+  return err instanceof UserError && err.message.includes(`blob ${digest}`) && err.message.endsWith(' is missing');
+}
+
 /** A blob a layout or archive does not hold, named with the way to look at an image kept without its layers. */
 export function missingBlobHint(err: unknown): unknown {
-  if (!(err instanceof UserError) || !/ is missing$/.test(err.message)) return err;
-  return new UserError(`${err.message} (an image kept without its layers? --no-verify-blobs reads only what is there)`, { cause: err });
+  if (!isMissingBlob(err)) return err;
+  return new UserError(`${(err as Error).message} (an image kept without its layers? --no-verify-blobs reads only what is there)`, { cause: err });
 }
