@@ -338,9 +338,18 @@ export async function* decompressAuto(source: AsyncIterable<Buffer>, what: strin
     else yield* streamDecode(all, createDecompressor(kind));
   } catch (err) {
     if (err instanceof UserError) throw err; // the source's own verdict (e.g. a digest mismatch) stands
-    await drainIterator(iterator);
+    await drainSource();
     throw new UserError(`${what}: corrupt or truncated ${kind} stream (${(err as Error).message})`);
   } finally {
-    await drainIterator(iterator);
+    await drainSource();
+  }
+
+  async function drainSource(): Promise<void> {
+    try {
+      await drainIterator(iterator);
+    } catch (err) {
+      if (err instanceof UserError) throw err;
+      throw new UserError(`${what}: reading failed (${(err as Error).message})`);
+    }
   }
 }
