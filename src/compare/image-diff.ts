@@ -1,9 +1,10 @@
 import { parseDesc } from '../arch/desc.js';
-import { UserError } from '../errors.js';
 import { checkConfig } from '../oci/raw-json.js';
 import type { Descriptor, ImageConfig, Manifest } from '../oci/types.js';
 import { PathPatterns } from '../install/noextract.js';
+import type { Digest } from '../oci/digest.js';
 import { readJsonBlob } from '../transports/layout.js';
+import { CheckedBlobs, isMissingBlob, layerDiffIds, readLayer, verifyAllBlobs } from '../transports/verify.js';
 import { resolvePlatformManifest } from '../transports/platform-manifest.js';
 import type { ImageSource } from '../transports/types.js';
 import { indexLayer, type EntrySummary, type LayerIndex } from './layer-index.js';
@@ -36,6 +37,12 @@ export interface DiffOptions {
   ignore?: string[];
   /** Platform to compare when a side is an index (os/arch[/variant]). */
   platform?: string;
+  /**
+   * Hash every blob under both roots in full (layers also against their diffIDs), so that "same" holds for the
+   * bytes and not just the manifests; a missing blob is then an error. Without it, the blobs read are still
+   * verified in full, and a layer a side does not hold (an archive kept without layers) is noted.
+   */
+  verifyBlobs?: boolean;
 }
 
 export interface DiffReport {
@@ -47,11 +54,18 @@ export interface DiffReport {
   /** The manifests themselves, for a second pass over the layers (report directories). */
   parsed?: { a: Manifest; b: Manifest };
   differences: Difference[];
+  /** Whether every blob of both sides was hashed in full, and how many each side holds (set when asked either way). */
+  blobs?: { verified: boolean; checked?: { a: number; b: number } };
 }
 
 export interface Side {
   label: string;
   source: ImageSource;
+}
+
+/** A side while it is compared: what of it has been hashed in full already. */
+interface OpenSide extends Side {
+  checked: CheckedBlobs;
 }
 
 /** Annotations publishers add or rewrite without changing the image (docker-library, BuildKit). */
@@ -156,9 +170,26 @@ function compareEntries(a: LayerIndex, b: LayerIndex, where: string, options: Di
 }
 
 export async function diffImages(sideA: Side, sideB: Side, options: DiffOptions = {}): Promise<DiffReport> {
+  const a: OpenSide = { ...sideA, checked: new CheckedBlobs() };
+  const b: OpenSide = { ...sideB, checked: new CheckedBlobs() };
+  const rootA = await a.source.root();
+  const rootB = await b.source.root();
+  const report = await compareImages(a, b, rootA, rootB, options);
+  if (options.verifyBlobs === true) {
+    // After the comparison, which has verified the layers it read: the rest are read here, each once.
+    await verifyAllBlobs(a.source, rootA, a.checked, a.label);
+    await verifyAllBlobs(b.source, rootB, b.checked, b.label);
+    report.blobs = { verified: true, checked: { a: a.checked.count, b: b.checked.count } };
+  } else if (options.verifyBlobs === false) {
+    report.blobs = { verified: false };
+  }
+  return report;
+}
+
+type Root = Awaited<ReturnType<ImageSource['root']>>;
+
+async function compareImages(sideA: OpenSide, sideB: OpenSide, rootA: Root, rootB: Root, options: DiffOptions): Promise<DiffReport> {
   const diffs: Difference[] = [];
-  const rootA = await sideA.source.root();
-  const rootB = await sideB.source.root();
   const report: DiffReport = { a: rootA.descriptor.digest, b: rootB.descriptor.digest, same: false, manifests: { a: '', b: '' }, differences: diffs };
   if (rootA.descriptor.digest === rootB.descriptor.digest) {
     report.same = true;
@@ -226,20 +257,26 @@ export function mergeLayers(layers: LayerIndex[]): LayerIndex {
   return { entries, order: [...entries.keys()], pacmanDb };
 }
 
-/** Indexes a layer, or notes that this side does not hold it (an archive kept without layers). */
-async function indexIfPresent(side: Side, layer: Descriptor, where: string, diffs: Difference[]): Promise<LayerIndex | undefined> {
-  let blob;
+/**
+ * Indexes a layer, verified in full against its digest and diffID; or, unless every blob must be checked, notes
+ * that this side does not hold it (an archive kept without layers).
+ */
+async function indexIfPresent(side: OpenSide, layer: Descriptor, diffId: Digest, where: string, options: DiffOptions, diffs: Difference[]): Promise<LayerIndex | undefined> {
+  const what = `${side.label}: ${where} ${layer.digest}`;
   try {
-    blob = await side.source.openBlob(layer);
+    const index = await readLayer(side.source, layer, diffId, what, (content) => indexLayer(content, what));
+    side.checked.addLayer(layer.digest, diffId);
+    return index;
   } catch (err) {
-    if (!(err instanceof UserError && /is missing/.test(err.message))) throw err;
+    if (options.verifyBlobs === true || !isMissingBlob(err, layer.digest)) throw err;
     diffs.push({ level: 'layer', where, message: `${where}: ${side.label} does not hold ${layer.digest}; its files cannot be compared` });
     return undefined;
   }
-  return indexLayer(blob, `${side.label} ${where}`);
 }
 
-async function compareLayers(sideA: Side, sideB: Side, ma: Manifest, mb: Manifest, ca: ImageConfig, cb: ImageConfig, options: DiffOptions, diffs: Difference[]): Promise<void> {
+async function compareLayers(sideA: OpenSide, sideB: OpenSide, ma: Manifest, mb: Manifest, ca: ImageConfig, cb: ImageConfig, options: DiffOptions, diffs: Difference[]): Promise<void> {
+  const diffIdsA = layerDiffIds(ma, ca, `${sideA.label} manifest`);
+  const diffIdsB = layerDiffIds(mb, cb, `${sideB.label} manifest`);
   const count = Math.max(ma.layers.length, mb.layers.length);
   // With more than one layer, every layer is read: the merged view needs them all.
   const multi = count > 1;
@@ -250,11 +287,11 @@ async function compareLayers(sideA: Side, sideB: Side, ma: Manifest, mb: Manifes
     const la = ma.layers[i];
     const lb = mb.layers[i];
     const where = `layer ${i}`;
-    const same = la && lb && ca.rootfs.diff_ids[i] === cb.rootfs.diff_ids[i];
+    const same = la && lb && diffIdsA[i] === diffIdsB[i];
     if (!la || !lb) diffs.push({ level: 'layer', where, message: `${where}: only in ${la ? sideA.label : sideB.label}` });
     if (same && !multi) continue;
-    const ia = la ? await indexIfPresent(sideA, la, where, diffs) : undefined;
-    const ib = lb ? (same ? ia : await indexIfPresent(sideB, lb, where, diffs)) : undefined;
+    const ia = la ? await indexIfPresent(sideA, la, diffIdsA[i]!, where, options, diffs) : undefined;
+    const ib = lb ? (same ? ia : await indexIfPresent(sideB, lb, diffIdsB[i]!, where, options, diffs)) : undefined;
     if (ia) indexesA.push(ia);
     if (ib) indexesB.push(ib);
     if (ia && ib && !same) pending.push({ where, ia, ib });
@@ -275,8 +312,17 @@ async function compareLayers(sideA: Side, sideB: Side, ma: Manifest, mb: Manifes
   }
 }
 
+/** The line that says whether the blobs were checked, when the report says either way. */
+function blobsLine(report: DiffReport): string {
+  const blobs = report.blobs;
+  if (!blobs) return '';
+  if (!blobs.verified || !blobs.checked) return 'blobs: not checked (--no-verify-blobs); those read were verified\n';
+  const { a, b } = blobs.checked;
+  return `blobs: ${a === b ? `${a} of each side` : `${a} of a, ${b} of b`} checked in full (digests, and diffIDs of layers)\n`;
+}
+
 export function formatDiff(report: DiffReport, limit = Infinity): string {
-  if (report.same) return `same: ${report.a}\n`;
+  if (report.same) return `same: ${report.a}\n${blobsLine(report)}`;
   const lines = [`--- ${report.a}`, `+++ ${report.b}`];
   const order: Level[] = ['index', 'manifest', 'config', 'layer', 'package', 'file'];
   let shown = 0;
@@ -290,5 +336,5 @@ export function formatDiff(report: DiffReport, limit = Infinity): string {
     }
   }
   if (report.differences.length > limit) lines.push(`  … and ${report.differences.length - limit} more`);
-  return `${lines.join('\n')}\n`;
+  return `${lines.join('\n')}\n${blobsLine(report)}`;
 }

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Readable } from 'node:stream';
-import { decompressAuto } from '../compress/index.js';
+import { discard } from '../oci/digest.js';
 import type { EntryType } from '../tar/entry.js';
 import { readTar } from '../tar/reader.js';
 
@@ -34,16 +33,19 @@ export interface LayerIndex {
 
 const PACMAN_LOCAL = 'var/lib/pacman/local/';
 
+/** Hands a file's content (of `size` bytes) to a second pass over a layer, e.g. to write it out. */
+export type OnFile = (path: string, content: AsyncIterable<Buffer>, size: number) => Promise<void>;
+
 /**
- * Streams a layer (any compression) once and summarizes every member; contents are hashed, not kept, except
- * pacman's local database files, which name the owner of every path.
+ * Streams a layer's uncompressed tar once (see readLayer, which verifies it) and summarizes every member;
+ * contents are hashed, not kept, except pacman's local database files, which name the owner of every path.
  */
-export async function indexLayer(blob: Readable | AsyncIterable<Buffer>, what: string, onFile?: (path: string, content: AsyncIterable<Buffer>) => Promise<void>): Promise<LayerIndex> {
+export async function indexLayer(tar: AsyncIterable<Buffer>, what: string, onFile?: OnFile): Promise<LayerIndex> {
   const entries = new Map<string, EntrySummary>();
   const order: string[] = [];
   const pacmanDb = new Map<string, Buffer>();
   let index = 0;
-  for await (const entry of readTar(decompressAuto(blob as AsyncIterable<Buffer>, what), { what })) {
+  for await (const entry of readTar(tar, { what })) {
     const path = entry.name.replace(/^\.\//, '').replace(/\/+$/, '');
     if (path === '' || path === '.') continue;
     const summary: EntrySummary = { path, type: entry.type, mode: entry.mode, uid: entry.uid, gid: entry.gid, size: entry.size, mtime: entry.mtime, index: index++ };
@@ -62,8 +64,8 @@ export async function indexLayer(blob: Readable | AsyncIterable<Buffer>, what: s
           yield chunk;
         }
       })();
-      if (onFile) await onFile(path, content);
-      else for await (const chunk of content) void chunk;
+      if (onFile) await onFile(path, content, entry.size);
+      else await discard(content);
       summary.sha256 = hash.digest('hex');
       if (keep) pacmanDb.set(path, Buffer.concat(kept));
     }

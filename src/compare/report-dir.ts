@@ -1,11 +1,15 @@
 import { spawnSync } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { lstat, mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { discard } from '../oci/digest.js';
+import { checkConfig } from '../oci/raw-json.js';
 import type { Manifest } from '../oci/types.js';
+import { readJsonBlob } from '../transports/layout.js';
 import type { ImageSource } from '../transports/types.js';
+import { isMissingBlob, layerDiffIds, readLayer } from '../transports/verify.js';
 import { indexLayer } from './layer-index.js';
 import type { DiffReport } from './image-diff.js';
 
@@ -14,17 +18,60 @@ export function differingFiles(report: DiffReport): string[] {
   return [...new Set(report.differences.filter((d) => d.level === 'file' && (d.field === 'sha256' || d.field === undefined)).map((d) => d.where))].sort();
 }
 
-/** Writes one side's copy of each path under `dir` (paths are tar member names, checked to stay inside). */
-export async function extractFiles(source: ImageSource, manifest: Manifest, paths: Set<string>, dir: string, what: string): Promise<void> {
-  for (const layer of manifest.layers) {
-    await indexLayer(await source.openBlob(layer), `${what} layer ${layer.digest}`, async (path, content) => {
-      if (!paths.has(path) || path.split('/').includes('..')) {
-        for await (const chunk of content) void chunk;
-        return;
-      }
-      const target = join(dir, path);
-      await mkdir(dirname(target), { recursive: true });
-      await pipeline(Readable.from(content), createWriteStream(target, { mode: 0o644 }));
+/** How many bytes a report directory may take, shared by both sides; files that do not fit are not written. */
+export class ReportBudget {
+  written = 0;
+  /** Files left out once the limit was reached. */
+  skipped = 0;
+
+  constructor(readonly limit: number) {}
+
+  /** Whether a file of `size` bytes may still be written; once one may not, none may. */
+  take(size: number): boolean {
+    if (this.skipped === 0 && this.written + size <= this.limit) {
+      this.written += size;
+      return true;
+    }
+    this.skipped++;
+    return false;
+  }
+}
+
+/**
+ * Clears the way for a file at `path` under `dir`: whatever an earlier layer left there (a directory, or a file
+ * where this path needs a directory) goes, as the later layer's entry replaces it in the image. Everything under
+ * `dir` is ours, and only files and directories are ever made there.
+ */
+async function makeRoom(dir: string, path: string): Promise<string> {
+  let parent = dir;
+  for (const part of path.split('/').slice(0, -1)) {
+    parent = join(parent, part);
+    const info = await lstat(parent).catch(() => undefined);
+    if (info && !info.isDirectory()) await rm(parent, { force: true });
+    if (!info?.isDirectory()) await mkdir(parent);
+  }
+  const target = join(dir, path);
+  await rm(target, { recursive: true, force: true });
+  return target;
+}
+
+/**
+ * Writes one side's copy of each path under `dir`, layer by layer so that later layers win (paths are tar member
+ * names, checked to stay inside), within the budget. Every layer is verified in full, against its diffID too.
+ */
+export async function extractFiles(source: ImageSource, manifest: Manifest, paths: Set<string>, dir: string, what: string, budget: ReportBudget): Promise<void> {
+  const config = checkConfig(await readJsonBlob(source, manifest.config, 'config'), `${what} config`).value;
+  const diffIds = layerDiffIds(manifest, config, `${what} manifest`);
+  await mkdir(dir, { recursive: true });
+  for (const [i, layer] of manifest.layers.entries()) {
+    const where = `${what}: layer ${i} ${layer.digest}`;
+    await readLayer(source, layer, diffIds[i], where, (tar) =>
+      indexLayer(tar, where, async (path, content, size) => {
+        if (!paths.has(path) || path.split('/').includes('..') || !budget.take(size)) return discard(content);
+        await pipeline(Readable.from(content), createWriteStream(await makeRoom(dir, path), { mode: 0o644 }));
+      }),
+    ).catch((err: unknown) => {
+      if (!isMissingBlob(err, layer.digest)) throw err; // not held here (--no-verify-blobs): the diff said so
     });
   }
 }

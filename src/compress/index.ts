@@ -5,6 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
 import { CompressStream, DecompressStream } from 'zstd-napi';
 import { UserError } from '../errors.js';
+import { drainIterator, unclosable } from '../oci/digest.js';
 import type { Compression } from '../oci/mediatypes.js';
 
 /**
@@ -256,46 +257,99 @@ export function createDecompressor(compression: DetectedCompression): Transform 
   }
 }
 
+interface ZstdDCtx {
+  /** ZSTD_decompressStream: fills at most `dst`, returns [hint, bytes written, bytes consumed]. */
+  decompressStream(dst: Uint8Array, src: Uint8Array): [number, number, number];
+}
+const zstdBinding = require('zstd-napi/binding') as { DCtx: new () => ZstdDCtx; dStreamOutSize(): number };
+const ZSTD_OUT = zstdBinding.dStreamOutSize();
+
 /**
- * Decompresses whatever the source is (gzip, zstd or plain), decided from its first bytes. Errors from the
- * decompressor (corrupt or truncated streams) surface while iterating.
+ * zstd frames decoded one output buffer at a time, each handed on before the next is made, so memory stays
+ * bounded whatever the frames expand to (zstd-napi's DecompressStream pushes all that one input chunk expands
+ * to at once: gigabytes for a few kilobytes of RLE blocks). The window is capped by libzstd's default limit.
+ */
+async function* zstdDecode(input: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  const dctx = new zstdBinding.DCtx();
+  let inFrame = false;
+  for await (const chunk of input) {
+    let src = chunk;
+    for (;;) {
+      const dst = Buffer.allocUnsafe(ZSTD_OUT);
+      const [hint, produced, consumed] = dctx.decompressStream(dst, src);
+      src = src.subarray(consumed);
+      // A small result is copied out so it does not pin a whole output buffer while a reader keeps it.
+      if (produced > 0) yield produced < ZSTD_OUT / 4 ? Buffer.from(dst.subarray(0, produced)) : dst.subarray(0, produced);
+      if (src.length === 0 && (produced < ZSTD_OUT || hint === 0)) {
+        inFrame = hint !== 0;
+        break;
+      }
+    }
+  }
+  if (inFrame) throw new Error('the stream ends in the middle of a frame');
+}
+
+/**
+ * gzip and xz through their stream implementations, which produce output only as it is read (zlib waits while
+ * its readable side is full; xz's pipe pauses), so memory stays bounded there too.
+ */
+async function* streamDecode(input: AsyncIterable<Buffer>, decompressor: Transform | Duplex): AsyncGenerator<Buffer> {
+  const feed = Readable.from(input);
+  feed.on('error', (err) => decompressor.destroy(err));
+  feed.pipe(decompressor);
+  try {
+    for await (const chunk of decompressor) yield chunk as Buffer;
+  } finally {
+    feed.unpipe(decompressor);
+    feed.destroy();
+    decompressor.destroy();
+  }
+}
+
+async function* concat(first: Buffer[], rest: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  yield* first;
+  yield* rest;
+}
+
+/**
+ * Decompresses whatever the source is (gzip, zstd, xz or plain), decided from its first bytes, in bounded memory.
+ *
+ * The source is always read to its end — also when the reader stops early (a tar reader at its end blocks, a
+ * search that found its entry) or fails — so a verifying source (verifiedStream, VerifyingStream) always gives
+ * its verdict on the whole blob, and a digest mismatch is thrown rather than an early result returned. A
+ * mismatch wins over a decompression error: a forged blob is named as such, not as a corrupt stream.
  */
 export async function* decompressAuto(source: AsyncIterable<Buffer>, what: string): AsyncGenerator<Buffer> {
   const iterator = source[Symbol.asyncIterator]();
-  let head = Buffer.alloc(0);
-  const buffered: Buffer[] = [];
-  while (head.length < 6) {
-    const next = await iterator.next();
-    if (next.done) break;
-    buffered.push(next.value);
-    head = Buffer.concat([head, next.value]);
-  }
-  const kind = detectCompression(head);
-  const rest = (async function* () {
-    yield* buffered;
-    while (true) {
-      const next = await iterator.next();
-      if (next.done) return;
-      yield next.value;
-    }
-  })();
-  if (kind === 'none') {
-    yield* rest;
-    return;
-  }
-  const decompressor = createDecompressor(kind);
-  const input = Readable.from(rest);
-  input.on('error', (err) => decompressor.destroy(err));
-  input.pipe(decompressor);
+  const input = unclosable(iterator);
+  let kind: DetectedCompression = 'none';
   try {
-    for await (const chunk of decompressor) yield chunk as Buffer;
+    const head: Buffer[] = [];
+    let headLength = 0;
+    for await (const chunk of input) {
+      head.push(chunk);
+      headLength += chunk.length;
+      if (headLength >= 6) break;
+    }
+    kind = detectCompression(Buffer.concat(head));
+    const all = concat(head, input);
+    if (kind === 'none') yield* all;
+    else if (kind === 'zstd') yield* zstdDecode(all);
+    else yield* streamDecode(all, createDecompressor(kind));
   } catch (err) {
     if (err instanceof UserError) throw err; // the source's own verdict (e.g. a digest mismatch) stands
+    await drainSource();
     throw new UserError(`${what}: corrupt or truncated ${kind} stream (${(err as Error).message})`);
   } finally {
-    // A reader that stops early (it found what it wanted) must not leave the source open behind it.
-    input.unpipe(decompressor);
-    input.destroy();
-    decompressor.destroy();
+    await drainSource();
+  }
+
+  async function drainSource(): Promise<void> {
+    try {
+      await drainIterator(iterator);
+    } catch (err) {
+      if (err instanceof UserError) throw err;
+      throw new UserError(`${what}: reading failed (${(err as Error).message})`);
+    }
   }
 }

@@ -29,10 +29,12 @@ export async function archiveImage(source: ImageSource, dir: string, tag: string
   const put = async (descriptor: Descriptor, bytes: Buffer): Promise<void> => {
     if (!(await destination.hasBlob(descriptor.digest))) await destination.putBlob(descriptor, bytesStream(bytes));
   };
+  const visited = new Set<string>(); // an index DAG's shared children are kept once
   const walk = async (descriptor: Descriptor, raw: RawJson<unknown>): Promise<void> => {
+    visited.add(descriptor.digest);
     if (isIndexMediaType(descriptor.mediaType)) {
       for (const child of checkIndex(raw, `index ${descriptor.digest}`, descriptor.mediaType).value.manifests) {
-        await walk(child, await readJsonBlob(source, child, 'manifest'));
+        if (!visited.has(child.digest)) await walk(child, await readJsonBlob(source, child, 'manifest'));
       }
     } else {
       manifests++;

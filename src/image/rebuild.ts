@@ -5,11 +5,11 @@ import type { ContentCache } from '../fetch/cache.js';
 import { checkConfig, checkManifest } from '../oci/raw-json.js';
 import type { Descriptor, Manifest } from '../oci/types.js';
 import { readTar } from '../tar/reader.js';
-import { decompressAuto } from '../compress/index.js';
 import { readJsonBlob } from '../transports/layout.js';
 import { readSmall } from '../util/fs.js';
 import { resolvePlatformManifest } from '../transports/platform-manifest.js';
 import type { ImageSource } from '../transports/types.js';
+import { isMissingBlob, layerDiffIds, readLayer } from '../transports/verify.js';
 import { VERSION } from '../version.js';
 import { buildFromRecipeInputs } from './build-spec.js';
 import { parseRecipe, RECIPE_LABEL, RECIPE_PATH, type Recipe } from './recipe.js';
@@ -53,23 +53,29 @@ export const RECIPE_ARTIFACT_TYPE = 'application/vnd.io.github.repro-oci.recipe.
 /**
  * The recipe's bytes and the digest the image's config label promises: from the layer that holds
  * RECIPE_PATH, or — for an archive kept without layers — from a recipe artifact whose subject is the manifest.
+ * A layer is read to its end and checked against its digest and diffID before its recipe is returned.
  */
 export async function readRecipeBytes(source: ImageSource, descriptor: Descriptor, manifest: Manifest): Promise<{ bytes: Buffer; digest: string }> {
   const config = checkConfig(await readJsonBlob(source, manifest.config, 'config'), 'config').value;
   const digest = config.config?.Labels?.[RECIPE_LABEL];
   if (!digest) throw new UserError(`the image carries no recipe (no ${RECIPE_LABEL} label): it was not built by repro-oci from a spec`);
-  for (const layer of [...manifest.layers].reverse()) {
-    let blob;
+  const diffIds = layerDiffIds(manifest, config, `manifest ${descriptor.digest}`);
+  for (let i = manifest.layers.length - 1; i >= 0; i--) {
+    const layer = manifest.layers[i]!;
+    const what = `layer ${layer.digest}`;
+    let bytes: Buffer | undefined;
     try {
-      blob = await source.openBlob(layer);
+      bytes = await readLayer(source, layer, diffIds[i], what, async (content) => {
+        for await (const entry of readTar(content, { what })) {
+          if (entry.name.replace(/^\.?\//, '') === RECIPE_PATH && entry.type === 'file') return readSmall(entry.content(), 64 * 1024 * 1024, RECIPE_PATH);
+        }
+        return undefined;
+      });
     } catch (err) {
-      if (err instanceof UserError && /is missing/.test(err.message)) break; // an archive without layers
+      if (isMissingBlob(err, layer.digest)) break; // an archive without layers
       throw err;
     }
-    for await (const entry of readTar(decompressAuto(blob, `layer ${layer.digest}`), { what: `layer ${layer.digest}` })) {
-      if (entry.name.replace(/^\.?\//, '') !== RECIPE_PATH || entry.type !== 'file') continue;
-      return { bytes: await readSmall(entry.content(), 64 * 1024 * 1024, RECIPE_PATH), digest };
-    }
+    if (bytes) return { bytes, digest };
   }
   for (const artifact of (await source.referrers?.(descriptor.digest, RECIPE_ARTIFACT_TYPE)) ?? []) {
     const recipeManifest = checkManifest(await readJsonBlob(source, artifact, 'recipe manifest'), 'recipe manifest', artifact.mediaType).value;

@@ -1,4 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { DigestMismatchError, UserError } from '../errors.js';
 
@@ -105,4 +106,49 @@ export function verifiedStream(chunks: AsyncIterable<Buffer | Uint8Array>, expec
     }
   }
   return Readable.from(run(), { objectMode: false });
+}
+
+/** An iterable over `iterator` that a consumer cannot close: stopping early leaves the rest for its owner to drain. */
+export function unclosable<T>(iterator: AsyncIterator<T>): AsyncIterable<T> {
+  return { [Symbol.asyncIterator]: () => ({ next: () => iterator.next() }) };
+}
+
+/** Reads a stream to its end and drops the bytes, for the checks its source makes there. */
+export async function discard(chunks: AsyncIterable<unknown>): Promise<void> {
+  for await (const chunk of chunks) void chunk;
+}
+
+/** Whether the file at `path` holds exactly the bytes `digest` names (hashed in full). */
+export async function fileHasDigest(path: string, digest: Digest): Promise<boolean> {
+  const hash = createHash('sha256');
+  try {
+    for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  } catch {
+    return false; // missing, a directory, unreadable: not the blob
+  }
+  return `sha256:${hash.digest('hex')}` === digest;
+}
+
+/** Reads an iterator to its end, for the checks its source makes there (a verifier's digest verdict). */
+export async function drainIterator(iterator: AsyncIterator<unknown>): Promise<void> {
+  while (!(await iterator.next()).done);
+}
+
+/**
+ * Hands `chunks` to `consume`, then reads whatever it left to the end, so a verifying source gives its verdict
+ * before the result is used: a consumer that stops early (it found what it wanted, or its format ended before
+ * the blob did) cannot skip the check. When `consume` fails, the source is closed instead (which still checks a
+ * decompressing source's whole blob: see decompressAuto), and a mismatch found there wins over consume's error.
+ */
+export async function consumeWhole<T>(chunks: AsyncIterable<Buffer>, consume: (chunks: AsyncIterable<Buffer>) => Promise<T>): Promise<T> {
+  const iterator = chunks[Symbol.asyncIterator]();
+  let result: T;
+  try {
+    result = await consume(unclosable(iterator));
+  } catch (err) {
+    await iterator.return?.();
+    throw err;
+  }
+  await drainIterator(iterator);
+  return result;
 }

@@ -16,7 +16,7 @@ const BLOB_UPLOAD_ATTEMPTS = 3;
 export async function copyImage(source: ImageSource, destination: ImageDestination): Promise<Descriptor> {
   try {
     const { descriptor, raw } = await source.root();
-    await copyDocument(source, destination, descriptor, raw);
+    await copyDocument(source, destination, descriptor, raw, new Set());
     await destination.commit(descriptor);
     return descriptor;
   } catch (err) {
@@ -25,12 +25,15 @@ export async function copyImage(source: ImageSource, destination: ImageDestinati
   }
 }
 
-async function copyDocument(source: ImageSource, destination: ImageDestination, descriptor: Descriptor, raw: RawJson<unknown>): Promise<void> {
+/** Copies one document and what it names; `copied` holds the documents done, so shared children (a DAG) are copied once. */
+async function copyDocument(source: ImageSource, destination: ImageDestination, descriptor: Descriptor, raw: RawJson<unknown>, copied: Set<string>): Promise<void> {
+  copied.add(descriptor.digest);
   if (isIndexMediaType(descriptor.mediaType)) {
     const index = checkIndex(raw, `index ${descriptor.digest}`, descriptor.mediaType).value;
     for (const child of index.manifests) {
+      if (copied.has(child.digest)) continue;
       const what = isIndexMediaType(child.mediaType) ? 'index' : 'manifest';
-      await copyDocument(source, destination, child, await readJsonBlob(source, child, what));
+      await copyDocument(source, destination, child, await readJsonBlob(source, child, what), copied);
     }
   } else {
     const manifest = checkManifest(raw, `manifest ${descriptor.digest}`, descriptor.mediaType).value;

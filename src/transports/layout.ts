@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { UserError } from '../errors.js';
 import { canonicalJsonBytes } from '../oci/canonical-json.js';
-import { digestHex, verifiedStream, VerifyingStream, type Digest } from '../oci/digest.js';
+import { digestHex, discard, fileHasDigest, verifiedStream, VerifyingStream, type Digest } from '../oci/digest.js';
 import { isIndexMediaType, MediaType } from '../oci/mediatypes.js';
 import { checkIndex, looksLikeIndex, MAX_JSON_BYTES, parseRawJson, type RawJson } from '../oci/raw-json.js';
 import { Annotation, type Descriptor, type Index } from '../oci/types.js';
@@ -136,17 +136,19 @@ export class LayoutDestination implements ImageDestination {
     return new LayoutDestination(dir, work, true, tag, label);
   }
 
+  /** Whether the layout holds the blob intact: a file under its digest is hashed before it is trusted. */
   async hasBlob(digest: Digest): Promise<boolean> {
-    return exists(blobPath(this.workDir, digest));
+    return fileHasDigest(blobPath(this.workDir, digest), digest);
   }
 
   async putBlob(descriptor: Descriptor, content: Readable | AsyncIterable<Buffer>): Promise<void> {
     const path = blobPath(this.workDir, descriptor.digest);
-    if (await exists(path)) {
-      // Content-addressed: an existing blob is the same bytes. Drain the source so its producer does not stall.
-      for await (const chunk of content) void chunk;
+    if (await this.hasBlob(descriptor.digest)) {
+      // Already here, intact. Drain the source so its producer does not stall.
+      await discard(content);
       return;
     }
+    // Anything else under that name (a corrupt or forged file) is replaced by the verified bytes.
     await ensureDir(join(this.workDir, 'blobs', 'sha256'));
     const verify = new VerifyingStream(descriptor.digest, descriptor.size, `${this.label}: blob ${descriptor.digest}`);
     await streamToFileAtomic(path, content, [verify]);

@@ -6,6 +6,7 @@ import { readJsonBlob } from '../../transports/layout.js';
 import { openSource, type TransportOptions } from '../../transports/open.js';
 import { addRegistryOptions, transportOptions, type RegistryCliOptions } from '../options.js';
 import type { ImageSource } from '../../transports/types.js';
+import { CheckedBlobs, missingBlobHint, verifyAllBlobs } from '../../transports/verify.js';
 
 interface ImageReport {
   digest: string;
@@ -23,6 +24,8 @@ interface InspectReport {
   mediaType: string;
   index?: { manifests: Descriptor[]; annotations?: Record<string, string> };
   images: ImageReport[];
+  /** Whether every blob under the reference was hashed in full (layers also against their diffIDs), and how many. */
+  blobs: { verified: boolean; checked?: number };
 }
 
 async function describeImage(source: ImageSource, descriptor: Descriptor, raw: RawJson<unknown>): Promise<ImageReport> {
@@ -50,11 +53,19 @@ async function describeImage(source: ImageSource, descriptor: Descriptor, raw: R
   };
 }
 
-export async function inspectReference(reference: string, options: TransportOptions = {}): Promise<InspectReport> {
+export async function inspectReference(reference: string, options: TransportOptions = {}, verifyBlobs = true): Promise<InspectReport> {
   const source = await openSource(reference, options);
   try {
     const { descriptor, raw } = await source.root();
-    const report: InspectReport = { reference, digest: descriptor.digest, mediaType: descriptor.mediaType, images: [] };
+    const report: InspectReport = { reference, digest: descriptor.digest, mediaType: descriptor.mediaType, images: [], blobs: { verified: false } };
+    if (verifyBlobs) {
+      // Nothing is shown about an image whose bytes do not match what names them.
+      const checked = new CheckedBlobs();
+      await verifyAllBlobs(source, { descriptor, raw }, checked, reference).catch((err: unknown) => {
+        throw missingBlobHint(err);
+      });
+      report.blobs = { verified: true, checked: checked.count };
+    }
     if (isIndexMediaType(descriptor.mediaType)) {
       const index: Index = checkIndex(raw, `index ${descriptor.digest}`, descriptor.mediaType).value;
       report.index = { manifests: index.manifests, ...(index.annotations ? { annotations: index.annotations } : {}) };
@@ -73,6 +84,7 @@ export async function inspectReference(reference: string, options: TransportOpti
 
 function formatText(report: InspectReport): string {
   const lines = [`Reference:  ${report.reference}`, `Digest:     ${report.digest}`, `Media type: ${report.mediaType}`];
+  lines.push(`Blobs:      ${report.blobs.verified ? `${report.blobs.checked} checked in full (digests, and diffIDs of layers)` : 'not checked (--no-verify-blobs)'}`);
   if (report.index) {
     lines.push(`Index:      ${report.index.manifests.length} manifest(s)`);
     for (const [k, v] of Object.entries(report.index.annotations ?? {})) lines.push(`  ${k}: ${v}`);
@@ -105,9 +117,10 @@ export function registerInspect(program: Command): void {
     .command('inspect')
     .description('Show an image: index, manifests, config, layers (digest, diffID, size, media type, compressor), annotations')
     .argument('<ref>', 'oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG|:@N] or docker://HOST/NAME[:TAG|@sha256:…]')
-    .option('--json', 'print the report as JSON'))
-    .action(async (ref: string, opts: { json?: boolean } & RegistryCliOptions) => {
-      const report = await inspectReference(ref, transportOptions(opts));
+    .option('--json', 'print the report as JSON')
+    .option('--no-verify-blobs', 'do not hash every blob (layers included) in full before showing the image'))
+    .action(async (ref: string, opts: { json?: boolean; verifyBlobs: boolean } & RegistryCliOptions) => {
+      const report = await inspectReference(ref, transportOptions(opts), opts.verifyBlobs);
       process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatText(report));
     });
 }
