@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { ownerMark } from '../src/util/process-owner.js';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { buildInto, cacheEntry, servedRepo, type ServedRepo } from './support/package-repo.js';
@@ -46,16 +47,23 @@ test('partial downloads left by a process that is gone: one is resumed by the ne
   const repo = await servedRepo(t, 1024 * 1024);
   const cache = join(repo.work, 'cache');
   const alpha = repo.packages[0]!;
-  const gone = spawnSync(process.execPath, ['-e', '']).pid!;
+  // The owner mark of a process that has exited: its pid, any start time, and this machine's pid namespace.
+  const space = ownerMark()!.split('.')[2];
+  const gone = `${spawnSync(process.execPath, ['-e', '']).pid!}.1.${space}`;
   mkdirSync(join(cache, 'partial'), { recursive: true });
   const half = alpha.bytes.length >> 1;
   writeFileSync(join(cache, 'partial', `${alpha.sha256}.${gone}-0123456789ab.part`), alpha.bytes.subarray(0, half));
   // A second one (the same process retried, or another died too) is only debris: removed.
   writeFileSync(join(cache, 'partial', `${alpha.sha256}.${gone}-ba9876543210.part`), alpha.bytes.subarray(0, half));
+  // A partial of a process in another pid namespace (a container sharing the cache) cannot be judged: left alone.
+  const foreign = join(cache, 'partial', `${alpha.sha256}.${gone.split('.')[0]}.1.${space === 'ffffffff' ? 'fffffffe' : 'ffffffff'}-0a0b0c0d0e0f.part`);
+  writeFileSync(foreign, alpha.bytes.subarray(0, 10));
   const before = repo.server.requests.length;
   const r = await buildInto(repo, cache, join(repo.work, 'img'));
   assert.equal(r.code, 0, r.stderr);
   const requests = repo.server.requests.slice(before).filter((q) => q.includes(alpha.filename));
   assert.deepEqual(requests.map((q) => q.replace(/^GET \S+/, 'GET')), [`GET bytes=${half}-`]);
+  assert.ok(existsSync(foreign), "another pid namespace's partial is kept");
+  rmSync(foreign);
   assertOnlyVerifiedBlobs(repo, cache);
 });

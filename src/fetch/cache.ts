@@ -3,6 +3,7 @@ import { lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../errors.js';
+import { markIsGone, ownerMark } from '../util/process-owner.js';
 import { digestHex, type Digest } from '../oci/digest.js';
 import { VerifiedFile } from './verified-file.js';
 
@@ -60,11 +61,11 @@ export class ContentCache {
       throw cacheError(dir, err);
     });
     const mine = join(dir, `${digestHex(digest)}.${uniqueSuffix()}.part`);
-    const ours = new RegExp(`^${digestHex(digest)}\\.(\\d+)-[0-9a-f]+\\.part$`);
+    const ours = new RegExp(`^${digestHex(digest)}\\.(.+)-[0-9a-f]{12}\\.part$`);
     let adopted = false;
     for (const name of await readdir(dir)) {
       const owner = ours.exec(name)?.[1];
-      if (owner === undefined || processAlive(Number(owner))) continue;
+      if (owner === undefined || !markIsGone(owner)) continue;
       if (adopted) await rm(join(dir, name), { force: true });
       else adopted = await rename(join(dir, name), mine).then(() => true, () => false);
     }
@@ -124,25 +125,19 @@ export class ContentCache {
       await rename(away, path).catch(() => undefined);
     }
     for (const name of await readdir(trash)) {
-      const owner = Number(/^(\d+)-[0-9a-f]+$/.exec(name)?.[1]);
-      if (join(trash, name) === away || !processAlive(owner)) await rm(join(trash, name), { recursive: true, force: true });
+      const owner = /^(.+)-[0-9a-f]{12}$/.exec(name)?.[1];
+      if (join(trash, name) === away || (owner !== undefined && markIsGone(owner))) await rm(join(trash, name), { recursive: true, force: true });
     }
   }
 }
 
-/** `<pid>-<random>`: unique among processes sharing the cache, and tells whether its owner still runs. */
+/**
+ * `<owner mark>-<random>`: unique among processes sharing the cache, and tells a later process whether its owner
+ * is gone (util/process-owner: pid, start time, boot and pid namespace, so that a reused pid or a process of
+ * another container sharing the cache is never taken for dead). Without /proc: `unowned-…`, never judged.
+ */
 function uniqueSuffix(): string {
-  return `${process.pid}-${randomBytes(6).toString('hex')}`;
-}
-
-function processAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'; // exists, owned by someone else
-  }
+  return `${ownerMark() ?? 'unowned'}-${randomBytes(6).toString('hex')}`;
 }
 
 function cacheError(path: string, err: unknown): UserError {

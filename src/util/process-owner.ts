@@ -67,3 +67,11 @@ export function ownerIsGone(pid: string, start: string, space: string): boolean 
     return false;
   }
 }
+
+const WHOLE_MARK = new RegExp(`^${OWNER_MARK}$`);
+
+/** ownerIsGone() for a mark as ownerMark() writes it; text that is not a mark counts as alive. */
+export function markIsGone(mark: string): boolean {
+  const parts = WHOLE_MARK.exec(mark);
+  return parts !== null && ownerIsGone(parts[1]!, parts[2]!, parts[3]!);
+}
