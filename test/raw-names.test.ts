@@ -329,8 +329,8 @@ test('build --rootfs keeps raw names from a directory, and diff prints them esca
       const root = join(dir, name);
       await mkdir(join(root, 'srv'), { recursive: true });
       await writeFile(Buffer.concat([Buffer.from(root), raw('/srv/caf', [0xe9])]), content);
-      await writeFile(Buffer.concat([Buffer.from(root), raw('/srv/', [0xff])]), 'ff');
-      await writeFile(Buffer.concat([Buffer.from(root), raw('/srv/', [0xfe])]), 'fe');
+      await writeFile(Buffer.concat([Buffer.from(root), raw('/srv/', [0xff])]), `${content} ff`);
+      await writeFile(Buffer.concat([Buffer.from(root), raw('/srv/', [0xfe])]), `${content} fe`);
       return root;
     };
     const env = { SOURCE_DATE_EPOCH: String(SDE) };
@@ -352,10 +352,18 @@ test('build --rootfs keeps raw names from a directory, and diff prints them esca
     await runOk('tar', ['-xf', blob(manifest.layers[0]!.digest), '-C', out], { env: { LC_ALL: 'C' } });
     assert.deepEqual([...(await scanRaw(out, 'srv/')).keys()].sort(), hexPaths(raw('srv/caf', [0xe9]), raw('srv/', [0xff]), raw('srv/', [0xfe])));
 
-    const diff = await runCli(['diff', `oci:${join(dir, 'img-a')}`, `oci:${join(dir, 'img-b')}`]);
+    const report = join(dir, 'report');
+    const diff = await runCli(['diff', `oci:${join(dir, 'img-a')}`, `oci:${join(dir, 'img-b')}`, '--report-dir', report]);
     assert.equal(diff.code, 1, diff.stderr);
     assert.match(diff.stdout, /"\/srv\/caf\\xe9": size|"\/srv\/caf\\xe9": sha256/, diff.stdout);
     assert.ok(!diff.stdout.includes('\ufffd'), 'no replacement characters in the report');
+    // The report dir holds each side's file under its raw name: \xff and \xfe stay two files.
+    for (const [side, content] of [['a', 'one'], ['b', 'two']] as const) {
+      for (const byte of [0xff, 0xfe]) {
+        const file = Buffer.concat([Buffer.from(join(report, side)), raw('/srv/', [byte])]);
+        assert.equal(await readFile(file, 'utf8'), `${content} ${byte.toString(16)}`, `report ${side}: the \\x${byte.toString(16)} file`);
+      }
+    }
   } finally {
     await removeDir(dir);
   }

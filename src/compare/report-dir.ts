@@ -10,6 +10,7 @@ import type { Manifest } from '../oci/types.js';
 import { readJsonBlob } from '../transports/layout.js';
 import type { ImageSource } from '../transports/types.js';
 import { isMissingBlob, layerDiffIds, readLayer } from '../transports/verify.js';
+import { fsPath } from '../util/raw-name.js';
 import { indexLayer } from './layer-index.js';
 import type { DiffReport } from './image-diff.js';
 
@@ -42,15 +43,16 @@ export class ReportBudget {
  * where this path needs a directory) goes, as the later layer's entry replaces it in the image. Everything under
  * `dir` is ours, and only files and directories are ever made there.
  */
-async function makeRoom(dir: string, path: string): Promise<string> {
-  let parent = dir;
-  for (const part of path.split('/').slice(0, -1)) {
-    parent = join(parent, part);
+async function makeRoom(dir: string, path: string): Promise<Buffer> {
+  // File system paths from the raw names: \xff and \xfe must stay two files (util/raw-name).
+  const parts = path.split('/');
+  for (let depth = 1; depth < parts.length; depth++) {
+    const parent = fsPath(dir, parts.slice(0, depth).join('/'));
     const info = await lstat(parent).catch(() => undefined);
     if (info && !info.isDirectory()) await rm(parent, { force: true });
     if (!info?.isDirectory()) await mkdir(parent);
   }
-  const target = join(dir, path);
+  const target = fsPath(dir, path);
   await rm(target, { recursive: true, force: true });
   return target;
 }
