@@ -96,3 +96,13 @@ test('a local file longer than the locked size is not copied past it', async (t)
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, new RegExp(`^package alpha 1\\.0-1: ${mirror}/${alpha.filename}: more than the ${alpha.csize} bytes expected; trying the next location$`, 'm'));
 });
+
+test('a --mirror file: URL naming another host, or not decodable, is one line and the next location is tried', async (t) => {
+  const repo = await servedRepo(t);
+  for (const mirror of ['file://otherhost/pkgs', 'file:///%zz']) {
+    const r = await buildInto(repo, join(repo.work, `cache-${mirror.length}`), join(repo.work, `img-${mirror.length}`), ['--mirror', mirror]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /not a usable file: URL \(another host, or not decodable\); trying the next location/);
+    assert.doesNotMatch(r.stderr, /internal error/);
+  }
+});

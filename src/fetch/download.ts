@@ -101,10 +101,19 @@ async function fetchIntoPartial(url: string, partial: string, size: number | und
   }
 }
 
+/** The local path of a `file:` URL; one that names another host or cannot be decoded is a one-line error. */
+function localPath(url: string): string {
+  try {
+    return fileURLToPath(url);
+  } catch {
+    throw new UserError(`${url}: not a usable file: URL (another host, or not decodable)`);
+  }
+}
+
 /** Copies a local file into `partial`, reading at most one byte more than `size` (to tell that it is longer). */
 async function copyIntoPartial(url: string, partial: string, size: number | undefined): Promise<void> {
   const limit = size ?? MAX_UNSIZED_DOWNLOAD;
-  const path = fileURLToPath(url);
+  const path = localPath(url);
   if (!(await stat(path).catch(() => undefined))?.isFile()) throw new UserError(`${url}: no such file`);
   let copied = 0;
   const counted = async function* (source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
@@ -184,7 +193,7 @@ export async function downloadToCache(
  */
 export async function fetchBytes(url: string, what: string, limit: number, retry: RetryPolicy = DEFAULT_RETRY): Promise<Buffer> {
   if (url.startsWith('file:')) {
-    const path = fileURLToPath(url);
+    const path = localPath(url);
     const info = await stat(path).catch(() => undefined);
     if (!info?.isFile()) throw new NotFoundError(`${what}: ${url}: no such file`);
     if (info.size > limit) throw new UserError(`${what}: ${url}: ${info.size} bytes exceeds the ${limit}-byte limit`);
