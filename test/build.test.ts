@@ -154,7 +154,11 @@ test('an interrupted build leaves no output, no temporary sibling and no scratch
   }
   const { spawn } = await import('node:child_process');
   const child = spawn(process.execPath, [CLI, 'build', '--rootfs', join(w, 'root'), '-o', `oci:${join(w, 'out')}`, '-o', `oci-archive:${join(w, 'out.tar')}`], { env: { ...process.env, TMPDIR: scratch }, stdio: 'ignore' });
-  await new Promise((r) => setTimeout(r, 1500));
+  // Interrupted once it is at work (its scratch space or an output's temporary exists), however slow the machine.
+  const atWork = (): boolean => readdirSync(scratch).length > 0 || readdirSync(w).some((n) => n.includes('.tmp-'));
+  for (let waited = 0; !atWork() && waited < 60_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(atWork(), 'the build started');
+  await new Promise((r) => setTimeout(r, 200));
   child.kill('SIGINT');
   const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
   assert.equal(code, 130, 'interrupted, not finished');

@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../errors.js';
-import { sweepAbandonedScratchDirs } from '../util/fs.js';
+import { handleInterrupts, sweepAbandonedScratchDirs } from '../util/fs.js';
 import { VERSION } from '../version.js';
 import { registerCommands } from './commands/index.js';
 
@@ -9,6 +9,7 @@ import { registerCommands } from './commands/index.js';
  * 2 any error. User errors print one line; anything else is a bug and prints its stack.
  */
 export async function main(argv: string[]): Promise<number> {
+  handleInterrupts();
   const program = new Command('repro-oci')
     .description('Build, rebuild and verify bit-for-bit reproducible OCI images of Arch Linux')
     .version(VERSION)

@@ -21,13 +21,20 @@ export function removeTemporariesAndExit(code: number): never {
   process.exit(code);
 }
 
+/**
+ * Makes SIGINT and SIGTERM remove the temporaries and exit 130 and 143. The CLI calls it first thing, so that an
+ * interrupt exits the same way however early it comes; library users get it with their first temporary.
+ */
+export function handleInterrupts(): void {
+  if (signalsHandled) return;
+  signalsHandled = true;
+  process.once('SIGINT', () => removeTemporariesAndExit(130));
+  process.once('SIGTERM', () => removeTemporariesAndExit(143));
+}
+
 function track(path: string): string {
   temporaries.add(path);
-  if (!signalsHandled) {
-    signalsHandled = true;
-    process.once('SIGINT', () => removeTemporariesAndExit(130));
-    process.once('SIGTERM', () => removeTemporariesAndExit(143));
-  }
+  handleInterrupts();
   return path;
 }
 
