@@ -13,7 +13,7 @@ import { keyringIdentity, loadKeyringFromDirectory, type Keyring, type KeyringId
 import { parseSigLevel, type SigLevel } from './siglevel.js';
 import { checkPackageSignature, signaturePolicy, type SignaturePolicy } from './signature.js';
 import { byteOrder } from '../util/order.js';
-import { readUserFile } from '../util/fs.js';
+import { exists, readUserFile } from '../util/fs.js';
 import { schemaChecker } from '../util/yaml-schema.js';
 import { checkPackageFilename, checkPackageName, checkPackageVersion } from './names.js';
 
@@ -214,6 +214,39 @@ export function serializeLock(lock: Lock): string {
 
 export async function readLock(path: string): Promise<Lock> {
   return parseLock(await readUserFile(path, 'lock'), `lock ${path}`);
+}
+
+/**
+ * Where the lock at `path` stands for a spec, without resolving anything: missing, made for another package
+ * selection (its specDigest is not the spec's resolution digest; image settings do not count), or current.
+ */
+export type LockState = { state: 'missing' } | { state: 'stale'; lock: Lock } | { state: 'current'; lock: Lock };
+
+export async function lockState(loaded: LoadedSpec, path: string): Promise<LockState> {
+  if (!(await exists(path))) return { state: 'missing' };
+  const lock = await readLock(path);
+  return lock.specDigest === loaded.digest ? { state: 'current', lock } : { state: 'stale', lock };
+}
+
+/** The message for a lock that does not match its spec (shared by build, build --frozen and lock --check). */
+export function staleLockMessage(path: string): string {
+  return `lock ${path} was made for a different package selection; run repro-oci lock again`;
+}
+
+/**
+ * The lock at `path`, which must exist and match the spec: never resolved, never written (build --frozen, or an
+ * explicit --lock). `option` names what demanded it, for the message.
+ */
+export async function existingLock(loaded: LoadedSpec, path: string, option: string): Promise<Lock> {
+  const found = await lockState(loaded, path);
+  if (found.state === 'missing') throw new UserError(`${option}: no lock at ${path} (make it with repro-oci lock SPEC -o ${path})`);
+  if (found.state === 'stale') throw new UserError(staleLockMessage(path));
+  return found.lock;
+}
+
+/** Whether two locks are the same document (what lock --update's exit status reports). */
+export function sameLock(a: Lock, b: Lock): boolean {
+  return serializeLock(a) === serializeLock(b);
 }
 
 const checkLockSchema = schemaChecker<Lock>('lock.schema.json');

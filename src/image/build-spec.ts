@@ -1,4 +1,4 @@
-import { readLock, createLock, serializeLock, type Lock } from '../arch/lock.js';
+import { createLock, lockState, serializeLock, staleLockMessage, type Lock } from '../arch/lock.js';
 import { sha256 } from '../oci/digest.js';
 import { sbomPackage, serializeSbom, type SbomInput } from '../sbom/sbom.js';
 import { spdxDocument } from '../sbom/spdx.js';
@@ -12,7 +12,7 @@ import type { ContentCache } from '../fetch/cache.js';
 import { fetchLockedPackages, lockSignatures } from '../install/fetch-packages.js';
 import { installPackages, type TreeNode } from '../install/installer.js';
 import { sortWithHardlinks } from '../rootfs/tree.js';
-import { exists, writeFileAtomic } from '../util/fs.js';
+import { writeFileAtomic } from '../util/fs.js';
 import { VERSION } from '../version.js';
 import { checkSourceDateEpoch } from '../util/time.js';
 import { RECIPE_LABEL, RECIPE_PATH, serializeRecipe, type Recipe } from './recipe.js';
@@ -60,11 +60,9 @@ export function defaultSourceDateEpoch(lock: Lock): number {
 
 /** The lock a build uses: the one given, else SPEC.lock.json beside the spec, else a new one written there. */
 export async function lockForBuild(loaded: LoadedSpec, lockPath: string, log: (m: string) => void): Promise<Lock> {
-  if (await exists(lockPath)) {
-    const lock = await readLock(lockPath);
-    if (lock.specDigest !== loaded.digest) throw new UserError(`lock ${lockPath} was made for a different package selection; run repro-oci lock again`);
-    return lock;
-  }
+  const found = await lockState(loaded, lockPath);
+  if (found.state === 'stale') throw new UserError(staleLockMessage(lockPath));
+  if (found.state === 'current') return found.lock;
   const lock = await createLock(loaded, { log });
   await writeFileAtomic(lockPath, serializeLock(lock));
   log(`locked ${lock.packages.length} packages to ${lockPath}`);

@@ -3,6 +3,7 @@ import { UserError } from '../../errors.js';
 import { archiveImage } from '../../image/archive-image.js';
 import { openSource } from '../../transports/open.js';
 import { parseReference } from '../../transports/reference.js';
+import { checkNewDirectory } from '../preflight.js';
 import { addRegistryOptions, transportOptions, type RegistryCliOptions } from '../options.js';
 
 export function registerArchive(program: Command): void {
@@ -15,6 +16,7 @@ export function registerArchive(program: Command): void {
     .action(async (ref: string, dest: string, opts: { layers?: boolean } & RegistryCliOptions) => {
       const target = parseReference(dest);
       if (target.transport !== 'oci') throw new UserError('archive writes an OCI layout: give oci:DIR[:TAG]');
+      await checkNewDirectory(target.path, dest, { layoutOk: true });
       const source = await openSource(ref, transportOptions(opts));
       try {
         const result = await archiveImage(source, target.path, target.tag, { layers: opts.layers ?? false });

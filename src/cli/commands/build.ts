@@ -3,7 +3,7 @@ import { basename, join } from 'node:path';
 import type { Command } from 'commander';
 import { addCommandOptions, addRegistryOptions, repeatable, transportOptions, type CommandCliOptions, type RegistryCliOptions } from '../options.js';
 import { writeFileAtomic } from '../../util/fs.js';
-import { loadSpec } from '../../arch/spec.js';
+import { existingLock } from '../../arch/lock.js';
 import { readRootfs, stageImage, writeOutputs } from '../../build/build-rootfs.js';
 import { checkImageSettings, loadImageSettings, resolveSourceDateEpoch, type ImageSettings } from '../../build/image-settings.js';
 import { UserError } from '../../errors.js';
@@ -12,7 +12,9 @@ import { buildFromRecipeInputs, lockForBuild } from '../../image/build-spec.js';
 import { limitsFromOptions } from '../../image/limits.js';
 import { expandSetup, refuseCommands } from '../../image/setup.js';
 import { parseReference } from '../../transports/reference.js';
-import { defaultLockPath } from './lock.js';
+import { defaultLockPath, loadCheckedSpec } from './lock.js';
+import { checkCache, checkOutputs, checkWritableDirectory, checkWritableFile } from '../preflight.js';
+import { exists } from '../../util/fs.js';
 
 
 interface BuildOptions extends RegistryCliOptions, CommandCliOptions {
@@ -21,6 +23,7 @@ interface BuildOptions extends RegistryCliOptions, CommandCliOptions {
   output: string[];
   sourceDateEpoch?: string;
   lock?: string;
+  frozen?: boolean;
   cache?: string;
   mirror: string[];
   keyring?: string;
@@ -47,10 +50,15 @@ async function buildRootfs(opts: BuildOptions & { rootfs: string }): Promise<str
 }
 
 async function buildSpec(specPath: string, opts: BuildOptions): Promise<string> {
-  const loaded = await loadSpec(specPath);
+  const loaded = await loadCheckedSpec(specPath);
   const limits = limitsFromOptions(opts);
   if (!opts.commands) refuseCommands(expandSetup(checkImageSettings(loaded.spec.image ?? {}, 'spec image').setup).commands, 'spec');
-  const lock = await lockForBuild(loaded, opts.lock ?? defaultLockPath(specPath), log);
+  const lockPath = opts.lock ?? defaultLockPath(specPath);
+  // --frozen never resolves; a lock named by --lock must exist. Only the default lock is made when missing.
+  const demanded = opts.frozen ? '--frozen' : opts.lock !== undefined ? '--lock' : undefined;
+  if (!demanded && !(await exists(lockPath))) await checkWritableFile(lockPath, `lock ${lockPath}`);
+  await checkCache(opts.cache);
+  const lock = demanded ? await existingLock(loaded, lockPath, demanded) : await lockForBuild(loaded, lockPath, log);
   const { image, result, sboms } = await buildFromRecipeInputs(loaded.spec, loaded.baseDir, lock, {
     cache: ContentCache.at(opts.cache),
     mirrors: opts.mirror,
@@ -81,7 +89,8 @@ export function registerBuild(program: Command): void {
     .option('--config <file>', 'image settings for --rootfs (IMAGE.yaml; see schemas/image-config.schema.json)')
     .requiredOption('-o, --output <ref>', 'where to write: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG] (repeatable)', repeatable, [])
     .option('--source-date-epoch <seconds>', 'timestamp for created and file mtimes (default: $SOURCE_DATE_EPOCH, then the settings, then for a spec the lock\'s snapshot date)')
-    .option('--lock <file>', 'lock to build from (default SPEC.lock.json beside the spec; created when missing)')
+    .option('--lock <file>', 'lock to build from, which must exist (default SPEC.lock.json beside the spec, created when missing)')
+    .option('--frozen', 'for CI: never resolve nor write a lock; fail when it is missing or was made for another package selection')
     .option('--cache <dir>', 'package cache (default: $REPRO_OCI_CACHE or ~/.cache/repro-oci)')
     .option('--mirror <url>', 'flat mirror holding packages by file name, tried before the lock URLs (repeatable)', repeatable, [])
     .option('--keyring <dir>', "keyring directory (default: the spec's keyring.dir)")
@@ -92,6 +101,9 @@ export function registerBuild(program: Command): void {
       if (spec && opts.rootfs) throw new UserError('give either a spec or --rootfs, not both');
       if (!spec && !opts.rootfs) throw new UserError('build needs a spec (SPEC.yaml) or --rootfs');
       if (spec && opts.config) throw new UserError('--config is for --rootfs builds; a spec carries its image settings under image:');
+      if (opts.rootfs && (opts.frozen || opts.lock !== undefined)) throw new UserError('--frozen and --lock are for spec builds');
+      await checkOutputs(opts.output);
+      if (opts.sbom) await checkWritableDirectory(opts.sbom, `--sbom ${opts.sbom}`);
       const digest = opts.rootfs ? await buildRootfs({ ...opts, rootfs: opts.rootfs }) : await buildSpec(spec!, opts);
       process.stdout.write(`${digest}\n`);
     });

@@ -3,6 +3,7 @@ import { UserError } from '../../errors.js';
 import { copyImage } from '../../transports/copy.js';
 import { openDestination, openSource, type TransportOptions } from '../../transports/open.js';
 import { parseReference } from '../../transports/reference.js';
+import { checkOutputs } from '../preflight.js';
 
 interface CopyOptions {
   creds?: string;
@@ -28,6 +29,7 @@ export function registerCopy(program: Command): void {
     .action(async (src: string, dst: string, opts: CopyOptions) => {
       const sourceRef = parseReference(src);
       const destinationRef = parseReference(dst);
+      await checkOutputs([dst]);
       const common: TransportOptions = { ...(opts.insecure ? { insecure: true } : {}) };
       const srcCreds = opts.srcCreds ?? opts.creds;
       const destCreds = opts.destCreds ?? opts.creds;

@@ -8,6 +8,7 @@ import { openSource } from '../../transports/open.js';
 import { missingBlobHint } from '../../transports/verify.js';
 import { exists, settled, siblingTempPath } from '../../util/fs.js';
 import { rename, rm } from 'node:fs/promises';
+import { checkWritableDirectory } from '../preflight.js';
 
 interface DiffOpts {
   json?: boolean;
@@ -66,6 +67,7 @@ export function registerDiff(program: Command): void {
     .option('--no-verify-blobs', 'do not hash every blob of both sides in full (the blobs read are still verified); by default a missing or corrupt blob is an error'))
     .action(async (refA: string, refB: string, opts: DiffOpts & RegistryCliOptions) => {
       if (opts.reportDir && (await exists(opts.reportDir))) throw new UserError(`--report-dir ${opts.reportDir}: already exists`);
+      if (opts.reportDir) await checkWritableDirectory(opts.reportDir, `--report-dir ${opts.reportDir}`);
       const budget = new ReportBudget(parseByteSize(opts.reportLimit, '--report-limit'));
       const a = await openSource(refA, transportOptions(opts));
       try {

@@ -8,6 +8,7 @@ import { fetchLockedPackages, lockSignatures } from '../../install/fetch-package
 import { installPackages, type InstalledTree } from '../../install/installer.js';
 import { displayName } from '../../util/raw-name.js';
 import { materialize } from '../../install/materialize.js';
+import { checkCache, checkNewDirectory } from '../preflight.js';
 
 
 interface TreeOptions {
@@ -32,6 +33,7 @@ function addTreeOptions(command: Command): Command {
 /** Fetches and installs a lock into a tree model; shared by `install`, `ls` and image builds. */
 export async function treeFromLock(lockPath: string, opts: TreeOptions): Promise<InstalledTree> {
   const lock = await readLock(lockPath);
+  await checkCache(opts.cache);
   const log = (msg: string): boolean => process.stderr.write(`${msg}\n`);
   const signatures = await lockSignatures(lock, opts.keyring);
   const packages = await fetchLockedPackages(lock, { baseDir: dirname(resolve(lockPath)), cache: ContentCache.at(opts.cache), mirrors: opts.mirror, signatures, log });
@@ -56,6 +58,7 @@ export function registerInstall(program: Command): void {
       .argument('<lock>', 'lock file')
       .requiredOption('--root <dir>', 'empty or new directory to write the tree into'),
   ).action(async (lockPath: string, opts: TreeOptions & { root: string }) => {
+    await checkNewDirectory(opts.root, `--root ${opts.root}`);
     const tree = await treeFromLock(lockPath, opts);
     try {
       const report = await materialize(tree.entries, opts.root);

@@ -4,6 +4,7 @@ import { limitsFromOptions } from '../../image/limits.js';
 import { ContentCache } from '../../fetch/cache.js';
 import { formatRebuild, rebuild } from '../../image/rebuild.js';
 import { openSource } from '../../transports/open.js';
+import { checkCache } from '../preflight.js';
 
 
 export function registerRebuild(program: Command): void {
@@ -20,6 +21,7 @@ export function registerRebuild(program: Command): void {
     .option('--json', 'print the verdict and differences as JSON')))
     .action(async (ref: string, opts: { cache?: string; mirror: string[]; allowUrl: string[]; keyring?: string; platform?: string; strict?: boolean; json?: boolean } & RegistryCliOptions & CommandCliOptions) => {
       const limits = limitsFromOptions(opts);
+      await checkCache(opts.cache);
       const source = await openSource(ref, transportOptions(opts));
       try {
         const result = await rebuild(source, ref, {

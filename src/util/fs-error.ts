@@ -1,0 +1,44 @@
+import { UserError } from '../errors.js';
+import { displayName } from './raw-name.js';
+
+/** The words for the file-system errors a user can cause or fix; the code itself for the rest. */
+const REASONS: Record<string, string> = {
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only file system',
+  ENOTDIR: 'not a directory',
+  EISDIR: 'is a directory',
+  ENOENT: 'no such file or directory',
+  EEXIST: 'already exists',
+  ENOSPC: 'no space left on device',
+  EDQUOT: 'disk quota exceeded',
+  ENAMETOOLONG: 'name too long',
+  ELOOP: 'too many levels of symbolic links',
+  EMFILE: 'too many open files',
+  EIO: 'input/output error',
+  EXDEV: 'not on the same file system',
+};
+
+/** Why a file-system call failed, in words: `permission denied (EACCES)`. */
+export function systemReason(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  const words = code ? REASONS[code] : undefined;
+  if (words) return `${words} (${code})`;
+  return code ?? (err instanceof Error ? err.message : String(err));
+}
+
+/** An error a file-system call reports (it carries the errno code and the path it was given). */
+export function isFileSystemError(err: unknown): err is NodeJS.ErrnoException & { path: string } {
+  const e = err as NodeJS.ErrnoException;
+  return !(err instanceof UserError) && err instanceof Error && typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code) && typeof e.path === 'string';
+}
+
+/**
+ * A file-system error as one line naming the path (`what PATH: cannot write: no space left on device (ENOSPC)`);
+ * anything else (a user error, a bug) is returned as it is, to be thrown on.
+ */
+export function asFileSystemError(err: unknown, what: string): unknown {
+  if (!isFileSystemError(err)) return err;
+  const verb = err.syscall === 'open' || err.syscall === 'write' || err.syscall === 'mkdir' || err.syscall === 'rename' ? 'cannot write' : `${err.syscall ?? 'file system'} failed`;
+  return new UserError(`${what}${what ? ': ' : ''}${displayName(err.path)}: ${verb}: ${systemReason(err)}`, { cause: err });
+}
