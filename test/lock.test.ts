@@ -76,10 +76,11 @@ test('lock --update moves to a new snapshot and reports what changed', async (t)
   writeFileSync(join(work, 'spec.yaml'), spec(server.url));
   assert.equal((await runCli(['lock', join(work, 'spec.yaml')])).code, 0);
   const update = await runCli(['lock', join(work, 'spec.yaml'), '--update', '--snapshot', '2024-03-21']);
-  assert.equal(update.code, 0, update.stderr);
+  assert.equal(update.code, 1, `exit 1: the lock changed; ${update.stderr}`);
   assert.equal(update.stdout, ['snapshot 2024-03-20 → 2024-03-21', '- filesystem 2024.01.31-1', '  glibc 2.39-1 → 2.39-2', '+ ncurses 6.4-1', ''].join('\n'));
   const again = await runCli(['lock', join(work, 'spec.yaml'), '--update', '--snapshot', '2024-03-21']);
-  assert.equal(again.stdout, 'no package changes\n');
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal(again.stdout, 'no change\n');
 });
 
 test('lock: unreachable server, 404 and server errors give one clear line and no lock', async (t) => {

@@ -34,11 +34,11 @@ export function isFileSystemError(err: unknown): err is NodeJS.ErrnoException & 
 }
 
 /**
- * A file-system error as one line naming the path (`what PATH: cannot write: no space left on device (ENOSPC)`);
- * anything else (a user error, a bug) is returned as it is, to be thrown on.
+ * A failed write of `target` (through the temporary `temp`, if any) as one line naming `target`; an error that is
+ * not the file system's (the source stream's, a digest mismatch) is returned as it is.
  */
-export function asFileSystemError(err: unknown, what: string): unknown {
+export function writeFailure(err: unknown, target: string, temp?: string): unknown {
   if (!isFileSystemError(err)) return err;
-  const verb = err.syscall === 'open' || err.syscall === 'write' || err.syscall === 'mkdir' || err.syscall === 'rename' ? 'cannot write' : `${err.syscall ?? 'file system'} failed`;
-  return new UserError(`${what}${what ? ': ' : ''}${displayName(err.path)}: ${verb}: ${systemReason(err)}`, { cause: err });
+  const shown = err.path === temp ? target : err.path;
+  return new UserError(`${displayName(shown)}: cannot write: ${systemReason(err)}`, { cause: err });
 }

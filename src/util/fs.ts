@@ -7,6 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { UserError } from '../errors.js';
 import { OWNER_MARK, ownerIsGone, ownerMark } from './process-owner.js';
+import { writeFailure } from './fs-error.js';
 
 /**
  * Temporary paths that exist only while an operation runs. If the process is interrupted (SIGINT, SIGTERM) they
@@ -118,7 +119,7 @@ async function replaceAtomically(path: string, fill: (temp: string) => Promise<v
     await rename(temp, path);
   } catch (err) {
     await rm(temp, { force: true });
-    throw err;
+    throw writeFailure(err, path, temp);
   } finally {
     settled(temp);
   }
@@ -141,7 +142,9 @@ export function streamToFileAtomic(path: string, source: Readable | AsyncIterabl
 
 /** A private scratch directory, removed by the returned cleanup. */
 export async function makeScratchDir(prefix: string): Promise<{ path: string; cleanup: () => Promise<void> }> {
-  const path = track(await mkdtemp(join(tmpdir(), `repro-oci-${prefix}-${marked()}`)));
+  const path = track(await mkdtemp(join(tmpdir(), `repro-oci-${prefix}-${marked()}`)).catch((err: unknown) => {
+    throw writeFailure(err, tmpdir());
+  }));
   return {
     path,
     cleanup: async () => {
@@ -162,8 +165,23 @@ export async function readUserFile(path: string, what: string): Promise<string> 
   }
 }
 
+/**
+ * mkdir -p, one level at a time: Node's recursive mkdir never returns where a directory exists but refuses new
+ * names with ENOENT (/proc). A failure is one line naming the path.
+ */
 export async function ensureDir(path: string): Promise<void> {
-  await mkdir(path, { recursive: true });
+  const missing: string[] = [];
+  for (let at = path; ; at = dirname(at)) {
+    const info = await stat(at).catch(() => undefined);
+    if (info?.isDirectory() || dirname(at) === at) break;
+    missing.unshift(at);
+  }
+  for (const dir of missing) {
+    await mkdir(dir).catch((err: unknown) => {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw writeFailure(err, dir);
+    });
+    if (!(await stat(dir)).isDirectory()) throw new UserError(`${dir}: cannot write: not a directory`);
+  }
 }
 
 /** Reads a whole stream that is known to be small (JSON documents), refusing more than `limit` bytes. */

@@ -1,8 +1,7 @@
-import { mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Command } from 'commander';
 import { addCommandOptions, addRegistryOptions, repeatable, transportOptions, type CommandCliOptions, type RegistryCliOptions } from '../options.js';
-import { writeFileAtomic } from '../../util/fs.js';
+import { ensureDir, exists, writeFileAtomic } from '../../util/fs.js';
 import { existingLock } from '../../arch/lock.js';
 import { readRootfs, stageImage, writeOutputs } from '../../build/build-rootfs.js';
 import { checkImageSettings, loadImageSettings, resolveSourceDateEpoch, type ImageSettings } from '../../build/image-settings.js';
@@ -14,7 +13,6 @@ import { expandSetup, refuseCommands } from '../../image/setup.js';
 import { parseReference } from '../../transports/reference.js';
 import { defaultLockPath, loadCheckedSpec } from './lock.js';
 import { checkCache, checkOutputs, checkWritableDirectory, checkWritableFile } from '../preflight.js';
-import { exists } from '../../util/fs.js';
 
 
 interface BuildOptions extends RegistryCliOptions, CommandCliOptions {
@@ -71,7 +69,7 @@ async function buildSpec(specPath: string, opts: BuildOptions): Promise<string> 
   try {
     await writeOutputs(image, opts.output, transportOptions(opts));
     if (opts.sbom) {
-      await mkdir(opts.sbom, { recursive: true });
+      await ensureDir(opts.sbom);
       for (const [path, content] of Object.entries(sboms)) await writeFileAtomic(join(opts.sbom, basename(path)), content);
     }
   } finally {
