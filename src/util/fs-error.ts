@@ -33,12 +33,17 @@ export function isFileSystemError(err: unknown): err is NodeJS.ErrnoException & 
   return !(err instanceof UserError) && err instanceof Error && typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code) && typeof e.path === 'string';
 }
 
+/** Calls whose failure without a path (a stream's write, fsync or close) is the file being written. */
+const WRITE_CALLS = new Set(['write', 'writev', 'fsync', 'fdatasync', 'close', 'ftruncate']);
+
 /**
  * A failed write of `target` (through the temporary `temp`, if any) as one line naming `target`; an error that is
  * not the file system's (the source stream's, a digest mismatch) is returned as it is.
  */
 export function writeFailure(err: unknown, target: string, temp?: string): unknown {
-  if (!isFileSystemError(err)) return err;
-  const shown = err.path === temp ? target : err.path;
+  const e = err as NodeJS.ErrnoException;
+  const ours = isFileSystemError(err) || (err instanceof Error && !(err instanceof UserError) && typeof e.code === 'string' && e.path === undefined && WRITE_CALLS.has(e.syscall ?? ''));
+  if (!ours) return err;
+  const shown = e.path === undefined || e.path === temp ? target : e.path;
   return new UserError(`${displayName(shown)}: cannot write: ${systemReason(err)}`, { cause: err });
 }
