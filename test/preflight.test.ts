@@ -76,7 +76,7 @@ test('copy, archive, install --root, ls and diff --report-dir check where they w
   assertOneLine(await runCli(['copy', `oci:${image}`, 'oci-archive:/proc/copy.tar']), /cannot create files in \/proc/);
   assertOneLine(await runCli(['archive', `oci:${image}`, 'oci:/proc/archive']), /^repro-oci: oci:\/proc\/archive: cannot create files in \/proc/);
   assertOneLine(await runCli(['install', lock, '--cache', cache, '--root', `${file}/root`]), new RegExp(`^repro-oci: --root ${file}/root: ${file} is not a directory\\n$`));
-  assertOneLine(await runCli(['install', lock, '--cache', cache, '--root', repo.work]), /^repro-oci: --root .*: exists and is not empty\n$/);
+  assertOneLine(await runCli(['install', lock, '--cache', cache, '--root', repo.work]), /^repro-oci: --root .*: not empty\n$/);
   assertOneLine(await runCli(['ls', lock, '--cache', `${file}/c`]), /^repro-oci: cache .*: .* is not a directory\n$/);
   assertOneLine(await runCli(['diff', `oci:${image}`, `oci:${image}`, '--report-dir', '/proc/report']), /^repro-oci: --report-dir \/proc\/report: cannot create files in \/proc/);
   assert.deepEqual(readdirSync(repo.work).filter((n) => n.startsWith('.')), []);

@@ -64,7 +64,7 @@ export async function checkNewDirectory(path: string, what: string, options: { l
     throw new UserError(`${what}: cannot be read: ${systemReason(err)}`);
   });
   if (names.length > 0 && !(options.layoutOk && names.includes('oci-layout'))) {
-    throw new UserError(`${what}: exists and is not ${options.layoutOk ? 'an OCI image layout' : 'empty'}`);
+    throw new UserError(`${what}: ${options.layoutOk ? 'exists and is not an OCI image layout' : 'not empty'}`);
   }
   // An existing layout gains blobs in place; an empty directory is replaced by one made beside it.
   await probe(names.length > 0 ? at : dirname(at), what);
