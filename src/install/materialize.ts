@@ -8,6 +8,7 @@ import type { ContentOpener } from '../tar/entry.js';
 import { displayName, encodeName, fsPath } from '../util/raw-name.js';
 import type { TreeNode } from './installer.js';
 import { settled, siblingTempPath } from '../util/fs.js';
+import { systemReason } from '../util/fs-error.js';
 
 export interface MaterializeReport {
   written: number;
@@ -45,7 +46,7 @@ export async function materialize(entries: TreeNode[], root: string): Promise<Ma
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (err instanceof UserError || typeof code !== 'string' || !/^E[A-Z]+$/.test(code)) throw err;
-    throw new UserError(`--root ${root}: ${entry ? `cannot write ${displayName(`/${entry.path}`)}: ` : ''}${systemReason(err as NodeJS.ErrnoException)}`);
+    throw new UserError(`--root ${root}: ${entry ? `cannot write ${displayName(`/${entry.path}`)}: ` : ''}${systemReason(err)}`);
   }
 }
 
@@ -69,12 +70,6 @@ async function materializeAtomically(entries: TreeNode[], target: string, root: 
   } finally {
     settled(temp);
   }
-}
-
-/** `ENAMETOOLONG: name too long, open '…'` → `name too long (ENAMETOOLONG)`: the caller names the path. */
-function systemReason(err: NodeJS.ErrnoException): string {
-  const text = err.message.replace(/^[A-Z]+: /, '').replace(/, [a-z]+ '.*$/s, '');
-  return err.code ? `${text} (${err.code})` : text;
 }
 
 /**

@@ -1,30 +1,15 @@
 import { UserError } from '../errors.js';
 import { displayName } from './raw-name.js';
 
-/** The words for the file-system errors a user can cause or fix; the code itself for the rest. */
-const REASONS: Record<string, string> = {
-  EACCES: 'permission denied',
-  EPERM: 'operation not permitted',
-  EROFS: 'read-only file system',
-  ENOTDIR: 'not a directory',
-  EISDIR: 'is a directory',
-  ENOENT: 'no such file or directory',
-  EEXIST: 'already exists',
-  ENOSPC: 'no space left on device',
-  EDQUOT: 'disk quota exceeded',
-  ENAMETOOLONG: 'name too long',
-  ELOOP: 'too many levels of symbolic links',
-  EMFILE: 'too many open files',
-  EIO: 'input/output error',
-  EXDEV: 'not on the same file system',
-};
-
-/** Why a file-system call failed, in words: `permission denied (EACCES)`. */
+/**
+ * Why a file-system call failed, in words and code, without the path (the caller names it):
+ * `ENAMETOOLONG: name too long, open '…'` → `name too long (ENAMETOOLONG)`; a stream's `ENOSPC: no space left on
+ * device, write` → `no space left on device (ENOSPC)`.
+ */
 export function systemReason(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException).code;
-  const words = code ? REASONS[code] : undefined;
-  if (words) return `${words} (${code})`;
-  return code ?? (err instanceof Error ? err.message : String(err));
+  const e = err as NodeJS.ErrnoException;
+  const text = (err instanceof Error ? err.message : String(err)).replace(/^[A-Z]+: /, '').replace(/, [a-z]+(?: '.*)?$/s, '');
+  return e.code ? `${text} (${e.code})` : text;
 }
 
 /** An error a file-system call reports (it carries the errno code and the path it was given). */
