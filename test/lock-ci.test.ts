@@ -95,7 +95,7 @@ test('lock --update: "no change" and exit 0 when nothing moved (file untouched);
   assert.match((await runCli(['lock', '--help'])).stdout, /Exit status: 0 .* 1 .* 2 an error/s);
 });
 
-test('lock checks the image section before fetching anything', async (t) => {
+test('lock, and build without a lock, check the image section before fetching anything', async (t) => {
   const repo = await servedRepo(t);
   const work = await tempDirFor(t, 'lock-image');
   const spec = join(work, 'spec.yaml');
@@ -104,6 +104,11 @@ test('lock checks the image section before fetching anything', async (t) => {
   const result = await runCli(['lock', spec]);
   assert.equal(result.code, 2);
   assert.match(result.stderr, /^repro-oci: spec image.*Nonsense.*\n$/);
+  assert.equal(existsSync(join(work, 'spec.lock.json')), false);
+  // build locks a spec without a lock the same way: the image section is checked first.
+  const build = await runCli(['build', spec, '-o', `oci:${join(work, 'out')}`, '--cache', join(work, 'cache')]);
+  assert.equal(build.code, 2);
+  assert.match(build.stderr, /^repro-oci: spec image.*Nonsense.*\n$/);
   assert.equal(existsSync(join(work, 'spec.lock.json')), false);
   assert.equal(repo.server.requests.length, before);
 });
