@@ -57,16 +57,18 @@ export function statusReport(set: PackageSet, answers: readonly RebuilderAnswer[
   };
 }
 
-function cellText(cell: Cell): string {
+/** Rows for the same name that do not match: by their version, or, at this very version, by repository and architecture. */
+function cellText(cell: Cell, version: string): string {
   if (cell.state !== 'other version') return cell.state;
-  const shown = [...new Set(cell.other!.map((o) => (o.version === '' ? '""' : displayName(o.version))))];
-  return `other version (${shown.join(', ')})`;
+  const others = cell.other!.filter((o) => o.version !== version);
+  if (others.length > 0) return `other version (${[...new Set(others.map((o) => (o.version === '' ? '""' : displayName(o.version))))].join(', ')})`;
+  return `other repository/architecture (${[...new Set(cell.other!.map((o) => `${displayName(o.repository ?? '-')}/${displayName(o.architecture)}`))].join(', ')})`;
 }
 
 /** The table: one row per package, one column per rebuilder, then the verdict; the rebuilders' errors; the summary. */
 export function formatStatus(report: StatusReport): string {
   const head = ['PACKAGE', 'VERSION', ...report.rebuilders.map((r) => r.name), 'VERDICT'];
-  const rows = report.packages.map((p) => [p.name, p.version, ...p.cells.map(cellText), p.verdict]);
+  const rows = report.packages.map((p) => [p.name, p.version, ...p.cells.map((c) => cellText(c, p.version)), p.verdict]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cols: string[]): string => cols.map((c, i) => (i === cols.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
   const out = [line(head), ...rows.map(line)];
