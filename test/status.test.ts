@@ -150,6 +150,18 @@ describe('status against fake rebuilders', () => {
     for (const e of errors) assert.ok(!e.includes('\n') && !e.includes('\u001b'), e);
   });
 
+  test('v1 pages are followed: the exact row on the second page counts', async () => {
+    const older = Array.from({ length: 1200 }, (_, i): FakeRow => ({ ...good(PACKAGES[0]!), version: `2.${i}-1` }));
+    const paged = await startRebuilder({ api: 'v1', rows: [...older, ...PACKAGES.map(good)] });
+    servers.push(paged);
+    const r = await status([lock, '--rebuilder', paged.url, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(cells(r.report!, 'glibc'), ['GOOD']);
+    const glibc = paged.requests.filter((q) => q.includes('name=glibc'));
+    assert.equal(glibc.length, 2);
+    assert.match(glibc[1]!, /[?&]after=1000(&|$)/);
+  });
+
   test('another version with control characters is shown escaped', async () => {
     const odd = await startRebuilder({ api: 'v1', rows: [{ ...good(PACKAGES[0]!), version: '2.39-1\u001b[2J' }] });
     servers.push(odd);
