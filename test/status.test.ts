@@ -6,6 +6,7 @@ import type { LayerIndex } from '../src/compare/layer-index.js';
 import { mergeLayers } from '../src/compare/image-diff.js';
 import { generateExampleArchive } from '../src/example/generate.js';
 import { packagesFromPacmanDb } from '../src/status/packages.js';
+import { rebuilderFromUrl } from '../src/status/rebuilders.js';
 import type { StatusReport } from '../src/status/model.js';
 import { makeTempDir, removeDir, REPO_ROOT, runCli, tempDirFor } from './support/cli.js';
 import { sampleLock } from './support/raw-lock.js';
@@ -248,4 +249,10 @@ test('the pacman database view honours whiteouts and opaque directories', () => 
   assert.deepEqual(packagesFromPacmanDb(mergeLayers([base, upgrade, reset])).map((p) => p.name), ['z']);
   assert.throws(() => packagesFromPacmanDb(mergeLayers([layer({ 'etc/hostname': null })])), /no recipe and no pacman database/);
   assert.throws(() => packagesFromPacmanDb(mergeLayers([layer({ [`${db}/x/desc`]: Buffer.from('%NAME%\nx\n\n') })])), /%VERSION% must have exactly one value/);
+});
+
+test('--rebuilder names: host and port, plus the path when there is one', () => {
+  assert.deepEqual(rebuilderFromUrl('https://reproducible.archlinux.org/'), { name: 'reproducible.archlinux.org', url: 'https://reproducible.archlinux.org' });
+  assert.deepEqual(rebuilderFromUrl('http://127.0.0.1:8484/arch/'), { name: '127.0.0.1:8484/arch', url: 'http://127.0.0.1:8484/arch' });
+  assert.throws(() => rebuilderFromUrl('https://user:pw@x.org'), /no query, fragment or credentials/);
 });

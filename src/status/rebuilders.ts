@@ -21,10 +21,11 @@ export function normalizeBaseUrl(text: string, what: string): string {
   return url.href.replace(/\/+$/, '');
 }
 
-/** `--rebuilder URL`: named after its host and port. */
+/** `--rebuilder URL`: named after its host and port (and path, when it has one: two rebuilders may share a host). */
 export function rebuilderFromUrl(text: string): Rebuilder {
   const url = normalizeBaseUrl(text, '--rebuilder');
-  return { name: new URL(url).host, url };
+  const { host, pathname } = new URL(url);
+  return { name: pathname === '/' ? host : `${host}${pathname}`, url };
 }
 
 /** A rebuilders file (schemas/rebuilders.schema.json). */
