@@ -205,6 +205,9 @@ export async function queryRebuilder(rebuilder: Rebuilder, names: readonly strin
     return { rebuilder, api: first.api, rows };
   } catch (err) {
     if (!(err instanceof UserError)) throw err;
-    return { rebuilder, error: errorMessage(err) };
+    // The answer is filed under the rebuilder already: its name is not repeated in the reason.
+    const prefix = `rebuilder ${rebuilder.name}: `;
+    const message = errorMessage(err);
+    return { rebuilder, error: message.startsWith(prefix) ? message.slice(prefix.length) : message };
   }
 }
