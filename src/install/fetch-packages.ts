@@ -2,7 +2,7 @@ import { keyringIdentity, loadKeyringFromDirectory, type Keyring } from '../arch
 import { parseSigLevel } from '../arch/siglevel.js';
 import { canonicalJson } from '../oci/canonical-json.js';
 import type { Lock, LockedPackage } from '../arch/lock.js';
-import { resolveLocation } from '../arch/spec.js';
+import { locationOfFile, resolveLocation } from '../arch/spec.js';
 import { checkPackageSignature, signaturePolicy, type SignaturePolicy, type VerifiedSignature } from '../arch/signature.js';
 import { NotFoundError, UserError } from '../errors.js';
 import type { ContentCache } from '../fetch/cache.js';
@@ -66,7 +66,7 @@ export async function fetchLockedPackages(lock: Lock, options: FetchOptions): Pr
   if (policy.level !== 'never' && !options.signatures?.keyring) throw new UserError(`signature level ${policy.level} needs a keyring`);
   for (const pkg of lock.packages) {
     const what = `package ${pkg.name} ${pkg.version}`;
-    const urls = [...(options.mirrors ?? []).map((m) => `${m.replace(/\/+$/, '')}/${encodeURIComponent(pkg.filename)}`), ...pkg.urls].map((u) => resolveLocation(u, options.baseDir));
+    const urls = [...(options.mirrors ?? []).map((m) => locationOfFile(m, pkg.filename)), ...pkg.urls].map((u) => resolveLocation(u, options.baseDir));
     const digest = `sha256:${pkg.sha256}` as Digest;
     let validation: Validation[] = ['sha256'];
     let signer: PackageToInstall['signer'];
