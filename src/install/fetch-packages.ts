@@ -81,8 +81,9 @@ export async function fetchLockedPackages(lock: Lock, options: FetchOptions): Pr
       } finally {
         await bytes.verify(`${what} (${file})`);
       }
-      // pacman records `pgp` alone when a signature was checked, else the sha256 it compared.
-      validation = verified ? ['pgp'] : ['sha256'];
+      // As pacman (_alpm_pkg_validate_internal): a signature from the database stands in for the checksum (`pgp`
+      // alone); with a detached `.sig` it compares the sha256 as well (`sha256`, `pgp`); without one, the sha256.
+      validation = verified ? (pkg.signature ? ['pgp'] : ['sha256', 'pgp']) : ['sha256'];
       signer = verified ? { fingerprint: verified.fingerprint, ...(verified.signerUserId ? { userId: verified.signerUserId } : {}) } : undefined;
     };
     const { path: file, fetched } = await downloadToCache(options.cache, urls, digest, pkg.csize || undefined, what, { check, ...(options.log ? { log: options.log } : {}) });
