@@ -25,7 +25,7 @@ async function exampleWithMirrorOnly(work: string): Promise<{ lock: string; mirr
   return { lock: join(work, 'spec.lock.json'), mirror };
 }
 
-test('--mirror as a plain path, a file: URL and an http: URL all deliver a package with an epoch (hello 1:1.2-1)', async (t) => {
+test('--mirror as a plain path, a file: URL and an http: URL all deliver a package with an epoch (hello 1:1.2-1) to install, build and rebuild', async (t) => {
   const work = await tempDirFor(t, 'mirror-kinds');
   const { lock, mirror } = await exampleWithMirrorOnly(work);
   assert.ok(readdirSync(mirror).some((n) => n.startsWith('hello-1:1.2-1-')), 'the example has a package with an epoch');
@@ -45,6 +45,10 @@ test('--mirror as a plain path, a file: URL and an http: URL all deliver a packa
     assert.equal(readFileSync(join(root, 'usr/bin/hello'), 'utf8'), '#!/bin/sh\nexec cat /usr/lib/libgreeting.txt\n');
     const built = await runCli(['build', 'spec.yaml', '-o', `oci:${join(work, `img-${i}`)}:t`, '--mirror', location], { cwd: work, env: { REPRO_OCI_CACHE: join(work, `build-cache-${i}`) } });
     assert.equal(built.code, 0, `build --mirror (${kind}): ${built.stderr}`);
+    // rebuild drops the recipe's relative URLs (docs/trust-model.md): with a cold cache, the mirror is the only source.
+    const rebuilt = await runCli(['rebuild', `oci:${join(work, `img-${i}`)}:t`, '--mirror', location], { cwd: work, env: { REPRO_OCI_CACHE: join(work, `rebuild-cache-${i}`) } });
+    assert.equal(rebuilt.code, 0, `rebuild --mirror (${kind}): ${rebuilt.stderr}`);
+    assert.match(rebuilt.stdout, /^reproducible/);
   }
   assert.ok(server.requests.some((r) => r.startsWith('GET /hello-1:1.2-1-')), `the http mirror was asked for the file by its name: ${server.requests.join(', ')}`);
 });
