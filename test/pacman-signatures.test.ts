@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { keyringIdentity, loadKeyringFromDirectory } from '../src/arch/keyring.js';
 import { buildPackage } from '../src/arch/package-writer.js';
 import { Gpg } from './support/gpg.js';
@@ -34,9 +34,11 @@ interface Fixture {
   repos: Record<'embedded' | 'detached' | 'unsigned', string>;
 }
 
-/** Two one-package repositories made by repo-add, databases signed; the package signed in the database or beside it. */
-async function fixture(work: string): Promise<Fixture> {
+/** One-package repositories made by repo-add in a new work directory, databases signed, packages signed or not. */
+async function fixture(t: TestContext, prefix: string): Promise<Fixture> {
+  const work = await tempDirFor(t, prefix);
   const gpg = await Gpg.create();
+  t.after(() => gpg.dispose());
   const signer = await gpg.genKey('Third Party <packager@example.invalid>', { at: SDE - 100 });
   const repos = { embedded: join(work, 'embedded'), detached: join(work, 'detached'), unsigned: join(work, 'unsigned') };
   for (const [name, dir] of Object.entries(repos)) {
@@ -120,9 +122,8 @@ function validation(desc: string | undefined): string[] {
 test('%VALIDATION% is what pacman 6.0.2 writes: signature in the database, detached or none, under Never, Optional and Required', async (t) => {
   const why = unavailable();
   if (why !== undefined) return t.skip(why);
-  const work = await tempDirFor(t, 'validation');
-  const f = await fixture(work);
-  t.after(() => f.gpg.dispose());
+  const f = await fixture(t, 'validation');
+  const work = f.work;
   const keyringDir = join(work, 'keyring');
   await f.gpg.writeKeyring(keyringDir, 'thirdparty', [f.signer], { trusted: [f.signer] });
   const { gpgdir, populate } = await populatedGpgdir(join(work, 'pacman-key'), keyringDir, 'thirdparty');
@@ -164,9 +165,8 @@ test('%VALIDATION% is what pacman 6.0.2 writes: signature in the database, detac
 test('a keyring of NAME.gpg alone loads as pacman-key --populate takes it: no key trusted, none revoked; TrustedOnly refuses its signatures, TrustAll takes them', async (t) => {
   const why = unavailable();
   if (why !== undefined) return t.skip(why);
-  const work = await tempDirFor(t, 'keyring-alone');
-  const f = await fixture(work);
-  t.after(() => f.gpg.dispose());
+  const f = await fixture(t, 'keyring-alone');
+  const work = f.work;
   const keyringDir = join(work, 'keyring');
   mkdirSync(keyringDir);
   writeFileSync(join(keyringDir, 'thirdparty.gpg'), await f.gpg.exportPublic([f.signer]));
