@@ -29,11 +29,13 @@ test('--mirror as a plain path, a file: URL and an http: URL all deliver a packa
   const work = await tempDirFor(t, 'mirror-kinds');
   const { lock, mirror } = await exampleWithMirrorOnly(work);
   assert.ok(readdirSync(mirror).some((n) => n.startsWith('hello-1:1.2-1-')), 'the example has a package with an epoch');
+  mkdirSync(join(work, 'elsewhere'));
   const server = await serveDirectory(mirror);
   t.after(() => server.close());
   const kinds: [string, string, string?][] = [
     ['plain path', mirror],
-    ['relative path', 'flat mirror %3A', work],
+    // Relative to the current directory, not to the lock's or the spec's.
+    ['relative path', '../flat mirror %3A', join(work, 'elsewhere')],
     ['file: URL', pathToFileURL(mirror).href],
     ['http: URL', `${server.url}/`],
   ];
@@ -43,10 +45,10 @@ test('--mirror as a plain path, a file: URL and an http: URL all deliver a packa
     const installed = await runCli(['install', lock, '--root', root, '--mirror', location, '--cache', cache], { cwd: cwd ?? work });
     assert.equal(installed.code, 0, `install --mirror (${kind}): ${installed.stderr}`);
     assert.equal(readFileSync(join(root, 'usr/bin/hello'), 'utf8'), '#!/bin/sh\nexec cat /usr/lib/libgreeting.txt\n');
-    const built = await runCli(['build', 'spec.yaml', '-o', `oci:${join(work, `img-${i}`)}:t`, '--mirror', location], { cwd: work, env: { REPRO_OCI_CACHE: join(work, `build-cache-${i}`) } });
+    const built = await runCli(['build', join(work, 'spec.yaml'), '-o', `oci:${join(work, `img-${i}`)}:t`, '--mirror', location], { cwd: cwd ?? work, env: { REPRO_OCI_CACHE: join(work, `build-cache-${i}`) } });
     assert.equal(built.code, 0, `build --mirror (${kind}): ${built.stderr}`);
     // rebuild drops the recipe's relative URLs (docs/trust-model.md): with a cold cache, the mirror is the only source.
-    const rebuilt = await runCli(['rebuild', `oci:${join(work, `img-${i}`)}:t`, '--mirror', location], { cwd: work, env: { REPRO_OCI_CACHE: join(work, `rebuild-cache-${i}`) } });
+    const rebuilt = await runCli(['rebuild', `oci:${join(work, `img-${i}`)}:t`, '--mirror', location], { cwd: cwd ?? work, env: { REPRO_OCI_CACHE: join(work, `rebuild-cache-${i}`) } });
     assert.equal(rebuilt.code, 0, `rebuild --mirror (${kind}): ${rebuilt.stderr}`);
     assert.match(rebuilt.stdout, /^reproducible/);
   }

@@ -14,7 +14,10 @@ import type { Validation } from './local-db.js';
 
 export interface FetchOptions {
   cache: ContentCache;
-  /** Base URLs tried before the lock's own, each holding packages by file name (a flat mirror). */
+  /**
+   * Flat mirrors holding packages by file name, tried before the lock's URLs: URLs, or directories (a relative one
+   * is relative to the current directory, as a command-line path is).
+   */
   mirrors?: string[];
   /** Directory that relative URLs in the lock are relative to (the spec's, or the lock file's). */
   baseDir: string;
@@ -66,7 +69,10 @@ export async function fetchLockedPackages(lock: Lock, options: FetchOptions): Pr
   if (policy.level !== 'never' && !options.signatures?.keyring) throw new UserError(`signature level ${policy.level} needs a keyring`);
   for (const pkg of lock.packages) {
     const what = `package ${pkg.name} ${pkg.version}`;
-    const urls = [...(options.mirrors ?? []).map((m) => locationOfFile(m, pkg.filename)), ...pkg.urls].map((u) => resolveLocation(u, options.baseDir));
+    const urls = [
+      ...(options.mirrors ?? []).map((m) => resolveLocation(locationOfFile(m, pkg.filename), process.cwd())),
+      ...pkg.urls.map((u) => resolveLocation(u, options.baseDir)),
+    ];
     const digest = `sha256:${pkg.sha256}` as Digest;
     let validation: Validation[] = ['sha256'];
     let signer: PackageToInstall['signer'];

@@ -24,7 +24,7 @@ function addTreeOptions(command: Command): Command {
   return command
     .option('--cache <dir>', 'package cache (default: $REPRO_OCI_CACHE or ~/.cache/repro-oci)')
     .option('--keyring <dir>', "keyring directory matching the lock's keyring: NAME.gpg, and NAME-trusted and NAME-revoked when present (as pacman-key --populate)")
-    .option('--mirror <url>', 'flat mirror holding packages by file name, tried before the lock URLs (repeatable)', repeatable, [])
+    .option('--mirror <url>', 'flat mirror (a URL or a directory) holding packages by file name, tried before the lock URLs (repeatable)', repeatable, [])
     .option('--noextract <pattern>', 'pacman.conf NoExtract pattern (repeatable)', repeatable, [])
     .option('--allow-devices', 'accept device nodes in packages')
     .option('--source-date-epoch <seconds>', "mtime for created directories and database files, and pacman's %INSTALLDATE% (default $SOURCE_DATE_EPOCH, else the lock's archive date, else its newest package build date)");
