@@ -4,6 +4,7 @@ import { repeatable } from '../options.js';
 import { readLock } from '../../arch/lock.js';
 import { resolveSourceDateEpoch } from '../../build/image-settings.js';
 import { ContentCache } from '../../fetch/cache.js';
+import { defaultSourceDateEpoch } from '../../image/build-spec.js';
 import { fetchLockedPackages, lockSignatures } from '../../install/fetch-packages.js';
 import { installPackages, type InstalledTree } from '../../install/installer.js';
 import { displayName } from '../../util/raw-name.js';
@@ -22,11 +23,11 @@ interface TreeOptions {
 function addTreeOptions(command: Command): Command {
   return command
     .option('--cache <dir>', 'package cache (default: $REPRO_OCI_CACHE or ~/.cache/repro-oci)')
-    .option('--keyring <dir>', "keyring directory (NAME.gpg, NAME-trusted, NAME-revoked) matching the lock's keyring")
-    .option('--mirror <url>', 'flat mirror holding packages by file name, tried before the lock URLs (repeatable)', repeatable, [])
+    .option('--keyring <dir>', "keyring directory matching the lock's keyring: NAME.gpg, and NAME-trusted and NAME-revoked when present (as pacman-key --populate)")
+    .option('--mirror <url>', 'flat mirror (a URL or a directory) holding packages by file name, tried before the lock URLs (repeatable)', repeatable, [])
     .option('--noextract <pattern>', 'pacman.conf NoExtract pattern (repeatable)', repeatable, [])
     .option('--allow-devices', 'accept device nodes in packages')
-    .option('--source-date-epoch <seconds>', 'mtime for created directories and database files (default $SOURCE_DATE_EPOCH, else 0)');
+    .option('--source-date-epoch <seconds>', "mtime for created directories and database files, and pacman's %INSTALLDATE% (default $SOURCE_DATE_EPOCH, else the lock's archive date, else its newest package build date)");
 }
 
 /** Fetches and installs a lock into a tree model; shared by `install`, `ls` and image builds. */
@@ -35,7 +36,9 @@ export async function treeFromLock(lockPath: string, opts: TreeOptions): Promise
   const log = (msg: string): boolean => process.stderr.write(`${msg}\n`);
   const signatures = await lockSignatures(lock, opts.keyring);
   const packages = await fetchLockedPackages(lock, { baseDir: dirname(resolve(lockPath)), cache: ContentCache.at(opts.cache), mirrors: opts.mirror, signatures, log });
-  const sde = resolveSourceDateEpoch(opts.sourceDateEpoch, process.env.SOURCE_DATE_EPOCH, {});
+  // As `build`: the flag, else $SOURCE_DATE_EPOCH, else the lock's own date — never the clock, never 0.
+  const env = process.env.SOURCE_DATE_EPOCH;
+  const sde = opts.sourceDateEpoch !== undefined || env ? resolveSourceDateEpoch(opts.sourceDateEpoch, env, {}) : defaultSourceDateEpoch(lock);
   return installPackages(packages, { sourceDateEpoch: sde, noExtract: opts.noextract, allowDevices: opts.allowDevices ?? false, warn: (m) => log(`warning: ${m}`) });
 }
 
