@@ -1,14 +1,11 @@
-import { mkdir } from 'node:fs/promises';
-import { basename, join } from 'node:path';
 import type { Command } from 'commander';
 import { addCommandOptions, addRegistryOptions, repeatable, transportOptions, type CommandCliOptions, type RegistryCliOptions } from '../options.js';
-import { writeFileAtomic } from '../../util/fs.js';
 import { loadSpec } from '../../arch/spec.js';
-import { readRootfs, stageImage, writeOutputs } from '../../build/build-rootfs.js';
-import { checkImageSettings, loadImageSettings, resolveSourceDateEpoch, type ImageSettings } from '../../build/image-settings.js';
+import { buildRootfsImage } from '../../build/build-rootfs.js';
+import { checkImageSettings } from '../../build/image-settings.js';
 import { UserError } from '../../errors.js';
 import { ContentCache } from '../../fetch/cache.js';
-import { buildFromRecipeInputs, lockForBuild } from '../../image/build-spec.js';
+import { buildLockedSpec, lockForBuild } from '../../image/build-spec.js';
 import { limitsFromOptions } from '../../image/limits.js';
 import { expandSetup, refuseCommands } from '../../image/setup.js';
 import { parseReference } from '../../transports/reference.js';
@@ -30,20 +27,16 @@ interface BuildOptions extends RegistryCliOptions, CommandCliOptions {
 const log = (msg: string): boolean => process.stderr.write(`${msg}\n`);
 
 async function buildRootfs(opts: BuildOptions & { rootfs: string }): Promise<string> {
-  const settings: ImageSettings = opts.config ? await loadImageSettings(opts.config) : {};
-  const sde = resolveSourceDateEpoch(opts.sourceDateEpoch, process.env.SOURCE_DATE_EPOCH, settings);
-  const tree = await readRootfs(opts.rootfs, settings, sde, (msg) => log(`warning: ${msg}`));
-  try {
-    const { image, result } = await stageImage(tree, settings, sde, 'repro-oci build --rootfs');
-    try {
-      await writeOutputs(image, opts.output, transportOptions(opts));
-    } finally {
-      await image.close();
-    }
-    return result.manifest.digest;
-  } finally {
-    await tree.cleanup();
-  }
+  const result = await buildRootfsImage({
+    rootfs: opts.rootfs,
+    ...(opts.config ? { settings: opts.config } : {}),
+    outputs: opts.output,
+    ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}),
+    ...(process.env.SOURCE_DATE_EPOCH !== undefined ? { sourceDateEpochEnv: process.env.SOURCE_DATE_EPOCH } : {}),
+    transport: transportOptions(opts),
+    log,
+  });
+  return result.manifest.digest;
 }
 
 async function buildSpec(specPath: string, opts: BuildOptions): Promise<string> {
@@ -51,24 +44,18 @@ async function buildSpec(specPath: string, opts: BuildOptions): Promise<string> 
   const limits = limitsFromOptions(opts);
   if (!opts.commands) refuseCommands(expandSetup(checkImageSettings(loaded.spec.image ?? {}, 'spec image').setup).commands, 'spec');
   const lock = await lockForBuild(loaded, opts.lock ?? defaultLockPath(specPath), log);
-  const { image, result, sboms } = await buildFromRecipeInputs(loaded.spec, loaded.baseDir, lock, {
+  const result = await buildLockedSpec(loaded, lock, {
     cache: ContentCache.at(opts.cache),
     mirrors: opts.mirror,
     ...(opts.keyring ? { keyringDir: opts.keyring } : {}),
     limits,
-    ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpochFlag: opts.sourceDateEpoch } : {}),
+    ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}),
     ...(process.env.SOURCE_DATE_EPOCH ? { sourceDateEpochEnv: process.env.SOURCE_DATE_EPOCH } : {}),
+    outputs: opts.output,
+    ...(opts.sbom ? { sbomDir: opts.sbom } : {}),
+    transport: transportOptions(opts),
     log,
   });
-  try {
-    await writeOutputs(image, opts.output, transportOptions(opts));
-    if (opts.sbom) {
-      await mkdir(opts.sbom, { recursive: true });
-      for (const [path, content] of Object.entries(sboms)) await writeFileAtomic(join(opts.sbom, basename(path)), content);
-    }
-  } finally {
-    await image.close();
-  }
   return result.manifest.digest;
 }
 

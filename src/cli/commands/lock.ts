@@ -1,14 +1,7 @@
-import { basename, dirname, join } from 'node:path';
 import type { Command } from 'commander';
-import { createLock, diffLocks, readLock, serializeLock } from '../../arch/lock.js';
-import { loadSpec } from '../../arch/spec.js';
-import { UserError } from '../../errors.js';
-import { exists, writeFileAtomic } from '../../util/fs.js';
+import { diffLocks, lockSpecFile } from '../../arch/lock.js';
 
-/** The default lock path: next to the spec, `NAME.lock.json` for `NAME.yaml`. */
-export function defaultLockPath(specPath: string): string {
-  return join(dirname(specPath), `${basename(specPath).replace(/\.(ya?ml|json)$/, '')}.lock.json`);
-}
+export { defaultLockPath } from '../../arch/lock.js';
 
 export function registerLock(program: Command): void {
   program
@@ -19,17 +12,8 @@ export function registerLock(program: Command): void {
     .option('--update', 'compare with the existing lock and print what changed (added, removed, name old → new)')
     .option('--snapshot <date>', 'resolve against this archive snapshot (YYYY-MM-DD) instead of the one in the spec')
     .action(async (specPath: string, opts: { output?: string; update?: boolean; snapshot?: string }) => {
-      const output = opts.output ?? defaultLockPath(specPath);
-      const loaded = await loadSpec(specPath);
-      if (opts.snapshot !== undefined) {
-        if (!loaded.spec.archive) throw new UserError('--snapshot needs a spec with an archive');
-        if (!/^\d{4}-\d{2}-\d{2}$/.test(opts.snapshot)) throw new UserError(`--snapshot ${opts.snapshot}: expected YYYY-MM-DD`);
-      }
-      if (opts.update && !(await exists(output))) throw new UserError(`--update: no lock at ${output}`);
-      const previous = opts.update ? await readLock(output) : undefined;
       const log = (msg: string): boolean => process.stderr.write(`${msg}\n`);
-      const lock = await createLock(loaded, { ...(opts.snapshot ? { archiveDate: opts.snapshot } : {}), log });
-      await writeFileAtomic(output, serializeLock(lock));
+      const { lock, path: output, previous } = await lockSpecFile(specPath, { ...opts, log });
       if (previous) {
         const changes = diffLocks(previous, lock);
         const from = previous.archive?.date;
