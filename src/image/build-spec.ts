@@ -205,6 +205,7 @@ export interface SpecFileBuildOptions extends SpecOutputOptions {
 
 /** `build SPEC`: spec → lock (made when missing) → image, written to every output. */
 export async function buildSpecFile(specPath: string, options: SpecFileBuildOptions): Promise<SpecBuildResult> {
+  options.outputs.forEach((o) => parseReference(o)); // a typo fails before any work
   const loaded = await loadSpec(specPath);
   if (options.noCommands) refuseCommands(expandSetup(checkImageSettings(loaded.spec.image ?? {}, 'spec image').setup).commands, 'spec');
   const lock = await lockForBuild(loaded, options.lock ?? defaultLockPath(specPath), options.log ?? (() => {}));
