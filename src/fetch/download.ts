@@ -141,7 +141,7 @@ export async function downloadToCache(
   what: string,
   options: { retry?: RetryPolicy; check?: (file: string) => Promise<void>; log?: (message: string) => void } = {},
 ): Promise<{ path: string; fetched: boolean }> {
-  const log = options.log ?? ((message: string) => void process.stderr.write(`${message}\n`));
+  const log = options.log ?? (() => {}); // a library prints nothing of its own
   const cached = await cache.lookup(digest, size, log);
   if (cached) {
     await options.check?.(cached);
