@@ -60,6 +60,8 @@ test("docs/api.md's example runs as written and prints the example's pinned dige
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, `${EXAMPLE_DIGEST} reproducible\n`);
   assert.match(r.stderr, /^locked 4 packages to /m);
+  // The build, given no log, printed nothing of its own: the only fetches shown are the rebuild's, through its log.
+  assert.equal(r.stderr.split('\n').filter((line) => line.startsWith('fetched ')).length, 4, r.stderr);
   // The example cleaned up after itself and used only the caches it named.
   assert.deepEqual((await readdir(dir)).sort(), ['example.mjs', 'node_modules', 'package.json']);
 });
