@@ -36,6 +36,9 @@ export {
   type ListedEntry,
 } from './install/from-lock.js';
 export type { InstalledTree, TreeNode } from './install/installer.js';
+export { checkStatus as status, packagesOf, type StatusOptions } from './status/status.js';
+export { formatStatus } from './status/verdict.js';
+export type { StatusReport, PackageStatus, PackageSet, Policy, Rebuilder, Verdict, Cell } from './status/model.js';
 
 // Specs, locks, image settings.
 export { loadSpec, parseSpec, type Spec, type LoadedSpec } from './arch/spec.js';

@@ -1,18 +1,9 @@
 import type { Command } from 'commander';
-import { parseLock, readLock, type Lock } from '../../arch/lock.js';
-import { loadSpec } from '../../arch/spec.js';
 import { UserError } from '../../errors.js';
 import { parseDuration } from '../../image/limits.js';
-import { packagesFromImage, packagesFromLock } from '../../status/packages.js';
-import { DEFAULT_QUERY, queryRebuilder } from '../../status/rebuilderd.js';
-import { selectRebuilders } from '../../status/rebuilders.js';
-import { formatStatus, statusReport } from '../../status/verdict.js';
-import type { PackageSet } from '../../status/model.js';
-import { openSource } from '../../transports/open.js';
-import { TRANSPORTS } from '../../transports/reference.js';
-import { exists, readUserFile } from '../../util/fs.js';
+import { checkStatus } from '../../status/status.js';
+import { formatStatus } from '../../status/verdict.js';
 import { addRegistryOptions, repeatable, transportOptions, type RegistryCliOptions } from '../options.js';
-import { defaultLockPath } from './lock.js';
 
 interface StatusCliOptions extends RegistryCliOptions {
   rebuilder: string[];
@@ -22,38 +13,6 @@ interface StatusCliOptions extends RegistryCliOptions {
   timeout: string;
   platform?: string;
   json?: boolean;
-}
-
-function isImageReference(input: string): boolean {
-  return TRANSPORTS.some((t) => input.startsWith(`${t}:`));
-}
-
-/** A lock file as it is; a spec through the lock beside it, which must have been made for it. */
-async function lockFromFile(path: string): Promise<Lock> {
-  const text = await readUserFile(path, 'input');
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    // not JSON: a YAML spec
-  }
-  if (typeof parsed === 'object' && parsed !== null && 'lockVersion' in parsed) return parseLock(text, `lock ${path}`);
-  const loaded = await loadSpec(path);
-  const lockPath = defaultLockPath(path);
-  if (!(await exists(lockPath))) throw new UserError(`spec ${path} has no lock beside it (${lockPath}): run repro-oci lock ${path}`);
-  const lock = await readLock(lockPath);
-  if (lock.specDigest !== loaded.digest) throw new UserError(`lock ${lockPath} was made for a different package selection; run repro-oci lock again`);
-  return lock;
-}
-
-async function packagesOf(input: string, opts: StatusCliOptions): Promise<PackageSet> {
-  if (!isImageReference(input)) return packagesFromLock(await lockFromFile(input), 'lock');
-  const source = await openSource(input, transportOptions(opts));
-  try {
-    return await packagesFromImage(source, input, opts.platform);
-  } finally {
-    await source.close();
-  }
 }
 
 function parseRequire(text: string): number {
@@ -76,14 +35,14 @@ export function registerStatus(program: Command): void {
     .option('--json', 'print every field as JSON')
     .addHelpText('after', '\nNot done yet: fetching attestations and verifying their in-toto signatures (GOOD is the rebuilder\'s word),\nkey pinning, If-Modified-Since caching, --explain.'))
     .action(async (input: string, opts: StatusCliOptions) => {
-      const policy = { require: parseRequire(opts.require), failOnBad: opts.failOnBad };
-      const timeoutMs = parseDuration(opts.timeout, '--timeout');
-      const rebuilders = await selectRebuilders(opts.rebuilder, opts.rebuilders);
-      if (policy.require > rebuilders.length) throw new UserError(`--require ${policy.require} cannot be met by ${rebuilders.length} rebuilder(s)`);
-      const set = await packagesOf(input, opts);
-      const names = set.packages.map((p) => p.name);
-      const answers = await Promise.all(rebuilders.map((r) => queryRebuilder(r, names, { ...DEFAULT_QUERY, timeoutMs })));
-      const report = statusReport(set, answers, policy);
+      const report = await checkStatus(input, {
+        policy: { require: parseRequire(opts.require), failOnBad: opts.failOnBad },
+        timeoutMs: parseDuration(opts.timeout, '--timeout'),
+        rebuilders: opts.rebuilder,
+        ...(opts.rebuilders !== undefined ? { rebuildersFile: opts.rebuilders } : {}),
+        ...(opts.platform ? { platform: opts.platform } : {}),
+        transport: transportOptions(opts),
+      });
       process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
       process.exitCode = report.policyMet ? 0 : 1;
     });
