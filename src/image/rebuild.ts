@@ -34,7 +34,7 @@ export interface RebuildOptions {
   noCommands?: boolean;
   /** Limits for the recipe's setup commands (default DEFAULT_LIMITS). */
   limits?: SandboxLimits;
-  /** What the recipe's relative package URLs and relative mirrors are relative to (default: the current directory). */
+  /** What the recipe's relative package URLs are relative to (default: the current directory; relative mirrors always are). */
   baseDir?: string;
   log: (message: string) => void;
 }
@@ -99,7 +99,8 @@ export async function readRecipe(source: ImageSource, descriptor: Descriptor, ma
  */
 async function lockWithinPolicy(recipe: Recipe, options: RebuildOptions): Promise<Lock> {
   const baseDir = options.baseDir ?? process.cwd();
-  const mirrors = (options.mirrors ?? []).map((m) => resolveLocation(m, baseDir));
+  // A relative mirror is relative to the current directory, as where packages are fetched (fetchLockedPackages).
+  const mirrors = (options.mirrors ?? []).map((m) => resolveLocation(m, process.cwd()));
   const { lock, refused, dropped } = applyUrlPolicy(recipe.lock, baseDir, new UrlPolicy(options.allowUrls ?? [], mirrors));
   if (mirrors.length === 0) {
     // Looked up in full (a corrupt entry is evicted here), so the refusal is decided before anything is fetched.
