@@ -4,14 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { CLI, fakeClockEnv, run, runCli } from './support/cli.js';
+import { EXAMPLE_DIGEST } from './support/example-digest.js';
 import { buildWithMakepkg, makepkgUnavailable, makeRepoWithRepoAdd } from './support/makepkg.js';
 
-/**
- * The example's digest on every machine. It covers the generated packages, the lock, the setup preset, the
- * recipe (which names the repro-oci version) and the layer compressor: a change to any of them must be a
- * deliberate one, made here.
- */
-const EXAMPLE_DIGEST = 'sha256:346f84861ff94381abc13e1e12808c4ca7ccf179e64ecbb9490fe96f627406b1';
 
 test('bundled example: two perturbed builds match, the rebuild is reproducible, the digest is pinned (also under a clock years ahead)', async () => {
   // Run under faketime: the pinned digest was made with the real clock, so equality shows the clock is not read.

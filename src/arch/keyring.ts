@@ -14,6 +14,11 @@ import { UserError, errorMessage } from '../errors.js';
  *   master key.
  * - `<name>-revoked`: one fingerprint per line; such keys are never valid.
  *
+ * As `pacman-key --populate`, only `<name>.gpg` must exist: a missing (or empty) `-trusted` file trusts no key, and
+ * a missing `-revoked` file revokes none. Real third-party keyring packages often ship `<name>.gpg` alone; their keys
+ * are then in the keyring but not valid, so signatures by them pass only under TrustAll (pacman-key leaves them
+ * without local signature or owner trust, and pacman's TrustedOnly refuses them the same way).
+ *
  * A key is valid when it is itself a trusted master key, or when at least `requiredCertifications` distinct trusted
  * master keys (3 in archlinux-keyring's marginal model, as gpg's default marginals-needed) hold a valid
  * certification on one of its valid user IDs. Master keys in the revoked list or carrying a revocation signature
@@ -49,8 +54,8 @@ export interface KeyringOptions {
 export interface KeyringFiles {
   /** Contents of `<name>.gpg`. */
   keys: Uint8Array;
-  /** Contents of `<name>-trusted`. */
-  trusted: string | Uint8Array;
+  /** Contents of `<name>-trusted`; absent means none (no key trusted). */
+  trusted?: string | Uint8Array;
   /** Contents of `<name>-revoked`; absent means none. */
   revoked?: string | Uint8Array;
   /** Names the keyring in error messages (e.g. a path prefix). */
@@ -68,7 +73,7 @@ export const DEFAULT_REQUIRED_CERTIFICATIONS = 3;
 
 const FINGERPRINT = /^(?:[0-9A-F]{40}|[0-9A-F]{64})$/;
 
-/** Reads `<dir>/<name>.gpg`, `<dir>/<name>-trusted` and (if present) `<dir>/<name>-revoked`. */
+/** Reads `<dir>/<name>.gpg` and, when present, `<dir>/<name>-trusted` and `<dir>/<name>-revoked`, as pacman-key does. */
 export async function loadKeyringFromDirectory(dir: string, name = 'archlinux', options: KeyringOptions = {}): Promise<Keyring> {
   const base = join(dir, name);
   const read = async (path: string, optional: boolean): Promise<Buffer | undefined> => {
@@ -80,7 +85,7 @@ export async function loadKeyringFromDirectory(dir: string, name = 'archlinux', 
     }
   };
   const keys = (await read(`${base}.gpg`, false)) as Buffer;
-  const trusted = (await read(`${base}-trusted`, false)) as Buffer;
+  const trusted = await read(`${base}-trusted`, true);
   const revoked = await read(`${base}-revoked`, true);
   return loadKeyring({ keys, trusted, revoked, what: base }, options);
 }
@@ -98,7 +103,7 @@ export async function loadKeyring(files: KeyringFiles, options: KeyringOptions =
     if (keys.has(fingerprint)) throw new UserError(`${what}.gpg: key ${fingerprint} appears twice`);
     keys.set(fingerprint, key);
   }
-  const trusted = new Set(parseTrusted(files.trusted, `${what}-trusted`));
+  const trusted = new Set(files.trusted === undefined ? [] : parseTrusted(files.trusted, `${what}-trusted`));
   const revoked = new Set(files.revoked === undefined ? [] : parseRevoked(files.revoked, `${what}-revoked`));
   const keyFileSha256 = createHash('sha256').update(files.keys).digest('hex');
   return { keys, trusted, revoked, keyFileSha256, requiredCertifications };

@@ -5,16 +5,18 @@ import { fetchBytes } from '../fetch/download.js';
 import { NotFoundError } from '../errors.js';
 import { readSyncDb } from './syncdb.js';
 import { repoPackage, resolve, type Repository } from './resolve.js';
-import { archivePackageUrl, repositorySources, resolveLocation, specArchitecture, type LoadedSpec } from './spec.js';
-import { resolve as resolvePath } from 'node:path';
+import { archivePackageUrl, loadSpec, repositorySources, resolveLocation, specArchitecture, type LoadedSpec } from './spec.js';
+import { basename, dirname, join, resolve as resolvePath } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { keyringIdentity, loadKeyringFromDirectory, type Keyring, type KeyringIdentity } from './keyring.js';
 import { parseSigLevel, type SigLevel } from './siglevel.js';
 import { checkPackageSignature, signaturePolicy, type SignaturePolicy } from './signature.js';
 import { byteOrder } from '../util/order.js';
-import { exists, readUserFile } from '../util/fs.js';
+import { exists, readUserFile, writeFileAtomic } from '../util/fs.js';
 import { schemaChecker } from '../util/yaml-schema.js';
+import { checkWritableFile } from '../util/writable.js';
+import { checkImageSettings } from '../build/image-settings.js';
 import { checkPackageFilename, checkPackageName, checkPackageVersion } from './names.js';
 
 /**
@@ -312,4 +314,60 @@ export function diffLocks(before: Lock, after: Lock): string[] {
     else if (a.sha256 !== b.sha256) lines.push(`  ${name} ${a.version} (rebuilt: new sha256)`);
   }
   return lines;
+}
+
+/** The default lock path: next to the spec, `NAME.lock.json` for `NAME.yaml`. */
+export function defaultLockPath(specPath: string): string {
+  return join(dirname(specPath), `${basename(specPath).replace(/\.(ya?ml|json)$/, '')}.lock.json`);
+}
+
+export interface LockSpecOptions {
+  /** Lock file to write (default: defaultLockPath(spec)). */
+  output?: string;
+  /** Compare with the lock already at `output` (which must exist) and report what changed. */
+  update?: boolean;
+  /** Resolve against this archive snapshot (YYYY-MM-DD) instead of the spec's. */
+  snapshot?: string;
+  log?: (message: string) => void;
+}
+
+export interface LockSpecResult {
+  lock: Lock;
+  /** Where the lock is. */
+  path: string;
+  /** With `update`: the lock that was there, what moved (diffLocks lines), and whether the lock changed at all. */
+  previous?: Lock;
+  changes?: string[];
+  /** With `update`: false when the new lock is the same document, which is then left untouched. */
+  changed?: boolean;
+}
+
+/** A spec as lock and build read it: all of it is checked, its image section too, before anything is fetched. */
+export async function loadLockableSpec(specPath: string): Promise<LoadedSpec> {
+  const loaded = await loadSpec(specPath);
+  checkImageSettings(loaded.spec.image ?? {}, 'spec image');
+  return loaded;
+}
+
+/** `lock`: resolves a spec file into a lock written atomically beside it (or at `output`). */
+export async function lockSpecFile(specPath: string, options: LockSpecOptions = {}): Promise<LockSpecResult> {
+  const output = options.output ?? defaultLockPath(specPath);
+  const loaded = await loadLockableSpec(specPath);
+  if (options.snapshot !== undefined) {
+    if (!loaded.spec.archive) throw new UserError('--snapshot needs a spec with an archive');
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(options.snapshot)) throw new UserError(`--snapshot ${options.snapshot}: expected YYYY-MM-DD`);
+  }
+  if (options.update && !(await exists(output))) throw new UserError(`--update: no lock at ${output}`);
+  const previous = options.update ? await readLock(output) : undefined;
+  await checkWritableFile(output, `lock ${output}`); // before resolving, not after
+  const lock = await createLock(loaded, { ...(options.snapshot ? { archiveDate: options.snapshot } : {}), ...(options.log ? { log: options.log } : {}) });
+  const changed = !previous || !sameLock(previous, lock);
+  if (changed) await writeFileAtomic(output, serializeLock(lock));
+  return { lock, path: output, ...(previous ? { previous, changes: diffLocks(previous, lock), changed } : {}) };
+}
+
+/** `lock --check`: where the lock at `output` (default beside the spec) stands, resolving nothing. */
+export async function checkLockFile(specPath: string, output?: string): Promise<{ path: string; state: LockState['state'] }> {
+  const path = output ?? defaultLockPath(specPath);
+  return { path, state: (await lockState(await loadLockableSpec(specPath), path)).state };
 }

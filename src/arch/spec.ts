@@ -96,7 +96,20 @@ export function repositorySources(spec: Spec, archiveDate?: string): RepositoryS
   );
 }
 
+function isUrl(location: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:/i.test(location);
+}
+
 /** A URL as written in a spec or lock: absolute, or a path relative to `baseDir` (made a file: URL here). */
 export function resolveLocation(location: string, baseDir: string): string {
-  return /^[a-z][a-z0-9+.-]*:/i.test(location) ? location : pathToFileURL(resolvePath(baseDir, location)).href;
+  return isUrl(location) ? location : pathToFileURL(resolvePath(baseDir, location)).href;
+}
+
+/**
+ * The location of file `name` in `base` (a URL, or a plain path for resolveLocation): a URL gets the name
+ * percent-encoded (`:` of an epoch, `+`), a path gets it as it is, since resolveLocation encodes paths itself.
+ */
+export function locationOfFile(base: string, name: string): string {
+  const dir = base.replace(/\/+$/, '');
+  return `${dir}/${isUrl(base) ? encodeURIComponent(name) : name}`;
 }

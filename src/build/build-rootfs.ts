@@ -11,7 +11,7 @@ import { copyImage } from '../transports/copy.js';
 import { openDestination, type TransportOptions } from '../transports/open.js';
 import { parseReference } from '../transports/reference.js';
 import { makeScratchDir } from '../util/fs.js';
-import { layerCompressor, parsePlatform, type ImageSettings } from './image-settings.js';
+import { layerCompressor, loadImageSettings, parsePlatform, resolveSourceDateEpoch, type ImageSettings } from './image-settings.js';
 import { writeLayer } from './layer.js';
 import { StagedImage } from './staged-image.js';
 import { rfc3339 } from '../util/time.js';
@@ -94,4 +94,39 @@ export async function stageImage(
 /** Writes a staged image to every output (the CLI parses every reference before any work, so a typo fails fast). */
 export async function writeOutputs(image: StagedImage, outputs: string[], options: TransportOptions = {}): Promise<void> {
   for (const output of outputs) await copyImage(image, await openDestination(parseReference(output), options));
+}
+
+export interface RootfsBuildOptions {
+  /** Directory or tarball (plain, gzip or zstd) holding the root filesystem. */
+  rootfs: string;
+  /** Image settings: a parsed object, or the path of an IMAGE.yaml (schemas/image-config.schema.json). */
+  settings?: ImageSettings | string;
+  /** References to write the image to (oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:…, docker://…). */
+  outputs: string[];
+  /** SOURCE_DATE_EPOCH in seconds, over `sourceDateEpochEnv` and the settings. */
+  sourceDateEpoch?: string;
+  /** The environment's $SOURCE_DATE_EPOCH, when the caller wants it to count (the library never reads it itself). */
+  sourceDateEpochEnv?: string;
+  transport?: TransportOptions;
+  log?: (message: string) => void;
+}
+
+/** `build --rootfs`: a one-layer image from a directory or tarball, written to every output. */
+export async function buildRootfsImage(options: RootfsBuildOptions): Promise<BuildResult> {
+  options.outputs.forEach((o) => parseReference(o));
+  const log = options.log ?? (() => {});
+  const settings = typeof options.settings === 'string' ? await loadImageSettings(options.settings) : (options.settings ?? {});
+  const sde = resolveSourceDateEpoch(options.sourceDateEpoch, options.sourceDateEpochEnv, settings);
+  const tree = await readRootfs(options.rootfs, settings, sde, (msg) => log(`warning: ${msg}`));
+  try {
+    const { image, result } = await stageImage(tree, settings, sde, 'repro-oci build --rootfs');
+    try {
+      await writeOutputs(image, options.outputs, options.transport);
+    } finally {
+      await image.close();
+    }
+    return result;
+  } finally {
+    await tree.cleanup();
+  }
 }

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../errors.js';
+import { enableProgressDisplay } from '../fetch/progress.js';
 import { handleInterrupts, sweepAbandonedScratchDirs } from '../util/fs.js';
 import { VERSION } from '../version.js';
 import { registerCommands } from './commands/index.js';
@@ -10,6 +11,7 @@ import { registerCommands } from './commands/index.js';
  */
 export async function main(argv: string[]): Promise<number> {
   handleInterrupts();
+  enableProgressDisplay();
   const program = new Command('repro-oci')
     .description('Build, rebuild and verify bit-for-bit reproducible OCI images of Arch Linux')
     .version(VERSION)

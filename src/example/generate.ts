@@ -1,9 +1,13 @@
-import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { copyFile, readFile, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { buildPackage, type PackageEntry } from '../arch/package-writer.js';
 import { repoPackageFromBuilt, writeRepo } from '../arch/repo-writer.js';
 import { UserError } from '../errors.js';
+
+/** The bundled example (examples/hello-arch/: packages.yaml, spec.yaml), shipped with the package. */
+export const EXAMPLE_DIR = fileURLToPath(new URL('../../../examples/hello-arch/', import.meta.url));
 
 /** examples/hello-arch/packages.yaml */
 interface ExamplePackages {
@@ -66,4 +70,15 @@ export async function generateExampleArchive(packagesYaml: string, dir: string, 
     }
     await writeRepo(out, repo, built, { mtime: def.sourceDateEpoch, symlinks: false });
   }
+}
+
+/**
+ * Writes the bundled example into `dir`: its package archive (dir/repo/…) and dir/spec.yaml, whose servers are
+ * relative to it. Returns the spec's path. Offline and byte-identical on every machine.
+ */
+export async function writeExample(dir: string): Promise<string> {
+  await generateExampleArchive(join(EXAMPLE_DIR, 'packages.yaml'), dir);
+  const spec = join(dir, 'spec.yaml');
+  await copyFile(join(EXAMPLE_DIR, 'spec.yaml'), spec);
+  return spec;
 }

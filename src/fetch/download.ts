@@ -141,7 +141,7 @@ export async function downloadToCache(
   what: string,
   options: { retry?: RetryPolicy; check?: (file: string) => Promise<void>; log?: (message: string) => void } = {},
 ): Promise<{ path: string; fetched: boolean }> {
-  const log = options.log ?? ((message: string) => void process.stderr.write(`${message}\n`));
+  const log = options.log ?? (() => {}); // a library prints nothing of its own
   const cached = await cache.lookup(digest, size, log);
   if (cached) {
     await options.check?.(cached);
@@ -189,9 +189,10 @@ export async function downloadToCache(
 /**
  * Fetches a small document whose digest is not known in advance (a repository database) fully into memory,
  * with the same retries. Callers record the digest of what they got. A document that does not exist is a
- * NotFoundError; a failure that persists after the retries is a plain UserError.
+ * NotFoundError; a failure that persists after the retries is a plain UserError. `timeoutMs` bounds each attempt,
+ * headers and body together (an attempt that runs out of time is retried like a lost connection).
  */
-export async function fetchBytes(url: string, what: string, limit: number, retry: RetryPolicy = DEFAULT_RETRY): Promise<Buffer> {
+export async function fetchBytes(url: string, what: string, limit: number, retry: RetryPolicy = DEFAULT_RETRY, timeoutMs = 5 * 60 * 1000): Promise<Buffer> {
   if (url.startsWith('file:')) {
     const path = localPath(url);
     const info = await stat(path).catch(() => undefined);
@@ -204,7 +205,7 @@ export async function fetchBytes(url: string, what: string, limit: number, retry
     try {
       let response: Response;
       try {
-        response = await fetch(url, { redirect: 'follow', signal: AbortSignal.timeout(5 * 60 * 1000) });
+        response = await fetch(url, { redirect: 'follow', signal: AbortSignal.timeout(timeoutMs) });
       } catch (err) {
         throw new TransientError(`${url}: ${describeNetworkError(err)}`);
       }

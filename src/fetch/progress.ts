@@ -1,3 +1,11 @@
+/** Set by the CLI: a library caller's process never gets a progress line it did not ask for. */
+let progressWanted = false;
+
+/** Lets Progress draw on stderr (still only when it is a terminal and REPRO_OCI_PROGRESS is not 0). */
+export function enableProgressDisplay(): void {
+  progressWanted = true;
+}
+
 /**
  * A one-line download progress display on stderr when it is a terminal; silent otherwise (CI logs, pipes).
  * Redraws at most every 200 ms.
@@ -6,7 +14,7 @@ export class Progress {
   private total: number | undefined;
   private done = 0;
   private lastDraw = 0;
-  private readonly enabled = process.stderr.isTTY === true && process.env.REPRO_OCI_PROGRESS !== '0';
+  private readonly enabled = progressWanted && process.stderr.isTTY === true && process.env.REPRO_OCI_PROGRESS !== '0';
 
   constructor(private readonly label: string) {}
 

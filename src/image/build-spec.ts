@@ -1,25 +1,27 @@
-import { createLock, lockState, serializeLock, staleLockMessage, type Lock } from '../arch/lock.js';
+import { createLock, defaultLockPath, existingLock, lockState, serializeLock, staleLockMessage, type Lock } from '../arch/lock.js';
 import { sha256 } from '../oci/digest.js';
 import { sbomPackage, serializeSbom, type SbomInput } from '../sbom/sbom.js';
 import { spdxDocument } from '../sbom/spdx.js';
 import { cycloneDxDocument } from '../sbom/cyclonedx.js';
-import { resolutionDigest, type LoadedSpec, type Spec } from '../arch/spec.js';
-import { stageImage, type BuildResult } from '../build/build-rootfs.js';
+import { loadSpec, resolutionDigest, type LoadedSpec, type Spec } from '../arch/spec.js';
+import { stageImage, writeOutputs, type BuildResult } from '../build/build-rootfs.js';
 import { checkImageSettings, layerCompressor, resolveSourceDateEpoch, type ImageSettings } from '../build/image-settings.js';
 import type { StagedImage } from '../build/staged-image.js';
 import { UserError } from '../errors.js';
-import type { ContentCache } from '../fetch/cache.js';
+import { ContentCache } from '../fetch/cache.js';
 import { fetchLockedPackages, lockSignatures } from '../install/fetch-packages.js';
 import { installPackages, type TreeNode } from '../install/installer.js';
 import { sortWithHardlinks } from '../rootfs/tree.js';
-import { writeFileAtomic } from '../util/fs.js';
+import { ensureDir, writeFileAtomic } from '../util/fs.js';
+import { parseReference } from '../transports/reference.js';
+import type { TransportOptions } from '../transports/open.js';
 import { VERSION } from '../version.js';
 import { checkSourceDateEpoch } from '../util/time.js';
 import { RECIPE_LABEL, RECIPE_PATH, serializeRecipe, type Recipe } from './recipe.js';
 import type { SandboxLimits } from './limits.js';
 import { runSetupCommands } from './sandbox.js';
-import { applyExcludes, applySetupFiles, contentNode, expandSetup, lockRootPassword } from './setup.js';
-import { resolve as resolvePath } from 'node:path';
+import { applyExcludes, applySetupFiles, contentNode, expandSetup, lockRootPassword, refuseCommands } from './setup.js';
+import { basename, join, resolve as resolvePath } from 'node:path';
 
 export interface SpecBuildOptions {
   cache: ContentCache;
@@ -58,8 +60,13 @@ export function defaultSourceDateEpoch(lock: Lock): number {
   return checkSourceDateEpoch(lock.packages.reduce((max, p) => Math.max(max, p.builddate ?? 0), 0), 'the newest package BUILDDATE in the lock (the default SOURCE_DATE_EPOCH)');
 }
 
-/** The lock a build uses: the one given, else SPEC.lock.json beside the spec, else a new one written there. */
-export async function lockForBuild(loaded: LoadedSpec, lockPath: string, log: (m: string) => void): Promise<Lock> {
+/**
+ * The lock a build uses: the one at `lockPath` (SPEC.lock.json beside the spec by default), which must match the
+ * spec. When it is missing, a new one is resolved and written there, unless `mustExist` names what forbids that
+ * (`--frozen`, or a lock named explicitly with `--lock`): then the missing lock is the error.
+ */
+export async function lockForBuild(loaded: LoadedSpec, lockPath: string, log: (m: string) => void, mustExist?: string): Promise<Lock> {
+  if (mustExist) return existingLock(loaded, lockPath, mustExist);
   const found = await lockState(loaded, lockPath);
   if (found.state === 'stale') throw new UserError(staleLockMessage(lockPath));
   if (found.state === 'current') return found.lock;
@@ -148,4 +155,64 @@ export async function buildFromRecipeInputs(
   } finally {
     await tree.cleanup();
   }
+}
+
+export interface SpecOutputOptions extends Omit<SpecBuildOptions, 'log' | 'cache' | 'sourceDateEpochFlag' | 'trustSpecPaths' | 'fetchLock'> {
+  /** SOURCE_DATE_EPOCH in seconds, over `sourceDateEpochEnv`, the spec's image settings and the lock's date. */
+  sourceDateEpoch?: string;
+  /** Package cache (default: ContentCache.at(): $REPRO_OCI_CACHE, else ~/.cache/repro-oci). */
+  cache?: ContentCache;
+  /** References to write the image to (oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:…, docker://…). */
+  outputs: string[];
+  /** Also write the SBOMs (sbom.spdx.json, sbom.cdx.json) into this directory. */
+  sbomDir?: string;
+  transport?: TransportOptions;
+  log?: (message: string) => void;
+}
+
+export interface SpecBuildResult extends BuildResult {
+  recipe: Recipe;
+  /** SBOM files by their path in the image. */
+  sboms: Record<string, Buffer>;
+}
+
+/** Builds a loaded spec from its lock and writes the image to every output (and the SBOMs to `sbomDir`). */
+export async function buildLockedSpec(loaded: LoadedSpec, lock: Lock, options: SpecOutputOptions): Promise<SpecBuildResult> {
+  options.outputs.forEach((o) => parseReference(o));
+  const { outputs, sbomDir, transport, cache, sourceDateEpoch, ...rest } = options;
+  const { image, result, recipe, sboms } = await buildFromRecipeInputs(loaded.spec, loaded.baseDir, lock, {
+    ...rest,
+    ...(sourceDateEpoch !== undefined ? { sourceDateEpochFlag: sourceDateEpoch } : {}),
+    cache: cache ?? ContentCache.at(),
+    log: options.log ?? (() => {}),
+  });
+  try {
+    await writeOutputs(image, outputs, transport);
+    if (sbomDir) {
+      await ensureDir(sbomDir);
+      for (const [path, content] of Object.entries(sboms)) await writeFileAtomic(join(sbomDir, basename(path)), content);
+    }
+  } finally {
+    await image.close();
+  }
+  return { ...result, recipe, sboms };
+}
+
+export interface SpecFileBuildOptions extends SpecOutputOptions {
+  /** The lock to build from (default: defaultLockPath(spec)); resolved and written there when missing. */
+  lock?: string;
+  /** Refuse a spec that has setup commands, before fetching anything. */
+  noCommands?: boolean;
+  /** Never resolve nor write a lock: a missing lock is an error, as a stale one always is (CI). */
+  frozen?: boolean;
+}
+
+/** `build SPEC`: spec → lock (made when missing) → image, written to every output. */
+export async function buildSpecFile(specPath: string, options: SpecFileBuildOptions): Promise<SpecBuildResult> {
+  options.outputs.forEach((o) => parseReference(o)); // a typo fails before any work
+  const loaded = await loadSpec(specPath);
+  const settings = checkImageSettings(loaded.spec.image ?? {}, 'spec image'); // before a lock is made for it
+  if (options.noCommands) refuseCommands(expandSetup(settings.setup).commands, 'spec');
+  const lock = await lockForBuild(loaded, options.lock ?? defaultLockPath(specPath), options.log ?? (() => {}), options.frozen ? '--frozen' : undefined);
+  return buildLockedSpec(loaded, lock, options);
 }

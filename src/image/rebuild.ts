@@ -1,7 +1,8 @@
 import { diffImages, formatDiff, type DiffReport } from '../compare/image-diff.js';
 import { checkImageSettings, layerCompressor } from '../build/image-settings.js';
 import { UserError } from '../errors.js';
-import type { ContentCache } from '../fetch/cache.js';
+import { ContentCache } from '../fetch/cache.js';
+import { openSource, type TransportOptions } from '../transports/open.js';
 import { checkConfig, checkManifest } from '../oci/raw-json.js';
 import type { Descriptor, Manifest } from '../oci/types.js';
 import { readTar } from '../tar/reader.js';
@@ -33,6 +34,8 @@ export interface RebuildOptions {
   noCommands?: boolean;
   /** Limits for the recipe's setup commands (default DEFAULT_LIMITS). */
   limits?: SandboxLimits;
+  /** What the recipe's relative package URLs are relative to (default: the current directory; relative mirrors always are). */
+  baseDir?: string;
   log: (message: string) => void;
 }
 
@@ -95,8 +98,9 @@ export async function readRecipe(source: ImageSource, descriptor: Descriptor, ma
  * from the cache or a --mirror; otherwise it is refused here, before any package is fetched.
  */
 async function lockWithinPolicy(recipe: Recipe, options: RebuildOptions): Promise<Lock> {
-  const baseDir = process.cwd();
-  const mirrors = (options.mirrors ?? []).map((m) => resolveLocation(m, baseDir));
+  const baseDir = options.baseDir ?? process.cwd();
+  // A relative mirror is relative to the current directory, as where packages are fetched (fetchLockedPackages).
+  const mirrors = (options.mirrors ?? []).map((m) => resolveLocation(m, process.cwd()));
   const { lock, refused, dropped } = applyUrlPolicy(recipe.lock, baseDir, new UrlPolicy(options.allowUrls ?? [], mirrors));
   if (mirrors.length === 0) {
     // Looked up in full (a corrupt entry is evicted here), so the refusal is decided before anything is fetched.
@@ -127,7 +131,7 @@ export async function rebuild(source: ImageSource, label: string, options: Rebui
     commands.forEach((c) => options.log(`  ${JSON.stringify(c)}`));
   }
 
-  const built = await buildFromRecipeInputs(recipe.spec, process.cwd(), recipe.lock, {
+  const built = await buildFromRecipeInputs(recipe.spec, options.baseDir ?? process.cwd(), recipe.lock, {
     cache: options.cache,
     mirrors: options.mirrors ?? [],
     ...(options.keyringDir ? { keyringDir: options.keyringDir } : {}),
@@ -147,6 +151,24 @@ export async function rebuild(source: ImageSource, label: string, options: Rebui
     return result;
   } finally {
     await built.image.close();
+  }
+}
+
+export interface RebuildReferenceOptions extends Omit<RebuildOptions, 'cache' | 'log'> {
+  /** Package cache (default: ContentCache.at(): $REPRO_OCI_CACHE, else ~/.cache/repro-oci). */
+  cache?: ContentCache;
+  transport?: TransportOptions;
+  log?: (message: string) => void;
+}
+
+/** `rebuild REF`: opens the image, rebuilds it from its recipe and compares (see rebuild). */
+export async function rebuildReference(reference: string, options: RebuildReferenceOptions = {}): Promise<RebuildResult> {
+  const { transport, cache, log, ...rest } = options;
+  const source = await openSource(reference, transport);
+  try {
+    return await rebuild(source, reference, { ...rest, cache: cache ?? ContentCache.at(), log: log ?? (() => {}) });
+  } finally {
+    await source.close();
   }
 }
 

@@ -2,7 +2,7 @@ import { keyringIdentity, loadKeyringFromDirectory, type Keyring } from '../arch
 import { parseSigLevel } from '../arch/siglevel.js';
 import { canonicalJson } from '../oci/canonical-json.js';
 import type { Lock, LockedPackage } from '../arch/lock.js';
-import { resolveLocation } from '../arch/spec.js';
+import { locationOfFile, resolveLocation } from '../arch/spec.js';
 import { checkPackageSignature, signaturePolicy, type SignaturePolicy, type VerifiedSignature } from '../arch/signature.js';
 import { NotFoundError, UserError } from '../errors.js';
 import type { ContentCache } from '../fetch/cache.js';
@@ -14,7 +14,10 @@ import type { Validation } from './local-db.js';
 
 export interface FetchOptions {
   cache: ContentCache;
-  /** Base URLs tried before the lock's own, each holding packages by file name (a flat mirror). */
+  /**
+   * Flat mirrors holding packages by file name, tried before the lock's URLs: URLs, or directories (a relative one
+   * is relative to the current directory, as a command-line path is).
+   */
   mirrors?: string[];
   /** Directory that relative URLs in the lock are relative to (the spec's, or the lock file's). */
   baseDir: string;
@@ -66,7 +69,10 @@ export async function fetchLockedPackages(lock: Lock, options: FetchOptions): Pr
   if (policy.level !== 'never' && !options.signatures?.keyring) throw new UserError(`signature level ${policy.level} needs a keyring`);
   for (const pkg of lock.packages) {
     const what = `package ${pkg.name} ${pkg.version}`;
-    const urls = [...(options.mirrors ?? []).map((m) => `${m.replace(/\/+$/, '')}/${encodeURIComponent(pkg.filename)}`), ...pkg.urls].map((u) => resolveLocation(u, options.baseDir));
+    const urls = [
+      ...(options.mirrors ?? []).map((m) => resolveLocation(locationOfFile(m, pkg.filename), process.cwd())),
+      ...pkg.urls.map((u) => resolveLocation(u, options.baseDir)),
+    ];
     const digest = `sha256:${pkg.sha256}` as Digest;
     let validation: Validation[] = ['sha256'];
     let signer: PackageToInstall['signer'];
@@ -81,8 +87,9 @@ export async function fetchLockedPackages(lock: Lock, options: FetchOptions): Pr
       } finally {
         await bytes.verify(`${what} (${file})`);
       }
-      // pacman records `pgp` alone when a signature was checked, else the sha256 it compared.
-      validation = verified ? ['pgp'] : ['sha256'];
+      // As pacman (_alpm_pkg_validate_internal): a signature from the database stands in for the checksum (`pgp`
+      // alone); with a detached `.sig` it compares the sha256 as well (`sha256`, `pgp`); without one, the sha256.
+      validation = verified ? (pkg.signature ? ['pgp'] : ['sha256', 'pgp']) : ['sha256'];
       signer = verified ? { fingerprint: verified.fingerprint, ...(verified.signerUserId ? { userId: verified.signerUserId } : {}) } : undefined;
     };
     const { path: file, fetched } = await downloadToCache(options.cache, urls, digest, pkg.csize || undefined, what, { check, ...(options.log ? { log: options.log } : {}) });

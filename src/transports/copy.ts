@@ -4,6 +4,8 @@ import { checkIndex, checkManifest, type RawJson } from '../oci/raw-json.js';
 import type { Descriptor } from '../oci/types.js';
 import { bytesStream, readJsonBlob } from './layout.js';
 import type { ImageDestination, ImageSource } from './types.js';
+import { openDestination, openSource, type TransportOptions } from './open.js';
+import { parseReference } from './reference.js';
 
 /** How often one blob is sent from its start when the registry loses the upload (UploadLostError). */
 const BLOB_UPLOAD_ATTEMPTS = 3;
@@ -51,4 +53,37 @@ async function copyDocument(source: ImageSource, destination: ImageDestination, 
     }
   }
   if (!(await destination.hasBlob(descriptor.digest))) await destination.putBlob(descriptor, bytesStream(raw.bytes));
+}
+
+export interface CopyReferenceOptions {
+  /** Allow plain http to registries that are not on loopback. */
+  insecure?: boolean;
+  /** Registry credentials (user:pass) for the source and for the destination. */
+  srcCreds?: string;
+  destCreds?: string;
+  /** When the source is an index, copy only its manifest for this platform (os/arch[/variant]). */
+  platform?: string;
+  /** Registry uploads: blobs larger than this go up in chunks of this size. */
+  chunkSize?: number;
+}
+
+/** `copy SRC DST`: every blob verified, every digest kept; returns the root descriptor written. */
+export async function copyReference(src: string, dst: string, options: CopyReferenceOptions = {}): Promise<Descriptor> {
+  const sourceRef = parseReference(src);
+  const destinationRef = parseReference(dst);
+  const common: TransportOptions = { ...(options.insecure ? { insecure: true } : {}) };
+  const source = await openSource(sourceRef, { ...common, ...(options.srcCreds ? { creds: options.srcCreds } : {}), ...(options.platform ? { platform: options.platform } : {}) });
+  try {
+    // Blobs already in another repository of the same registry are mounted rather than uploaded again.
+    const mountFrom = sourceRef.transport === 'docker' && destinationRef.transport === 'docker' && sourceRef.registry === destinationRef.registry ? sourceRef.repository : undefined;
+    const destination = await openDestination(destinationRef, {
+      ...common,
+      ...(options.destCreds ? { creds: options.destCreds } : {}),
+      ...(options.chunkSize ? { chunkSize: options.chunkSize } : {}),
+      ...(mountFrom ? { mountFrom } : {}),
+    });
+    return await copyImage(source, destination);
+  } finally {
+    await source.close();
+  }
 }

@@ -3,7 +3,7 @@ import { UserError } from '../../errors.js';
 import { archiveImage } from '../../image/archive-image.js';
 import { openSource } from '../../transports/open.js';
 import { parseReference } from '../../transports/reference.js';
-import { checkNewDirectory } from '../preflight.js';
+import { checkNewDirectory } from '../../util/writable.js';
 import { addRegistryOptions, transportOptions, type RegistryCliOptions } from '../options.js';
 
 export function registerArchive(program: Command): void {

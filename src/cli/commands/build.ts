@@ -1,18 +1,17 @@
-import { basename, join } from 'node:path';
 import type { Command } from 'commander';
 import { addCommandOptions, addRegistryOptions, repeatable, transportOptions, type CommandCliOptions, type RegistryCliOptions } from '../options.js';
-import { ensureDir, exists, writeFileAtomic } from '../../util/fs.js';
-import { existingLock } from '../../arch/lock.js';
-import { readRootfs, stageImage, writeOutputs } from '../../build/build-rootfs.js';
-import { checkImageSettings, loadImageSettings, resolveSourceDateEpoch, type ImageSettings } from '../../build/image-settings.js';
+import { buildRootfsImage } from '../../build/build-rootfs.js';
+import { checkImageSettings } from '../../build/image-settings.js';
 import { UserError } from '../../errors.js';
 import { ContentCache } from '../../fetch/cache.js';
-import { buildFromRecipeInputs, lockForBuild } from '../../image/build-spec.js';
+import { buildLockedSpec, lockForBuild } from '../../image/build-spec.js';
 import { limitsFromOptions } from '../../image/limits.js';
 import { expandSetup, refuseCommands } from '../../image/setup.js';
 import { parseReference } from '../../transports/reference.js';
-import { defaultLockPath, loadCheckedSpec } from './lock.js';
-import { checkCache, checkOutputs, checkWritableDirectory, checkWritableFile } from '../preflight.js';
+import { defaultLockPath, loadLockableSpec } from './lock.js';
+import { checkCache, checkOutputs } from '../preflight.js';
+import { checkWritableDirectory, checkWritableFile } from '../../util/writable.js';
+import { exists } from '../../util/fs.js';
 
 
 interface BuildOptions extends RegistryCliOptions, CommandCliOptions {
@@ -31,50 +30,40 @@ interface BuildOptions extends RegistryCliOptions, CommandCliOptions {
 const log = (msg: string): boolean => process.stderr.write(`${msg}\n`);
 
 async function buildRootfs(opts: BuildOptions & { rootfs: string }): Promise<string> {
-  const settings: ImageSettings = opts.config ? await loadImageSettings(opts.config) : {};
-  const sde = resolveSourceDateEpoch(opts.sourceDateEpoch, process.env.SOURCE_DATE_EPOCH, settings);
-  const tree = await readRootfs(opts.rootfs, settings, sde, (msg) => log(`warning: ${msg}`));
-  try {
-    const { image, result } = await stageImage(tree, settings, sde, 'repro-oci build --rootfs');
-    try {
-      await writeOutputs(image, opts.output, transportOptions(opts));
-    } finally {
-      await image.close();
-    }
-    return result.manifest.digest;
-  } finally {
-    await tree.cleanup();
-  }
+  const result = await buildRootfsImage({
+    rootfs: opts.rootfs,
+    ...(opts.config ? { settings: opts.config } : {}),
+    outputs: opts.output,
+    ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}),
+    ...(process.env.SOURCE_DATE_EPOCH !== undefined ? { sourceDateEpochEnv: process.env.SOURCE_DATE_EPOCH } : {}),
+    transport: transportOptions(opts),
+    log,
+  });
+  return result.manifest.digest;
 }
 
 async function buildSpec(specPath: string, opts: BuildOptions): Promise<string> {
-  const loaded = await loadCheckedSpec(specPath);
+  const loaded = await loadLockableSpec(specPath);
   const limits = limitsFromOptions(opts);
   if (!opts.commands) refuseCommands(expandSetup(checkImageSettings(loaded.spec.image ?? {}, 'spec image').setup).commands, 'spec');
   const lockPath = opts.lock ?? defaultLockPath(specPath);
   // --frozen never resolves; a lock named by --lock must exist. Only the default lock is made when missing.
-  const demanded = opts.frozen ? '--frozen' : opts.lock !== undefined ? '--lock' : undefined;
-  if (!demanded && !(await exists(lockPath))) await checkWritableFile(lockPath, `lock ${lockPath}`);
+  const mustExist = opts.frozen ? '--frozen' : opts.lock !== undefined ? '--lock' : undefined;
+  if (!mustExist && !(await exists(lockPath))) await checkWritableFile(lockPath, `lock ${lockPath}`);
   await checkCache(opts.cache);
-  const lock = demanded ? await existingLock(loaded, lockPath, demanded) : await lockForBuild(loaded, lockPath, log);
-  const { image, result, sboms } = await buildFromRecipeInputs(loaded.spec, loaded.baseDir, lock, {
+  const lock = await lockForBuild(loaded, lockPath, log, mustExist);
+  const result = await buildLockedSpec(loaded, lock, {
     cache: ContentCache.at(opts.cache),
     mirrors: opts.mirror,
     ...(opts.keyring ? { keyringDir: opts.keyring } : {}),
     limits,
-    ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpochFlag: opts.sourceDateEpoch } : {}),
+    ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}),
     ...(process.env.SOURCE_DATE_EPOCH ? { sourceDateEpochEnv: process.env.SOURCE_DATE_EPOCH } : {}),
+    outputs: opts.output,
+    ...(opts.sbom ? { sbomDir: opts.sbom } : {}),
+    transport: transportOptions(opts),
     log,
   });
-  try {
-    await writeOutputs(image, opts.output, transportOptions(opts));
-    if (opts.sbom) {
-      await ensureDir(opts.sbom);
-      for (const [path, content] of Object.entries(sboms)) await writeFileAtomic(join(opts.sbom, basename(path)), content);
-    }
-  } finally {
-    await image.close();
-  }
   return result.manifest.digest;
 }
 

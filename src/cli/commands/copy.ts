@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { UserError } from '../../errors.js';
-import { copyImage } from '../../transports/copy.js';
-import { openDestination, openSource, type TransportOptions } from '../../transports/open.js';
+import { copyReference } from '../../transports/copy.js';
 import { parseReference } from '../../transports/reference.js';
 import { checkOutputs } from '../preflight.js';
 
@@ -27,28 +26,20 @@ export function registerCopy(program: Command): void {
     .option('--platform <os/arch[/variant]>', 'when the source is an index, copy only its manifest for this platform')
     .option('--chunk-size <bytes>', 'registry uploads: blobs larger than this go up in chunks of this size')
     .action(async (src: string, dst: string, opts: CopyOptions) => {
-      const sourceRef = parseReference(src);
-      const destinationRef = parseReference(dst);
+      parseReference(src);
+      parseReference(dst);
       await checkOutputs([dst]);
-      const common: TransportOptions = { ...(opts.insecure ? { insecure: true } : {}) };
       const srcCreds = opts.srcCreds ?? opts.creds;
       const destCreds = opts.destCreds ?? opts.creds;
       const chunkSize = opts.chunkSize === undefined ? undefined : Number(opts.chunkSize);
       if (chunkSize !== undefined && (!Number.isSafeInteger(chunkSize) || chunkSize < 1)) throw new UserError(`--chunk-size ${opts.chunkSize}: expected a positive number of bytes`);
-      const source = await openSource(sourceRef, { ...common, ...(srcCreds ? { creds: srcCreds } : {}), ...(opts.platform ? { platform: opts.platform } : {}) });
-      try {
-        // Blobs already in another repository of the same registry are mounted rather than uploaded again.
-        const mountFrom = sourceRef.transport === 'docker' && destinationRef.transport === 'docker' && sourceRef.registry === destinationRef.registry ? sourceRef.repository : undefined;
-        const destination = await openDestination(destinationRef, {
-          ...common,
-          ...(destCreds ? { creds: destCreds } : {}),
-          ...(chunkSize ? { chunkSize } : {}),
-          ...(mountFrom ? { mountFrom } : {}),
-        });
-        const root = await copyImage(source, destination);
-        process.stdout.write(`${root.digest}\n`);
-      } finally {
-        await source.close();
-      }
+      const root = await copyReference(src, dst, {
+        ...(opts.insecure ? { insecure: true } : {}),
+        ...(srcCreds ? { srcCreds } : {}),
+        ...(destCreds ? { destCreds } : {}),
+        ...(opts.platform ? { platform: opts.platform } : {}),
+        ...(chunkSize ? { chunkSize } : {}),
+      });
+      process.stdout.write(`${root.digest}\n`);
     });
 }

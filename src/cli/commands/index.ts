@@ -9,6 +9,7 @@ import { registerInspect } from './inspect.js';
 import { registerInstall } from './install.js';
 import { registerLock } from './lock.js';
 import { registerRebuild } from './rebuild.js';
+import { registerStatus } from './status.js';
 
 /** Each command lives in its own module and registers itself here, in the order `--help` lists them: the pipeline first. */
 export function registerCommands(program: Command): void {
@@ -16,6 +17,7 @@ export function registerCommands(program: Command): void {
   registerBuild(program);
   registerRebuild(program);
   registerDiff(program);
+  registerStatus(program);
   registerInspect(program);
   registerCopy(program);
   registerArchive(program);

@@ -1,14 +1,10 @@
-import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { repeatable } from '../options.js';
-import { readLock } from '../../arch/lock.js';
-import { resolveSourceDateEpoch } from '../../build/image-settings.js';
 import { ContentCache } from '../../fetch/cache.js';
-import { fetchLockedPackages, lockSignatures } from '../../install/fetch-packages.js';
-import { installPackages, type InstalledTree } from '../../install/installer.js';
+import { installLock, listLock, type TreeFromLockOptions } from '../../install/from-lock.js';
 import { displayName } from '../../util/raw-name.js';
-import { materialize } from '../../install/materialize.js';
-import { checkCache, checkNewDirectory } from '../preflight.js';
+import { checkNewDirectory } from '../../util/writable.js';
+import { checkCache } from '../preflight.js';
 
 
 interface TreeOptions {
@@ -23,22 +19,26 @@ interface TreeOptions {
 function addTreeOptions(command: Command): Command {
   return command
     .option('--cache <dir>', 'package cache (default: $REPRO_OCI_CACHE or ~/.cache/repro-oci)')
-    .option('--keyring <dir>', "keyring directory (NAME.gpg, NAME-trusted, NAME-revoked) matching the lock's keyring")
-    .option('--mirror <url>', 'flat mirror holding packages by file name, tried before the lock URLs (repeatable)', repeatable, [])
+    .option('--keyring <dir>', "keyring directory matching the lock's keyring: NAME.gpg, and NAME-trusted and NAME-revoked when present (as pacman-key --populate)")
+    .option('--mirror <url>', 'flat mirror (a URL or a directory) holding packages by file name, tried before the lock URLs (repeatable)', repeatable, [])
     .option('--noextract <pattern>', 'pacman.conf NoExtract pattern (repeatable)', repeatable, [])
     .option('--allow-devices', 'accept device nodes in packages')
-    .option('--source-date-epoch <seconds>', 'mtime for created directories and database files (default $SOURCE_DATE_EPOCH, else 0)');
+    .option('--source-date-epoch <seconds>', "mtime for created directories and database files, and pacman's %INSTALLDATE% (default $SOURCE_DATE_EPOCH, else the lock's archive date, else its newest package build date)");
 }
 
-/** Fetches and installs a lock into a tree model; shared by `install`, `ls` and image builds. */
-export async function treeFromLock(lockPath: string, opts: TreeOptions): Promise<InstalledTree> {
-  const lock = await readLock(lockPath);
-  await checkCache(opts.cache);
-  const log = (msg: string): boolean => process.stderr.write(`${msg}\n`);
-  const signatures = await lockSignatures(lock, opts.keyring);
-  const packages = await fetchLockedPackages(lock, { baseDir: dirname(resolve(lockPath)), cache: ContentCache.at(opts.cache), mirrors: opts.mirror, signatures, log });
-  const sde = resolveSourceDateEpoch(opts.sourceDateEpoch, process.env.SOURCE_DATE_EPOCH, {});
-  return installPackages(packages, { sourceDateEpoch: sde, noExtract: opts.noextract, allowDevices: opts.allowDevices ?? false, warn: (m) => log(`warning: ${m}`) });
+const log = (msg: string): boolean => process.stderr.write(`${msg}\n`);
+
+function libraryOptions(opts: TreeOptions): TreeFromLockOptions {
+  return {
+    cache: ContentCache.at(opts.cache),
+    ...(opts.keyring ? { keyringDir: opts.keyring } : {}),
+    mirrors: opts.mirror,
+    noExtract: opts.noextract,
+    allowDevices: opts.allowDevices ?? false,
+    ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}),
+    ...(process.env.SOURCE_DATE_EPOCH !== undefined ? { sourceDateEpochEnv: process.env.SOURCE_DATE_EPOCH } : {}),
+    log,
+  };
 }
 
 function modeString(type: string, mode: number): string {
@@ -59,14 +59,10 @@ export function registerInstall(program: Command): void {
       .requiredOption('--root <dir>', 'empty or new directory to write the tree into'),
   ).action(async (lockPath: string, opts: TreeOptions & { root: string }) => {
     await checkNewDirectory(opts.root, `--root ${opts.root}`);
-    const tree = await treeFromLock(lockPath, opts);
-    try {
-      const report = await materialize(tree.entries, opts.root);
-      process.stdout.write(`installed ${tree.packages.length} packages, ${report.written} entries into ${opts.root}\n`);
-      for (const [kind, count] of report.skipped) process.stdout.write(`not applied: ${count} × ${kind}\n`);
-    } finally {
-      await tree.cleanup();
-    }
+    await checkCache(opts.cache);
+    const report = await installLock(lockPath, opts.root, libraryOptions(opts));
+    process.stdout.write(`installed ${report.packages} packages, ${report.written} entries into ${opts.root}\n`);
+    for (const [kind, count] of report.skipped) process.stdout.write(`not applied: ${count} × ${kind}\n`);
   });
 
   addTreeOptions(
@@ -75,16 +71,12 @@ export function registerInstall(program: Command): void {
       .description('List the tree a lock installs: mode, owner, size, path, owning package')
       .argument('<lock>', 'lock file'),
   ).action(async (lockPath: string, opts: TreeOptions) => {
-    const tree = await treeFromLock(lockPath, opts);
-    try {
-      const lines = tree.entries.map((n) => {
-        // Names are byte strings: shown unambiguously when they are not printable UTF-8.
-        const link = n.type === 'symlink' ? ` -> ${displayName(n.linkTarget!)}` : n.type === 'hardlink' ? ` link to ${displayName(n.linkTarget!)}` : '';
-        return `${modeString(n.type, n.mode)} ${n.uid}/${n.gid} ${String(n.size).padStart(10)} ${displayName(`/${n.path}`)}${link}  [${n.owner || 'pacman db'}]`;
-      });
-      process.stdout.write(`${lines.join('\n')}\n`);
-    } finally {
-      await tree.cleanup();
-    }
+    await checkCache(opts.cache);
+    const lines = (await listLock(lockPath, libraryOptions(opts))).map((n) => {
+      // Names are byte strings: shown unambiguously when they are not printable UTF-8.
+      const link = n.type === 'symlink' ? ` -> ${displayName(n.linkTarget!)}` : n.type === 'hardlink' ? ` link to ${displayName(n.linkTarget!)}` : '';
+      return `${modeString(n.type, n.mode)} ${n.uid}/${n.gid} ${String(n.size).padStart(10)} ${displayName(`/${n.path}`)}${link}  [${n.owner || 'pacman db'}]`;
+    });
+    process.stdout.write(`${lines.join('\n')}\n`);
   });
 }

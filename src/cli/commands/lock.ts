@@ -1,23 +1,8 @@
-import { basename, dirname, join } from 'node:path';
 import type { Command } from 'commander';
-import { createLock, diffLocks, lockState, readLock, sameLock, serializeLock, staleLockMessage } from '../../arch/lock.js';
-import { loadSpec, type LoadedSpec } from '../../arch/spec.js';
-import { checkImageSettings } from '../../build/image-settings.js';
+import { checkLockFile, lockSpecFile, staleLockMessage } from '../../arch/lock.js';
 import { UserError } from '../../errors.js';
-import { exists, writeFileAtomic } from '../../util/fs.js';
-import { checkWritableFile } from '../preflight.js';
 
-/** The default lock path: next to the spec, `NAME.lock.json` for `NAME.yaml`. */
-export function defaultLockPath(specPath: string): string {
-  return join(dirname(specPath), `${basename(specPath).replace(/\.(ya?ml|json)$/, '')}.lock.json`);
-}
-
-/** A spec as lock and build read it: the whole spec is checked, image settings too, before anything is fetched. */
-export async function loadCheckedSpec(specPath: string): Promise<LoadedSpec> {
-  const loaded = await loadSpec(specPath);
-  checkImageSettings(loaded.spec.image ?? {}, 'spec image');
-  return loaded;
-}
+export { defaultLockPath, loadLockableSpec } from '../../arch/lock.js';
 
 interface LockCliOptions {
   output?: string;
@@ -39,39 +24,27 @@ export function registerLock(program: Command): void {
     .option('--snapshot <date>', 'resolve against this archive snapshot (YYYY-MM-DD) instead of the one in the spec')
     .addHelpText('after', `\n${EXIT_STATUS}`)
     .action(async (specPath: string, opts: LockCliOptions) => {
-      const output = opts.output ?? defaultLockPath(specPath);
-      if (opts.check && (opts.update || opts.snapshot !== undefined)) throw new UserError('--check resolves nothing: it does not go with --update or --snapshot');
-      const loaded = await loadCheckedSpec(specPath);
       if (opts.check) {
-        const found = await lockState(loaded, output);
-        process.stdout.write(found.state === 'missing' ? `no lock at ${output}\n` : found.state === 'stale' ? `${staleLockMessage(output)}\n` : `lock ${output} is current\n`);
-        process.exitCode = found.state === 'current' ? 0 : 1;
+        if (opts.update || opts.snapshot !== undefined) throw new UserError('--check resolves nothing: it does not go with --update or --snapshot');
+        const { path, state } = await checkLockFile(specPath, opts.output);
+        process.stdout.write(state === 'missing' ? `no lock at ${path}\n` : state === 'stale' ? `${staleLockMessage(path)}\n` : `lock ${path} is current\n`);
+        process.exitCode = state === 'current' ? 0 : 1;
         return;
       }
-      if (opts.snapshot !== undefined) {
-        if (!loaded.spec.archive) throw new UserError('--snapshot needs a spec with an archive');
-        if (!/^\d{4}-\d{2}-\d{2}$/.test(opts.snapshot)) throw new UserError(`--snapshot ${opts.snapshot}: expected YYYY-MM-DD`);
-      }
-      if (opts.update && !(await exists(output))) throw new UserError(`--update: no lock at ${output}`);
-      const previous = opts.update ? await readLock(output) : undefined;
-      await checkWritableFile(output, `lock ${output}`);
       const log = (msg: string): boolean => process.stderr.write(`${msg}\n`);
-      const lock = await createLock(loaded, { ...(opts.snapshot ? { archiveDate: opts.snapshot } : {}), log });
+      const { lock, path: output, previous, changes, changed } = await lockSpecFile(specPath, { ...opts, log });
       if (!previous) {
-        await writeFileAtomic(output, serializeLock(lock));
         process.stdout.write(`locked ${lock.packages.length} packages to ${output}\n`);
         return;
       }
-      if (sameLock(previous, lock)) {
+      if (!changed) {
         process.stdout.write('no change\n');
         return;
       }
-      await writeFileAtomic(output, serializeLock(lock));
-      const changes = diffLocks(previous, lock);
       const from = previous.archive?.date;
       const to = lock.archive?.date;
       process.stdout.write(from && to && from !== to ? `snapshot ${from} → ${to}\n` : '');
-      process.stdout.write(changes.length ? `${changes.join('\n')}\n` : 'no package changes; other fields changed (spec digest, databases, keyring or URLs)\n');
+      process.stdout.write(changes?.length ? `${changes.join('\n')}\n` : 'no package changes; other fields changed (spec digest, databases, keyring or URLs)\n');
       process.exitCode = 1;
     });
 }

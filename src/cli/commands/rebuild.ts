@@ -2,8 +2,7 @@ import type { Command } from 'commander';
 import { addCommandOptions, addRegistryOptions, repeatable, transportOptions, type CommandCliOptions, type RegistryCliOptions } from '../options.js';
 import { limitsFromOptions } from '../../image/limits.js';
 import { ContentCache } from '../../fetch/cache.js';
-import { formatRebuild, rebuild } from '../../image/rebuild.js';
-import { openSource } from '../../transports/open.js';
+import { formatRebuild, rebuildReference } from '../../image/rebuild.js';
 import { checkCache } from '../preflight.js';
 
 
@@ -22,23 +21,19 @@ export function registerRebuild(program: Command): void {
     .action(async (ref: string, opts: { cache?: string; mirror: string[]; allowUrl: string[]; keyring?: string; platform?: string; strict?: boolean; json?: boolean } & RegistryCliOptions & CommandCliOptions) => {
       const limits = limitsFromOptions(opts);
       await checkCache(opts.cache);
-      const source = await openSource(ref, transportOptions(opts));
-      try {
-        const result = await rebuild(source, ref, {
-          cache: ContentCache.at(opts.cache),
-          mirrors: opts.mirror,
-          allowUrls: opts.allowUrl,
-          noCommands: !opts.commands,
-          limits,
-          ...(opts.keyring ? { keyringDir: opts.keyring } : {}),
-          ...(opts.platform ? { platform: opts.platform } : {}),
-          strict: opts.strict ?? false,
-          log: (m) => process.stderr.write(`${m}\n`),
-        });
-        process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : formatRebuild(result));
-        process.exitCode = result.reproducible ? 0 : 1;
-      } finally {
-        await source.close();
-      }
+      const result = await rebuildReference(ref, {
+        transport: transportOptions(opts),
+        cache: ContentCache.at(opts.cache),
+        mirrors: opts.mirror,
+        allowUrls: opts.allowUrl,
+        noCommands: !opts.commands,
+        limits,
+        ...(opts.keyring ? { keyringDir: opts.keyring } : {}),
+        ...(opts.platform ? { platform: opts.platform } : {}),
+        strict: opts.strict ?? false,
+        log: (m) => process.stderr.write(`${m}\n`),
+      });
+      process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : formatRebuild(result));
+      process.exitCode = result.reproducible ? 0 : 1;
     });
 }

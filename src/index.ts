@@ -1,0 +1,66 @@
+/**
+ * The public module of repro-oci (`import … from 'repro-oci'`): every CLI verb as a function with typed options
+ * and results, and the types a caller needs. Functions never print and never exit: they return results, report
+ * progress through an optional `log` callback, and throw (UserError for a user's mistake or hostile input).
+ * See docs/api.md.
+ */
+
+// The verbs.
+export { lockSpecFile as lock, checkLockFile, defaultLockPath, diffLocks, type LockSpecOptions, type LockSpecResult } from './arch/lock.js';
+export {
+  buildSpecFile as build,
+  buildLockedSpec as buildFromLock,
+  type SpecFileBuildOptions,
+  type SpecOutputOptions,
+  type SpecBuildResult,
+} from './image/build-spec.js';
+export { buildRootfsImage as buildRootfs, type RootfsBuildOptions, type BuildResult } from './build/build-rootfs.js';
+export {
+  rebuildReference as rebuild,
+  rebuild as rebuildSource,
+  formatRebuild,
+  type RebuildReferenceOptions,
+  type RebuildOptions,
+  type RebuildResult,
+} from './image/rebuild.js';
+export { diffReferences as diff, DEFAULT_REPORT_LIMIT, type DiffReferencesOptions, type DiffReferencesResult } from './compare/diff-references.js';
+export { diffImages, formatDiff, type DiffOptions, type DiffReport, type Difference, type Level, type Side } from './compare/image-diff.js';
+export { copyReference as copy, copyImage, type CopyReferenceOptions } from './transports/copy.js';
+export { inspectReference as inspect, formatInspect, type InspectOptions, type InspectReport, type ImageReport } from './transports/inspect.js';
+export {
+  installLock as install,
+  listLock as ls,
+  treeFromLock,
+  type TreeFromLockOptions,
+  type InstallLockResult,
+  type ListedEntry,
+} from './install/from-lock.js';
+export type { InstalledTree, TreeNode } from './install/installer.js';
+export { checkStatus as status, packagesOf, type StatusOptions } from './status/status.js';
+export { formatStatus } from './status/verdict.js';
+export type { StatusReport, PackageStatus, PackageSet, Policy, Rebuilder, Verdict, Cell } from './status/model.js';
+
+// Specs, locks, image settings.
+export { loadSpec, parseSpec, type Spec, type LoadedSpec } from './arch/spec.js';
+export { readLock, parseLock, serializeLock, type Lock, type LockedPackage, type LockedRepository } from './arch/lock.js';
+export { loadImageSettings, parseImageSettings, type ImageSettings } from './build/image-settings.js';
+export { DEFAULT_LIMITS, type SandboxLimits } from './image/limits.js';
+export { vercmp } from './arch/version.js';
+
+// Images: references, transports, OCI types.
+export { parseReference, formatReference, TRANSPORTS, type ImageReference } from './transports/reference.js';
+export { openSource, openDestination, type TransportOptions } from './transports/open.js';
+export type { ImageSource, ImageDestination } from './transports/types.js';
+export type { Descriptor, Manifest, Index, ImageConfig, Platform } from './oci/types.js';
+export { isDigest, parseDigest, sha256, type Digest } from './oci/digest.js';
+
+// Where verified packages are kept.
+export { ContentCache } from './fetch/cache.js';
+
+// Errors.
+export { UserError, DigestMismatchError, NotFoundError } from './errors.js';
+
+// The bundled example, for trying the library offline.
+export { writeExample, generateExampleArchive, EXAMPLE_DIR } from './example/generate.js';
+
+export { VERSION } from './version.js';

@@ -1,0 +1,65 @@
+import type { Lock } from '../arch/lock.js';
+import { parseDesc } from '../arch/desc.js';
+import { checkPackageName, checkPackageVersion } from '../arch/names.js';
+import { indexLayer, type LayerIndex } from '../compare/layer-index.js';
+import { mergeLayers } from '../compare/image-diff.js';
+import { UserError } from '../errors.js';
+import { RECIPE_LABEL } from '../image/recipe.js';
+import { readRecipe } from '../image/rebuild.js';
+import { LOCAL_DB_DIR } from '../install/local-db.js';
+import { checkConfig } from '../oci/raw-json.js';
+import { readJsonBlob } from '../transports/layout.js';
+import { resolvePlatformManifest } from '../transports/platform-manifest.js';
+import type { ImageSource } from '../transports/types.js';
+import { layerDiffIds, readLayer } from '../transports/verify.js';
+import { byteOrder } from '../util/order.js';
+import { displayName } from '../util/raw-name.js';
+import type { PackageSet, StatusPackage } from './model.js';
+
+/** A lock's packages, with the repository and file digest it pins. */
+export function packagesFromLock(lock: Lock, source: 'lock' | 'recipe'): PackageSet {
+  return { source, packages: lock.packages.map((p) => ({ name: p.name, version: p.version, arch: p.arch, repository: p.repository, sha256: p.sha256 })) };
+}
+
+const LOCAL_DESC = new RegExp(`^${LOCAL_DB_DIR}/[^/]+/desc$`);
+
+function single(blocks: Map<string, string[]>, key: string, what: string): string {
+  const values = blocks.get(key);
+  if (values?.length !== 1) throw new UserError(`${what}: %${key}% must have exactly one value`);
+  return values[0]!;
+}
+
+/** One installed package from its local database `desc` (pacman records no repository there). */
+export function installedPackage(bytes: Buffer, what: string): StatusPackage {
+  const blocks = parseDesc(bytes, what);
+  return {
+    name: checkPackageName(single(blocks, 'NAME', what), what),
+    version: checkPackageVersion(single(blocks, 'VERSION', what), what),
+    arch: single(blocks, 'ARCH', what),
+  };
+}
+
+/** The packages pacman's local database lists in a merged view of an image's layers (whiteouts applied). */
+export function packagesFromPacmanDb(merged: LayerIndex): StatusPackage[] {
+  const descs = [...merged.pacmanDb.keys()].filter((path) => LOCAL_DESC.test(path)).sort(byteOrder);
+  if (descs.length === 0) throw new UserError(`the image has no recipe and no pacman database (${LOCAL_DB_DIR}/*/desc): no packages to check`);
+  return descs.map((path) => installedPackage(merged.pacmanDb.get(path)!, `image ${displayName(path)}`));
+}
+
+/**
+ * An image's packages: its recipe's lock when it carries one (built by repro-oci from a spec), else the pacman
+ * local database its layers add up to, so any Arch-based image can be checked. Every layer read is verified
+ * against its digest and diffID.
+ */
+export async function packagesFromImage(source: ImageSource, label: string, platform?: string): Promise<PackageSet> {
+  const { descriptor, manifest } = await resolvePlatformManifest(source, platform, label);
+  const config = checkConfig(await readJsonBlob(source, manifest.config, 'config'), `${label} config`).value;
+  if (config.config?.Labels?.[RECIPE_LABEL]) return packagesFromLock((await readRecipe(source, descriptor, manifest)).lock, 'recipe');
+  const diffIds = layerDiffIds(manifest, config, `${label} manifest ${descriptor.digest}`);
+  const layers: LayerIndex[] = [];
+  for (const [i, layer] of manifest.layers.entries()) {
+    const what = `${label}: layer ${layer.digest}`;
+    layers.push(await readLayer(source, layer, diffIds[i], what, (content) => indexLayer(content, what)));
+  }
+  return { source: 'pacman-db', packages: packagesFromPacmanDb(mergeLayers(layers)) };
+}

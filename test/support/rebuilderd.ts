@@ -1,0 +1,119 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { listenOnLoopback } from './http-server.js';
+
+/**
+ * A fake rebuilderd on 127.0.0.1 that answers exactly in rebuilderd's shapes: v1 `GET /api/v1/packages/binary`
+ * (`{ total, records }`, filters name/version/architecture/component/distribution, paging by `sort=id` and
+ * `after`/`limit`) and v0 `GET /api/v0/pkgs/list` (an array of releases, filters name/distro/suite/architecture/status).
+ */
+
+export interface FakeRow {
+  name: string;
+  version: string;
+  arch: string;
+  repo: string;
+  /** null: listed, never built (v1 sends null; v0 sends UNKWN with build_id null). */
+  status: 'GOOD' | 'BAD' | 'UNKWN' | null;
+}
+
+export interface FakeRebuilderOptions {
+  /** Which API generations it serves (the other answers 404, as a server without that route does). */
+  api: 'v1' | 'v0' | 'both';
+  rows: FakeRow[];
+  /** Wait this long before answering each request. */
+  delayMs?: number;
+  /** Answers every request to an API it serves with this body instead (hostile servers). */
+  rawBody?: string | Buffer;
+}
+
+export interface FakeRebuilder {
+  url: string;
+  /** Request paths with their query, in arrival order. */
+  requests: string[];
+  close(): Promise<void>;
+}
+
+function v1Record(row: FakeRow, id: number): Record<string, unknown> {
+  const built = row.status !== null;
+  return {
+    id,
+    name: row.name,
+    version: row.version,
+    distribution: 'archlinux',
+    release: null,
+    component: row.repo,
+    architecture: row.arch,
+    url: `https://geo.mirror.pkgbuild.com/${row.repo}/os/x86_64/${row.name}-${row.version}-${row.arch}.pkg.tar.zst`,
+    status: row.status,
+    build_id: built ? 1000 + id : null,
+    artifact_id: built ? 2000 + id : null,
+    diffoscope_log_id: row.status === 'BAD' ? 3000 + id : null,
+    attestation_log_id: row.status === 'GOOD' ? 4000 + id : null,
+    last_seen: '2026-06-01T12:00:00',
+    seen_in_last_sync: true,
+  };
+}
+
+function v0Record(row: FakeRow, id: number): Record<string, unknown> {
+  const built = row.status !== null;
+  return {
+    name: row.name,
+    version: row.version,
+    status: row.status ?? 'UNKWN',
+    distro: 'archlinux',
+    suite: row.repo,
+    architecture: row.arch,
+    artifact_url: `https://geo.mirror.pkgbuild.com/${row.repo}/os/x86_64/${row.name}-${row.version}-${row.arch}.pkg.tar.zst`,
+    build_id: built ? 1000 + id : null,
+    built_at: built ? '2026-06-01T12:00:00.123456789' : null,
+    has_diffoscope: row.status === 'BAD',
+    has_attestation: row.status === 'GOOD',
+  };
+}
+
+function json(res: ServerResponse, value: unknown): void {
+  const body = Buffer.from(JSON.stringify(value));
+  res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': body.length, 'Last-Modified': 'Mon, 01 Jun 2026 12:00:00 GMT' }).end(body);
+}
+
+export async function startRebuilder(options: FakeRebuilderOptions): Promise<FakeRebuilder> {
+  const requests: string[] = [];
+  const rows = options.rows.map((row, i) => ({ row, id: i + 1 }));
+  const answer = (req: IncomingMessage, res: ServerResponse): void => {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const q = url.searchParams;
+    const served = (url.pathname === '/api/v1/packages/binary' && options.api !== 'v0') || (url.pathname === '/api/v0/pkgs/list' && options.api !== 'v1');
+    if (options.rawBody !== undefined && served) {
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(options.rawBody);
+      return;
+    }
+    const is = (param: string, value: string): boolean => !q.has(param) || q.get(param) === value;
+    if (url.pathname === '/api/v1/packages/binary' && options.api !== 'v0') {
+      const matching = rows.filter(({ row }) => is('name', row.name) && is('version', row.version) && is('architecture', row.arch) && is('component', row.repo) && is('distribution', 'archlinux'));
+      const after = q.has('after') ? Number(q.get('after')) : 0;
+      const limit = q.has('limit') ? Number(q.get('limit')) : 1000;
+      const page = matching.filter(({ id }) => id > after).slice(0, limit);
+      json(res, { total: matching.length, records: page.map(({ row, id }) => v1Record(row, id)) });
+      return;
+    }
+    if (url.pathname === '/api/v0/pkgs/list' && options.api !== 'v1') {
+      const matching = rows.filter(({ row }) => is('name', row.name) && is('distro', 'archlinux') && is('suite', row.repo) && is('architecture', row.arch) && is('status', row.status ?? 'UNKWN'));
+      json(res, matching.map(({ row, id }) => v0Record(row, id)));
+      return;
+    }
+    res.writeHead(404, { 'Content-Type': 'text/plain' }).end('Not Found');
+  };
+  const { port, close } = await listenOnLoopback((req, res) => {
+    requests.push(req.url ?? '/');
+    if (options.delayMs) setTimeout(() => answer(req, res), options.delayMs).unref();
+    else answer(req, res);
+  });
+  return { url: `http://127.0.0.1:${port}`, requests, close };
+}
+
+/** A URL on 127.0.0.1 where nothing listens (a rebuilder that is down). */
+export async function downRebuilderUrl(): Promise<string> {
+  const { port, close } = await listenOnLoopback((_req, res) => res.end());
+  await close();
+  return `http://127.0.0.1:${port}`;
+}
