@@ -4,6 +4,10 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { runCli, tempDirFor } from './support/cli.js';
 import { servedRepo } from './support/package-repo.js';
+import { buildSpecFile } from '../src/image/build-spec.js';
+import { checkLockFile } from '../src/arch/lock.js';
+import { ContentCache } from '../src/fetch/cache.js';
+import { UserError } from '../src/errors.js';
 
 const ENV = { env: { REPRO_OCI_RETRY_DELAY_MS: '1' } };
 
@@ -110,5 +114,20 @@ test('lock, and build without a lock, check the image section before fetching an
   assert.equal(build.code, 2);
   assert.match(build.stderr, /^repro-oci: spec image.*Nonsense.*\n$/);
   assert.equal(existsSync(join(work, 'spec.lock.json')), false);
+  assert.equal(repo.server.requests.length, before);
+});
+
+test('library: buildSpecFile with frozen and checkLockFile resolve nothing', async (t) => {
+  const repo = await servedRepo(t);
+  const lockPath = join(repo.work, 'spec.lock.json');
+  assert.deepEqual(await checkLockFile(repo.spec), { path: lockPath, state: 'current' });
+  rmSync(lockPath);
+  assert.deepEqual(await checkLockFile(repo.spec), { path: lockPath, state: 'missing' });
+  const before = repo.server.requests.length;
+  await assert.rejects(
+    buildSpecFile(repo.spec, { frozen: true, outputs: [`oci:${join(repo.work, 'out')}`], cache: new ContentCache(join(repo.work, 'cache')) }),
+    (err: unknown) => err instanceof UserError && err.message.startsWith(`--frozen: no lock at ${lockPath}`),
+  );
+  assert.equal(existsSync(lockPath), false);
   assert.equal(repo.server.requests.length, before);
 });
