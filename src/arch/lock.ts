@@ -5,7 +5,7 @@ import { fetchBytes } from '../fetch/download.js';
 import { NotFoundError } from '../errors.js';
 import { readSyncDb } from './syncdb.js';
 import { repoPackage, resolve, type Repository } from './resolve.js';
-import { archivePackageUrl, loadSpec, repositorySources, resolveLocation, specArchitecture, type LoadedSpec } from './spec.js';
+import { archivePackageUrl, loadSpec, locationOfFile, repositorySources, resolveLocation, specArchitecture, type LoadedSpec } from './spec.js';
 import { basename, dirname, join, resolve as resolvePath } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -179,8 +179,7 @@ export async function createLock(loaded: LoadedSpec, options: LockOptions = {}):
     const d = pkg.desc;
     if (!d.sha256sum || !/^[0-9a-f]{64}$/.test(d.sha256sum)) throw new UserError(`repository ${pkg.repo}: package ${d.name} has no SHA256SUM; it cannot be locked`);
     const servers = locked.find((r) => r.name === pkg.repo)!.servers;
-    // A relative server is a path: the file name goes in as it is; in a URL it is percent-encoded.
-    const urls = servers.map((s) => (/^[a-z][a-z0-9+.-]*:/i.test(s) ? `${s}/${encodeURIComponent(d.filename)}` : `${s}/${d.filename}`));
+    const urls = servers.map((s) => locationOfFile(s, d.filename));
     if (archive) urls.push(archivePackageUrl(archive.url, d.name, d.filename));
     return {
       name: d.name,
