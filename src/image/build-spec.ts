@@ -207,12 +207,16 @@ export interface SpecFileBuildOptions extends SpecOutputOptions {
   frozen?: boolean;
 }
 
-/** `build SPEC`: spec → lock (made when missing) → image, written to every output. */
+/**
+ * `build SPEC`: spec → lock → image, written to every output. The default lock (SPEC.lock.json) is made when
+ * missing; an explicit `lock` must exist, and `frozen` never resolves.
+ */
 export async function buildSpecFile(specPath: string, options: SpecFileBuildOptions): Promise<SpecBuildResult> {
   options.outputs.forEach((o) => parseReference(o)); // a typo fails before any work
   const loaded = await loadSpec(specPath);
   const settings = checkImageSettings(loaded.spec.image ?? {}, 'spec image'); // before a lock is made for it
   if (options.noCommands) refuseCommands(expandSetup(settings.setup).commands, 'spec');
-  const lock = await lockForBuild(loaded, options.lock ?? defaultLockPath(specPath), options.log ?? (() => {}), options.frozen ? '--frozen' : undefined);
+  const mustExist = options.frozen ? '--frozen' : options.lock !== undefined ? '--lock' : undefined;
+  const lock = await lockForBuild(loaded, options.lock ?? defaultLockPath(specPath), options.log ?? (() => {}), mustExist);
   return buildLockedSpec(loaded, lock, options);
 }

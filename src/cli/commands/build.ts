@@ -1,14 +1,12 @@
 import type { Command } from 'commander';
 import { addCommandOptions, addRegistryOptions, repeatable, transportOptions, type CommandCliOptions, type RegistryCliOptions } from '../options.js';
 import { buildRootfsImage } from '../../build/build-rootfs.js';
-import { checkImageSettings } from '../../build/image-settings.js';
 import { UserError } from '../../errors.js';
 import { ContentCache } from '../../fetch/cache.js';
-import { buildLockedSpec, lockForBuild } from '../../image/build-spec.js';
+import { buildSpecFile } from '../../image/build-spec.js';
 import { limitsFromOptions } from '../../image/limits.js';
-import { expandSetup, refuseCommands } from '../../image/setup.js';
 import { parseReference } from '../../transports/reference.js';
-import { defaultLockPath, loadLockableSpec } from './lock.js';
+import { defaultLockPath } from '../../arch/lock.js';
 import { checkCache, checkOutputs } from '../preflight.js';
 import { checkWritableDirectory, checkWritableFile } from '../../util/writable.js';
 import { exists } from '../../util/fs.js';
@@ -43,20 +41,18 @@ async function buildRootfs(opts: BuildOptions & { rootfs: string }): Promise<str
 }
 
 async function buildSpec(specPath: string, opts: BuildOptions): Promise<string> {
-  const loaded = await loadLockableSpec(specPath);
-  const limits = limitsFromOptions(opts);
-  if (!opts.commands) refuseCommands(expandSetup(checkImageSettings(loaded.spec.image ?? {}, 'spec image').setup).commands, 'spec');
+  // Checked before any work: a lock that will be made must be writable, and so must the cache.
   const lockPath = opts.lock ?? defaultLockPath(specPath);
-  // --frozen never resolves; a lock named by --lock must exist. Only the default lock is made when missing.
-  const mustExist = opts.frozen ? '--frozen' : opts.lock !== undefined ? '--lock' : undefined;
-  if (!mustExist && !(await exists(lockPath))) await checkWritableFile(lockPath, `lock ${lockPath}`);
+  if (!opts.frozen && opts.lock === undefined && !(await exists(lockPath))) await checkWritableFile(lockPath, `lock ${lockPath}`);
   await checkCache(opts.cache);
-  const lock = await lockForBuild(loaded, lockPath, log, mustExist);
-  const result = await buildLockedSpec(loaded, lock, {
+  const result = await buildSpecFile(specPath, {
+    ...(opts.lock !== undefined ? { lock: opts.lock } : {}),
+    ...(opts.frozen ? { frozen: true } : {}),
+    noCommands: !opts.commands,
     cache: ContentCache.at(opts.cache),
     mirrors: opts.mirror,
     ...(opts.keyring ? { keyringDir: opts.keyring } : {}),
-    limits,
+    limits: limitsFromOptions(opts),
     ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}),
     ...(process.env.SOURCE_DATE_EPOCH ? { sourceDateEpochEnv: process.env.SOURCE_DATE_EPOCH } : {}),
     outputs: opts.output,

@@ -2,8 +2,6 @@ import type { Command } from 'commander';
 import { checkLockFile, lockSpecFile, staleLockMessage } from '../../arch/lock.js';
 import { UserError } from '../../errors.js';
 
-export { defaultLockPath, loadLockableSpec } from '../../arch/lock.js';
-
 interface LockCliOptions {
   output?: string;
   update?: boolean;
