@@ -4,10 +4,9 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
 import { UserError } from '../../errors.js';
-import { generateExampleArchive } from '../../example/generate.js';
+import { EXAMPLE_DIR, writeExample } from '../../example/generate.js';
 import { makeScratchDir } from '../../util/fs.js';
 
-const EXAMPLE_DIR = fileURLToPath(new URL('../../../../examples/hello-arch/', import.meta.url));
 const CLI = fileURLToPath(new URL('../../../../bin/repro-oci.js', import.meta.url));
 
 /** Copies a tree in reverse listing order with scrambled mtimes, so the second build sees a different disk. */
@@ -59,8 +58,7 @@ export function registerExample(program: Command): void {
       const log = (s: string): boolean => process.stdout.write(`${s}\n`);
       try {
         const source = join(work.path, 'source');
-        await generateExampleArchive(join(EXAMPLE_DIR, 'packages.yaml'), source);
-        await copyFile(join(EXAMPLE_DIR, 'spec.yaml'), join(source, 'spec.yaml'));
+        await writeExample(source);
         log(`Generated the example package archive from ${join(EXAMPLE_DIR, 'packages.yaml')}`);
 
         const a = join(work.path, 'a');
