@@ -7,6 +7,8 @@ declare -A need=(
   [xz]=xz-utils [makepkg]=makepkg [fakeroot]=fakeroot [bwrap]=bubblewrap [gpg]=gnupg
   [docker-registry]=docker-registry [faketime]=faketime
   [htpasswd]=apache2-utils [openssl]=openssl
+  # in-toto (Python) and its ed25519 backend python3-nacl, a Depends: the attestation cross-check.
+  [in-toto-run]=in-toto [in-toto-sign]=in-toto [in-toto-keygen]=in-toto
 )
 missing=()
 for cmd in "${!need[@]}"; do
