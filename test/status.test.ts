@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { LayerIndex } from '../src/compare/layer-index.js';
@@ -10,9 +11,13 @@ import { rebuilderFromUrl } from '../src/status/rebuilders.js';
 import type { StatusReport } from '../src/status/model.js';
 import { makeTempDir, removeDir, REPO_ROOT, runCli, tempDirFor } from './support/cli.js';
 import { sampleLock } from './support/raw-lock.js';
-import { downRebuilderUrl, startRebuilder, type FakeRebuilder, type FakeRow } from './support/rebuilderd.js';
+import { makeKeyPair } from './support/in-toto.js';
+import { downRebuilderUrl, signing, startRebuilder, type FakeRebuilder, type FakeRow } from './support/rebuilderd.js';
 
-const ENV = { REPRO_OCI_RETRY_DELAY_MS: '1', REPRO_OCI_PROGRESS: '0', XDG_CONFIG_HOME: '/nonexistent' };
+const STATE = join(tmpdir(), `repro-oci-status-state-${process.pid}`);
+const ENV = { REPRO_OCI_RETRY_DELAY_MS: '1', REPRO_OCI_PROGRESS: '0', XDG_CONFIG_HOME: '/nonexistent', REPRO_OCI_STATE: STATE };
+after(() => rmSync(STATE, { recursive: true, force: true }));
+
 
 /** Four packages over two repositories, one with an epoch. */
 const PACKAGES = [
@@ -27,13 +32,16 @@ function writeLock(dir: string): string {
   const template = lock.packages[0]!;
   lock.repositories.push({ ...lock.repositories[0], name: 'extra', servers: ['repo/extra/os/x86_64'] });
   lock.targets = PACKAGES.map((p) => p.name);
-  lock.packages = PACKAGES.map((p, i) => ({ ...template, name: p.name, version: p.version, arch: p.arch, repository: p.repo, filename: `${p.name}-${p.version.replace(':', '')}-${p.arch}.pkg.tar.zst`, urls: [`${p.name}.pkg.tar.zst`], sha256: String(i).repeat(64) }));
+  lock.packages = PACKAGES.map((p) => ({ ...template, name: p.name, version: p.version, arch: p.arch, repository: p.repo, filename: LOCKED.get(p.name)!.fileName, urls: [`${p.name}.pkg.tar.zst`], sha256: LOCKED.get(p.name)!.sha256 }));
   const path = join(dir, 'four.lock.json');
   writeFileSync(path, JSON.stringify(lock));
   return path;
 }
 
 const good = (p: (typeof PACKAGES)[number]): FakeRow => ({ name: p.name, version: p.version, arch: p.arch, repo: p.repo, status: 'GOOD' });
+
+/** The files writeLock locks, by package name. */
+const LOCKED = new Map(PACKAGES.map((p, i) => [p.name, { fileName: `${p.name}-${p.version.replace(':', '')}-${p.arch}.pkg.tar.zst`, sha256: String(i).repeat(64) }]));
 
 async function status(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; report?: StatusReport }> {
   const r = await runCli(['status', ...args], { env: ENV });
@@ -55,12 +63,13 @@ describe('status against fake rebuilders', () => {
   before(async () => {
     dir = await makeTempDir('status');
     lock = writeLock(dir);
-    // A: v1, everything GOOD. B: v1, a BAD, zstd without its epoch (another version), hello never built.
-    // C: v0 only; hello GOOD but in another repository, which must not count.
-    a = await startRebuilder({ api: 'both', rows: PACKAGES.map(good) });
+    // A: v1, everything GOOD, signed. B: v1 and signed, a BAD, zstd without its epoch (another version), hello
+    // never built. C: v0 only and no key, so its GOODs stay unverified; hello GOOD but in another repository.
+    a = await startRebuilder({ api: 'both', rows: PACKAGES.map(good), ...signing(makeKeyPair(), LOCKED) });
     b = await startRebuilder({
       api: 'v1',
       rows: [good(PACKAGES[0]!), { ...good(PACKAGES[1]!), status: 'BAD' }, { ...good(PACKAGES[2]!), version: '1.5.6-1' }, { ...good(PACKAGES[3]!), status: null }, { name: 'unrelated', version: '1-1', arch: 'any', repo: 'core', status: 'BAD' }],
+      ...signing(makeKeyPair(), LOCKED),
     });
     c = await startRebuilder({ api: 'v0', rows: [good(PACKAGES[0]!), good(PACKAGES[1]!), good(PACKAGES[2]!), { ...good(PACKAGES[3]!), repo: 'core' }] });
     servers.push(a, b, c);
@@ -85,11 +94,17 @@ describe('status against fake rebuilders', () => {
     const zstd = report.packages.find((p) => p.name === 'zstd')!;
     assert.deepEqual(zstd.cells[1]!.other, [{ version: '1.5.6-1', repository: 'extra', architecture: 'x86_64' }]);
     assert.equal(zstd.cells[0]!.row!.buildId, 1003);
-    assert.equal(zstd.cells[0]!.attestation, undefined);
+    // A's and B's GOODs are verified by their pinned keys; C publishes no key, so its GOODs are its word alone.
+    const glibc = report.packages.find((p) => p.name === 'glibc')!;
+    assert.deepEqual(glibc.cells.map((x) => x.attestation?.state), ['verified', 'verified', 'unverified']);
+    assert.deepEqual(report.rebuilders.map((x) => x.keys.source), ['pinned now', 'pinned now', 'none']);
+    const verified = glibc.cells[0]!.attestation!;
+    assert.ok(verified.state === 'verified' && verified.bound && verified.productSha256 === LOCKED.get('glibc')!.sha256);
+    assert.match(verified.digest, /^sha256:[0-9a-f]{64}$/);
     // Asked by name, never for a whole list; C was asked v1 once, answered 404, then only v0.
-    for (const s of servers) for (const q of s.requests) assert.match(q, /[?&]name=/);
+    for (const s of servers) for (const q of s.requests.filter((x) => x.includes('/pkgs/') || x.includes('/packages/'))) assert.match(q, /[?&]name=/);
     assert.match(c.requests[0]!, /^\/api\/v1\/packages\/binary\?/);
-    assert.ok(c.requests.slice(1).every((q) => q.startsWith('/api/v0/pkgs/list?')), c.requests.join(' '));
+    assert.ok(c.requests.slice(1).every((q) => q.startsWith('/api/v0/')), c.requests.join(' '));
     assert.ok(c.requests.some((q) => q.includes('name=zstd')));
   });
 
@@ -97,19 +112,28 @@ describe('status against fake rebuilders', () => {
     const r = await status([lock, ...three()]);
     assert.equal(r.code, 1, r.stderr);
     const zstdLine = r.stdout.split('\n').find((l) => l.startsWith('zstd '))!;
-    assert.match(zstdLine, /1:1\.5\.6-1\s+GOOD\s+other version \(1\.5\.6-1\)\s+GOOD\s+ok$/);
+    assert.match(zstdLine, /1:1\.5\.6-1\s+GOOD\s+other version \(1\.5\.6-1\)\s+GOOD \(unverified\)\s+ok$/);
     assert.match(r.stdout, /^hello .*other repository\/architecture \(core\/x86_64\)\s+ok$/m);
     assert.match(r.stdout, /\n3\/4 packages meet the policy; 1 BAD on rebuilder 127\.0\.0\.1:\d+\n$/);
+    assert.match(r.stdout, /^rebuilder 127\.0\.0\.1:\d+ \(http:\/\/127\.0\.0\.1:\d+\): API v0, no key: it publishes no key: its GOODs cannot be verified/m);
+    assert.match(r.stdout, /^rebuilder 127\.0\.0\.1:\d+: 3 GOODs unverified, no key to verify its attestation: glibc, filesystem, zstd$/m);
   });
 
-  test('--require and --no-fail-on-bad', async () => {
+  test('--require, --no-fail-on-bad and --attestations optional', async () => {
     assert.equal((await status([lock, ...three(), '--no-fail-on-bad'])).code, 0);
+    // Two verified GOODs: only glibc has them (C's GOODs are unverified).
     const two = await status([lock, ...three(), '--require', '2', '--json']);
     assert.equal(two.code, 1);
-    assert.deepEqual(two.report!.packages.map((p) => p.verdict), ['ok', 'BAD', 'ok', 'pending']);
+    assert.deepEqual(two.report!.packages.map((p) => p.verdict), ['ok', 'BAD', 'pending', 'pending']);
     const lenient = await status([lock, ...three(), '--require', '2', '--no-fail-on-bad', '--json']);
-    assert.deepEqual(lenient.report!.packages.map((p) => p.verdict), ['ok', 'ok', 'ok', 'pending']);
-    assert.match(lenient.report!.summary.text, /^3\/4 packages meet the policy; 1 pending/);
+    assert.deepEqual(lenient.report!.packages.map((p) => p.verdict), ['ok', 'pending', 'pending', 'pending']);
+    assert.match(lenient.report!.summary.text, /^1\/4 packages meet the policy; 3 pending/);
+    // Optional attestations count C's word too.
+    const optional = await status([lock, ...three(), '--require', '2', '--no-fail-on-bad', '--attestations', 'optional', '--json']);
+    assert.deepEqual(optional.report!.packages.map((p) => p.verdict), ['ok', 'ok', 'ok', 'pending']);
+    // Per-package rules: the first matching glob wins, 0 exempts.
+    const rules = await status([lock, ...three(), '--require', '2', '--require', 'z*=1', '--require', 'hello=0', '--require', 'h*=3', '--no-fail-on-bad', '--json']);
+    assert.deepEqual(rules.report!.packages.map((p) => [p.verdict, p.require]), [['ok', 2], ['pending', 2], ['ok', 1], ['ok', 0]]);
     const four = await status([lock, ...three(), '--require', '4']);
     assert.equal(four.code, 2);
     assert.equal(four.stderr.trim().split('\n').length, 1);
@@ -128,7 +152,7 @@ describe('status against fake rebuilders', () => {
     assert.match(r.report!.rebuilders[2]!.error!, /after \d+ attempts/);
     const strict = await status([lock, '--rebuilder', a.url, '--rebuilder', down, '--require', '2']);
     assert.equal(strict.code, 1);
-    assert.match(strict.stdout, /0\/4 packages meet the policy; 4 pending, no answer from 127\.0\.0\.1:\d+\n$/);
+    assert.match(strict.stdout, /\n0\/4 packages meet the policy; 4 pending, no answer from 127\.0\.0\.1:\d+\n$/);
   });
 
   test('hostile answers (huge, wrong types, not JSON, endless pages) are no answer, on one line', async () => {
@@ -153,7 +177,7 @@ describe('status against fake rebuilders', () => {
 
   test('v1 pages are followed: the exact row on the second page counts', async () => {
     const older = Array.from({ length: 1200 }, (_, i): FakeRow => ({ ...good(PACKAGES[0]!), version: `2.${i}-1` }));
-    const paged = await startRebuilder({ api: 'v1', rows: [...older, ...PACKAGES.map(good)] });
+    const paged = await startRebuilder({ api: 'v1', rows: [...older, ...PACKAGES.map(good)], ...signing(makeKeyPair(), LOCKED) });
     servers.push(paged);
     const r = await status([lock, '--rebuilder', paged.url, '--json']);
     assert.equal(r.code, 0, r.stderr);
@@ -213,10 +237,11 @@ describe('status of the bundled example: spec, lock and image agree', () => {
     await cli(['build', 'spec.yaml', '-o', `oci:${join(dir, 'image')}:hello`]);
     await cli(['install', 'spec.lock.json', '--root', join(dir, 'root')]);
     await cli(['build', '--rootfs', join(dir, 'root'), '-o', `oci:${join(dir, 'plain')}:latest`]);
-    const locked = (JSON.parse(readFileSync(join(dir, 'spec.lock.json'), 'utf8')) as { packages: { name: string; version: string; arch: string; repository: string }[] }).packages;
+    const locked = (JSON.parse(readFileSync(join(dir, 'spec.lock.json'), 'utf8')) as { packages: { name: string; version: string; arch: string; repository: string; filename: string; sha256: string }[] }).packages;
     // One rebuilder reproduces all but the last package, which it lists under another version.
     const rows: FakeRow[] = locked.map((p, i) => ({ name: p.name, version: i === locked.length - 1 ? '0.1-1' : p.version, arch: p.arch, repo: p.repository, status: 'GOOD' }));
-    const rebuilder = await startRebuilder({ api: 'v1', rows });
+    const files = new Map(locked.map((p) => [p.name, { fileName: p.filename, sha256: p.sha256 }]));
+    const rebuilder = await startRebuilder({ api: 'v1', rows, ...signing(makeKeyPair(), files) });
     t.after(() => rebuilder.close());
     const expected = locked.map((p, i) => [p.name, p.version, i === locked.length - 1 ? 'pending' : 'ok']);
     for (const input of ['spec.yaml', 'spec.lock.json', `oci:${join(dir, 'image')}:hello`, `oci:${join(dir, 'plain')}:latest`]) {
@@ -228,6 +253,9 @@ describe('status of the bundled example: spec, lock and image agree', () => {
       assert.deepEqual(report.packages.map((p) => [p.name, p.version, p.verdict]).sort(byName), [...expected].sort(byName), input);
       assert.equal(report.summary.text, `${locked.length - 1}/${locked.length} packages meet the policy; 1 pending`);
       if (report.source === 'pacman-db') assert.ok(report.packages.every((p) => p.repository === undefined));
+      // Verified everywhere: bound to the locked digest where the input has one, to the file name from a pacman database.
+      const attestations = report.packages.filter((p) => p.verdict === 'ok').map((p) => p.cells[0]!.attestation);
+      assert.ok(attestations.every((a) => a?.state === 'verified' && a.bound === (report.source !== 'pacman-db')), input);
     }
   });
 });

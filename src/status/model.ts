@@ -1,6 +1,8 @@
+import type { AttestationKey } from './attestation.js';
+
 /**
- * The data `repro-oci status` works on: the packages an input holds, what each rebuilder says about them, and
- * the verdict. Fields this slice does not fill yet (attestations) are declared so that they slot in later.
+ * The data `repro-oci status` works on: the packages an input holds, what each rebuilder says about them, the
+ * attestations that back a GOOD, and the verdict under a policy.
  */
 
 /** One package to check: from a lock (repository and sha256 known) or an image's pacman database (neither). */
@@ -11,7 +13,8 @@ export interface StatusPackage {
   arch: string;
   /** Undefined when the source does not record it (pacman's local database): then any repository matches. */
   repository?: string;
-  /** sha256 of the package file, when the lock has it (for attestation checks, not done yet). */
+  /** The package file's name and sha256, when the lock has them: an attestation must name this very file. */
+  fileName?: string;
   sha256?: string;
 }
 
@@ -26,6 +29,8 @@ export interface PackageSet {
 export interface Rebuilder {
   name: string;
   url: string;
+  /** Keys given by the user (rebuilders file, `--rebuilder URL=KEYFILE`): used as given, never fetched or pinned. */
+  keys?: AttestationKey[];
 }
 
 export type RebuildStatus = 'GOOD' | 'BAD' | 'UNKWN';
@@ -44,8 +49,14 @@ export interface RebuilderRow {
   artifactId?: number | null;
   /** v1 only. */
   attestationLogId?: number | null;
+  /** v1 only. */
+  diffoscopeLogId?: number | null;
   /** v0 only. */
   hasAttestation?: boolean;
+  /** v0 only. */
+  hasDiffoscope?: boolean;
+  /** When it was built (v0 `built_at`) or last seen in a sync (v1 `last_seen`), as the server wrote it (UTC). */
+  date?: string | null;
   /** The package file the rebuilder compared against (v1 `url`, v0 `artifact_url`). */
   artifactUrl: string;
 }
@@ -69,31 +80,60 @@ export interface Cell {
   /** The exactly matching row, when there is one. */
   row?: RebuilderRow;
   other?: { version: string; repository: string | null; architecture: string }[];
-  /** The verified attestation: not fetched in this version (always undefined). */
-  attestation?: undefined;
+  /** For a GOOD: what its attestation proves. */
+  attestation?: AttestationCheck;
+  /** Where the rebuilder keeps the build log, diffoscope and attestation of the exact row (for --explain). */
+  links?: { log?: string; diffoscope?: string; attestation?: string };
 }
+
+/**
+ * What an attestation proves for a GOOD: `verified` (signed by the rebuilder's key, its product is this package's
+ * file, with the locked sha256 when there is one), `unverified` (none served, or no key to check it: the
+ * rebuilder's word alone), or `invalid` (served but fails a check: a wrong signature or another file's hash).
+ */
+export type AttestationCheck =
+  | { state: 'verified'; url: string; digest: string; productFile: string; productSha256: string; bound: boolean; signedBy: string[] }
+  | { state: 'unverified'; reason: string; url?: string }
+  | { state: 'invalid'; reason: string; url: string };
 
 export type Verdict = 'ok' | 'pending' | 'BAD';
 
 export interface PackageStatus extends StatusPackage {
   verdict: Verdict;
+  /** The GOOD answers that count under the policy (verified ones, or any GOOD when attestations are optional). */
   good: number;
+  /** BAD answers, and GOOD answers whose attestation is invalid. */
   bad: number;
+  /** GOOD answers this package needs (the policy's rule for it). */
+  require: number;
   cells: Cell[];
 }
 
-export interface Policy {
-  /** GOOD answers each package needs. */
+/** A per-package rule: packages whose name matches the glob need `require` counted GOODs (0: not checked). */
+export interface PackageRule {
+  match: string;
   require: number;
-  /** Any BAD fails the package. */
-  failOnBad: boolean;
 }
+
+export interface Policy {
+  /** GOOD answers each package needs, unless a rule names it. */
+  require: number;
+  /** First matching rule wins. */
+  rules: PackageRule[];
+  /** Any BAD (or invalid attestation) fails the package. */
+  failOnBad: boolean;
+  /** `required`: only GOODs with a verified attestation count; `optional`: any GOOD not contradicted by its attestation. */
+  attestations: 'required' | 'optional';
+}
+
+/** How the rebuilder's attestation keys were obtained. */
+export type KeySource = 'given' | 'pinned' | 'pinned now' | 'none';
 
 export interface StatusReport {
   source: PackageSource;
   policy: Policy;
-  rebuilders: { name: string; url: string; api: ApiGeneration | null; error: string | null }[];
+  rebuilders: { name: string; url: string; api: ApiGeneration | null; error: string | null; keys: { source: KeySource; fingerprints: string[]; note: string | null } }[];
   packages: PackageStatus[];
-  summary: { packages: number; met: number; pending: number; bad: number; badOn: Record<string, number>; text: string };
+  summary: { packages: number; met: number; pending: number; bad: number; badOn: Record<string, number>; invalidOn: Record<string, number>; text: string };
   policyMet: boolean;
 }

@@ -18,7 +18,7 @@ import type { PackageSet, StatusPackage } from './model.js';
 
 /** A lock's packages, with the repository and file digest it pins. */
 export function packagesFromLock(lock: Lock, source: 'lock' | 'recipe'): PackageSet {
-  return { source, packages: lock.packages.map((p) => ({ name: p.name, version: p.version, arch: p.arch, repository: p.repository, sha256: p.sha256 })) };
+  return { source, packages: lock.packages.map((p) => ({ name: p.name, version: p.version, arch: p.arch, repository: p.repository, fileName: p.filename, sha256: p.sha256 })) };
 }
 
 const LOCAL_DESC = new RegExp(`^${LOCAL_DB_DIR}/[^/]+/desc$`);

@@ -102,6 +102,8 @@ function v1Row(record: Json, what: string): { id: number; row: RebuilderRow } {
       buildId: r.nullableId('build_id'),
       artifactId: r.nullableId('artifact_id'),
       attestationLogId: r.nullableId('attestation_log_id'),
+      diffoscopeLogId: r.nullableId('diffoscope_log_id'),
+      date: r.nullableString('last_seen'),
       artifactUrl: r.string('url'),
     },
   };
@@ -110,6 +112,7 @@ function v1Row(record: Json, what: string): { id: number; row: RebuilderRow } {
 function v0Row(record: Json, what: string): RebuilderRow {
   const r = new RecordReader(record, what);
   const hasAttestation = r.optionalBoolean('has_attestation');
+  const hasDiffoscope = r.optionalBoolean('has_diffoscope');
   return {
     name: r.string('name'),
     version: r.string('version'),
@@ -118,6 +121,8 @@ function v0Row(record: Json, what: string): RebuilderRow {
     status: r.status('status', false),
     buildId: r.nullableId('build_id'),
     ...(hasAttestation !== undefined ? { hasAttestation } : {}),
+    ...(hasDiffoscope !== undefined ? { hasDiffoscope } : {}),
+    date: r.nullableString('built_at'),
     artifactUrl: r.string('artifact_url'),
   };
 }

@@ -4,11 +4,13 @@ import { UserError } from '../errors.js';
 import { openSource, type TransportOptions } from '../transports/open.js';
 import { TRANSPORTS } from '../transports/reference.js';
 import { exists, readUserFile } from '../util/fs.js';
-import type { PackageSet, Policy, StatusReport } from './model.js';
+import { checkAttestation, mapLimited } from './attestation-check.js';
+import { defaultStateDir, keysFor, type RebuilderKeys } from './keys.js';
+import type { Cell, PackageSet, Policy, RebuilderAnswer, StatusReport } from './model.js';
 import { packagesFromImage, packagesFromLock } from './packages.js';
 import { DEFAULT_QUERY, queryRebuilder } from './rebuilderd.js';
 import { selectRebuilders } from './rebuilders.js';
-import { statusReport } from './verdict.js';
+import { cellFor, statusReport } from './verdict.js';
 
 function isImageReference(input: string): boolean {
   return TRANSPORTS.some((t) => input.startsWith(`${t}:`));
@@ -44,26 +46,64 @@ export async function packagesOf(input: string, transport: TransportOptions = {}
 }
 
 export interface StatusOptions {
-  /** Base URLs of rebuilderd instances. */
+  /** Base URLs of rebuilderd instances, each optionally `URL=KEYFILE`. */
   rebuilders?: string[];
-  /** A YAML file listing rebuilders (schemas/rebuilders.schema.json); with neither, the default file if it exists. */
+  /** A YAML file listing rebuilders, their keys and a policy (schemas/rebuilders.schema.json); with neither, the default file if it exists. */
   rebuildersFile?: string;
-  /** GOOD answers each package needs, from different rebuilders (default 1), and whether a BAD fails it (default true). */
+  /** Overrides the file's policy field by field. Defaults: 1 verified GOOD per package, any BAD fails. */
   policy?: Partial<Policy>;
   /** Time limit of each request to a rebuilder, in milliseconds (default 30 s). */
   timeoutMs?: number;
+  /** Where keys are pinned (default `defaultStateDir()`). */
+  stateDir?: string;
   /** Platform manifest to read when an image reference names an index. */
   platform?: string;
   transport?: TransportOptions;
 }
 
-/** `status INPUT`: asks each rebuilder about every package of INPUT and judges them by the policy. */
+/** The file's policy under the caller's: rules given by the caller come first, so they win. */
+function mergePolicy(file: Partial<Policy>, given: Partial<Policy> = {}): Policy {
+  return {
+    require: given.require ?? file.require ?? 1,
+    rules: [...(given.rules ?? []), ...(file.rules ?? [])],
+    failOnBad: given.failOnBad ?? file.failOnBad ?? true,
+    attestations: given.attestations ?? file.attestations ?? 'required',
+  };
+}
+
+/**
+ * Each GOOD cell gets its attestation checked with the rebuilder's keys. Keys are looked up only for rebuilders
+ * that answered; a changed pinned key throws here, before any verdict.
+ */
+async function checkAttestations(set: PackageSet, answers: readonly RebuilderAnswer[], cells: Cell[][], options: StatusOptions): Promise<Map<string, RebuilderKeys>> {
+  const keys = new Map<string, RebuilderKeys>();
+  const timeoutMs = options.timeoutMs ?? DEFAULT_QUERY.timeoutMs;
+  const stateDir = options.stateDir ?? defaultStateDir();
+  await Promise.all(answers.map(async (answer, r) => {
+    if ('error' in answer) return;
+    const goods = set.packages.map((pkg, p) => ({ pkg, cell: cells[p]![r]! })).filter(({ cell }) => cell.state === 'GOOD');
+    const found = goods.length > 0 || answer.rebuilder.keys?.length ? await keysFor(answer.rebuilder, answer.api, { stateDir, timeoutMs }) : { source: 'none' as const, keys: [], note: null };
+    keys.set(answer.rebuilder.name, found);
+    await mapLimited(goods, DEFAULT_QUERY.concurrency, async ({ pkg, cell }) => {
+      cell.attestation = await checkAttestation(pkg, cell.links?.attestation, found.keys, answer.rebuilder, { timeoutMs, concurrency: DEFAULT_QUERY.concurrency });
+    });
+  }));
+  return keys;
+}
+
+/** `status INPUT`: asks each rebuilder about every package of INPUT, checks the attestations behind each GOOD, and judges by the policy. */
 export async function checkStatus(input: string, options: StatusOptions = {}): Promise<StatusReport> {
-  const policy: Policy = { require: options.policy?.require ?? 1, failOnBad: options.policy?.failOnBad ?? true };
-  const rebuilders = await selectRebuilders(options.rebuilders ?? [], options.rebuildersFile);
-  if (policy.require > rebuilders.length) throw new UserError(`--require ${policy.require} cannot be met by ${rebuilders.length} rebuilder(s)`);
+  const config = await selectRebuilders(options.rebuilders ?? [], options.rebuildersFile);
+  const { rebuilders } = config;
+  const policy = mergePolicy(config.policy, options.policy);
+  for (const need of [policy.require, ...policy.rules.map((r) => r.require)]) {
+    if (need > rebuilders.length) throw new UserError(`a policy that needs ${need} GOOD answers cannot be met by ${rebuilders.length} rebuilder(s)`);
+  }
   const set = await packagesOf(input, options.transport, options.platform);
   const names = set.packages.map((p) => p.name);
-  const answers = await Promise.all(rebuilders.map((r) => queryRebuilder(r, names, { ...DEFAULT_QUERY, timeoutMs: options.timeoutMs ?? DEFAULT_QUERY.timeoutMs })));
-  return statusReport(set, answers, policy);
+  const timeoutMs = options.timeoutMs ?? DEFAULT_QUERY.timeoutMs;
+  const answers = await Promise.all(rebuilders.map((r) => queryRebuilder(r, names, { ...DEFAULT_QUERY, timeoutMs })));
+  const cells = set.packages.map((pkg) => answers.map((answer) => cellFor(pkg, answer)));
+  const keys = await checkAttestations(set, answers, cells, options);
+  return statusReport(set, answers, cells, policy, keys);
 }

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { makeRebuilderdLink, rebuilderdPublicKeyPem, type Ed25519KeyPair } from './in-toto.js';
 import { listenOnLoopback } from './http-server.js';
 
 /**
@@ -24,6 +25,10 @@ export interface FakeRebuilderOptions {
   delayMs?: number;
   /** Answers every request to an API it serves with this body instead (hostile servers). */
   rawBody?: string | Buffer;
+  /** PEM public keys served at /api/v1/meta/public-keys and /api/v0/public-keys as `{ "current": [...] }`; none: 404. */
+  publicKeys?: string[];
+  /** The attestation body served for a GOOD row (v1 per artifact, v0 per build); undefined: 404. */
+  attestation?: (row: FakeRow) => Buffer | undefined;
 }
 
 export interface FakeRebuilder {
@@ -96,6 +101,19 @@ export async function startRebuilder(options: FakeRebuilderOptions): Promise<Fak
       json(res, { total: matching.length, records: page.map(({ row, id }) => v1Record(row, id)) });
       return;
     }
+    const build = /^\/api\/(v1)\/builds\/(\d+)\/artifacts\/(\d+)\/attestation$/.exec(url.pathname) ?? /^\/api\/(v0)\/builds\/(\d+)\/attestation$/.exec(url.pathname);
+    if (build && (options.api === 'both' || options.api === build[1])) {
+      const found = rows.find(({ id }) => 1000 + id === Number(build[2]) && (build[3] === undefined || 2000 + id === Number(build[3])));
+      const body = found?.row.status === 'GOOD' ? options.attestation?.(found.row) : undefined;
+      if (body) res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': body.length }).end(body);
+      else res.writeHead(404, { 'Content-Type': 'text/plain' }).end('Not Found');
+      return;
+    }
+    const keysPath = url.pathname === '/api/v1/meta/public-keys' ? 'v1' : url.pathname === '/api/v0/public-keys' ? 'v0' : undefined;
+    if (keysPath && (options.api === 'both' || options.api === keysPath) && options.publicKeys) {
+      json(res, { current: options.publicKeys });
+      return;
+    }
     if (url.pathname === '/api/v0/pkgs/list' && options.api !== 'v1') {
       const matching = rows.filter(({ row }) => is('name', row.name) && is('distro', 'archlinux') && is('suite', row.repo) && is('architecture', row.arch) && is('status', row.status ?? 'UNKWN'));
       json(res, matching.map(({ row, id }) => v0Record(row, id)));
@@ -116,4 +134,27 @@ export async function downRebuilderUrl(): Promise<string> {
   const { port, close } = await listenOnLoopback((_req, res) => res.end());
   await close();
   return `http://127.0.0.1:${port}`;
+}
+
+/**
+ * A rebuilder that signs what it reproduced, as rebuilderd does: it publishes its key, and each GOOD row's
+ * attestation names the package file with the digest `files` gives for it (the locked one, unless a test lies).
+ */
+export function signing(key: Ed25519KeyPair, files: Map<string, { fileName: string; sha256: string }>): Pick<FakeRebuilderOptions, 'publicKeys' | 'attestation'> {
+  return {
+    publicKeys: [rebuilderdPublicKeyPem(key.publicKey)],
+    attestation: (row) => {
+      const file = files.get(row.name);
+      if (!file) return undefined;
+      return makeRebuilderdLink({
+        fileName: file.fileName,
+        content: Buffer.alloc(0),
+        worker: key.privateKey,
+        edit: (signed) => {
+          const products = signed.products as Record<string, { sha256: string }>;
+          products[file.fileName]!.sha256 = file.sha256;
+        },
+      });
+    },
+  };
 }

@@ -1,48 +1,88 @@
 import type { Command } from 'commander';
 import { UserError } from '../../errors.js';
 import { parseDuration } from '../../image/limits.js';
+import type { PackageRule, Policy } from '../../status/model.js';
 import { checkStatus } from '../../status/status.js';
-import { formatStatus } from '../../status/verdict.js';
+import { explainPackage, formatExplain, formatStatus } from '../../status/verdict.js';
 import { addRegistryOptions, repeatable, transportOptions, type RegistryCliOptions } from '../options.js';
 
 interface StatusCliOptions extends RegistryCliOptions {
   rebuilder: string[];
   rebuilders?: string;
-  require: string;
-  failOnBad: boolean;
+  require: string[];
+  failOnBad?: boolean;
+  attestations?: string;
+  stateDir?: string;
   timeout: string;
   platform?: string;
+  explain?: string;
   json?: boolean;
 }
 
-function parseRequire(text: string): number {
+function count(text: string, option: string): number {
   const value = /^\d+$/.test(text) ? Number(text) : NaN;
-  if (!Number.isSafeInteger(value) || value < 1) throw new UserError(`--require ${JSON.stringify(text)}: give a whole number of at least 1`);
+  if (!Number.isSafeInteger(value) || value > 64) throw new UserError(`${option}: give a whole number from 0 to 64`);
   return value;
+}
+
+/** `--require N` sets the default; `--require GLOB=N` a rule for the packages whose name matches GLOB. */
+export function parseRequire(values: string[]): { require?: number; rules: PackageRule[] } {
+  let require: number | undefined;
+  const rules: PackageRule[] = [];
+  for (const text of values) {
+    const at = text.lastIndexOf('=');
+    if (at === -1) {
+      require = count(text, `--require ${JSON.stringify(text)}`);
+      if (require === 0) throw new UserError(`--require "0": give a whole number of at least 1 (a rule GLOB=0 exempts packages)`);
+    } else {
+      const match = text.slice(0, at);
+      if (match === '') throw new UserError(`--require ${JSON.stringify(text)}: give GLOB=N`);
+      rules.push({ match, require: count(text.slice(at + 1), `--require ${JSON.stringify(text)}`) });
+    }
+  }
+  return { ...(require !== undefined ? { require } : {}), rules };
 }
 
 export function registerStatus(program: Command): void {
   addRegistryOptions(program
     .command('status')
-    .description('Ask rebuilderd instances whether each package of a lock, spec or image was reproduced at its exact version (exit 0 policy met, 1 not met, 2 error)')
+    .description('Ask rebuilderd instances whether each package of a lock, spec or image was reproduced at its exact version, and verify their signed attestations (exit 0 policy met, 1 not met, 2 error)')
     .argument('<input>', 'LOCK.json, SPEC.yaml (its lock beside it), or an image: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[…], docker://HOST/NAME[:TAG|@sha256:…]')
-    .option('--rebuilder <url>', 'base URL of a rebuilderd instance, e.g. https://reproducible.archlinux.org (repeatable)', repeatable, [])
-    .option('--rebuilders <file>', 'YAML file listing rebuilders by name and url (schemas/rebuilders.schema.json; default $XDG_CONFIG_HOME/repro-oci/rebuilders.yaml when no --rebuilder is given)')
-    .option('--require <n>', 'GOOD answers each package needs, from different rebuilders', '1')
-    .option('--no-fail-on-bad', 'do not fail a package for a BAD answer when it has enough GOOD ones')
+    .option('--rebuilder <url[=keyfile]>', 'base URL of a rebuilderd instance, e.g. https://reproducible.archlinux.org; with =KEYFILE its attestations are checked with that public key instead of the published one pinned on first use (repeatable)', repeatable, [])
+    .option('--rebuilders <file>', 'YAML file listing rebuilders (name, url, keys) and a policy (schemas/rebuilders.schema.json; default $XDG_CONFIG_HOME/repro-oci/rebuilders.yaml when no --rebuilder is given)')
+    .option('--require <n|glob=n>', 'verified GOOD answers each package needs, from different rebuilders (default 1); GLOB=N for the packages whose name matches GLOB, first match wins, 0 exempts them (repeatable)', repeatable, [])
+    .option('--no-fail-on-bad', 'do not fail a package for a BAD answer (or an invalid attestation) when it has enough GOOD ones')
+    .option('--attestations <mode>', 'required (default): only a GOOD whose attestation verifies counts; optional: any GOOD counts unless its attestation is invalid')
+    .option('--state-dir <dir>', 'where rebuilders\' keys are pinned on first use (default $REPRO_OCI_STATE, else $XDG_STATE_HOME/repro-oci, else ~/.local/state/repro-oci)')
     .option('--timeout <duration>', 'time limit of each request to a rebuilder (500ms, 30s, 2m); one that runs out after the retries gives no answer', '30s')
     .option('--platform <os/arch>', 'platform manifest to read when the image reference names an index (default linux/amd64)')
-    .option('--json', 'print every field as JSON')
-    .addHelpText('after', '\nNot done yet: fetching attestations and verifying their in-toto signatures (GOOD is the rebuilder\'s word),\nkey pinning, If-Modified-Since caching, --explain.'))
+    .option('--explain <package>', "show one package in full: each rebuilder's row, its log and diffoscope URLs, and its attestation")
+    .option('--json', 'print every field as JSON (with --explain: that package\'s)'))
     .action(async (input: string, opts: StatusCliOptions) => {
+      const policy: Partial<Policy> = {};
+      const { require, rules } = parseRequire(opts.require);
+      if (require !== undefined) policy.require = require;
+      if (rules.length) policy.rules = rules;
+      if (opts.failOnBad === false) policy.failOnBad = false;
+      if (opts.attestations !== undefined) {
+        if (opts.attestations !== 'required' && opts.attestations !== 'optional') throw new UserError(`--attestations ${JSON.stringify(opts.attestations)}: give required or optional`);
+        policy.attestations = opts.attestations;
+      }
       const report = await checkStatus(input, {
-        policy: { require: parseRequire(opts.require), failOnBad: opts.failOnBad },
+        policy,
         timeoutMs: parseDuration(opts.timeout, '--timeout'),
         rebuilders: opts.rebuilder,
         ...(opts.rebuilders !== undefined ? { rebuildersFile: opts.rebuilders } : {}),
+        ...(opts.stateDir !== undefined ? { stateDir: opts.stateDir } : {}),
         ...(opts.platform ? { platform: opts.platform } : {}),
         transport: transportOptions(opts),
       });
+      if (opts.explain !== undefined) {
+        const pkg = explainPackage(report, opts.explain);
+        process.stdout.write(opts.json ? `${JSON.stringify(pkg, null, 2)}\n` : formatExplain(pkg));
+        process.exitCode = pkg.verdict === 'ok' ? 0 : 1;
+        return;
+      }
       process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
       process.exitCode = report.policyMet ? 0 : 1;
     });
