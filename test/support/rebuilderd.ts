@@ -33,6 +33,8 @@ export interface FakeRebuilderOptions {
 
 export interface FakeRebuilder {
   url: string;
+  /** The options it answers by, read at each request: a test may change them (a rotated key). */
+  options: FakeRebuilderOptions;
   /** Request paths with their query, in arrival order. */
   requests: string[];
   close(): Promise<void>;
@@ -126,7 +128,7 @@ export async function startRebuilder(options: FakeRebuilderOptions): Promise<Fak
     if (options.delayMs) setTimeout(() => answer(req, res), options.delayMs).unref();
     else answer(req, res);
   });
-  return { url: `http://127.0.0.1:${port}`, requests, close };
+  return { url: `http://127.0.0.1:${port}`, options, requests, close };
 }
 
 /** A URL on 127.0.0.1 where nothing listens (a rebuilder that is down). */
