@@ -113,7 +113,7 @@ test('a setup command that allocates more than the memory limit fails', { skip: 
   assertScratchEmpty(work);
 });
 
-test('rebuild names the commands it will run, applies its own limits, and --no-commands refuses before fetching', { skip: SKIP, timeout: 120_000 }, async (t) => {
+test('rebuild names the commands it will run, applies its own limits, and --no-commands refuses before fetching', { skip: SKIP, timeout: 300_000 }, async (t) => {
   const { work, env } = await workWithSpec(t, [['sleep', '3'], ['mkdir', '/made']]);
   prepareTmp(work);
   const built = await runCli(['build', 'spec.yaml', '-o', `oci:${join(work, 'img')}:t`], { cwd: work, env });

@@ -191,7 +191,7 @@ export async function buildWithMakepkg(spec: MakepkgSpec, sourceDateEpoch: numbe
   ];
   await runOk('runuser', ['-u', 'builder', '--', 'env', ...env, 'makepkg', '--config', join(dir, 'makepkg.conf'), '--nodeps', '--noconfirm', '--noprogressbar', '--force'], {
     cwd: dir,
-    timeoutMs: 60_000,
+    timeoutMs: 300_000,
   });
   const built = readdirSync(join(dir, 'out')).filter((name) => name.startsWith(`${spec.pkgname}-`) && name.endsWith('.pkg.tar.zst'));
   if (built.length !== 1) throw new Error(`makepkg produced ${JSON.stringify(built)} in ${join(dir, 'out')}`);
