@@ -34,7 +34,7 @@ async function tar(spec: Spec): Promise<Buffer> {
 }
 
 /** An in-memory image with uncompressed layers. */
-async function image(layers: Spec[]): Promise<ImageSource> {
+async function image(layers: Spec[], settings: Record<string, unknown> = {}): Promise<ImageSource> {
   const blobs = new Map<Digest, Buffer>();
   const descriptors: Descriptor[] = [];
   for (const spec of layers) {
@@ -42,7 +42,7 @@ async function image(layers: Spec[]): Promise<ImageSource> {
     blobs.set(sha256(bytes), bytes);
     descriptors.push({ mediaType: MediaType.OciLayer, digest: sha256(bytes), size: bytes.length });
   }
-  const config = canonicalJsonBytes({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: descriptors.map((d) => d.digest) } });
+  const config = canonicalJsonBytes({ architecture: 'amd64', os: 'linux', ...settings, rootfs: { type: 'layers', diff_ids: descriptors.map((d) => d.digest) } });
   blobs.set(sha256(config), config);
   const manifest = { schemaVersion: 2, mediaType: MediaType.OciManifest, config: { mediaType: MediaType.OciConfig, digest: sha256(config), size: config.length }, layers: descriptors };
   const bytes = canonicalJsonBytes(manifest);
@@ -155,4 +155,26 @@ test('printed names parse back to the same bytes, whatever they hold; malformed 
   ];
   for (const name of names) assert.equal(parsePrintedName(displayName(name)), name, JSON.stringify(name));
   for (const bad of ['"', '"abc', '"a"b"', '"\\q"', '"\\x4"', '"\\u12"', '"\\"']) assert.equal(parsePrintedName(bad), undefined, bad);
+});
+
+test('config keys and values an attacker chose: terminal-safe in text, exact values in JSON, the printed path ignorable', async () => {
+  const key = 'evil"]\u009b31m\u001b[2J';
+  const layers: Spec[] = [[['f', 'x']]];
+  const a = { config: { Labels: { [key]: 'one', plain: 'same' } } };
+  const b = { config: { Labels: { [key]: 'two\u2028\u0085', plain: 'same', added: { nested: [1, null] } } } };
+  const report = diffImages({ label: 'A', source: await image(layers, a) }, { label: 'B', source: await image(layers, b) });
+  const config = (await report).differences.filter((d) => d.level === 'config');
+  assert.deepEqual(
+    config.map(({ kind, path, before, after }) => ({ kind, path, before, after })),
+    [
+      { kind: 'added', path: 'config.Labels.added', before: undefined, after: { nested: [1, null] } },
+      { kind: 'changed', path: 'config.Labels["evil\\"]\\u009b31m\\u001b[2J"]', before: 'one', after: 'two\u2028\u0085' },
+    ],
+  );
+  const text = formatDiff(await report);
+  assert.ok(![...text].some((c) => (c < ' ' && c !== '\n') || (c >= '\u007f' && c <= '\u009f') || c === '\u2028' || c === '\u2029'), 'no control characters or separators reach the terminal');
+  assert.match(text, /\n {2}~ config\.Labels\["evil\\"\]\\u009b31m\\u001b\[2J"\]: "one" → "two\\u2028\\u0085"\n/);
+  assert.match(text, /\n {2}\+ config\.Labels\.added: \{"nested":\[1,null\]\}\n/);
+  const ignored = await diffImages({ label: 'A', source: await image(layers, a) }, { label: 'B', source: await image(layers, b) }, { ignore: [config[1]!.path] });
+  assert.deepEqual(ignored.differences.filter((d) => d.level === 'config').map((d) => d.path), ['config.Labels.added']);
 });

@@ -36,11 +36,17 @@ export interface Difference {
 
 const IDENTIFIER = /^[A-Za-z_$][\w$]*$/;
 
-/** A key in a JSON path: `.key` when it reads as an identifier, else `["…"]` with JSON escapes (C1 and separators too). */
+/**
+ * A JSON value as one line of text safe for a terminal: JSON escapes C0 controls and lone surrogates; the C1 controls
+ * (U+009B starts an escape sequence too) and the line and paragraph separators are escaped here as well.
+ */
+export function jsonText(value: unknown): string {
+  return JSON.stringify(value).replace(/[\u0080-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** A key in a JSON path: `.key` when it reads as an identifier, else `["…"]` as jsonText writes it. */
 export function keyPath(prefix: string, key: string): string {
-  if (IDENTIFIER.test(key)) return prefix ? `${prefix}.${key}` : key;
-  const quoted = JSON.stringify(key).replace(/[\u0080-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-  return `${prefix}[${quoted}]`;
+  return IDENTIFIER.test(key) ? (prefix ? `${prefix}.${key}` : key) : `${prefix}[${jsonText(key)}]`;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -1,5 +1,4 @@
-import type { Difference } from './difference.js';
-import { LEVELS } from './difference.js';
+import { jsonText, LEVELS, type Difference } from './difference.js';
 import type { DiffReport } from './image-diff.js';
 import type { DiffSummary } from './summary.js';
 
@@ -10,7 +9,7 @@ function showField(field: string, value: unknown): string {
   if (value === null || value === undefined) return '(none)';
   if (field === 'mode' && typeof value === 'number') return value.toString(8).padStart(4, '0');
   if (field === 'sha256' && typeof value === 'string') return value.slice(0, 16);
-  return typeof value === 'string' ? value : JSON.stringify(value);
+  return typeof value === 'string' ? value : jsonText(value);
 }
 
 function fieldChanges(before: Record<string, unknown>, after: Record<string, unknown>): string {
@@ -35,8 +34,8 @@ export function formatDifference(d: Difference): string {
       if (d.kind === 'changed') return `${mark} ${d.path}: entry order differs from ${String(before['entryOrder'])} (${String(after['entryOrder'])} in b)`;
       return `${mark} ${d.path} ${String((before ?? after)['digest'])}`;
     default:
-      if (d.kind === 'changed') return `${mark} ${d.path}: ${JSON.stringify(d.before)} → ${JSON.stringify(d.after)}`;
-      return `${mark} ${d.path}: ${JSON.stringify(d.before ?? d.after)}`;
+      if (d.kind === 'changed') return `${mark} ${d.path}: ${jsonText(d.before)} → ${jsonText(d.after)}`;
+      return `${mark} ${d.path}: ${jsonText(d.before ?? d.after)}`;
   }
 }
 
