@@ -24,7 +24,22 @@ export {
   type RebuildResult,
 } from './image/rebuild.js';
 export { diffReferences as diff, DEFAULT_REPORT_LIMIT, type DiffReferencesOptions, type DiffReferencesResult } from './compare/diff-references.js';
-export { diffImages, formatDiff, type DiffOptions, type DiffReport, type Difference, type Level, type Side } from './compare/image-diff.js';
+export {
+  diffImages,
+  formatDiff,
+  formatDifference,
+  diffJson,
+  type DiffOptions,
+  type DiffReport,
+  type DiffSummary,
+  type DiffJson,
+  type Difference,
+  type DifferenceKind,
+  type Level,
+  type NotCompared,
+  type Side,
+} from './compare/image-diff.js';
+export { parsePrintedName } from './compare/printed-path.js';
 export { copyReference as copy, copyImage, type CopyReferenceOptions } from './transports/copy.js';
 export { inspectReference as inspect, formatInspect, type InspectOptions, type InspectReport, type ImageReport } from './transports/inspect.js';
 export {

@@ -74,7 +74,7 @@ test('push the example, delete every local copy, rebuild from the registry diges
 
   const diff = await runCli(['diff', `docker://${registry.host}/example/hello@${digest}`, `docker://${registry.host}/example/hello@${badDigest}`]);
   assert.equal(diff.code, 1, diff.stderr);
-  assert.match(diff.stdout, /layer 0: \/usr\/lib\/libgreeting\.txt: sha256 [0-9a-f]{16} → [0-9a-f]{16} \[libgreeting\]/);
+  assert.match(diff.stdout, /~ \/usr\/lib\/libgreeting\.txt: sha256 [0-9a-f]{16} → [0-9a-f]{16} \[libgreeting\]/);
 
   const bad = await runCli(['rebuild', `docker://${registry.host}/example/hello@${badDigest}`, ...allowLocal], { cwd: work, env });
   assert.equal(bad.code, 1, bad.stderr);

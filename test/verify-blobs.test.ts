@@ -105,8 +105,8 @@ test('diff of layouts with the same manifest checks every blob: corrupt or missi
   const same = await runCli(['diff', a, b]);
   assert.equal(same.code, 0, same.stderr);
   assert.match(same.stdout, new RegExp(`^same: ${digest}\nblobs: 3 of each side checked in full`));
-  const json = JSON.parse((await runCli(['diff', '--json', a, b])).stdout) as { same: boolean; blobs: { verified: boolean } };
-  assert.deepEqual([json.same, json.blobs.verified], [true, true]);
+  const json = JSON.parse((await runCli(['diff', '--json', a, b])).stdout) as { summary: { same: boolean; blobs: { verified: boolean } } };
+  assert.deepEqual([json.summary.same, json.summary.blobs.verified], [true, true]);
 
   writeFileSync(blobPath(join(work, 'b'), sha256(blob)), Buffer.concat([blob.subarray(0, -1), Buffer.from([blob.at(-1)! ^ 1])]));
   const corrupt = await runCli(['diff', a, b]);
@@ -121,8 +121,8 @@ test('diff of layouts with the same manifest checks every blob: corrupt or missi
   const unchecked = await runCli(['diff', '--no-verify-blobs', a, b]);
   assert.equal(unchecked.code, 0, unchecked.stderr);
   assert.match(unchecked.stdout, /^same: .*\nblobs: not checked \(--no-verify-blobs\)/);
-  const uncheckedJson = JSON.parse((await runCli(['diff', '--json', '--no-verify-blobs', a, b])).stdout) as { blobs: { verified: boolean } };
-  assert.equal(uncheckedJson.blobs.verified, false);
+  const uncheckedJson = JSON.parse((await runCli(['diff', '--json', '--no-verify-blobs', a, b])).stdout) as { summary: { blobs: { verified: boolean } } };
+  assert.equal(uncheckedJson.summary.blobs.verified, false);
 });
 
 /** An image (config + one layer) under 30 levels of indexes that each name the level below twice: 2^30 paths, 33 blobs. */

@@ -13,7 +13,7 @@ export const DEFAULT_REPORT_LIMIT = 1024 ** 3;
 export interface DiffReferencesOptions {
   /** Ignore timestamps, entry order and annotation noise. */
   semantic?: boolean;
-  /** fnmatch globs of paths whose differences are ignored. */
+  /** Paths whose differences are ignored: as printed, or fnmatch globs of entry paths (see DiffOptions.ignore). */
   ignore?: string[];
   /** Platform to compare when a side is an index (os/arch). */
   platform?: string;

@@ -1,7 +1,7 @@
+import { isDeepStrictEqual } from 'node:util';
 import { parseDesc } from '../arch/desc.js';
 import { checkConfig } from '../oci/raw-json.js';
 import type { Descriptor, ImageConfig, Manifest } from '../oci/types.js';
-import { PathPatterns } from '../install/noextract.js';
 import type { Digest } from '../oci/digest.js';
 import { readJsonBlob } from '../transports/layout.js';
 import { CheckedBlobs, isMissingBlob, layerDiffIds, readLayer, verifyAllBlobs } from '../transports/verify.js';
@@ -10,30 +10,26 @@ import type { ImageSource } from '../transports/types.js';
 import { indexLayer, type EntrySummary, type LayerIndex } from './layer-index.js';
 import { byteOrder } from '../util/order.js';
 import { decodeName, displayName } from '../util/raw-name.js';
+import { compareJson, LEVELS, type Difference, type DifferenceKind, type Level } from './difference.js';
+import { printedEntryPath, withoutIgnored } from './printed-path.js';
+import { summarizeDiff, type DiffSummary } from './summary.js';
+
+export type { Difference, DifferenceKind, Level } from './difference.js';
+export type { DiffSummary } from './summary.js';
+export { diffJson, formatDiff, formatDifference, type DiffJson } from './format-diff.js';
 
 /**
  * Compares two images level by level — index, manifest, config, layers, tar entries, and pacman's view (which
- * packages changed and which package owns each differing file) — streaming each layer once and holding only
+ * packages changed and which package owns each differing entry) — streaming each layer once and holding only
  * per-entry summaries in memory.
  */
-export type Level = 'index' | 'manifest' | 'config' | 'layer' | 'file' | 'package';
-
-export interface Difference {
-  level: Level;
-  /** Index entry, manifest field, config field (dotted), layer number or file path. */
-  where: string;
-  field?: string;
-  a?: string;
-  b?: string;
-  /** For files: the pacman package owning the path (on either side). */
-  owner?: string;
-  message: string;
-}
-
 export interface DiffOptions {
   /** Ignore timestamps, entry order and annotation noise (as diffoci --semantic). */
   semantic?: boolean;
-  /** Path globs (fnmatch) whose file differences are ignored. */
+  /**
+   * Paths whose differences are ignored: as printed (any level; see Difference.path), or fnmatch globs of entry
+   * paths (see withoutIgnored).
+   */
   ignore?: string[];
   /** Platform to compare when a side is an index (os/arch[/variant]). */
   platform?: string;
@@ -45,7 +41,16 @@ export interface DiffOptions {
   verifyBlobs?: boolean;
 }
 
+/** A layer one side does not hold (an archive kept without layers): its entries were not compared. */
+export interface NotCompared {
+  layer: number;
+  side: 'a' | 'b';
+  label: string;
+  digest: string;
+}
+
 export interface DiffReport {
+  /** The root digests. */
   a: string;
   b: string;
   same: boolean;
@@ -53,7 +58,10 @@ export interface DiffReport {
   manifests: { a: string; b: string };
   /** The manifests themselves, for a second pass over the layers (report directories). */
   parsed?: { a: Manifest; b: Manifest };
+  /** In the order of LEVELS; entries by layer, then by path (bytes). */
   differences: Difference[];
+  notCompared: NotCompared[];
+  summary: DiffSummary;
   /** Whether every blob of both sides was hashed in full, and how many each side holds (set when asked either way). */
   blobs?: { verified: boolean; checked?: { a: number; b: number } };
 }
@@ -68,51 +76,71 @@ interface OpenSide extends Side {
   checked: CheckedBlobs;
 }
 
+/** What one comparison collects, and how. */
+interface Comparison {
+  options: DiffOptions;
+  diffs: Difference[];
+  notCompared: NotCompared[];
+}
+
 /** Annotations publishers add or rewrite without changing the image (docker-library, BuildKit). */
 const NOISY_ANNOTATIONS = /^(org\.opencontainers\.image\.(created|revision|source|url|version|ref\.name|base\.name|base\.digest)|com\.docker\.official-images\..*|vnd\.docker\.reference\..*)$/;
 
-/** Flattens JSON into dotted paths with JSON-encoded leaves, for field-by-field comparison. */
-function flatten(value: unknown, prefix: string, out: Map<string, string>): void {
-  if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
-    const entries = Object.entries(value as Record<string, unknown>);
-    if (entries.length === 0) out.set(prefix, '{}');
-    for (const [k, v] of entries) flatten(v, prefix ? `${prefix}.${k}` : k, out);
-  } else if (Array.isArray(value)) {
-    if (value.length === 0) out.set(prefix, '[]');
-    value.forEach((v, i) => flatten(v, `${prefix}[${i}]`, out));
-  } else {
-    out.set(prefix, JSON.stringify(value));
-  }
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
-function compareFields(level: Level, a: unknown, b: unknown, ignore: (field: string) => boolean, diffs: Difference[]): void {
-  const fa = new Map<string, string>();
-  const fb = new Map<string, string>();
-  flatten(a, '', fa);
-  flatten(b, '', fb);
-  for (const key of [...new Set([...fa.keys(), ...fb.keys()])].sort()) {
-    if (ignore(key)) continue;
-    const va = fa.get(key);
-    const vb = fb.get(key);
-    if (va === vb) continue;
-    diffs.push({ level, where: key, ...(va !== undefined ? { a: va } : {}), ...(vb !== undefined ? { b: vb } : {}), message: `${level} ${key}: ${va ?? '(absent)'} → ${vb ?? '(absent)'}` });
-  }
+/** A copy of a JSON object without the noisy annotations (`--semantic`), so that they count neither as values nor as keys. */
+function withoutNoisyAnnotations<T>(value: T): T {
+  if (!isObject(value) || !isObject(value['annotations'])) return value;
+  const annotations = Object.fromEntries(Object.entries(value['annotations']).filter(([key]) => !NOISY_ANNOTATIONS.test(key)));
+  return { ...value, annotations };
 }
 
-const ENTRY_FIELDS: (keyof EntrySummary)[] = ['type', 'mode', 'uid', 'gid', 'size', 'mtime', 'linkTarget', 'devMajor', 'devMinor', 'xattrs', 'sha256'];
-
-function show(field: keyof EntrySummary, value: unknown): string {
-  if (value === undefined) return '(none)';
-  if (field === 'mode') return (value as number).toString(8).padStart(4, '0');
-  if (field === 'sha256') return (value as string).slice(0, 16);
-  if (field === 'linkTarget') return displayName(value as string);
-  return typeof value === 'string' ? value : JSON.stringify(value);
+/** The index as `--semantic` compares it: its own and its manifest descriptors' annotations without the noise. */
+function semanticIndex(index: unknown): unknown {
+  const top = withoutNoisyAnnotations(index);
+  if (!isObject(top) || !Array.isArray(top['manifests'])) return top;
+  return { ...top, manifests: top['manifests'].map(withoutNoisyAnnotations) };
 }
+
+/** The config as `--semantic` compares it: without its creation time and its history's. */
+function semanticConfig(config: ImageConfig): unknown {
+  const rest: Record<string, unknown> = { ...config };
+  delete rest['created'];
+  if (!Array.isArray(rest['history'])) return rest;
+  return { ...rest, history: (rest['history'] as unknown[]).map((h) => (isObject(h) ? Object.fromEntries(Object.entries(h).filter(([key]) => key !== 'created')) : h)) };
+}
+
+const ENTRY_FIELDS = ['type', 'mode', 'uid', 'gid', 'size', 'mtime', 'linkTarget', 'devMajor', 'devMinor', 'xattrs', 'sha256'] as const;
+type EntryField = (typeof ENTRY_FIELDS)[number];
+
+/** An entry field's value as a difference holds it: link targets printed as paths are, so that any bytes survive JSON. */
+function entryValue(entry: EntrySummary, field: EntryField): unknown {
+  const value = entry[field];
+  return field === 'linkTarget' && value !== undefined ? displayName(value as string) : value;
+}
+
+function entryFields(entry: EntrySummary): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const field of ENTRY_FIELDS) if (entry[field] !== undefined) out[field] = entryValue(entry, field);
+  return out;
+}
+
+/** pacman's view of one side: each package's version, and the package owning each path. */
+interface PacmanView {
+  versions: Map<string, string>;
+  owners: Map<string, string>;
+  /** Directory of var/lib/pacman/local → the package whose entry it is. */
+  dbDirs: Map<string, string>;
+}
+
+const LOCAL_DB = /^var\/lib\/pacman\/local\/([^/]+)(?:\/(desc|files))?/;
 
 /** Paths owned by each package, from pacman's local database in a layer. */
-function pacmanView(db: Map<string, Buffer>): { versions: Map<string, string>; owners: Map<string, string> } {
-  const versions = new Map<string, string>();
-  const owners = new Map<string, string>();
+function pacmanView(db: Map<string, Buffer>): PacmanView {
+  const view: PacmanView = { versions: new Map(), owners: new Map(), dbDirs: new Map() };
+  const files: [string, string[]][] = [];
   for (const [path, content] of db) {
     const m = /^var\/lib\/pacman\/local\/([^/]+)\/(desc|files)$/.exec(path);
     if (!m) continue;
@@ -121,51 +149,67 @@ function pacmanView(db: Map<string, Buffer>): { versions: Map<string, string>; o
       // pacman writes names and values as bytes, UTF-8 or not; decoded as the layer's own names are.
       blocks = parseDesc(decodeName(content), path);
     } catch {
-      continue; // a damaged database entry is itself a file difference
+      continue; // a damaged database entry is itself an entry difference
     }
     if (m[2] === 'desc') {
       const name = blocks.get('NAME')?.[0];
       const version = blocks.get('VERSION')?.[0];
-      if (name && version) versions.set(name, version);
+      if (name) view.dbDirs.set(m[1]!, name);
+      if (name && version) view.versions.set(name, version);
     } else {
-      const name = m[1]!.replace(/-[^-]+-[^-]+$/, '');
-      for (const file of blocks.get('FILES') ?? []) owners.set(file.replace(/\/$/, ''), name);
+      files.push([m[1]!, blocks.get('FILES') ?? []]);
     }
   }
-  return { versions, owners };
+  for (const [dir, list] of files) {
+    const name = view.dbDirs.get(dir) ?? dir.replace(/-[^-]+-[^-]+$/, '');
+    for (const file of list) view.owners.set(file.replace(/\/$/, ''), name);
+  }
+  return view;
 }
 
-function compareEntries(a: LayerIndex, b: LayerIndex, where: string, options: DiffOptions, owners: Map<string, string>, diffs: Difference[], checkOrder = true): void {
-  const ignored = new PathPatterns(options.ignore ?? []);
+/** The package owning a path: by its file list, or — for its own entry in pacman's database — by that entry's desc. */
+function ownerIn(view: PacmanView, path: string): string | undefined {
+  const owner = view.owners.get(path);
+  if (owner !== undefined) return owner;
+  const dir = LOCAL_DB.exec(path)?.[1];
+  return dir === undefined ? undefined : view.dbDirs.get(dir);
+}
+
+function withOwner(owner: string | undefined): { package?: string } {
+  return owner === undefined ? {} : { package: displayName(owner) };
+}
+
+function compareEntries(a: LayerIndex, b: LayerIndex, layer: number | 'merged', views: { a: PacmanView; b: PacmanView }, cmp: Comparison, checkOrder: boolean): void {
   const paths = [...new Set([...a.entries.keys(), ...b.entries.keys()])].sort(byteOrder);
   for (const path of paths) {
-    if (ignored.matches(path)) continue;
     const ea = a.entries.get(path);
     const eb = b.entries.get(path);
-    const owner = owners.get(path);
-    const base = { level: 'file' as const, where: path, ...(owner ? { owner } : {}) };
-    const ownedBy = owner ? ` [${owner}]` : '';
+    const base = { level: 'entry' as const, path: printedEntryPath(path), layer };
     if (!ea) {
-      diffs.push({ ...base, message: `${where}: + ${displayName(`/${path}`)} (${eb!.type})${ownedBy}` });
-      continue;
-    }
-    if (!eb) {
-      diffs.push({ ...base, message: `${where}: - ${displayName(`/${path}`)} (${ea.type})${ownedBy}` });
-      continue;
-    }
-    for (const field of ENTRY_FIELDS) {
-      if (options.semantic && field === 'mtime') continue;
-      const va = ea[field];
-      const vb = eb[field];
-      if (JSON.stringify(va) === JSON.stringify(vb)) continue;
-      diffs.push({ ...base, field, a: show(field, va), b: show(field, vb), message: `${where}: ${displayName(`/${path}`)}: ${field} ${show(field, va)} → ${show(field, vb)}${ownedBy}` });
+      cmp.diffs.push({ kind: 'added', ...base, after: entryFields(eb!), ...withOwner(ownerIn(views.b, path)) });
+    } else if (!eb) {
+      cmp.diffs.push({ kind: 'removed', ...base, before: entryFields(ea), ...withOwner(ownerIn(views.a, path)) });
+    } else {
+      const before: Record<string, unknown> = {};
+      const after: Record<string, unknown> = {};
+      for (const field of ENTRY_FIELDS) {
+        if (cmp.options.semantic && field === 'mtime') continue;
+        const va = entryValue(ea, field);
+        const vb = entryValue(eb, field);
+        if (isDeepStrictEqual(va, vb)) continue;
+        before[field] = va ?? null;
+        after[field] = vb ?? null;
+      }
+      if (Object.keys(before).length) cmp.diffs.push({ kind: 'changed', ...base, before, after, ...withOwner(ownerIn(views.b, path) ?? ownerIn(views.a, path)) });
     }
   }
-  if (!options.semantic && checkOrder) {
+  if (!cmp.options.semantic && checkOrder) {
     const common = a.order.filter((p) => b.entries.has(p));
     const commonB = b.order.filter((p) => a.entries.has(p));
     const firstMoved = common.findIndex((p, i) => commonB[i] !== p);
-    if (firstMoved !== -1) diffs.push({ level: 'layer', where, field: 'order', message: `${where}: entry order differs from ${displayName(`/${common[firstMoved]!}`)}` });
+    if (firstMoved !== -1) {
+      cmp.diffs.push({ kind: 'changed', level: 'layer', path: `layers[${layer}]`, layer, before: { entryOrder: printedEntryPath(common[firstMoved]!) }, after: { entryOrder: printedEntryPath(commonB[firstMoved]!) } });
+    }
   }
 }
 
@@ -189,13 +233,15 @@ export async function diffImages(sideA: Side, sideB: Side, options: DiffOptions 
 type Root = Awaited<ReturnType<ImageSource['root']>>;
 
 async function compareImages(sideA: OpenSide, sideB: OpenSide, rootA: Root, rootB: Root, options: DiffOptions): Promise<DiffReport> {
-  const diffs: Difference[] = [];
-  const report: DiffReport = { a: rootA.descriptor.digest, b: rootB.descriptor.digest, same: false, manifests: { a: '', b: '' }, differences: diffs };
-  if (rootA.descriptor.digest === rootB.descriptor.digest) {
-    report.same = true;
-    report.manifests = { a: rootA.descriptor.digest, b: rootB.descriptor.digest };
-    return report;
-  }
+  const cmp: Comparison = { options, diffs: [], notCompared: [] };
+  const report: Omit<DiffReport, 'summary'> = { a: rootA.descriptor.digest, b: rootB.descriptor.digest, same: false, manifests: { a: rootA.descriptor.digest, b: rootB.descriptor.digest }, differences: [], notCompared: cmp.notCompared };
+  const finish = (): DiffReport => {
+    const kept = withoutIgnored(cmp.diffs, options.ignore ?? []);
+    report.differences = LEVELS.flatMap((level) => kept.filter((d) => d.level === level));
+    report.same = report.differences.length === 0;
+    return Object.assign(report, { summary: summarizeDiff(report) });
+  };
+  if (rootA.descriptor.digest === rootB.descriptor.digest) return finish();
 
   const a = await resolvePlatformManifest(sideA.source, options.platform, sideA.label);
   const b = await resolvePlatformManifest(sideB.source, options.platform, sideB.label);
@@ -203,25 +249,22 @@ async function compareImages(sideA: OpenSide, sideB: OpenSide, rootA: Root, root
   report.parsed = { a: a.manifest, b: b.manifest };
   if (a.index || b.index) {
     // Index-level differences are reported apart: publishers rewrite indexes; the manifest is what is verified.
-    const ignoreIndex = (field: string): boolean => options.semantic === true && /^(annotations\.|manifests\[\d+\]\.annotations\.)/.test(field) && NOISY_ANNOTATIONS.test(field.replace(/^.*annotations\./, ''));
-    compareFields('index', a.index?.value ?? { manifest: a.descriptor }, b.index?.value ?? { manifest: b.descriptor }, ignoreIndex, diffs);
+    const index = (side: typeof a): unknown => side.index?.value ?? { manifest: side.descriptor };
+    const semantic = options.semantic === true;
+    compareJson('index', semantic ? semanticIndex(index(a)) : index(a), semantic ? semanticIndex(index(b)) : index(b), '', cmp.diffs);
   }
-  if (a.descriptor.digest === b.descriptor.digest) {
-    report.same = diffs.length === 0;
-    return report;
-  }
+  if (a.descriptor.digest === b.descriptor.digest) return finish();
 
-  const ignoreManifest = (field: string): boolean => options.semantic === true && field.startsWith('annotations.') && NOISY_ANNOTATIONS.test(field.slice('annotations.'.length));
-  compareFields('manifest', a.manifest, b.manifest, ignoreManifest, diffs);
+  const manifest = (m: Manifest): unknown => (options.semantic ? withoutNoisyAnnotations(m) : m);
+  compareJson('manifest', manifest(a.manifest), manifest(b.manifest), '', cmp.diffs);
 
   const configA = checkConfig(await readJsonBlob(sideA.source, a.manifest.config, 'config'), `${sideA.label} config`).value;
   const configB = checkConfig(await readJsonBlob(sideB.source, b.manifest.config, 'config'), `${sideB.label} config`).value;
-  const ignoreConfig = (field: string): boolean => options.semantic === true && (field === 'created' || /^history\[\d+\]\.created$/.test(field));
-  compareFields('config', configA, configB, ignoreConfig, diffs);
+  const config = (c: ImageConfig): unknown => (options.semantic ? semanticConfig(c) : c);
+  compareJson('config', config(configA), config(configB), '', cmp.diffs);
 
-  await compareLayers(sideA, sideB, a.manifest, b.manifest, configA, configB, options, diffs);
-  report.same = diffs.length === 0;
-  return report;
+  await compareLayers(sideA, sideB, a.manifest, b.manifest, configA, configB, cmp);
+  return finish();
 }
 
 /**
@@ -261,20 +304,20 @@ export function mergeLayers(layers: LayerIndex[]): LayerIndex {
  * Indexes a layer, verified in full against its digest and diffID; or, unless every blob must be checked, notes
  * that this side does not hold it (an archive kept without layers).
  */
-async function indexIfPresent(side: OpenSide, layer: Descriptor, diffId: Digest, where: string, options: DiffOptions, diffs: Difference[]): Promise<LayerIndex | undefined> {
-  const what = `${side.label}: ${where} ${layer.digest}`;
+async function indexIfPresent(side: OpenSide, which: 'a' | 'b', layer: Descriptor, diffId: Digest, i: number, cmp: Comparison): Promise<LayerIndex | undefined> {
+  const what = `${side.label}: layer ${i} ${layer.digest}`;
   try {
     const index = await readLayer(side.source, layer, diffId, what, (content) => indexLayer(content, what));
     side.checked.addLayer(layer.digest, diffId);
     return index;
   } catch (err) {
-    if (options.verifyBlobs === true || !isMissingBlob(err, layer.digest)) throw err;
-    diffs.push({ level: 'layer', where, message: `${where}: ${side.label} does not hold ${layer.digest}; its files cannot be compared` });
+    if (cmp.options.verifyBlobs === true || !isMissingBlob(err, layer.digest)) throw err;
+    cmp.notCompared.push({ layer: i, side: which, label: side.label, digest: layer.digest });
     return undefined;
   }
 }
 
-async function compareLayers(sideA: OpenSide, sideB: OpenSide, ma: Manifest, mb: Manifest, ca: ImageConfig, cb: ImageConfig, options: DiffOptions, diffs: Difference[]): Promise<void> {
+async function compareLayers(sideA: OpenSide, sideB: OpenSide, ma: Manifest, mb: Manifest, ca: ImageConfig, cb: ImageConfig, cmp: Comparison): Promise<void> {
   const diffIdsA = layerDiffIds(ma, ca, `${sideA.label} manifest`);
   const diffIdsB = layerDiffIds(mb, cb, `${sideB.label} manifest`);
   const count = Math.max(ma.layers.length, mb.layers.length);
@@ -282,59 +325,31 @@ async function compareLayers(sideA: OpenSide, sideB: OpenSide, ma: Manifest, mb:
   const multi = count > 1;
   const indexesA: LayerIndex[] = [];
   const indexesB: LayerIndex[] = [];
-  const pending: { where: string; ia: LayerIndex; ib: LayerIndex }[] = [];
+  const pending: { layer: number; ia: LayerIndex; ib: LayerIndex }[] = [];
   for (let i = 0; i < count; i++) {
     const la = ma.layers[i];
     const lb = mb.layers[i];
-    const where = `layer ${i}`;
     const same = la && lb && diffIdsA[i] === diffIdsB[i];
-    if (!la || !lb) diffs.push({ level: 'layer', where, message: `${where}: only in ${la ? sideA.label : sideB.label}` });
+    if (!la) cmp.diffs.push({ kind: 'added', level: 'layer', path: `layers[${i}]`, layer: i, after: { digest: lb!.digest, diffId: diffIdsB[i], size: lb!.size } });
+    if (!lb) cmp.diffs.push({ kind: 'removed', level: 'layer', path: `layers[${i}]`, layer: i, before: { digest: la!.digest, diffId: diffIdsA[i], size: la!.size } });
     if (same && !multi) continue;
-    const ia = la ? await indexIfPresent(sideA, la, diffIdsA[i]!, where, options, diffs) : undefined;
-    const ib = lb ? (same ? ia : await indexIfPresent(sideB, lb, diffIdsB[i]!, where, options, diffs)) : undefined;
+    const ia = la ? await indexIfPresent(sideA, 'a', la, diffIdsA[i]!, i, cmp) : undefined;
+    const ib = lb ? (same ? ia : await indexIfPresent(sideB, 'b', lb, diffIdsB[i]!, i, cmp)) : undefined;
     if (ia) indexesA.push(ia);
     if (ib) indexesB.push(ib);
-    if (ia && ib && !same) pending.push({ where, ia, ib });
+    if (ia && ib && !same) pending.push({ layer: i, ia, ib });
   }
   const mergedA = mergeLayers(indexesA);
   const mergedB = mergeLayers(indexesB);
-  const viewA = pacmanView(mergedA.pacmanDb);
-  const viewB = pacmanView(mergedB.pacmanDb);
-  const owners = new Map([...viewA.owners, ...viewB.owners]);
-  for (const { where, ia, ib } of pending) compareEntries(ia, ib, where, options, owners, diffs);
-  if (multi) compareEntries(mergedA, mergedB, 'merged', options, owners, diffs, false);
-  for (const name of [...new Set([...viewA.versions.keys(), ...viewB.versions.keys()])].sort()) {
-    const va = viewA.versions.get(name);
-    const vb = viewB.versions.get(name);
+  const views = { a: pacmanView(mergedA.pacmanDb), b: pacmanView(mergedB.pacmanDb) };
+  for (const { layer, ia, ib } of pending) compareEntries(ia, ib, layer, views, cmp, true);
+  if (multi) compareEntries(mergedA, mergedB, 'merged', views, cmp, false);
+  for (const name of [...new Set([...views.a.versions.keys(), ...views.b.versions.keys()])].sort(byteOrder)) {
+    const va = views.a.versions.get(name);
+    const vb = views.b.versions.get(name);
     if (va === vb) continue;
-    const message = !va ? `package + ${name} ${vb}` : !vb ? `package - ${name} ${va}` : `package ${name} ${va} → ${vb}`;
-    diffs.push({ level: 'package', where: name, ...(va ? { a: va } : {}), ...(vb ? { b: vb } : {}), message });
+    const kind: DifferenceKind = !va ? 'added' : !vb ? 'removed' : 'changed';
+    const printed = displayName(name);
+    cmp.diffs.push({ kind, level: 'package' as Level, path: printed, ...(va ? { before: displayName(va) } : {}), ...(vb ? { after: displayName(vb) } : {}), package: printed });
   }
-}
-
-/** The line that says whether the blobs were checked, when the report says either way. */
-function blobsLine(report: DiffReport): string {
-  const blobs = report.blobs;
-  if (!blobs) return '';
-  if (!blobs.verified || !blobs.checked) return 'blobs: not checked (--no-verify-blobs); those read were verified\n';
-  const { a, b } = blobs.checked;
-  return `blobs: ${a === b ? `${a} of each side` : `${a} of a, ${b} of b`} checked in full (digests, and diffIDs of layers)\n`;
-}
-
-export function formatDiff(report: DiffReport, limit = Infinity): string {
-  if (report.same) return `same: ${report.a}\n${blobsLine(report)}`;
-  const lines = [`--- ${report.a}`, `+++ ${report.b}`];
-  const order: Level[] = ['index', 'manifest', 'config', 'layer', 'package', 'file'];
-  let shown = 0;
-  for (const level of order) {
-    const group = report.differences.filter((d) => d.level === level);
-    if (group.length === 0) continue;
-    lines.push(`[${level}] ${group.length} difference(s)`);
-    for (const d of group) {
-      if (shown++ >= limit) break;
-      lines.push(`  ${d.message}`);
-    }
-  }
-  if (report.differences.length > limit) lines.push(`  … and ${report.differences.length - limit} more`);
-  return `${lines.join('\n')}\n${blobsLine(report)}`;
 }

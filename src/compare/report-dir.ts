@@ -12,11 +12,16 @@ import type { ImageSource } from '../transports/types.js';
 import { isMissingBlob, layerDiffIds, readLayer } from '../transports/verify.js';
 import { fsPath } from '../util/raw-name.js';
 import { indexLayer } from './layer-index.js';
+import { parsePrintedName } from './printed-path.js';
+import { byteOrder } from '../util/order.js';
 import type { DiffReport } from './image-diff.js';
 
-/** The files whose content differs, the ones worth handing to a person or to diffoscope. */
+/** The files whose content differs (or that one side lacks), the ones worth handing to a person or to diffoscope; tar member names. */
 export function differingFiles(report: DiffReport): string[] {
-  return [...new Set(report.differences.filter((d) => d.level === 'file' && (d.field === 'sha256' || d.field === undefined)).map((d) => d.where))].sort();
+  const paths = report.differences
+    .filter((d) => d.level === 'entry' && (d.kind !== 'changed' || Object.hasOwn(d.after as object, 'sha256')))
+    .map((d) => parsePrintedName(d.path)!.slice(1));
+  return [...new Set(paths)].sort(byteOrder);
 }
 
 /** How many bytes a report directory may take, shared by both sides; files that do not fit are not written. */

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { addRegistryOptions, repeatable, transportOptions, type RegistryCliOptions } from '../options.js';
 import { diffReferences } from '../../compare/diff-references.js';
-import { formatDiff } from '../../compare/image-diff.js';
+import { diffJson, formatDiff } from '../../compare/image-diff.js';
 import { UserError } from '../../errors.js';
 import { checkWritableDirectory } from '../../util/writable.js';
 
@@ -34,9 +34,9 @@ export function registerDiff(program: Command): void {
     .description('Compare two images: index, manifest, config, layers, tar entries and pacman packages (exit 0 same, 1 different, 2 error)')
     .argument('<a>', 'image reference')
     .argument('<b>', 'image reference')
-    .option('--json', 'print the report as JSON')
+    .option('--json', 'print the report as JSON: a summary object, then each difference (kind, level, path, before, after, package)')
     .option('--semantic', 'ignore timestamps, entry order and annotation noise')
-    .option('--ignore <glob>', 'ignore differences in matching paths (fnmatch; repeatable)', repeatable, [])
+    .option('--ignore <path>', 'ignore the differences at PATH as printed (any level), or at entry paths matching it as an fnmatch glob (repeatable)', repeatable, [])
     .option('--platform <os/arch>', 'platform to compare when a side is an index')
     .option('--report-dir <dir>', 'write both sides of each file whose content differs into DIR/a and DIR/b')
     .option('--report-limit <bytes>', 'most bytes the report dir may hold (K, M, G suffixes); files beyond it are not written, with a note', DEFAULT_REPORT_LIMIT)
@@ -55,8 +55,7 @@ export function registerDiff(program: Command): void {
         transport: transportOptions(opts),
         log: (m) => process.stderr.write(`${m}\n`),
       });
-      const json = (): string => JSON.stringify(report, (key, value: unknown) => (key === 'parsed' ? undefined : value), 2);
-      process.stdout.write(opts.json ? `${json()}\n` : formatDiff(report));
+      process.stdout.write(opts.json ? `${JSON.stringify(diffJson(report), null, 2)}\n` : formatDiff(report));
       if (diffoscope) process.stdout.write(diffoscope);
       process.exitCode = report.same ? 0 : 1;
     });

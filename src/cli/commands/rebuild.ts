@@ -4,7 +4,7 @@ import { limitsFromOptions } from '../../image/limits.js';
 import { ContentCache } from '../../fetch/cache.js';
 import { formatRebuild, rebuildReference } from '../../image/rebuild.js';
 import { checkCache } from '../preflight.js';
-
+import { diffJson } from '../../compare/image-diff.js';
 
 export function registerRebuild(program: Command): void {
   addCommandOptions(addRegistryOptions(program
@@ -17,7 +17,7 @@ export function registerRebuild(program: Command): void {
     .option('--keyring <dir>', 'keyring directory, when the recipe requires package signatures')
     .option('--platform <os/arch>', 'platform manifest to rebuild when the reference names an index (default linux/amd64)')
     .option('--strict', 'refuse recipes made by another repro-oci version or compressor')
-    .option('--json', 'print the verdict and differences as JSON')))
+    .option('--json', 'print the verdict as JSON, with the differences as `diff --json` gives them')))
     .action(async (ref: string, opts: { cache?: string; mirror: string[]; allowUrl: string[]; keyring?: string; platform?: string; strict?: boolean; json?: boolean } & RegistryCliOptions & CommandCliOptions) => {
       const limits = limitsFromOptions(opts);
       await checkCache(opts.cache);
@@ -33,7 +33,9 @@ export function registerRebuild(program: Command): void {
         strict: opts.strict ?? false,
         log: (m) => process.stderr.write(`${m}\n`),
       });
-      process.stdout.write(opts.json ? `${JSON.stringify(result, null, 2)}\n` : formatRebuild(result));
+      // The differences as `diff --json` prints them.
+      const json = (): string => JSON.stringify({ ...result, ...(result.diff ? { diff: diffJson(result.diff) } : {}) }, null, 2);
+      process.stdout.write(opts.json ? `${json()}\n` : formatRebuild(result));
       process.exitCode = result.reproducible ? 0 : 1;
     });
 }
