@@ -5,7 +5,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { UserError } from '../src/errors.js';
-import { parsePublicKeys, verifyAttestation, type AttestationKey, type ExpectedProduct } from '../src/status/attestation.js';
+import { parsePublicKeys, signLink, verifyAttestation, type AttestationKey, type ExpectedProduct } from '../src/status/attestation.js';
 import { makeTempDir, removeDir } from './support/cli.js';
 import { makeKeyPair, makeRebuilderdLink, securesystemslibPublicKey, tamperLink, type RebuilderdLinkOptions } from './support/in-toto.js';
 
@@ -133,6 +133,12 @@ describe("links in rebuilderd's shape verify in Debian's in-toto", () => {
       assert.notEqual(r.code, 0, r.output);
       assert.match(r.output, /signature verification failed/i);
     }
+  });
+
+  test("repro-oci's own signLink makes links Debian's in-toto verifies", () => {
+    const signed = { _type: 'link', name: `rebuild ${FILE}`, materials: {}, products: { [FILE]: { sha256: createHash('sha256').update(CONTENT).digest('hex') } }, environment: {}, byproducts: {}, command: [] };
+    writeFileSync(join(dir, 'ours.link'), signLink(signed, [worker.privateKey, daemon.privateKey]));
+    verifiesByBoth('ours.link');
   });
 
   test("rebuilderd's own environment null is refused by in-toto 1.3 (why the links above carry an object)", () => {

@@ -1,4 +1,4 @@
-import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { decompressAuto, detectCompression } from '../compress/index.js';
 import { UserError } from '../errors.js';
@@ -159,6 +159,24 @@ function rawKeysFromJson(text: string, what: string): Buffer[] {
   const raw = Buffer.from(keyval.public, 'hex');
   if (value.keyid !== undefined && !keyIds(raw).includes(value.keyid as string)) return fail(what, `keyid ${shown(String(value.keyid))} is not the id of the key it names`);
   return [raw];
+}
+
+/**
+ * Signs an in-toto v0.9 link the way securesystemslib does (what verifyAttestation checks): each key signs the
+ * canonical JSON of `signed`, named by its securesystemslib key id, signatures as lowercase hex.
+ */
+export function signLink(signed: Record<string, unknown>, privateKeys: readonly KeyObject[]): Buffer {
+  const message = Buffer.from(inTotoCanonicalJson(signed), 'utf8');
+  const signatures = privateKeys.map((key) => {
+    const raw = Buffer.from(createPublicKey(key).export({ format: 'jwk' }).x!, 'base64url');
+    return { keyid: keyIds(raw)[0], sig: sign(null, message, key).toString('hex') };
+  });
+  return Buffer.from(JSON.stringify({ signatures, signed }), 'utf8');
+}
+
+/** An ed25519 public key as standard PEM (RFC 8410 SPKI), for key files and `/meta/public-keys` bodies. */
+export function publicKeyPem(key: KeyObject): string {
+  return createPublicKey(key).export({ type: 'spki', format: 'pem' }).toString();
 }
 
 // --- canonical JSON -----------------------------------------------------------------------------------------

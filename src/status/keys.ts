@@ -6,7 +6,7 @@ import { errorMessage, NotFoundError, UserError } from '../errors.js';
 import { DEFAULT_RETRY, fetchBytes, type RetryPolicy } from '../fetch/download.js';
 import { ensureDir, settled, siblingTempPath } from '../util/fs.js';
 import { writeFailure } from '../util/fs-error.js';
-import { parsePublicKeys, type AttestationKey } from './attestation.js';
+import { parsePublicKeys, publicKeyPem, type AttestationKey } from './attestation.js';
 import type { ApiGeneration, KeySource, Rebuilder } from './model.js';
 
 /**
@@ -43,10 +43,6 @@ function uniqueKeys(keys: AttestationKey[]): AttestationKey[] {
 }
 
 const fingerprints = (keys: readonly AttestationKey[]): string[] => keys.map((k) => k.fingerprint);
-
-function pemOf(key: AttestationKey): string {
-  return key.key.export({ type: 'spki', format: 'pem' }).toString();
-}
 
 interface PinDocument {
   url: string;
@@ -86,7 +82,7 @@ async function readPin(path: string, url: string): Promise<AttestationKey[] | un
 async function pin(path: string, url: string, keys: AttestationKey[]): Promise<AttestationKey[]> {
   await ensureDir(join(path, '..'));
   const temp = siblingTempPath(path);
-  const doc: PinDocument = { url, keys: keys.map(pemOf) };
+  const doc: PinDocument = { url, keys: keys.map((k) => publicKeyPem(k.key)) };
   try {
     await writeFile(temp, `${JSON.stringify(doc, null, 2)}\n`, { mode: 0o644 });
     const handle = await open(temp, 'r+');
