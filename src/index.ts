@@ -52,8 +52,10 @@ export {
 } from './install/from-lock.js';
 export type { InstalledTree, TreeNode } from './install/installer.js';
 export { checkStatus as status, packagesOf, type StatusOptions } from './status/status.js';
-export { formatStatus } from './status/verdict.js';
-export type { StatusReport, PackageStatus, PackageSet, Policy, Rebuilder, Verdict, Cell } from './status/model.js';
+export { explainPackage, formatExplain, formatStatus } from './status/verdict.js';
+export { defaultStateDir } from './status/keys.js';
+export { parsePublicKeys, publicKeyPem, signLink, verifyAttestation, type AttestationKey, type ExpectedProduct, type VerifiedAttestation } from './status/attestation.js';
+export type { StatusReport, PackageStatus, PackageSet, Policy, PackageRule, Rebuilder, Verdict, Cell, AttestationCheck } from './status/model.js';
 
 // Specs, locks, image settings.
 export { loadSpec, parseSpec, type Spec, type LoadedSpec } from './arch/spec.js';
