@@ -323,7 +323,7 @@ test('basic auth: a clear error without credentials; --creds, ~/.docker/config.j
   const secured = await startRegistry({ htpasswd: { alice: 's3cret:with:colons' } });
   t.after(() => secured.stop());
   const dest = `docker://${secured.host}/private/img:v1`;
-  assertOneLineFailure(await cli(['copy', `oci:${imageA.dir}`, dest]), /authentication required \(HTTP 401\).*--creds/);
+  assertOneLineFailure(await cli(['copy', `oci:${imageA.dir}`, dest]), /authentication required \(HTTP 401\).*--dest-creds/);
   assertOneLineFailure(await cli(['copy', '--creds', 'alice:wrong', `oci:${imageA.dir}`, dest]), /credentials for alice from --creds were refused \(HTTP 401\)/);
   const pushed = await cliOk(['copy', '--creds', 'alice:s3cret:with:colons', `oci:${imageA.dir}`, dest]);
   assert.equal(pushed.stdout.trim(), imageA.digest);

@@ -14,6 +14,7 @@ import { parseSigLevel, type SigLevel } from './siglevel.js';
 import { checkPackageSignature, signaturePolicy, type SignaturePolicy } from './signature.js';
 import { byteOrder } from '../util/order.js';
 import { exists, readUserFile, writeFileAtomic } from '../util/fs.js';
+import { parseJsonText } from '../util/json-text.js';
 import { schemaChecker } from '../util/yaml-schema.js';
 import { checkWritableFile } from '../util/writable.js';
 import { checkImageSettings } from '../build/image-settings.js';
@@ -257,12 +258,7 @@ const checkLockSchema = schemaChecker<Lock>('lock.schema.json');
  * name, version and file name patterns), then what a schema cannot say. Every failure is one line naming the key.
  */
 export function parseLock(text: string, what: string): Lock {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw new UserError(`${what}: not valid JSON`);
-  }
+  const value = parseJsonText(text, what);
   const version = (value as { lockVersion?: unknown } | null)?.lockVersion;
   if (version !== LOCK_VERSION) throw new UserError(`${what}: unsupported lockVersion ${JSON.stringify(version) ?? 'undefined'} (this repro-oci reads ${LOCK_VERSION})`);
   return checkLock(value, what);

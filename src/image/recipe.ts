@@ -1,6 +1,7 @@
 import { UserError } from '../errors.js';
 import { checkLock, type Lock } from '../arch/lock.js';
 import { checkSpec, type Spec } from '../arch/spec.js';
+import { parseJsonText } from '../util/json-text.js';
 import { checkSourceDateEpoch } from '../util/time.js';
 import { canonicalJsonPretty } from '../oci/canonical-json.js';
 import { sha256, type Digest } from '../oci/digest.js';
@@ -32,12 +33,7 @@ export function serializeRecipe(recipe: Recipe): { bytes: Buffer; digest: Digest
 
 export function parseRecipe(bytes: Buffer, expected: string | undefined, what: string): Recipe {
   if (expected !== undefined && sha256(bytes) !== expected) throw new UserError(`${what}: ${RECIPE_PATH} does not match the digest in the ${RECIPE_LABEL} label`);
-  let recipe: Recipe;
-  try {
-    recipe = JSON.parse(bytes.toString('utf8')) as Recipe;
-  } catch {
-    throw new UserError(`${what}: ${RECIPE_PATH} is not valid JSON`);
-  }
+  const recipe = parseJsonText(bytes.toString('utf8'), `${what}: ${RECIPE_PATH}`) as Recipe;
   if (recipe?.recipeVersion !== RECIPE_VERSION) throw new UserError(`${what}: unsupported recipe version ${JSON.stringify(recipe?.recipeVersion)}`);
   if (typeof recipe.reproOci !== 'string' || typeof recipe.compressor !== 'string' || !Number.isSafeInteger(recipe.sourceDateEpoch) || !recipe.spec || !recipe.lock) throw new UserError(`${what}: malformed recipe`);
   // An image's recipe is a stranger's document: every part is checked as strictly as the user's own files.

@@ -118,8 +118,46 @@ async function treeUsage(root: string): Promise<number> {
 const ENTRY_COST = 4096;
 /** How often (at least) a running command's processes and disk use are looked at. */
 const WATCH_INTERVAL_MS = 200;
-/** The last bytes of a command's output kept for its error message. */
+/** The last bytes of each of a command's output streams kept for its error message. */
 const OUTPUT_TAIL = 64 * 1024;
+/** How much of a failed command's output its error message shows: the last lines, each cut to a length. */
+const SHOWN_LINES = 3;
+const SHOWN_LINE_LENGTH = 300;
+
+/** The last OUTPUT_TAIL bytes of a stream, as bytes (a character split between chunks is decoded whole). */
+class OutputTail {
+  private bytes = Buffer.alloc(0);
+
+  keep(chunk: Buffer): void {
+    this.bytes = Buffer.concat([this.bytes, chunk]);
+    if (this.bytes.length > OUTPUT_TAIL) this.bytes = this.bytes.subarray(this.bytes.length - OUTPUT_TAIL);
+  }
+
+  text(): string {
+    return this.bytes.toString('utf8');
+  }
+}
+
+/**
+ * The end of a command's output on one line: its last non-empty lines (a carriage return starts a line too, as a
+ * progress bar redraws one), each cut short and with control characters escaped (the command may be a stranger's).
+ */
+function outputEnd(text: string): string {
+  return text
+    .split(/[\r\n]+/)
+    .filter((line) => line.trim() !== '')
+    .slice(-SHOWN_LINES)
+    .map((line) => displayName(line.length > SHOWN_LINE_LENGTH ? `${line.slice(0, SHOWN_LINE_LENGTH)}…` : line))
+    .join(' | ');
+}
+
+/** Why a command failed, with the end of its stderr (else of its stdout, saying so). */
+function failureMessage(what: string, code: number | null, signal: string | null, stdout: string, stderr: string): string {
+  const how = code !== null ? `exit ${code}` : `killed by ${signal ?? 'a signal'}`;
+  if (outputEnd(stderr)) return `${what} failed (${how}): ${outputEnd(stderr)}`;
+  if (outputEnd(stdout)) return `${what} failed (${how}), nothing on stderr; its output ends: ${outputEnd(stdout)}`;
+  return `${what} failed (${how}) with no output`;
+}
 
 /** Pids of the processes running as `uid` (the sandbox's own uid: exactly its processes). */
 async function processesOf(uid: number): Promise<number[]> {
@@ -207,12 +245,10 @@ const SIGXFSZ_EXIT = 153;
 async function runSandboxed(sandbox: Sandbox, command: string[], sourceDateEpoch: number): Promise<void> {
   const { identity, limits } = sandbox;
   const child = spawn('prlimit', bwrapArgs(sandbox, command, sourceDateEpoch), { stdio: ['ignore', 'pipe', 'pipe'], ...(identity.own ? { uid: identity.uid, gid: identity.gid } : {}) });
-  let output = '';
-  const keep = (d: Buffer): void => {
-    output = (output + d.toString()).slice(-OUTPUT_TAIL);
-  };
-  child.stdout.on('data', keep);
-  child.stderr.on('data', keep);
+  const stdout = new OutputTail();
+  const stderr = new OutputTail();
+  child.stdout.on('data', (chunk: Buffer) => stdout.keep(chunk));
+  child.stderr.on('data', (chunk: Buffer) => stderr.keep(chunk));
   let stopped: Stop | undefined;
   let running = true;
   const stop = (why: Stop): void => {
@@ -234,9 +270,9 @@ async function runSandboxed(sandbox: Sandbox, command: string[], sourceDateEpoch
       pause = Math.max(WATCH_INTERVAL_MS, performance.now() - started);
     }
   })().catch(() => {}); // a watch that fails (a /proc race) leaves the rlimits and the final check in place
-  const code = await new Promise<number | null>((resolve, reject) => {
+  const { code, signal } = await new Promise<{ code: number | null; signal: string | null }>((resolve, reject) => {
     child.on('error', (err: NodeJS.ErrnoException) => reject(new UserError(err.code === 'ENOENT' ? 'setup commands need prlimit (util-linux), which is not installed' : `prlimit: ${err.message}`)));
-    child.on('close', (c) => resolve(c));
+    child.on('close', (c, s) => resolve({ code: c, signal: s }));
   }).finally(() => {
     running = false;
     clearTimeout(timer);
@@ -248,10 +284,11 @@ async function runSandboxed(sandbox: Sandbox, command: string[], sourceDateEpoch
   if (!stopped && code === SIGXFSZ_EXIT) stopped = 'fileSize';
   if (stopped) throw new UserError(`${what} was stopped: ${STOP_REASONS[stopped]} (${describeLimit(limits, stopped === 'fileSize' ? 'diskBytes' : stopped)})`);
   if (code === 0) return;
-  if (code === 127 && /prlimit: failed to execute bwrap/.test(output)) throw new UserError('setup commands need bubblewrap (bwrap), which is not installed');
-  const bwrapError = /^bwrap: (.*)/.exec(output.trim());
-  if (code === 1 && bwrapError) throw new UserError(`the sandbox for ${what} could not start: ${bwrapError[1]}${identity.own ? ' (run as root, it runs as an unprivileged uid of its own, which needs unprivileged user namespaces)' : ''}`);
-  throw new UserError(`${what} failed (exit ${code}): ${output.trim().split('\n').slice(-3).join(' | ')}`);
+  const errors = stderr.text();
+  if (code === 127 && /prlimit: failed to execute bwrap/.test(errors)) throw new UserError('setup commands need bubblewrap (bwrap), which is not installed');
+  const bwrapError = /^bwrap: (.*)/.exec(errors.trim());
+  if (code === 1 && bwrapError) throw new UserError(`the sandbox for ${what} could not start: ${displayName(bwrapError[1]!)}${identity.own ? ' (run as root, it runs as an unprivileged uid of its own, which needs unprivileged user namespaces)' : ''}`);
+  throw new UserError(failureMessage(what, code, signal, stdout.text(), errors));
 }
 
 /** Runs the commands on one materialized copy and returns what it changed relative to `before`. */

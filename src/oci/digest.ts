@@ -15,6 +15,11 @@ export function isDigest(value: unknown): value is Digest {
 /** Parses a digest from outside; other algorithms are refused rather than trusted unchecked. */
 export function parseDigest(value: unknown, what = 'digest'): Digest {
   if (typeof value === 'string' && DIGEST_RE.test(value)) return value as Digest;
+  if (typeof value === 'string' && value.startsWith('sha256:')) {
+    const hex = value.slice('sha256:'.length);
+    const found = /^[0-9a-fA-F]*$/.test(hex) ? `${hex.length} hex digits${/[A-F]/.test(hex) ? ' (not all lowercase)' : ''}` : 'other characters';
+    throw new UserError(`${what} ${JSON.stringify(value)} is malformed: a sha256 digest is 64 lowercase hex digits, this has ${found}`);
+  }
   if (typeof value === 'string' && /^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/.test(value)) {
     throw new UserError(`${what} ${value}: only sha256 digests are supported`);
   }

@@ -21,7 +21,8 @@ import type { ImageDestination, ImageSource } from './types.js';
 /**
  * Archives of layouts: `oci-archive:` is a tar of an OCI layout; `docker-archive:` is what `docker save` writes
  * and `docker load` reads. We write docker archives the way Docker 25+ does — an OCI layout plus `manifest.json`
- * — so the manifest digest survives the round trip; older archives (manifest.json only) are read too.
+ * — so that a reader of the layout (ours) finds the manifest digest again; archives with manifest.json only (older
+ * Docker, skopeo) are read too, with a manifest made up from their config and layers.
  */
 
 /** Extracts an archive into a scratch directory, refusing anything that could land outside it. */
@@ -161,8 +162,13 @@ export function createDockerArchiveDestination(file: string, name: string | unde
   });
 }
 
-/** Reads files of an extracted docker archive by digest, verified. */
+/**
+ * Reads files of an extracted docker archive that has no manifest of its own (manifest.json only, as older Docker
+ * and skopeo write it) by digest, verified; its root is a manifest made up from the config and the layers.
+ */
 class DockerArchiveSource implements ImageSource {
+  readonly keepsOnlyContent = true;
+
   constructor(
     private readonly rootDescriptor: Descriptor,
     private readonly rootRaw: RawJson<unknown>,
@@ -176,6 +182,8 @@ class DockerArchiveSource implements ImageSource {
   }
 
   async openBlob(descriptor: Descriptor): Promise<Readable> {
+    // The made-up manifest is a blob of this image too (a rebuild compares it), held in memory.
+    if (descriptor.digest === this.rootDescriptor.digest) return verifiedStream(Readable.from([this.rootRaw.bytes]), descriptor.digest, descriptor.size, `${this.label}: manifest`);
     const path = this.files.get(descriptor.digest);
     if (!path) throw new UserError(`${this.label}: blob ${descriptor.digest} is missing`);
     return verifiedStream(createReadStream(path), descriptor.digest, descriptor.size, `${this.label}: blob ${descriptor.digest}`);
@@ -239,7 +247,8 @@ export async function openDockerArchiveSource(file: string, name: string | undef
     const original = await findOriginalManifest(extracted.dir, config.digest, layers, label);
     if (original) {
       const source = await LayoutSource.open(extracted.dir, undefined, label, extracted.cleanup);
-      return new PinnedRootSource(source, original.descriptor, original.raw);
+      // The layout's manifest is ours when we wrote the archive, but `docker save` writes one of its own.
+      return new PinnedRootSource(source, original.descriptor, original.raw, true);
     }
     const manifest: Manifest = {
       schemaVersion: 2,
@@ -284,6 +293,7 @@ class PinnedRootSource implements ImageSource {
     private readonly inner: ImageSource,
     private readonly descriptor: Descriptor,
     private readonly raw: RawJson<unknown>,
+    readonly keepsOnlyContent: boolean,
   ) {}
 
   async root(): Promise<{ descriptor: Descriptor; raw: RawJson<unknown> }> {

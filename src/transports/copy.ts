@@ -6,6 +6,7 @@ import { bytesStream, readJsonBlob } from './layout.js';
 import type { ImageDestination, ImageSource } from './types.js';
 import { openDestination, openSource, type TransportOptions } from './open.js';
 import { parseReference } from './reference.js';
+import { parseCreds, type Credentials } from './registry/auth.js';
 
 /** How often one blob is sent from its start when the registry loses the upload (UploadLostError). */
 const BLOB_UPLOAD_ATTEMPTS = 3;
@@ -58,7 +59,9 @@ async function copyDocument(source: ImageSource, destination: ImageDestination, 
 export interface CopyReferenceOptions {
   /** Allow plain http to registries that are not on loopback. */
   insecure?: boolean;
-  /** Registry credentials (user:pass) for the source and for the destination. */
+  /** Registry credentials (user:pass) for both sides, as `--creds`; srcCreds and destCreds override it per side. */
+  creds?: string;
+  /** Registry credentials (user:pass) for the source (`--src-creds`) and for the destination (`--dest-creds`). */
   srcCreds?: string;
   destCreds?: string;
   /** When the source is an index, copy only its manifest for this platform (os/arch[/variant]). */
@@ -67,18 +70,28 @@ export interface CopyReferenceOptions {
   chunkSize?: number;
 }
 
+/** One side's credentials: its own option's, else those for both sides; the hint for a registry that wants some names its own option. */
+function sideCredentials(side: string | undefined, sideOption: string, both: string | undefined): { creds?: Credentials; credsOption: string } {
+  if (side !== undefined) return { creds: parseCreds(side, sideOption), credsOption: sideOption };
+  if (both !== undefined) return { creds: parseCreds(both, '--creds'), credsOption: sideOption };
+  return { credsOption: sideOption };
+}
+
 /** `copy SRC DST`: every blob verified, every digest kept; returns the root descriptor written. */
 export async function copyReference(src: string, dst: string, options: CopyReferenceOptions = {}): Promise<Descriptor> {
   const sourceRef = parseReference(src);
   const destinationRef = parseReference(dst);
   const common: TransportOptions = { ...(options.insecure ? { insecure: true } : {}) };
-  const source = await openSource(sourceRef, { ...common, ...(options.srcCreds ? { creds: options.srcCreds } : {}), ...(options.platform ? { platform: options.platform } : {}) });
+  // Both sides' credentials are checked before anything is read, each named by the option that gave it.
+  const sourceCreds = sideCredentials(options.srcCreds, '--src-creds', options.creds);
+  const destinationCreds = sideCredentials(options.destCreds, '--dest-creds', options.creds);
+  const source = await openSource(sourceRef, { ...common, ...sourceCreds, ...(options.platform ? { platform: options.platform } : {}) });
   try {
     // Blobs already in another repository of the same registry are mounted rather than uploaded again.
     const mountFrom = sourceRef.transport === 'docker' && destinationRef.transport === 'docker' && sourceRef.registry === destinationRef.registry ? sourceRef.repository : undefined;
     const destination = await openDestination(destinationRef, {
       ...common,
-      ...(options.destCreds ? { creds: options.destCreds } : {}),
+      ...destinationCreds,
       ...(options.chunkSize ? { chunkSize: options.chunkSize } : {}),
       ...(mountFrom ? { mountFrom } : {}),
     });

@@ -16,6 +16,12 @@ export interface ImageSource {
    * artifact type. Transports that cannot list them leave this out.
    */
   referrers?(subject: Digest, artifactType?: string): Promise<Descriptor[]>;
+  /**
+   * Set when the format may not keep the image's own manifest (a docker-archive: `docker save` and skopeo store
+   * layers uncompressed and describe them with a manifest of their own, or with none at all). The config and the
+   * layers' uncompressed contents (their diffIDs) are then all that is certainly the image's.
+   */
+  keepsOnlyContent?: boolean;
 }
 
 /** The write side: blobs first, then commit() names the root; abort() leaves nothing behind. */

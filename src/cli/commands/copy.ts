@@ -29,14 +29,13 @@ export function registerCopy(program: Command): void {
       parseReference(src);
       parseReference(dst);
       await checkOutputs([dst]);
-      const srcCreds = opts.srcCreds ?? opts.creds;
-      const destCreds = opts.destCreds ?? opts.creds;
       const chunkSize = opts.chunkSize === undefined ? undefined : Number(opts.chunkSize);
       if (chunkSize !== undefined && (!Number.isSafeInteger(chunkSize) || chunkSize < 1)) throw new UserError(`--chunk-size ${opts.chunkSize}: expected a positive number of bytes`);
       const root = await copyReference(src, dst, {
         ...(opts.insecure ? { insecure: true } : {}),
-        ...(srcCreds ? { srcCreds } : {}),
-        ...(destCreds ? { destCreds } : {}),
+        ...(opts.creds !== undefined ? { creds: opts.creds } : {}),
+        ...(opts.srcCreds !== undefined ? { srcCreds: opts.srcCreds } : {}),
+        ...(opts.destCreds !== undefined ? { destCreds: opts.destCreds } : {}),
         ...(opts.platform ? { platform: opts.platform } : {}),
         ...(chunkSize ? { chunkSize } : {}),
       });

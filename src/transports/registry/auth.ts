@@ -136,6 +136,8 @@ export class Authenticator {
     private readonly credentials: Credentials | undefined,
     private readonly insecure: boolean,
     private readonly retry: RetryPolicy,
+    /** The option that gives credentials for this registry, for the hint when it wants some. */
+    private readonly credsOption = '--creds',
   ) {}
 
   /** The Authorization header for a request needing `scopes`, once the registry has told us how to authenticate. */
@@ -169,7 +171,7 @@ export class Authenticator {
     const why = detail ? `: ${detail}` : '';
     if (status === 403) return new UserError(`${what}: access denied (HTTP 403)${why}`);
     if (!this.credentials) {
-      return new UserError(`${what}: authentication required (HTTP 401)${why}; pass --creds USER:PASS or add the registry to auth.json or ~/.docker/config.json`);
+      return new UserError(`${what}: authentication required (HTTP 401)${why}; pass ${this.credsOption} USER:PASS or add the registry to auth.json or ~/.docker/config.json`);
     }
     return new UserError(`${what}: credentials for ${this.credentials.username} from ${this.credentials.source} were refused (HTTP 401)${why}`);
   }

@@ -7,6 +7,8 @@ import { isLoopbackHost, registryEndpoint } from './reference.js';
 export interface RegistryOptions {
   /** `USER:PASS`, or parsed credentials; otherwise the auth files are consulted. */
   creds?: string | Credentials;
+  /** The option that gives `creds` (default `--creds`), named when they are malformed, refused or needed. */
+  credsOption?: string;
   /** Speak plain http to a non-loopback registry. */
   insecure?: boolean;
   retry?: RetryPolicy;
@@ -42,17 +44,19 @@ export class RegistryClient {
     credentials: Credentials | undefined,
     insecure: boolean,
     retry: RetryPolicy,
+    credsOption: string,
   ) {
     const endpoint = registryEndpoint(registry);
     this.base = `${insecure || isLoopbackHost(endpoint) ? 'http' : 'https'}://${endpoint}`;
     this.retry = retry;
-    this.auth = new Authenticator(registry, credentials, insecure, retry);
+    this.auth = new Authenticator(registry, credentials, insecure, retry, credsOption);
   }
 
   static async create(registry: string, repository: string, options: RegistryOptions = {}): Promise<RegistryClient> {
+    const credsOption = options.credsOption ?? '--creds';
     const credentials =
-      typeof options.creds === 'string' ? parseCreds(options.creds) : options.creds ?? (await lookupCredentials(registry, repository, options.env ?? process.env));
-    return new RegistryClient(registry, credentials, options.insecure === true, options.retry ?? DEFAULT_RETRY);
+      typeof options.creds === 'string' ? parseCreds(options.creds, credsOption) : options.creds ?? (await lookupCredentials(registry, repository, options.env ?? process.env));
+    return new RegistryClient(registry, credentials, options.insecure === true, options.retry ?? DEFAULT_RETRY, credsOption);
   }
 
   /** An absolute URL for an API path (`/v2/…`) or a Location the registry gave us (possibly relative). */
