@@ -213,7 +213,7 @@ describe('status against fake rebuilders', () => {
       [['oci:/nonexistent/layout', '--rebuilder', a.url], /./],
     ];
     writeFileSync(join(dir, 'bad.yaml'), 'rebuilders:\n  - name: "bad name"\n    url: http://x\n    key: k\n');
-    cases.push([[lock, '--rebuilders', join(dir, 'bad.yaml')], /rebuilders file .*bad\.yaml: line 4, column 5: unknown key \/rebuilders\/0\/key; line 2, column 11: \/rebuilders\/0\/name must match pattern/]);
+    cases.push([[lock, '--rebuilders', join(dir, 'bad.yaml')], /rebuilders file .*bad\.yaml: line 4, column 5: unknown key \/rebuilders\/0\/key \(did you mean keys\?\); line 2, column 11: \/rebuilders\/0\/name must match pattern/]);
     for (const [args, message] of cases) {
       const e = await status(args);
       assert.equal(e.code, 2, `${args.join(' ')}: ${e.stdout}`);

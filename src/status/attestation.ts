@@ -176,7 +176,7 @@ export function signLink(signed: Record<string, unknown>, privateKeys: readonly 
 
 /** An ed25519 public key as standard PEM (RFC 8410 SPKI), for key files and `/meta/public-keys` bodies. */
 export function publicKeyPem(key: KeyObject): string {
-  return createPublicKey(key).export({ type: 'spki', format: 'pem' }).toString();
+  return (key.type === 'public' ? key : createPublicKey(key)).export({ type: 'spki', format: 'pem' }).toString();
 }
 
 // --- canonical JSON -----------------------------------------------------------------------------------------
