@@ -6,7 +6,7 @@
  */
 
 // The verbs.
-export { lockSpecFile as lock, checkLockFile, defaultLockPath, diffLocks, type LockSpecOptions, type LockSpecResult } from './arch/lock.js';
+export { lockSpecFile as lock, checkLockFile, defaultLockPath, diffLocks, lockChanges, type LockChange, type LockSpecOptions, type LockSpecResult } from './arch/lock.js';
 export {
   buildSpecFile as build,
   buildLockedSpec as buildFromLock,
@@ -14,7 +14,8 @@ export {
   type SpecOutputOptions,
   type SpecBuildResult,
 } from './image/build-spec.js';
-export { buildRootfsImage as buildRootfs, type RootfsBuildOptions, type BuildResult } from './build/build-rootfs.js';
+export { buildRootfsImage as buildRootfs, type RootfsBuildOptions, type BuildResult, type BuiltImage, type WrittenOutput } from './build/build-rootfs.js';
+export type { Timings } from './util/timings.js';
 export {
   rebuildReference as rebuild,
   rebuild as rebuildSource,
@@ -41,7 +42,17 @@ export {
 } from './compare/image-diff.js';
 export { parsePrintedName } from './compare/printed-path.js';
 export { copyReference as copy, copyImage, type CopyReferenceOptions } from './transports/copy.js';
-export { inspectReference as inspect, formatInspect, type InspectOptions, type InspectReport, type ImageReport } from './transports/inspect.js';
+export {
+  inspectReference as inspect,
+  inspectDocument,
+  formatInspect,
+  type InspectOptions,
+  type InspectReport,
+  type ImageReport,
+  type RecipeSummary,
+  type InspectDocument,
+  type InspectDocumentOptions,
+} from './transports/inspect.js';
 export {
   installLock as install,
   listLock as ls,

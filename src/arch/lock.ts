@@ -294,21 +294,35 @@ function checkLocation(location: string, what: string): void {
   }
 }
 
-/** What moved between two locks, for `lock --update`: added, removed, and `name old → new`. */
-export function diffLocks(before: Lock, after: Lock): string[] {
+/** One package that moved between two locks: `before`/`after` are its versions (`rebuilt`: same version, new sha256). */
+export interface LockChange {
+  kind: 'added' | 'removed' | 'changed' | 'rebuilt';
+  name: string;
+  before?: string;
+  after?: string;
+}
+
+/** What moved between two locks, for `lock --update`, by package name (byte order). */
+export function lockChanges(before: Lock, after: Lock): LockChange[] {
   const old = new Map(before.packages.map((p) => [p.name, p]));
   const now = new Map(after.packages.map((p) => [p.name, p]));
-  const lines: string[] = [];
-  const names = [...new Set([...old.keys(), ...now.keys()])].sort(byteOrder);
-  for (const name of names) {
+  const changes: LockChange[] = [];
+  for (const name of [...new Set([...old.keys(), ...now.keys()])].sort(byteOrder)) {
     const a = old.get(name);
     const b = now.get(name);
-    if (!a) lines.push(`+ ${name} ${b!.version}`);
-    else if (!b) lines.push(`- ${name} ${a.version}`);
-    else if (a.version !== b.version) lines.push(`  ${name} ${a.version} → ${b.version}`);
-    else if (a.sha256 !== b.sha256) lines.push(`  ${name} ${a.version} (rebuilt: new sha256)`);
+    if (!a) changes.push({ kind: 'added', name, after: b!.version });
+    else if (!b) changes.push({ kind: 'removed', name, before: a.version });
+    else if (a.version !== b.version) changes.push({ kind: 'changed', name, before: a.version, after: b.version });
+    else if (a.sha256 !== b.sha256) changes.push({ kind: 'rebuilt', name, before: a.version, after: b.version });
   }
-  return lines;
+  return changes;
+}
+
+/** lockChanges as the lines `lock --update` prints: `+ name 1.0-1`, `- name 1.0-1`, `  name 1.0-1 → 1.1-1`. */
+export function diffLocks(before: Lock, after: Lock): string[] {
+  return lockChanges(before, after).map((c) =>
+    c.kind === 'added' ? `+ ${c.name} ${c.after}` : c.kind === 'removed' ? `- ${c.name} ${c.before}` : c.kind === 'changed' ? `  ${c.name} ${c.before} → ${c.after}` : `  ${c.name} ${c.before} (rebuilt: new sha256)`,
+  );
 }
 
 /** The default lock path: next to the spec, `NAME.lock.json` for `NAME.yaml`. */
@@ -333,6 +347,8 @@ export interface LockSpecResult {
   /** With `update`: the lock that was there, what moved (diffLocks lines), and whether the lock changed at all. */
   previous?: Lock;
   changes?: string[];
+  /** With `update`: the same changes as objects. */
+  packageChanges?: LockChange[];
   /** With `update`: false when the new lock is the same document, which is then left untouched. */
   changed?: boolean;
 }
@@ -358,7 +374,7 @@ export async function lockSpecFile(specPath: string, options: LockSpecOptions = 
   const lock = await createLock(loaded, { ...(options.snapshot ? { archiveDate: options.snapshot } : {}), ...(options.log ? { log: options.log } : {}) });
   const changed = !previous || !sameLock(previous, lock);
   if (changed) await writeFileAtomic(output, serializeLock(lock));
-  return { lock, path: output, ...(previous ? { previous, changes: diffLocks(previous, lock), changed } : {}) };
+  return { lock, path: output, ...(previous ? { previous, changes: diffLocks(previous, lock), packageChanges: lockChanges(previous, lock), changed } : {}) };
 }
 
 /** `lock --check`: where the lock at `output` (default beside the spec) stands, resolving nothing. */

@@ -15,11 +15,24 @@ import { layerCompressor, loadImageSettings, parsePlatform, resolveSourceDateEpo
 import { writeLayer } from './layer.js';
 import { StagedImage } from './staged-image.js';
 import { rfc3339 } from '../util/time.js';
+import { timed, type Timings } from '../util/timings.js';
 
 export interface BuildResult {
   manifest: Descriptor;
   config: Descriptor;
   layer: Descriptor & { diffId: string };
+}
+
+/** Where an image was written, and the digest of the root document written there. */
+export interface WrittenOutput {
+  reference: string;
+  digest: string;
+}
+
+/** A build's result once written: the image, each output, and how long each phase took (milliseconds). */
+export interface BuiltImage extends BuildResult {
+  outputs: WrittenOutput[];
+  timings: Timings;
 }
 
 /** Reads a rootfs from a directory or a tarball (plain, gzip, zstd). */
@@ -92,8 +105,10 @@ export async function stageImage(
 }
 
 /** Writes a staged image to every output (the CLI parses every reference before any work, so a typo fails fast). */
-export async function writeOutputs(image: StagedImage, outputs: string[], options: TransportOptions = {}): Promise<void> {
-  for (const output of outputs) await copyImage(image, await openDestination(parseReference(output), options));
+export async function writeOutputs(image: StagedImage, outputs: string[], options: TransportOptions = {}): Promise<WrittenOutput[]> {
+  const written: WrittenOutput[] = [];
+  for (const output of outputs) written.push({ reference: output, digest: (await copyImage(image, await openDestination(parseReference(output), options))).digest });
+  return written;
 }
 
 export interface RootfsBuildOptions {
@@ -112,20 +127,21 @@ export interface RootfsBuildOptions {
 }
 
 /** `build --rootfs`: a one-layer image from a directory or tarball, written to every output. */
-export async function buildRootfsImage(options: RootfsBuildOptions): Promise<BuildResult> {
+export async function buildRootfsImage(options: RootfsBuildOptions): Promise<BuiltImage> {
   options.outputs.forEach((o) => parseReference(o));
   const log = options.log ?? (() => {});
   const settings = typeof options.settings === 'string' ? await loadImageSettings(options.settings) : (options.settings ?? {});
   const sde = resolveSourceDateEpoch(options.sourceDateEpoch, options.sourceDateEpochEnv, settings);
-  const tree = await readRootfs(options.rootfs, settings, sde, (msg) => log(`warning: ${msg}`));
+  const timings: Timings = {};
+  const tree = await timed(timings, 'read', () => readRootfs(options.rootfs, settings, sde, (msg) => log(`warning: ${msg}`)));
   try {
-    const { image, result } = await stageImage(tree, settings, sde, 'repro-oci build --rootfs');
+    const { image, result } = await timed(timings, 'layer', () => stageImage(tree, settings, sde, 'repro-oci build --rootfs'));
     try {
-      await writeOutputs(image, options.outputs, options.transport);
+      const outputs = await timed(timings, 'write', () => writeOutputs(image, options.outputs, options.transport));
+      return { ...result, outputs, timings };
     } finally {
       await image.close();
     }
-    return result;
   } finally {
     await tree.cleanup();
   }

@@ -4,7 +4,7 @@ import { sbomPackage, serializeSbom, type SbomInput } from '../sbom/sbom.js';
 import { spdxDocument } from '../sbom/spdx.js';
 import { cycloneDxDocument } from '../sbom/cyclonedx.js';
 import { loadSpec, resolutionDigest, type LoadedSpec, type Spec } from '../arch/spec.js';
-import { stageImage, writeOutputs, type BuildResult } from '../build/build-rootfs.js';
+import { stageImage, writeOutputs, type BuildResult, type BuiltImage } from '../build/build-rootfs.js';
 import { checkImageSettings, layerCompressor, resolveSourceDateEpoch, type ImageSettings } from '../build/image-settings.js';
 import type { StagedImage } from '../build/staged-image.js';
 import { UserError } from '../errors.js';
@@ -17,6 +17,7 @@ import { parseReference } from '../transports/reference.js';
 import type { TransportOptions } from '../transports/open.js';
 import { VERSION } from '../version.js';
 import { checkSourceDateEpoch } from '../util/time.js';
+import { timed, type Timings } from '../util/timings.js';
 import { RECIPE_LABEL, RECIPE_PATH, serializeRecipe, type Recipe } from './recipe.js';
 import type { SandboxLimits } from './limits.js';
 import { runSetupCommands } from './sandbox.js';
@@ -46,6 +47,8 @@ export interface SpecBuild {
   recipe: Recipe;
   /** SBOM files by their path in the image. */
   sboms: Record<string, Buffer>;
+  /** Milliseconds per phase: fetch, install, setup, layer. */
+  timings: Timings;
 }
 
 /** Where the SBOMs live in the image (beside the recipe). */
@@ -121,19 +124,24 @@ export async function buildFromRecipeInputs(
     : defaultSourceDateEpoch(lock));
   const compressor = layerCompressor(settings);
 
-  const signatures = await lockSignatures(lock, options.keyringDir ?? (spec.keyring && options.trustSpecPaths !== false ? resolvePath(baseDir, spec.keyring.dir) : undefined));
-  const packages = await fetchLockedPackages(options.fetchLock ?? lock, { baseDir, cache: options.cache, mirrors: options.mirrors ?? [], signatures, log: options.log });
-  const tree = await installPackages(packages, { sourceDateEpoch: sde, noExtract: spec.noExtract ?? [], warn: (m) => options.log(`warning: ${m}`) });
+  const timings: Timings = {};
+  const packages = await timed(timings, 'fetch', async () => {
+    const signatures = await lockSignatures(lock, options.keyringDir ?? (spec.keyring && options.trustSpecPaths !== false ? resolvePath(baseDir, spec.keyring.dir) : undefined));
+    return fetchLockedPackages(options.fetchLock ?? lock, { baseDir, cache: options.cache, mirrors: options.mirrors ?? [], signatures, log: options.log });
+  });
+  const tree = await timed(timings, 'install', () => installPackages(packages, { sourceDateEpoch: sde, noExtract: spec.noExtract ?? [], warn: (m) => options.log(`warning: ${m}`) }));
   try {
     const nodes = new Map<string, TreeNode>(tree.entries.map((e) => [e.path, e]));
     const setup = expandSetup(settings.setup);
-    applySetupFiles(nodes, setup, sde);
-    if (setup.commands.length) {
-      const changes = await runSetupCommands(nodes, setup.commands, sde, setup.exclude, tree.spool, options.limits);
-      options.log(`setup commands changed ${changes.changed.length} and removed ${changes.removed.length} path(s)`);
-    }
-    if (setup.lockRootPassword) await lockRootPassword(nodes);
-    applyExcludes(nodes, setup.exclude);
+    await timed(timings, 'setup', async () => {
+      applySetupFiles(nodes, setup, sde);
+      if (setup.commands.length) {
+        const changes = await runSetupCommands(nodes, setup.commands, sde, setup.exclude, tree.spool, options.limits);
+        options.log(`setup commands changed ${changes.changed.length} and removed ${changes.removed.length} path(s)`);
+      }
+      if (setup.lockRootPassword) await lockRootPassword(nodes);
+      applyExcludes(nodes, setup.exclude);
+    });
 
     // SBOMs of what was installed, inside the image and for --sbom.
     const signers = new Map(packages.map((p) => [p.name, p.signer]));
@@ -150,8 +158,8 @@ export async function buildFromRecipeInputs(
     const { bytes, digest } = serializeRecipe(recipe);
     placeOwnFiles(nodes, { [RECIPE_PATH]: bytes, ...sboms }, sde);
 
-    const { image, result } = await stageImage({ entries: sortWithHardlinks(nodes) }, settings, sde, `repro-oci ${VERSION} build`, { [RECIPE_LABEL]: digest });
-    return { image, result, recipe, sboms };
+    const { image, result } = await timed(timings, 'layer', () => stageImage({ entries: sortWithHardlinks(nodes) }, settings, sde, `repro-oci ${VERSION} build`, { [RECIPE_LABEL]: digest }));
+    return { image, result, recipe, sboms, timings };
   } finally {
     await tree.cleanup();
   }
@@ -170,7 +178,7 @@ export interface SpecOutputOptions extends Omit<SpecBuildOptions, 'log' | 'cache
   log?: (message: string) => void;
 }
 
-export interface SpecBuildResult extends BuildResult {
+export interface SpecBuildResult extends BuiltImage {
   recipe: Recipe;
   /** SBOM files by their path in the image. */
   sboms: Record<string, Buffer>;
@@ -180,22 +188,25 @@ export interface SpecBuildResult extends BuildResult {
 export async function buildLockedSpec(loaded: LoadedSpec, lock: Lock, options: SpecOutputOptions): Promise<SpecBuildResult> {
   options.outputs.forEach((o) => parseReference(o));
   const { outputs, sbomDir, transport, cache, sourceDateEpoch, ...rest } = options;
-  const { image, result, recipe, sboms } = await buildFromRecipeInputs(loaded.spec, loaded.baseDir, lock, {
+  const { image, result, recipe, sboms, timings } = await buildFromRecipeInputs(loaded.spec, loaded.baseDir, lock, {
     ...rest,
     ...(sourceDateEpoch !== undefined ? { sourceDateEpochFlag: sourceDateEpoch } : {}),
     cache: cache ?? ContentCache.at(),
     log: options.log ?? (() => {}),
   });
   try {
-    await writeOutputs(image, outputs, transport);
-    if (sbomDir) {
-      await ensureDir(sbomDir);
-      for (const [path, content] of Object.entries(sboms)) await writeFileAtomic(join(sbomDir, basename(path)), content);
-    }
+    const written = await timed(timings, 'write', async () => {
+      const written = await writeOutputs(image, outputs, transport);
+      if (sbomDir) {
+        await ensureDir(sbomDir);
+        for (const [path, content] of Object.entries(sboms)) await writeFileAtomic(join(sbomDir, basename(path)), content);
+      }
+      return written;
+    });
+    return { ...result, outputs: written, recipe, sboms, timings };
   } finally {
     await image.close();
   }
-  return { ...result, recipe, sboms };
 }
 
 export interface SpecFileBuildOptions extends SpecOutputOptions {
@@ -217,6 +228,8 @@ export async function buildSpecFile(specPath: string, options: SpecFileBuildOpti
   const settings = checkImageSettings(loaded.spec.image ?? {}, 'spec image'); // before a lock is made for it
   if (options.noCommands) refuseCommands(expandSetup(settings.setup).commands, 'spec');
   const mustExist = options.frozen ? '--frozen' : options.lock !== undefined ? '--lock' : undefined;
-  const lock = await lockForBuild(loaded, options.lock ?? defaultLockPath(specPath), options.log ?? (() => {}), mustExist);
-  return buildLockedSpec(loaded, lock, options);
+  const timings: Timings = {};
+  const lock = await timed(timings, 'lock', () => lockForBuild(loaded, options.lock ?? defaultLockPath(specPath), options.log ?? (() => {}), mustExist));
+  const result = await buildLockedSpec(loaded, lock, options);
+  return { ...result, timings: { ...timings, ...result.timings } };
 }

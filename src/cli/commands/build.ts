@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { addCommandOptions, addRegistryOptions, repeatable, transportOptions, type CommandCliOptions, type RegistryCliOptions } from '../options.js';
-import { buildRootfsImage } from '../../build/build-rootfs.js';
+import { buildRootfsImage, type BuiltImage } from '../../build/build-rootfs.js';
 import { UserError } from '../../errors.js';
 import { ContentCache } from '../../fetch/cache.js';
 import { buildSpecFile } from '../../image/build-spec.js';
@@ -10,6 +10,8 @@ import { defaultLockPath } from '../../arch/lock.js';
 import { checkCache, checkOutputs } from '../preflight.js';
 import { checkWritableDirectory, checkWritableFile } from '../../util/writable.js';
 import { exists } from '../../util/fs.js';
+import { Annotation } from '../../oci/types.js';
+import { checkDigestFile, descriptorJson, printJson, writeDigestFile } from '../output.js';
 
 
 interface BuildOptions extends RegistryCliOptions, CommandCliOptions {
@@ -23,12 +25,14 @@ interface BuildOptions extends RegistryCliOptions, CommandCliOptions {
   mirror: string[];
   keyring?: string;
   sbom?: string;
+  json?: boolean;
+  digestfile?: string;
 }
 
 const log = (msg: string): boolean => process.stderr.write(`${msg}\n`);
 
-async function buildRootfs(opts: BuildOptions & { rootfs: string }): Promise<string> {
-  const result = await buildRootfsImage({
+async function buildRootfs(opts: BuildOptions & { rootfs: string }): Promise<BuiltImage> {
+  return buildRootfsImage({
     rootfs: opts.rootfs,
     ...(opts.config ? { settings: opts.config } : {}),
     outputs: opts.output,
@@ -37,15 +41,14 @@ async function buildRootfs(opts: BuildOptions & { rootfs: string }): Promise<str
     transport: transportOptions(opts),
     log,
   });
-  return result.manifest.digest;
 }
 
-async function buildSpec(specPath: string, opts: BuildOptions): Promise<string> {
+async function buildSpec(specPath: string, opts: BuildOptions): Promise<BuiltImage> {
   // Checked before any work: a lock that will be made must be writable, and so must the cache.
   const lockPath = opts.lock ?? defaultLockPath(specPath);
   if (!opts.frozen && opts.lock === undefined && !(await exists(lockPath))) await checkWritableFile(lockPath, `lock ${lockPath}`);
   await checkCache(opts.cache);
-  const result = await buildSpecFile(specPath, {
+  return buildSpecFile(specPath, {
     ...(opts.lock !== undefined ? { lock: opts.lock } : {}),
     ...(opts.frozen ? { frozen: true } : {}),
     noCommands: !opts.commands,
@@ -60,7 +63,24 @@ async function buildSpec(specPath: string, opts: BuildOptions): Promise<string> 
     transport: transportOptions(opts),
     log,
   });
-  return result.manifest.digest;
+}
+
+/** `build --json` (docs/json-output.md): the image's documents, each output and the time each phase took. */
+export function buildJson(result: BuiltImage): object {
+  return {
+    manifest: descriptorJson(result.manifest),
+    config: descriptorJson(result.config),
+    // The same fields, in the same order, as each layer of `inspect --json`.
+    layers: [result.layer].map((l) => ({
+      digest: l.digest,
+      diffId: l.diffId,
+      size: l.size,
+      mediaType: l.mediaType,
+      ...(l.annotations?.[Annotation.Compressor] ? { compressor: l.annotations[Annotation.Compressor] } : {}),
+    })),
+    outputs: result.outputs.map((o) => ({ reference: o.reference, digest: o.digest })),
+    timings: result.timings,
+  };
 }
 
 export function registerBuild(program: Command): void {
@@ -77,7 +97,9 @@ export function registerBuild(program: Command): void {
     .option('--cache <dir>', 'package cache (default: $REPRO_OCI_CACHE or ~/.cache/repro-oci)')
     .option('--mirror <url>', 'flat mirror holding packages by file name, tried before the lock URLs (repeatable)', repeatable, [])
     .option('--keyring <dir>', "keyring directory (default: the spec's keyring.dir)")
-    .option('--sbom <dir>', 'also write the SBOMs (sbom.spdx.json, SPDX 2.3; sbom.cdx.json, CycloneDX 1.5) into DIR')))
+    .option('--sbom <dir>', 'also write the SBOMs (sbom.spdx.json, SPDX 2.3; sbom.cdx.json, CycloneDX 1.5) into DIR')
+    .option('--json', 'print the manifest, config and layer descriptors (digests, diffIDs), each output\'s digest and the phase timings as JSON')
+    .option('--digestfile <file>', 'also write the manifest digest to FILE (sha256:…, no newline, as skopeo copy --digestfile)')))
     .action(async (spec: string | undefined, opts: BuildOptions) => {
       if (opts.output.length === 0) throw new UserError('build needs at least one --output');
       opts.output.forEach((o) => parseReference(o));
@@ -87,7 +109,10 @@ export function registerBuild(program: Command): void {
       if (opts.rootfs && (opts.frozen || opts.lock !== undefined)) throw new UserError('--frozen and --lock are for spec builds');
       await checkOutputs(opts.output);
       if (opts.sbom) await checkWritableDirectory(opts.sbom, `--sbom ${opts.sbom}`);
-      const digest = opts.rootfs ? await buildRootfs({ ...opts, rootfs: opts.rootfs }) : await buildSpec(spec!, opts);
-      process.stdout.write(`${digest}\n`);
+      await checkDigestFile(opts.digestfile);
+      const result = opts.rootfs ? await buildRootfs({ ...opts, rootfs: opts.rootfs }) : await buildSpec(spec!, opts);
+      await writeDigestFile(opts.digestfile, result.manifest.digest);
+      if (opts.json) printJson(buildJson(result));
+      else process.stdout.write(`${result.manifest.digest}\n`);
     });
 }

@@ -3,6 +3,7 @@ import { UserError } from '../../errors.js';
 import { copyReference } from '../../transports/copy.js';
 import { parseReference } from '../../transports/reference.js';
 import { checkOutputs } from '../preflight.js';
+import { checkDigestFile, descriptorJson, printJson, writeDigestFile } from '../output.js';
 
 interface CopyOptions {
   creds?: string;
@@ -11,6 +12,8 @@ interface CopyOptions {
   insecure?: boolean;
   platform?: string;
   chunkSize?: string;
+  json?: boolean;
+  digestfile?: string;
 }
 
 export function registerCopy(program: Command): void {
@@ -25,10 +28,13 @@ export function registerCopy(program: Command): void {
     .option('--insecure', 'allow plain http to registries that are not on loopback')
     .option('--platform <os/arch[/variant]>', 'when the source is an index, copy only its manifest for this platform')
     .option('--chunk-size <bytes>', 'registry uploads: blobs larger than this go up in chunks of this size')
+    .option('--json', 'print the source, the destination and the root written (digest, media type, size) as JSON')
+    .option('--digestfile <file>', 'also write the digest of the root written (index or manifest) to FILE (sha256:…, no newline, as skopeo)')
     .action(async (src: string, dst: string, opts: CopyOptions) => {
       parseReference(src);
       parseReference(dst);
       await checkOutputs([dst]);
+      await checkDigestFile(opts.digestfile);
       const chunkSize = opts.chunkSize === undefined ? undefined : Number(opts.chunkSize);
       if (chunkSize !== undefined && (!Number.isSafeInteger(chunkSize) || chunkSize < 1)) throw new UserError(`--chunk-size ${opts.chunkSize}: expected a positive number of bytes`);
       const root = await copyReference(src, dst, {
@@ -39,6 +45,8 @@ export function registerCopy(program: Command): void {
         ...(opts.platform ? { platform: opts.platform } : {}),
         ...(chunkSize ? { chunkSize } : {}),
       });
-      process.stdout.write(`${root.digest}\n`);
+      await writeDigestFile(opts.digestfile, root.digest);
+      if (opts.json) printJson({ source: src, destination: dst, ...descriptorJson(root) });
+      else process.stdout.write(`${root.digest}\n`);
     });
 }

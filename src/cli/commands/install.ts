@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
 import { repeatable } from '../options.js';
 import { ContentCache } from '../../fetch/cache.js';
-import { installLock, listLock, type TreeFromLockOptions } from '../../install/from-lock.js';
+import { installLock, listLock, type ListedEntry, type TreeFromLockOptions } from '../../install/from-lock.js';
+import { byteOrder } from '../../util/order.js';
+import { printJson } from '../output.js';
 import { displayName } from '../../util/raw-name.js';
 import { checkNewDirectory } from '../../util/writable.js';
 import { checkCache } from '../preflight.js';
@@ -14,6 +16,7 @@ interface TreeOptions {
   noextract: string[];
   allowDevices?: boolean;
   sourceDateEpoch?: string;
+  json?: boolean;
 }
 
 function addTreeOptions(command: Command): Command {
@@ -23,7 +26,8 @@ function addTreeOptions(command: Command): Command {
     .option('--mirror <url>', 'flat mirror (a URL or a directory) holding packages by file name, tried before the lock URLs (repeatable)', repeatable, [])
     .option('--noextract <pattern>', 'pacman.conf NoExtract pattern (repeatable)', repeatable, [])
     .option('--allow-devices', 'accept device nodes in packages')
-    .option('--source-date-epoch <seconds>', "mtime for created directories and database files, and pacman's %INSTALLDATE% (default $SOURCE_DATE_EPOCH, else the lock's archive date, else its newest package build date)");
+    .option('--source-date-epoch <seconds>', "mtime for created directories and database files, and pacman's %INSTALLDATE% (default $SOURCE_DATE_EPOCH, else the lock's archive date, else its newest package build date)")
+    .option('--json', 'print the result as JSON');
 }
 
 const log = (msg: string): boolean => process.stderr.write(`${msg}\n`);
@@ -50,6 +54,28 @@ function modeString(type: string, mode: number): string {
   return t + bits.join('');
 }
 
+/**
+ * One entry of `ls --json` (docs/json-output.md). Names are byte strings: one that is not UTF-8 keeps each
+ * invalid byte as the lone surrogate U+DC80 + byte, which JSON writes as `\udcXX` (Python's surrogateescape).
+ */
+export function entryJson(n: ListedEntry): object {
+  return {
+    path: `/${n.path}`,
+    type: n.type,
+    mode: n.mode.toString(8).padStart(4, '0'),
+    uid: n.uid,
+    gid: n.gid,
+    size: n.size,
+    mtime: n.mtime,
+    ...(n.linkTarget !== undefined ? { linkTarget: n.type === 'hardlink' ? `/${n.linkTarget}` : n.linkTarget } : {}),
+    ...(n.devMajor !== undefined ? { devMajor: n.devMajor, devMinor: n.devMinor } : {}),
+    ...(n.xattrs && Object.keys(n.xattrs).length
+      ? { xattrs: Object.fromEntries(Object.keys(n.xattrs).sort(byteOrder).map((k) => [k, n.xattrs![k]!.toString('base64')])) }
+      : {}),
+    owner: n.owner || null,
+  };
+}
+
 export function registerInstall(program: Command): void {
   addTreeOptions(
     program
@@ -61,6 +87,11 @@ export function registerInstall(program: Command): void {
     await checkNewDirectory(opts.root, `--root ${opts.root}`);
     await checkCache(opts.cache);
     const report = await installLock(lockPath, opts.root, libraryOptions(opts));
+    if (opts.json) {
+      const skipped = Object.fromEntries([...report.skipped].sort(([a], [b]) => byteOrder(a, b)));
+      printJson({ root: opts.root, packages: report.packages, written: report.written, skipped });
+      return;
+    }
     process.stdout.write(`installed ${report.packages} packages, ${report.written} entries into ${opts.root}\n`);
     for (const [kind, count] of report.skipped) process.stdout.write(`not applied: ${count} × ${kind}\n`);
   });
@@ -72,7 +103,12 @@ export function registerInstall(program: Command): void {
       .argument('<lock>', 'lock file'),
   ).action(async (lockPath: string, opts: TreeOptions) => {
     await checkCache(opts.cache);
-    const lines = (await listLock(lockPath, libraryOptions(opts))).map((n) => {
+    const entries = await listLock(lockPath, libraryOptions(opts));
+    if (opts.json) {
+      printJson({ lock: lockPath, entries: entries.map(entryJson) });
+      return;
+    }
+    const lines = entries.map((n) => {
       // Names are byte strings: shown unambiguously when they are not printable UTF-8.
       const link = n.type === 'symlink' ? ` -> ${displayName(n.linkTarget!)}` : n.type === 'hardlink' ? ` link to ${displayName(n.linkTarget!)}` : '';
       return `${modeString(n.type, n.mode)} ${n.uid}/${n.gid} ${String(n.size).padStart(10)} ${displayName(`/${n.path}`)}${link}  [${n.owner || 'pacman db'}]`;
