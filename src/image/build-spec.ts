@@ -10,6 +10,7 @@ import type { StagedImage } from '../build/staged-image.js';
 import { UserError } from '../errors.js';
 import { ContentCache } from '../fetch/cache.js';
 import { fetchLockedPackages, lockSignatures } from '../install/fetch-packages.js';
+import type { KeyExpiry } from '../arch/signature.js';
 import { installPackages, type TreeNode } from '../install/installer.js';
 import { sortWithHardlinks } from '../rootfs/tree.js';
 import { ensureDir, writeFileAtomic } from '../util/fs.js';
@@ -37,6 +38,8 @@ export interface SpecBuildOptions {
   trustSpecPaths?: boolean;
   /** The lock to fetch from when it differs from the one recorded (a recipe's URLs cut down by the URL policy). */
   fetchLock?: Lock;
+  /** When signing keys' expiry is judged (default at-signature; docs/trust-model.md). */
+  keyExpiry?: KeyExpiry;
   log: (message: string) => void;
 }
 
@@ -46,6 +49,8 @@ export interface SpecBuild {
   recipe: Recipe;
   /** SBOM files by their path in the image. */
   sboms: Record<string, Buffer>;
+  /** How many package signatures were verified. */
+  signaturesVerified: number;
 }
 
 /** Where the SBOMs live in the image (beside the recipe). */
@@ -65,12 +70,12 @@ export function defaultSourceDateEpoch(lock: Lock): number {
  * spec. When it is missing, a new one is resolved and written there, unless `mustExist` names what forbids that
  * (`--frozen`, or a lock named explicitly with `--lock`): then the missing lock is the error.
  */
-export async function lockForBuild(loaded: LoadedSpec, lockPath: string, log: (m: string) => void, mustExist?: string): Promise<Lock> {
+export async function lockForBuild(loaded: LoadedSpec, lockPath: string, log: (m: string) => void, mustExist?: string, keyExpiry?: KeyExpiry): Promise<Lock> {
   if (mustExist) return existingLock(loaded, lockPath, mustExist);
   const found = await lockState(loaded, lockPath);
   if (found.state === 'stale') throw new UserError(staleLockMessage(lockPath));
   if (found.state === 'current') return found.lock;
-  const lock = await createLock(loaded, { log });
+  const lock = await createLock(loaded, { log, ...(keyExpiry ? { keyExpiry } : {}) });
   await writeFileAtomic(lockPath, serializeLock(lock));
   log(`locked ${lock.packages.length} packages to ${lockPath}`);
   return lock;
@@ -121,7 +126,7 @@ export async function buildFromRecipeInputs(
     : defaultSourceDateEpoch(lock));
   const compressor = layerCompressor(settings);
 
-  const signatures = await lockSignatures(lock, options.keyringDir ?? (spec.keyring && options.trustSpecPaths !== false ? resolvePath(baseDir, spec.keyring.dir) : undefined));
+  const signatures = await lockSignatures(lock, options.keyringDir ?? (spec.keyring && options.trustSpecPaths !== false ? resolvePath(baseDir, spec.keyring.dir) : undefined), options.keyExpiry);
   const packages = await fetchLockedPackages(options.fetchLock ?? lock, { baseDir, cache: options.cache, mirrors: options.mirrors ?? [], signatures, log: options.log });
   const tree = await installPackages(packages, { sourceDateEpoch: sde, noExtract: spec.noExtract ?? [], warn: (m) => options.log(`warning: ${m}`) });
   try {
@@ -151,7 +156,7 @@ export async function buildFromRecipeInputs(
     placeOwnFiles(nodes, { [RECIPE_PATH]: bytes, ...sboms }, sde);
 
     const { image, result } = await stageImage({ entries: sortWithHardlinks(nodes) }, settings, sde, `repro-oci ${VERSION} build`, { [RECIPE_LABEL]: digest });
-    return { image, result, recipe, sboms };
+    return { image, result, recipe, sboms, signaturesVerified: packages.filter((p) => p.validation.includes('pgp')).length };
   } finally {
     await tree.cleanup();
   }
@@ -217,6 +222,6 @@ export async function buildSpecFile(specPath: string, options: SpecFileBuildOpti
   const settings = checkImageSettings(loaded.spec.image ?? {}, 'spec image'); // before a lock is made for it
   if (options.noCommands) refuseCommands(expandSetup(settings.setup).commands, 'spec');
   const mustExist = options.frozen ? '--frozen' : options.lock !== undefined ? '--lock' : undefined;
-  const lock = await lockForBuild(loaded, options.lock ?? defaultLockPath(specPath), options.log ?? (() => {}), mustExist);
+  const lock = await lockForBuild(loaded, options.lock ?? defaultLockPath(specPath), options.log ?? (() => {}), mustExist, options.keyExpiry);
   return buildLockedSpec(loaded, lock, options);
 }

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { addCommandOptions, addRegistryOptions, repeatable, transportOptions, type CommandCliOptions, type RegistryCliOptions } from '../options.js';
+import { addCommandOptions, addRegistryOptions, keyExpiryOption, repeatable, transportOptions, type CommandCliOptions, type RegistryCliOptions } from '../options.js';
+import type { KeyExpiry } from '../../arch/signature.js';
 import { buildRootfsImage } from '../../build/build-rootfs.js';
 import { UserError } from '../../errors.js';
 import { ContentCache } from '../../fetch/cache.js';
@@ -22,6 +23,7 @@ interface BuildOptions extends RegistryCliOptions, CommandCliOptions {
   cache?: string;
   mirror: string[];
   keyring?: string;
+  keyExpiry: KeyExpiry;
   sbom?: string;
 }
 
@@ -52,6 +54,7 @@ async function buildSpec(specPath: string, opts: BuildOptions): Promise<string> 
     cache: ContentCache.at(opts.cache),
     mirrors: opts.mirror,
     ...(opts.keyring ? { keyringDir: opts.keyring } : {}),
+    keyExpiry: opts.keyExpiry,
     limits: limitsFromOptions(opts),
     ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}),
     ...(process.env.SOURCE_DATE_EPOCH ? { sourceDateEpochEnv: process.env.SOURCE_DATE_EPOCH } : {}),
@@ -77,6 +80,7 @@ export function registerBuild(program: Command): void {
     .option('--cache <dir>', 'package cache (default: $REPRO_OCI_CACHE or ~/.cache/repro-oci)')
     .option('--mirror <url>', 'flat mirror holding packages by file name, tried before the lock URLs (repeatable)', repeatable, [])
     .option('--keyring <dir>', "keyring directory (default: the spec's keyring.dir)")
+    .addOption(keyExpiryOption())
     .option('--sbom <dir>', 'also write the SBOMs (sbom.spdx.json, SPDX 2.3; sbom.cdx.json, CycloneDX 1.5) into DIR')))
     .action(async (spec: string | undefined, opts: BuildOptions) => {
       if (opts.output.length === 0) throw new UserError('build needs at least one --output');

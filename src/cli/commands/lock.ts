@@ -1,12 +1,15 @@
 import type { Command } from 'commander';
 import { checkLockFile, lockSpecFile, staleLockMessage } from '../../arch/lock.js';
 import { UserError } from '../../errors.js';
+import type { KeyExpiry } from '../../arch/signature.js';
+import { keyExpiryOption } from '../options.js';
 
 interface LockCliOptions {
   output?: string;
   update?: boolean;
   check?: boolean;
   snapshot?: string;
+  keyExpiry: KeyExpiry;
 }
 
 const EXIT_STATUS = 'Exit status: 0 the lock is current (--check) or unchanged (--update); 1 it is missing or stale (--check) or was changed (--update); 2 an error.';
@@ -20,6 +23,7 @@ export function registerLock(program: Command): void {
     .option('--update', 'resolve again, compare with the existing lock and print what changed (added, removed, name old → new), or "no change"')
     .option('--check', 'resolve nothing: check that the lock exists and was made for this spec (for CI)')
     .option('--snapshot <date>', 'resolve against this archive snapshot (YYYY-MM-DD) instead of the one in the spec')
+    .addOption(keyExpiryOption())
     .addHelpText('after', `\n${EXIT_STATUS}`)
     .action(async (specPath: string, opts: LockCliOptions) => {
       if (opts.check) {
