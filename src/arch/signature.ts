@@ -8,8 +8,9 @@ import { findIssuer, fingerprintOf, keyTrust, primaryKeyLifetime, revocationReas
  * Detached OpenPGP signatures of packages and databases (`.sig` files, `%PGPSIG%` after base64), checked against a
  * pacman keyring. By default (key expiry `at-signature`) a signature is judged as of its own creation time: a
  * package signed in 2024 by a key that expired in 2026 still verifies in 2030, so archive snapshots stay
- * verifiable, while a signature made after the key expired, or by a revoked key, does not. Key expiry `now` also
- * refuses a key (or signing subkey) that has expired by the time of verification, as pacman (gpgme) does today.
+ * verifiable, while a signature made after the key expired, or by a revoked key, does not. Key expiry `now` judges
+ * keys as pacman (gpgme) does today: a key (or signing subkey) expired by the time of verification is not valid,
+ * so TrustedOnly refuses its signatures (pacman: "unknown trust") while TrustAll, which asks no validity, takes them.
  * The key checks run before the data is read, so on those failures a streamed `data` is left unconsumed.
  */
 
@@ -27,7 +28,7 @@ export function parseKeyExpiry(value: string, where = '--key-expiry'): KeyExpiry
 
 /** How a policy reads in messages and verdicts. */
 export function describeKeyExpiry(policy: KeyExpiry): string {
-  return policy === 'now' ? 'signing keys must not have expired by now (--key-expiry now)' : 'signing keys judged when each signature was made (--key-expiry at-signature)';
+  return policy === 'now' ? 'signing keys judged now, an expired one untrusted (--key-expiry now)' : 'signing keys judged when each signature was made (--key-expiry at-signature)';
 }
 
 /**
@@ -103,14 +104,18 @@ export async function verifyDetachedSignature(options: VerifyDetachedOptions): P
   if (signingKey !== key) checkLifetime(await subkeyLifetime(key, signingKey as Subkey, created), created, subkeySigner, what);
   // The moment keys and trust are judged at: the signature's, or (key expiry `now`) the verification's.
   let judgedAt = created;
+  let expiredNow: string | undefined;
   if (options.keyExpiry === 'now') {
     judgedAt = options.now ?? new Date();
-    checkNotExpiredNow(await primaryKeyLifetime(key, judgedAt), judgedAt, signer, what);
-    if (signingKey !== key) checkNotExpiredNow(await subkeyLifetime(key, signingKey as Subkey, judgedAt), judgedAt, subkeySigner, what);
+    expiredNow = expiredBy(await primaryKeyLifetime(key, judgedAt), judgedAt, signer);
+    if (signingKey !== key) expiredNow ??= expiredBy(await subkeyLifetime(key, signingKey as Subkey, judgedAt), judgedAt, subkeySigner);
   }
   await checkCanSign(key, signingKey, what, signer);
 
   if ((options.trust ?? 'trustedOnly') === 'trustedOnly') {
+    if (expiredNow !== undefined) {
+      throw new SignatureError('expired-key', `${what}: ${expiredNow}: --key-expiry now trusts no expired key (pacman: "unknown trust"); at-signature, the default, accepts signatures made before it expired`);
+    }
     const trust = await keyTrust(keyring, key, judgedAt);
     if (!trust.valid) {
       throw new SignatureError(
@@ -175,11 +180,9 @@ async function readSignaturePacket(bytes: Uint8Array, what: string): Promise<Sig
   return packet;
 }
 
-/** Key expiry `now`: the key's lifetime as its self-signatures in force at `now` say must not have ended. */
-function checkNotExpiredNow(lifetime: KeyLifetime | undefined, now: Date, signer: string, what: string): void {
-  if (lifetime?.expires !== undefined && now >= lifetime.expires) {
-    throw new SignatureError('expired-key', `${what}: ${signer} expired ${iso(lifetime.expires)}, and --key-expiry now refuses expired keys (at-signature, the default, accepts signatures made before)`);
-  }
+/** `KEY expired DATE` when the lifetime its self-signatures in force at `now` give has ended by then. */
+function expiredBy(lifetime: KeyLifetime | undefined, now: Date, signer: string): string | undefined {
+  return lifetime?.expires !== undefined && now >= lifetime.expires ? `${signer} expired ${iso(lifetime.expires)}` : undefined;
 }
 
 function checkLifetime(lifetime: KeyLifetime | undefined, created: Date, signer: string, what: string): void {

@@ -5,7 +5,7 @@ import { DEFAULT_KEY_EXPIRY, KEY_EXPIRY_POLICIES } from '../arch/signature.js';
 export function keyExpiryOption(): Option {
   return new Option(
     '--key-expiry <when>',
-    "when a signing key's expiry is judged: at-signature (a key that expired after signing still verifies, so archive snapshots stay verifiable) or now (refuse keys expired by now, as pacman does); see docs/trust-model.md",
+    "when a signing key's expiry is judged: at-signature (a key that expired after signing still verifies, so archive snapshots stay verifiable) or now (as pacman: an expired key is untrusted, so TrustedOnly refuses it); see docs/trust-model.md",
   )
     .choices(KEY_EXPIRY_POLICIES)
     .default(DEFAULT_KEY_EXPIRY);
