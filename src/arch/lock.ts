@@ -11,7 +11,7 @@ import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { keyringIdentity, loadKeyringFromDirectory, type Keyring, type KeyringIdentity } from './keyring.js';
 import { parseSigLevel, parseSigLevelSetting, repositorySigLevel } from './siglevel.js';
-import { checkPackageSignature, DEFAULT_KEY_EXPIRY, signaturePolicy, type KeyExpiry, type SignaturePolicy } from './signature.js';
+import { checkPackageSignature, DEFAULT_KEY_EXPIRY, parseKeyExpiry, signaturePolicy, type KeyExpiry, type SignaturePolicy } from './signature.js';
 import { byteOrder } from '../util/order.js';
 import { exists, readUserFile, writeFileAtomic } from '../util/fs.js';
 import { schemaChecker } from '../util/yaml-schema.js';
@@ -175,7 +175,7 @@ export async function createLock(loaded: LoadedSpec, options: LockOptions = {}):
   const sigLevel = spec.sigLevel ?? DEFAULT_SIGLEVEL;
   parseSigLevel(sigLevel, 'sigLevel');
   const keyring = await specKeyring(loaded);
-  const keyExpiry = options.keyExpiry ?? DEFAULT_KEY_EXPIRY;
+  const keyExpiry = parseKeyExpiry(options.keyExpiry ?? DEFAULT_KEY_EXPIRY, 'keyExpiry');
   const sources = repositorySources(spec, options.archiveDate).map((source) => ({ ...source, signatures: { ...databaseSignatures(sigLevel, source, keyring?.keyring), keyExpiry } }));
   const { repos, locked } = await loadRepositories(sources, loaded.baseDir, log);
   const resolution = resolve(repos, spec.packages);

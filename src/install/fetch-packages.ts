@@ -3,7 +3,7 @@ import { repositorySigLevel } from '../arch/siglevel.js';
 import { canonicalJson } from '../oci/canonical-json.js';
 import type { Lock, LockedPackage } from '../arch/lock.js';
 import { locationOfFile, resolveLocation } from '../arch/spec.js';
-import { checkPackageSignature, DEFAULT_KEY_EXPIRY, describeKeyExpiry, signaturePolicy, type KeyExpiry, type SignaturePolicy, type VerifiedSignature } from '../arch/signature.js';
+import { checkPackageSignature, DEFAULT_KEY_EXPIRY, parseKeyExpiry, describeKeyExpiry, signaturePolicy, type KeyExpiry, type SignaturePolicy, type VerifiedSignature } from '../arch/signature.js';
 import { NotFoundError, UserError } from '../errors.js';
 import type { ContentCache } from '../fetch/cache.js';
 import { downloadToCache, fetchBytes } from '../fetch/download.js';
@@ -41,7 +41,8 @@ export interface PackageSignatures {
  * `[repo]` over `[options]`) and, when one of them checks signatures, the keyring from `keyringDir` — which must be
  * the keyring the lock pins (same key file digest, trusted and revoked fingerprints).
  */
-export async function lockSignatures(lock: Lock, keyringDir: string | undefined, keyExpiry: KeyExpiry = DEFAULT_KEY_EXPIRY): Promise<PackageSignatures> {
+export async function lockSignatures(lock: Lock, keyringDir: string | undefined, expiry: KeyExpiry = DEFAULT_KEY_EXPIRY): Promise<PackageSignatures> {
+  const keyExpiry = parseKeyExpiry(expiry, 'keyExpiry'); // a library caller's value is checked too
   const policies = new Map(lock.repositories.map((r) => [r.name, signaturePolicy(repositorySigLevel(lock.sigLevel, r.sigLevel, 'lock sigLevel').package)]));
   const checking = lock.repositories.filter((r) => policies.get(r.name)!.level !== 'never' && lock.packages.some((p) => p.repository === r.name));
   if (checking.length === 0) return { policies, keyExpiry };
