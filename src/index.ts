@@ -69,11 +69,12 @@ export { parsePublicKeys, publicKeyPem, signLink, verifyAttestation, type Attest
 export type { StatusReport, PackageStatus, PackageSet, Policy, PackageRule, Rebuilder, Verdict, Cell, AttestationCheck } from './status/model.js';
 
 // Specs, locks, image settings.
-export { loadSpec, parseSpec, type Spec, type LoadedSpec } from './arch/spec.js';
+export { loadSpec, parseSpec, type Spec, type SpecRepository, type LoadedSpec } from './arch/spec.js';
 export { readLock, parseLock, serializeLock, type Lock, type LockedPackage, type LockedRepository } from './arch/lock.js';
 export { loadImageSettings, parseImageSettings, type ImageSettings } from './build/image-settings.js';
 export { DEFAULT_LIMITS, type SandboxLimits } from './image/limits.js';
 export { vercmp } from './arch/version.js';
+export { KEY_EXPIRY_POLICIES, DEFAULT_KEY_EXPIRY, type KeyExpiry } from './arch/signature.js';
 
 // Images: references, transports, OCI types.
 export { parseReference, formatReference, TRANSPORTS, type ImageReference } from './transports/reference.js';

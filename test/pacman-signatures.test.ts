@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { keyringIdentity, loadKeyringFromDirectory } from '../src/arch/keyring.js';
 import { buildPackage } from '../src/arch/package-writer.js';
 import { Gpg } from './support/gpg.js';
-import { detachSign, repoAddUnavailable } from './support/makepkg.js';
-import { run, runCli, runOk, tempDirFor, type RunResult } from './support/cli.js';
+import { detachSign } from './support/makepkg.js';
+import { run, runOk, tempDirFor, type RunResult } from './support/cli.js';
+import { pacmanKeyFrom, pacmanSync, pacmanUnavailable, populatedGpgdir, reproLockInstall, withoutInstallDate } from './support/pacman.js';
 
 /**
  * Real pacman 6.0.2 next to repro-oci on repositories made by real repo-add and packages signed by real gpg:
@@ -15,13 +16,6 @@ import { run, runCli, runOk, tempDirFor, type RunResult } from './support/cli.js
  */
 
 const SDE = 1700000000;
-const TRANSACTION = ['--noconfirm', '--noprogressbar', '--noscriptlet'];
-
-function unavailable(): string | undefined {
-  if (!existsSync('/usr/bin/pacman') || !existsSync('/usr/bin/pacman-key')) return 'pacman is not installed';
-  if (process.getuid?.() !== 0) return 'pacman -S into a temp root and pacman-key need root here';
-  return repoAddUnavailable();
-}
 
 interface Fixture {
   work: string;
@@ -65,54 +59,18 @@ async function fixture(t: TestContext, prefix: string): Promise<Fixture> {
   return { work, gpg, signer, repos };
 }
 
-/** A copy of pacman-key that populates from `importDir` (Debian's reads /usr/share/keyrings only). */
-function pacmanKeyFrom(importDir: string, into: string): string {
-  const script = readFileSync('/usr/bin/pacman-key', 'utf8');
-  const line = "local KEYRING_IMPORT_DIR='/usr/share/keyrings'";
-  assert.ok(script.includes(line), 'pacman-key still names its import directory the way this test expects');
-  const path = join(into, 'pacman-key');
-  writeFileSync(path, script.replace(line, `local KEYRING_IMPORT_DIR='${importDir}'`), { mode: 0o755 });
-  return path;
-}
-
-/** A pacman gpgdir set up by real `pacman-key --init` and `--populate NAME` from `keyringDir`. */
-async function populatedGpgdir(dir: string, keyringDir: string, name: string): Promise<{ gpgdir: string; populate: RunResult }> {
-  const gpgdir = join(dir, 'gnupg');
-  mkdirSync(gpgdir, { recursive: true });
-  const pacmanKey = pacmanKeyFrom(keyringDir, dir);
-  await runOk(pacmanKey, ['--gpgdir', gpgdir, '--init'], { env: { LC_ALL: 'C' } });
-  const populate = await run(pacmanKey, ['--gpgdir', gpgdir, '--populate', name], { env: { LC_ALL: 'C' } });
-  return { gpgdir, populate };
-}
-
 /** pacman -Sy then -S `pkg` from `repo` (at `server`) with that repository's SigLevel; the local desc or the failure. */
 async function pacmanInstall(dir: string, gpgdir: string, repo: string, server: string, sigLevel: string, pkg: string): Promise<{ result: RunResult; desc?: string }> {
-  const root = join(dir, 'root');
-  for (const sub of ['root/var/lib/pacman', 'cache', 'hooks']) mkdirSync(join(dir, sub), { recursive: true });
-  writeFileSync(join(dir, 'pacman.conf'), ['[options]', 'Architecture = x86_64', 'SigLevel = Never', '', `[${repo}]`, `SigLevel = ${sigLevel}`, `Server = file://${server}`, ''].join('\n'));
-  const args = ['--root', root, '--dbpath', join(root, 'var/lib/pacman'), '--config', join(dir, 'pacman.conf'), '--cachedir', join(dir, 'cache'), '--hookdir', join(dir, 'hooks'), '--gpgdir', gpgdir];
-  const result = await run('pacman', [...args, ...TRANSACTION, '-Sy', pkg], { env: { LC_ALL: 'C' } });
-  const descPath = join(root, 'var/lib/pacman/local', `${pkg}-2:1.0-1`, 'desc');
-  return { result, ...(existsSync(descPath) ? { desc: readFileSync(descPath, 'utf8') } : {}) };
+  const done = await pacmanSync(dir, gpgdir, 'Never', [{ name: repo, server, sigLevel }], [pkg]);
+  const desc = done.desc(`${pkg}-2:1.0-1`);
+  return { result: done.result, ...(desc !== undefined ? { desc } : {}) };
 }
 
 /** repro-oci lock + install of `pkg` from `server` with `sigLevel` and the keyring; the local desc or the failure. */
 async function reproInstall(dir: string, keyringDir: string, name: string, repo: string, server: string, sigLevel: string, pkg: string): Promise<{ result: RunResult; desc?: string }> {
-  mkdirSync(dir, { recursive: true });
-  const spec = join(dir, 'spec.yaml');
-  writeFileSync(spec, JSON.stringify({ architecture: 'x86_64', repositories: [{ name: repo, servers: [server] }], packages: [pkg], sigLevel, keyring: { dir: keyringDir, name } }));
-  const env = { REPRO_OCI_CACHE: join(dir, 'cache'), SOURCE_DATE_EPOCH: String(SDE) };
-  const locked = await runCli(['lock', spec], { env });
-  if (locked.code !== 0) return { result: locked };
-  const root = join(dir, 'root');
-  const result = await runCli(['install', join(dir, 'spec.lock.json'), '--root', root, '--keyring', keyringDir], { env });
-  const descPath = join(root, 'var/lib/pacman/local', `${pkg}-2:1.0-1`, 'desc');
-  return { result, ...(existsSync(descPath) ? { desc: readFileSync(descPath, 'utf8') } : {}) };
-}
-
-/** The desc without pacman's clock (its %INSTALLDATE% is the time of the install; ours is SOURCE_DATE_EPOCH). */
-function withoutInstallDate(desc: string): string {
-  return desc.replace(/%INSTALLDATE%\n\d+\n\n/, '%INSTALLDATE%\nN\n\n');
+  const done = await reproLockInstall(dir, { dir: keyringDir, name }, sigLevel, [{ name: repo, server }], [pkg], { sourceDateEpoch: SDE });
+  const desc = done.desc(`${pkg}-2:1.0-1`);
+  return { result: done.result, ...(desc !== undefined ? { desc } : {}) };
 }
 
 function validation(desc: string | undefined): string[] {
@@ -120,7 +78,7 @@ function validation(desc: string | undefined): string[] {
 }
 
 test('%VALIDATION% is what pacman 6.0.2 writes: signature in the database, detached or none, under Never, Optional and Required', async (t) => {
-  const why = unavailable();
+  const why = pacmanUnavailable();
   if (why !== undefined) return t.skip(why);
   const f = await fixture(t, 'validation');
   const work = f.work;
@@ -163,7 +121,7 @@ test('%VALIDATION% is what pacman 6.0.2 writes: signature in the database, detac
 });
 
 test('a keyring of NAME.gpg alone loads as pacman-key --populate takes it: no key trusted, none revoked; TrustedOnly refuses its signatures, TrustAll takes them', async (t) => {
-  const why = unavailable();
+  const why = pacmanUnavailable();
   if (why !== undefined) return t.skip(why);
   const f = await fixture(t, 'keyring-alone');
   const work = f.work;

@@ -10,8 +10,8 @@ import { basename, dirname, join, resolve as resolvePath } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { keyringIdentity, loadKeyringFromDirectory, type Keyring, type KeyringIdentity } from './keyring.js';
-import { parseSigLevel, type SigLevel } from './siglevel.js';
-import { checkPackageSignature, signaturePolicy, type SignaturePolicy } from './signature.js';
+import { parseSigLevel, parseSigLevelSetting, repositorySigLevel } from './siglevel.js';
+import { checkPackageSignature, DEFAULT_KEY_EXPIRY, parseKeyExpiry, signaturePolicy, type KeyExpiry, type SignaturePolicy } from './signature.js';
 import { byteOrder } from '../util/order.js';
 import { exists, readUserFile, writeFileAtomic } from '../util/fs.js';
 import { parseJsonText } from '../util/json-text.js';
@@ -47,6 +47,8 @@ export interface LockedPackage {
 export interface LockedRepository {
   name: string;
   servers: string[];
+  /** The repository's own SigLevel as the spec gave it, over the lock's `sigLevel` (pacman.conf's `[repo]` SigLevel). */
+  sigLevel?: string;
   /** Digest of the database the resolution was made from. */
   database: Digest;
 }
@@ -71,22 +73,25 @@ const MAX_DB_BYTES = 256 * 1024 * 1024;
 /** A detached signature is a few hundred bytes. */
 const MAX_DB_SIG_BYTES = 64 * 1024;
 
-/** How databases are checked at lock time: the database side of the spec's SigLevel, and the keyring it needs. */
+/** How one repository's database is checked at lock time: the database side of its SigLevel, and the keyring it needs. */
 export interface DatabaseSignatures {
   policy: SignaturePolicy;
   /** Present whenever the policy is not never. */
   keyring?: Keyring;
+  /** Default at-signature. */
+  keyExpiry?: KeyExpiry;
 }
 
 /**
- * The database side of `sigLevel` (the spec's text, parsed as `level`). A check other than Never needs the spec's
- * keyring, even when it is Optional: this is judged before anything is fetched, so that whether a spec can be
- * locked does not depend on what a server holds.
+ * The database side of a repository's SigLevel: the spec's `sigLevel` with the repository's own (`own`) over it. A
+ * check other than Never needs the spec's keyring, even when it is Optional: this is judged before anything is
+ * fetched, so that whether a spec can be locked does not depend on what a server holds.
  */
-export function databaseSignatures(sigLevel: string, level: SigLevel, keyring: Keyring | undefined): DatabaseSignatures {
-  const policy = signaturePolicy(level.database);
+export function databaseSignatures(sigLevel: string, own: { name: string; sigLevel?: string } | undefined, keyring: Keyring | undefined): DatabaseSignatures {
+  const policy = signaturePolicy(repositorySigLevel(sigLevel, own?.sigLevel).database);
   if (policy.level !== 'never' && !keyring) {
-    throw new UserError(`sigLevel ${JSON.stringify(sigLevel)} checks repository database signatures (${policy.level}): give a keyring (keyring.dir in the spec), or add DatabaseNever`);
+    const named = own?.sigLevel === undefined ? `sigLevel ${JSON.stringify(sigLevel)}` : `repository ${own.name} sigLevel ${JSON.stringify(own.sigLevel)}`;
+    throw new UserError(`${named} checks repository database signatures (${policy.level}): give a keyring (keyring.dir in the spec), or add DatabaseNever`);
   }
   return keyring ? { policy, keyring } : { policy };
 }
@@ -106,18 +111,17 @@ async function checkDatabaseSignature(name: string, dbUrl: string, bytes: Buffer
   } catch (err) {
     if (!(err instanceof NotFoundError)) throw err;
   }
-  await checkPackageSignature(signatures.policy, signature, { data: bytes, keyring: signatures.keyring as Keyring, what });
+  await checkPackageSignature(signatures.policy, signature, { data: bytes, keyring: signatures.keyring as Keyring, what, keyExpiry: signatures.keyExpiry ?? DEFAULT_KEY_EXPIRY });
 }
 
 /**
- * Fetches each repository's database from the first server that has it, checks its signature as `signatures`
- * says (before reading it), and parses it.
+ * Fetches each repository's database from the first server that has it, checks its signature as its
+ * `signatures` say (before reading it), and parses it.
  */
 export async function loadRepositories(
-  sources: { name: string; servers: string[] }[],
+  sources: { name: string; servers: string[]; sigLevel?: string; signatures: DatabaseSignatures }[],
   baseDir: string,
   log: (msg: string) => void,
-  signatures: DatabaseSignatures,
 ): Promise<{ repos: Repository[]; locked: LockedRepository[] }> {
   const repos: Repository[] = [];
   const locked: LockedRepository[] = [];
@@ -135,11 +139,11 @@ export async function loadRepositories(
     }
     if (!fetched) throw new UserError(failures.join('; '));
     const { bytes } = fetched;
-    await checkDatabaseSignature(source.name, fetched.url, bytes, signatures);
+    await checkDatabaseSignature(source.name, fetched.url, bytes, source.signatures);
     const db = await readSyncDb(Readable.from([bytes]), `repository ${source.name} database`);
     db.warnings.forEach((w) => log(`warning: ${w}`));
     repos.push({ name: source.name, packages: db.packages.map((p) => repoPackage(source.name, p.desc)) });
-    locked.push({ name: source.name, servers: source.servers, database: sha256(bytes) });
+    locked.push({ name: source.name, servers: source.servers, ...(source.sigLevel !== undefined ? { sigLevel: source.sigLevel } : {}), database: sha256(bytes) });
   }
   return { repos, locked };
 }
@@ -147,6 +151,8 @@ export async function loadRepositories(
 export interface LockOptions {
   /** Resolve against another archive snapshot than the spec names (lock --update). */
   archiveDate?: string;
+  /** When database signing keys' expiry is judged (default at-signature). */
+  keyExpiry?: KeyExpiry;
   log?: (msg: string) => void;
 }
 
@@ -168,11 +174,11 @@ export async function createLock(loaded: LoadedSpec, options: LockOptions = {}):
   const { spec } = loaded;
   const log = options.log ?? (() => {});
   const sigLevel = spec.sigLevel ?? DEFAULT_SIGLEVEL;
-  const level = parseSigLevel(sigLevel, 'sigLevel');
+  parseSigLevel(sigLevel, 'sigLevel');
   const keyring = await specKeyring(loaded);
-  const signatures = databaseSignatures(sigLevel, level, keyring?.keyring);
-  const sources = repositorySources(spec, options.archiveDate);
-  const { repos, locked } = await loadRepositories(sources, loaded.baseDir, log, signatures);
+  const keyExpiry = parseKeyExpiry(options.keyExpiry ?? DEFAULT_KEY_EXPIRY, 'keyExpiry');
+  const sources = repositorySources(spec, options.archiveDate).map((source) => ({ ...source, signatures: { ...databaseSignatures(sigLevel, source, keyring?.keyring), keyExpiry } }));
+  const { repos, locked } = await loadRepositories(sources, loaded.baseDir, log);
   const resolution = resolve(repos, spec.packages);
   resolution.warnings.forEach((w) => log(`warning: ${w}`));
   const archive = spec.archive && { url: spec.archive.url, date: options.archiveDate ?? spec.archive.date };
@@ -280,6 +286,14 @@ export function checkLock(value: unknown, what: string): Lock {
   lock.repositories.forEach((r, i) => r.servers.forEach((s, j) => checkLocation(s, `${what}: /repositories/${i}/servers/${j}`)));
   if (lock.archive) checkLocation(lock.archive.url, `${what}: /archive/url`);
   parseSigLevel(lock.sigLevel, `${what}: sigLevel`);
+  const repositories = new Set(lock.repositories.map((r) => r.name));
+  lock.repositories.forEach((r, i) => {
+    if (r.sigLevel !== undefined) parseSigLevelSetting(r.sigLevel, `${what}: /repositories/${i}/sigLevel`);
+  });
+  // Each package is checked with its repository's SigLevel: one from no listed repository has none to go by.
+  lock.packages.forEach((p, i) => {
+    if (!repositories.has(p.repository)) throw new UserError(`${what}: /packages/${i}: repository ${p.repository} is not among the lock's repositories`);
+  });
   return lock;
 }
 
@@ -337,6 +351,8 @@ export interface LockSpecOptions {
   update?: boolean;
   /** Resolve against this archive snapshot (YYYY-MM-DD) instead of the spec's. */
   snapshot?: string;
+  /** When database signing keys' expiry is judged (default at-signature). */
+  keyExpiry?: KeyExpiry;
   log?: (message: string) => void;
 }
 
@@ -371,7 +387,7 @@ export async function lockSpecFile(specPath: string, options: LockSpecOptions = 
   if (options.update && !(await exists(output))) throw new UserError(`--update: no lock at ${output}`);
   const previous = options.update ? await readLock(output) : undefined;
   await checkWritableFile(output, `lock ${output}`); // before resolving, not after
-  const lock = await createLock(loaded, { ...(options.snapshot ? { archiveDate: options.snapshot } : {}), ...(options.log ? { log: options.log } : {}) });
+  const lock = await createLock(loaded, { ...(options.snapshot ? { archiveDate: options.snapshot } : {}), ...(options.keyExpiry ? { keyExpiry: options.keyExpiry } : {}), ...(options.log ? { log: options.log } : {}) });
   const changed = !previous || !sameLock(previous, lock);
   if (changed) await writeFileAtomic(output, serializeLock(lock));
   return { lock, path: output, ...(previous ? { previous, changes: diffLocks(previous, lock), packageChanges: lockChanges(previous, lock), changed } : {}) };

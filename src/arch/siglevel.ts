@@ -109,10 +109,24 @@ export function sigLevelFromFlags(flags: number): SigLevel {
 export const BUILTIN_SIGLEVEL_FLAGS = BUILTIN_FLAGS;
 export const BUILTIN_SIGLEVEL: SigLevel = sigLevelFromFlags(BUILTIN_FLAGS);
 
+/** One SigLevel value's tokens (e.g. `PackageNever`), as a setting that leaves what they do not touch to inherit. */
+export function parseSigLevelSetting(value: string, where = 'SigLevel'): SigLevelSetting {
+  return applySigLevelTokens(emptySigLevelSetting(), value.split(' ').filter((t) => t !== ''), where);
+}
+
 /** Parses one SigLevel value (e.g. `Required DatabaseOptional`) on top of the built-in default. */
 export function parseSigLevel(value: string, where = 'SigLevel'): SigLevel {
-  const setting = applySigLevelTokens(emptySigLevelSetting(), value.split(' ').filter((t) => t !== ''), where);
-  return sigLevelFromFlags(mergeSigLevel(BUILTIN_FLAGS, setting));
+  return sigLevelFromFlags(mergeSigLevel(BUILTIN_FLAGS, parseSigLevelSetting(value, where)));
+}
+
+/**
+ * A repository's level as pacman resolves a `[repo]` section: the global SigLevel (over the built-in default), then
+ * the repository's own SigLevel, if any, over it — only the flags its tokens touch (`PackageNever` keeps the global
+ * database side; `Never` alone keeps the global TrustedOnly/TrustAll).
+ */
+export function repositorySigLevel(global: string, own: string | undefined, where = 'sigLevel'): SigLevel {
+  const base = mergeSigLevel(BUILTIN_FLAGS, parseSigLevelSetting(global, where));
+  return sigLevelFromFlags(own === undefined ? base : mergeSigLevel(base, parseSigLevelSetting(own, where)));
 }
 
 /** What Arch Linux's shipped /etc/pacman.conf sets in [options]: `SigLevel = Required DatabaseOptional`. */

@@ -6,10 +6,30 @@ import { findIssuer, fingerprintOf, keyTrust, primaryKeyLifetime, revocationReas
 
 /**
  * Detached OpenPGP signatures of packages and databases (`.sig` files, `%PGPSIG%` after base64), checked against a
- * pacman keyring. A signature is judged as of its own creation time: a package signed in 2024 by a key that
- * expired in 2026 still verifies in 2030, while a signature made after the key expired, or by a revoked key, does
- * not. The key checks run before the data is read, so on those failures a streamed `data` is left unconsumed.
+ * pacman keyring. By default (key expiry `at-signature`) a signature is judged as of its own creation time: a
+ * package signed in 2024 by a key that expired in 2026 still verifies in 2030, so archive snapshots stay
+ * verifiable, while a signature made after the key expired, or by a revoked key, does not. Key expiry `now` judges
+ * keys as pacman (gpgme) does today: a key (or signing subkey) expired by the time of verification is not valid,
+ * so TrustedOnly refuses its signatures (pacman: "unknown trust") while TrustAll, which asks no validity, takes them.
+ * The key checks run before the data is read, so on those failures a streamed `data` is left unconsumed.
  */
+
+/** When a signing key's expiry is judged: at the signature's creation time (the default), or at verification. */
+export type KeyExpiry = 'at-signature' | 'now';
+
+export const KEY_EXPIRY_POLICIES: readonly KeyExpiry[] = ['at-signature', 'now'];
+export const DEFAULT_KEY_EXPIRY: KeyExpiry = 'at-signature';
+
+/** A key expiry policy from outside (a command-line value, a library caller); `where` names it in the error. */
+export function parseKeyExpiry(value: string, where = '--key-expiry'): KeyExpiry {
+  if (!(KEY_EXPIRY_POLICIES as readonly string[]).includes(value)) throw new UserError(`${where}: expected ${KEY_EXPIRY_POLICIES.join(' or ')}, not ${JSON.stringify(value)}`);
+  return value as KeyExpiry;
+}
+
+/** How a policy reads in messages and verdicts. */
+export function describeKeyExpiry(policy: KeyExpiry): string {
+  return policy === 'now' ? 'signing keys judged now, an expired one untrusted (--key-expiry now)' : 'signing keys judged when each signature was made (--key-expiry at-signature)';
+}
 
 /**
  * Which check failed. `expired-key`: made outside the signing key's validity window (after it expired, or before it
@@ -50,6 +70,10 @@ export interface VerifyDetachedOptions {
   what: string;
   /** Default trustedOnly. */
   trust?: SignatureTrust;
+  /** Default at-signature. */
+  keyExpiry?: KeyExpiry;
+  /** The time of verification, for key expiry `now` (default: the clock). */
+  now?: Date;
 }
 
 /**
@@ -75,14 +99,24 @@ export async function verifyDetachedSignature(options: VerifyDetachedOptions): P
   const revoked = await revocationReason(keyring, key, signingKey);
   if (revoked !== undefined) throw new SignatureError('revoked', `${what}: signed by a revoked key: ${revoked}`);
 
+  const subkeySigner = `subkey ${fingerprintOf(signingKey)} of ${signer}`;
   checkLifetime(await primaryKeyLifetime(key, created), created, signer, what);
-  if (signingKey !== key) {
-    checkLifetime(await subkeyLifetime(key, signingKey as Subkey, created), created, `subkey ${fingerprintOf(signingKey)} of ${signer}`, what);
+  if (signingKey !== key) checkLifetime(await subkeyLifetime(key, signingKey as Subkey, created), created, subkeySigner, what);
+  // The moment keys and trust are judged at: the signature's, or (key expiry `now`) the verification's.
+  let judgedAt = created;
+  let expiredNow: string | undefined;
+  if (options.keyExpiry === 'now') {
+    judgedAt = options.now ?? new Date();
+    expiredNow = expiredBy(await primaryKeyLifetime(key, judgedAt), judgedAt, signer);
+    if (signingKey !== key) expiredNow ??= expiredBy(await subkeyLifetime(key, signingKey as Subkey, judgedAt), judgedAt, subkeySigner);
   }
   await checkCanSign(key, signingKey, what, signer);
 
   if ((options.trust ?? 'trustedOnly') === 'trustedOnly') {
-    const trust = await keyTrust(keyring, key, created);
+    if (expiredNow !== undefined) {
+      throw new SignatureError('expired-key', `${what}: ${expiredNow}: --key-expiry now trusts no expired key (pacman: "unknown trust"); at-signature, the default, accepts signatures made before it expired`);
+    }
+    const trust = await keyTrust(keyring, key, judgedAt);
     if (!trust.valid) {
       throw new SignatureError(
         'untrusted',
@@ -119,7 +153,7 @@ export function signaturePolicy(side: SigPolicy): SignaturePolicy {
 export async function checkPackageSignature(
   policy: SignaturePolicy,
   signature: Uint8Array | undefined,
-  target: { data: AsyncIterable<Uint8Array> | Uint8Array; keyring: Keyring; what: string },
+  target: { data: AsyncIterable<Uint8Array> | Uint8Array; keyring: Keyring; what: string; keyExpiry?: KeyExpiry },
 ): Promise<VerifiedSignature | undefined> {
   if (policy.level === 'never') return undefined;
   if (signature === undefined) {
@@ -144,6 +178,11 @@ async function readSignaturePacket(bytes: Uint8Array, what: string): Promise<Sig
   }
   if (packet.created === null) throw new SignatureError('malformed', `${what}: signature has no creation time`);
   return packet;
+}
+
+/** `KEY expired DATE` when the lifetime its self-signatures in force at `now` give has ended by then. */
+function expiredBy(lifetime: KeyLifetime | undefined, now: Date, signer: string): string | undefined {
+  return lifetime?.expires !== undefined && now >= lifetime.expires ? `${signer} expired ${iso(lifetime.expires)}` : undefined;
 }
 
 function checkLifetime(lifetime: KeyLifetime | undefined, created: Date, signer: string, what: string): void {

@@ -5,12 +5,22 @@ import { parseYamlText, schemaChecker } from '../util/yaml-schema.js';
 import { UserError } from '../errors.js';
 import { canonicalJsonBytes } from '../oci/canonical-json.js';
 import { sha256, type Digest } from '../oci/digest.js';
+import { parseSigLevelSetting } from './siglevel.js';
+
+/** A repository given as an object: without servers, it is read from the archive snapshot. */
+export interface SpecRepository {
+  name: string;
+  servers?: string[];
+  /** pacman.conf's `[repo]` SigLevel: the flags its tokens touch override the spec's `sigLevel`. */
+  sigLevel?: string;
+}
 
 /** SPEC.yaml as documented by schemas/spec.schema.json. */
 export interface Spec {
   architecture?: string;
   archive?: { url: string; date: string };
-  repositories: (string | { name: string; servers: string[] })[];
+  /** A name (read from the archive snapshot), or a name with servers and/or its own SigLevel over `sigLevel`. */
+  repositories: (string | SpecRepository)[];
   packages: string[];
   sigLevel?: string;
   keyring?: { dir: string; name?: string };
@@ -35,6 +45,8 @@ export interface RepositorySource {
   name: string;
   /** Server URLs with $repo and $arch expanded, in order. */
   servers: string[];
+  /** The repository's own SigLevel, as the spec gives it. */
+  sigLevel?: string;
 }
 
 const check = schemaChecker<Spec>('spec.schema.json');
@@ -50,8 +62,13 @@ export function checkSpec(document: unknown, what: string): Spec {
     const date = new Date(`${value.archive.date}T00:00:00Z`);
     if (Number.isNaN(date.getTime()) || date.toISOString().slice(0, 10) !== value.archive.date) throw new UserError(`${what}: archive date ${value.archive.date} is not a calendar date`);
   }
+  if (value.sigLevel !== undefined) parseSigLevelSetting(value.sigLevel, `${what}: sigLevel`);
   for (const repo of value.repositories) {
-    if (typeof repo === 'string' && !value.archive) throw new UserError(`${what}: repository ${repo} is given by name only, which needs an archive snapshot`);
+    const name = typeof repo === 'string' ? repo : repo.name;
+    if ((typeof repo === 'string' || repo.servers === undefined) && !value.archive) {
+      throw new UserError(`${what}: repository ${name} is given ${typeof repo === 'string' ? 'by name only' : 'without servers'}, which needs an archive snapshot`);
+    }
+    if (typeof repo !== 'string' && repo.sigLevel !== undefined) parseSigLevelSetting(repo.sigLevel, `${what}: repository ${name} sigLevel`);
   }
   return value;
 }
@@ -89,11 +106,11 @@ export function archivePackageUrl(archiveUrl: string, name: string, filename: st
 export function repositorySources(spec: Spec, archiveDate?: string): RepositorySource[] {
   const arch = specArchitecture(spec);
   const archive = spec.archive && { ...spec.archive, date: archiveDate ?? spec.archive.date };
-  return spec.repositories.map((repo) =>
-    typeof repo === 'string'
-      ? { name: repo, servers: [archiveServer(archive!, repo, arch)] }
-      : { name: repo.name, servers: repo.servers.map((s) => expand(s, repo.name, arch)) },
-  );
+  return spec.repositories.map((repo) => {
+    if (typeof repo === 'string') return { name: repo, servers: [archiveServer(archive!, repo, arch)] };
+    const servers = repo.servers === undefined ? [archiveServer(archive!, repo.name, arch)] : repo.servers.map((s) => expand(s, repo.name, arch));
+    return { name: repo.name, servers, ...(repo.sigLevel !== undefined ? { sigLevel: repo.sigLevel } : {}) };
+  });
 }
 
 function isUrl(location: string): boolean {

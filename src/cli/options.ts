@@ -1,3 +1,16 @@
+import { Option } from 'commander';
+import { DEFAULT_KEY_EXPIRY, KEY_EXPIRY_POLICIES } from '../arch/signature.js';
+
+/** --key-expiry, for the commands that verify signatures (lock, build, install, ls, rebuild). */
+export function keyExpiryOption(): Option {
+  return new Option(
+    '--key-expiry <when>',
+    "when a signing key's expiry is judged: at-signature (a key that expired after signing still verifies, so archive snapshots stay verifiable) or now (as pacman: an expired key is untrusted, so TrustedOnly refuses it); see docs/trust-model.md",
+  )
+    .choices(KEY_EXPIRY_POLICIES)
+    .default(DEFAULT_KEY_EXPIRY);
+}
+
 /** commander argParser for repeatable options (`-o A -o B` → ['A', 'B']). */
 export function repeatable(value: string, previous: string[]): string[] {
   return [...previous, value];

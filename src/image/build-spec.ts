@@ -10,6 +10,7 @@ import type { StagedImage } from '../build/staged-image.js';
 import { UserError } from '../errors.js';
 import { ContentCache } from '../fetch/cache.js';
 import { fetchLockedPackages, lockSignatures } from '../install/fetch-packages.js';
+import type { KeyExpiry } from '../arch/signature.js';
 import { installPackages, type TreeNode } from '../install/installer.js';
 import { sortWithHardlinks } from '../rootfs/tree.js';
 import { ensureDir, writeFileAtomic } from '../util/fs.js';
@@ -38,6 +39,8 @@ export interface SpecBuildOptions {
   trustSpecPaths?: boolean;
   /** The lock to fetch from when it differs from the one recorded (a recipe's URLs cut down by the URL policy). */
   fetchLock?: Lock;
+  /** When signing keys' expiry is judged (default at-signature; docs/trust-model.md). */
+  keyExpiry?: KeyExpiry;
   log: (message: string) => void;
 }
 
@@ -49,6 +52,8 @@ export interface SpecBuild {
   sboms: Record<string, Buffer>;
   /** Milliseconds per phase: fetch, install, setup, layer. */
   timings: Timings;
+  /** How many package signatures were verified. */
+  signaturesVerified: number;
 }
 
 /** Where the SBOMs live in the image (beside the recipe). */
@@ -68,12 +73,12 @@ export function defaultSourceDateEpoch(lock: Lock): number {
  * spec. When it is missing, a new one is resolved and written there, unless `mustExist` names what forbids that
  * (`--frozen`, or a lock named explicitly with `--lock`): then the missing lock is the error.
  */
-export async function lockForBuild(loaded: LoadedSpec, lockPath: string, log: (m: string) => void, mustExist?: string): Promise<Lock> {
+export async function lockForBuild(loaded: LoadedSpec, lockPath: string, log: (m: string) => void, mustExist?: string, keyExpiry?: KeyExpiry): Promise<Lock> {
   if (mustExist) return existingLock(loaded, lockPath, mustExist);
   const found = await lockState(loaded, lockPath);
   if (found.state === 'stale') throw new UserError(staleLockMessage(lockPath));
   if (found.state === 'current') return found.lock;
-  const lock = await createLock(loaded, { log });
+  const lock = await createLock(loaded, { log, ...(keyExpiry ? { keyExpiry } : {}) });
   await writeFileAtomic(lockPath, serializeLock(lock));
   log(`locked ${lock.packages.length} packages to ${lockPath}`);
   return lock;
@@ -126,7 +131,7 @@ export async function buildFromRecipeInputs(
 
   const timings: Timings = {};
   const packages = await timed(timings, 'fetch', async () => {
-    const signatures = await lockSignatures(lock, options.keyringDir ?? (spec.keyring && options.trustSpecPaths !== false ? resolvePath(baseDir, spec.keyring.dir) : undefined));
+    const signatures = await lockSignatures(lock, options.keyringDir ?? (spec.keyring && options.trustSpecPaths !== false ? resolvePath(baseDir, spec.keyring.dir) : undefined), options.keyExpiry);
     return fetchLockedPackages(options.fetchLock ?? lock, { baseDir, cache: options.cache, mirrors: options.mirrors ?? [], signatures, log: options.log });
   });
   const tree = await timed(timings, 'install', () => installPackages(packages, { sourceDateEpoch: sde, noExtract: spec.noExtract ?? [], warn: (m) => options.log(`warning: ${m}`) }));
@@ -159,7 +164,7 @@ export async function buildFromRecipeInputs(
     placeOwnFiles(nodes, { [RECIPE_PATH]: bytes, ...sboms }, sde);
 
     const { image, result } = await timed(timings, 'layer', () => stageImage({ entries: sortWithHardlinks(nodes) }, settings, sde, `repro-oci ${VERSION} build`, { [RECIPE_LABEL]: digest }));
-    return { image, result, recipe, sboms, timings };
+    return { image, result, recipe, sboms, timings, signaturesVerified: packages.filter((p) => p.validation.includes('pgp')).length };
   } finally {
     await tree.cleanup();
   }
@@ -229,7 +234,7 @@ export async function buildSpecFile(specPath: string, options: SpecFileBuildOpti
   if (options.noCommands) refuseCommands(expandSetup(settings.setup).commands, 'spec');
   const mustExist = options.frozen ? '--frozen' : options.lock !== undefined ? '--lock' : undefined;
   const timings: Timings = {};
-  const lock = await timed(timings, 'lock', () => lockForBuild(loaded, options.lock ?? defaultLockPath(specPath), options.log ?? (() => {}), mustExist));
+  const lock = await timed(timings, 'lock', () => lockForBuild(loaded, options.lock ?? defaultLockPath(specPath), options.log ?? (() => {}), mustExist, options.keyExpiry));
   const result = await buildLockedSpec(loaded, lock, options);
   return { ...result, timings: { ...timings, ...result.timings } };
 }

@@ -18,6 +18,7 @@ import { DEFAULT_LIMITS, summarizeLimits, type SandboxLimits } from './limits.js
 import { expandSetup, refuseCommands } from './setup.js';
 import { applyUrlPolicy, refusedPackageError, UrlPolicy } from './url-policy.js';
 import type { Lock } from '../arch/lock.js';
+import { DEFAULT_KEY_EXPIRY, describeKeyExpiry, type KeyExpiry } from '../arch/signature.js';
 import { resolveLocation } from '../arch/spec.js';
 import type { Digest } from '../oci/digest.js';
 
@@ -36,6 +37,8 @@ export interface RebuildOptions {
   limits?: SandboxLimits;
   /** What the recipe's relative package URLs are relative to (default: the current directory; relative mirrors always are). */
   baseDir?: string;
+  /** When signing keys' expiry is judged (default at-signature; docs/trust-model.md). */
+  keyExpiry?: KeyExpiry;
   log: (message: string) => void;
 }
 
@@ -53,6 +56,8 @@ export interface RebuildResult {
    * uncompressed content match the rebuild.
    */
   byContent?: { config: string; layers: number };
+  /** How the packages' signatures were judged: how many verified, under which key expiry policy. */
+  signatures: { verified: number; keyExpiry: KeyExpiry };
   diff?: DiffReport;
 }
 
@@ -141,6 +146,7 @@ export async function rebuild(source: ImageSource, label: string, options: Rebui
     cache: options.cache,
     mirrors: options.mirrors ?? [],
     ...(options.keyringDir ? { keyringDir: options.keyringDir } : {}),
+    ...(options.keyExpiry ? { keyExpiry: options.keyExpiry } : {}),
     trustSpecPaths: false,
     fetchLock,
     limits,
@@ -149,7 +155,8 @@ export async function rebuild(source: ImageSource, label: string, options: Rebui
   });
   try {
     const rebuilt = built.result.manifest.digest;
-    const result: RebuildResult = { reproducible: rebuilt === descriptor.digest, manifest: descriptor.digest, rebuilt, notes, ...(index ? { index: { digest: index.digest, platform: index.platform } } : {}) };
+    const signatures = { verified: built.signaturesVerified, keyExpiry: options.keyExpiry ?? DEFAULT_KEY_EXPIRY };
+    const result: RebuildResult = { reproducible: rebuilt === descriptor.digest, manifest: descriptor.digest, rebuilt, notes, signatures, ...(index ? { index: { digest: index.digest, platform: index.platform } } : {}) };
     if (!result.reproducible && source.keepsOnlyContent && manifest.config.digest === built.result.config.digest) {
       // The same config names the same diffIDs: what is left to show is that every layer's content has them.
       await verifyAllBlobs(source, { descriptor, raw: await readJsonBlob(source, descriptor, 'manifest') }, new CheckedBlobs(), label);
@@ -197,5 +204,7 @@ export function formatRebuild(result: RebuildResult): string {
     if (result.notes.length) lines.push(`likely cause: ${result.notes.join('; ')}`);
     if (result.diff) lines.push(formatDiff(result.diff, 40).trimEnd());
   }
+  const { verified, keyExpiry } = result.signatures;
+  if (verified > 0) lines.push(`signatures: ${verified} package signature(s) verified; ${describeKeyExpiry(keyExpiry)}`);
   return `${lines.join('\n')}\n`;
 }

@@ -1,9 +1,9 @@
 import { keyringIdentity, loadKeyringFromDirectory, type Keyring } from '../arch/keyring.js';
-import { parseSigLevel } from '../arch/siglevel.js';
+import { repositorySigLevel } from '../arch/siglevel.js';
 import { canonicalJson } from '../oci/canonical-json.js';
 import type { Lock, LockedPackage } from '../arch/lock.js';
 import { locationOfFile, resolveLocation } from '../arch/spec.js';
-import { checkPackageSignature, signaturePolicy, type SignaturePolicy, type VerifiedSignature } from '../arch/signature.js';
+import { checkPackageSignature, DEFAULT_KEY_EXPIRY, parseKeyExpiry, describeKeyExpiry, signaturePolicy, type KeyExpiry, type SignaturePolicy, type VerifiedSignature } from '../arch/signature.js';
 import { NotFoundError, UserError } from '../errors.js';
 import type { ContentCache } from '../fetch/cache.js';
 import { downloadToCache, fetchBytes } from '../fetch/download.js';
@@ -21,25 +21,41 @@ export interface FetchOptions {
   mirrors?: string[];
   /** Directory that relative URLs in the lock are relative to (the spec's, or the lock file's). */
   baseDir: string;
-  /** Package signature policy (pacman SigLevel, package side) and the keyring it needs. */
-  signatures?: { policy: SignaturePolicy; keyring?: Keyring };
+  /** Package signature policies (pacman SigLevel, package side) and the keyring they need. */
+  signatures?: PackageSignatures;
   log?: (message: string) => void;
 }
 
+/** How packages are checked: each by the package side of its repository's SigLevel. */
+export interface PackageSignatures {
+  /** By repository name; a repository not listed is never checked. */
+  policies: ReadonlyMap<string, SignaturePolicy>;
+  /** Present whenever a policy is not never. */
+  keyring?: Keyring;
+  /** Default at-signature. */
+  keyExpiry?: KeyExpiry;
+}
+
 /**
- * The lock's package signature policy and, when it needs one, the keyring from `keyringDir` — which must be the
- * keyring the lock pins (same key file digest, trusted and revoked fingerprints).
+ * The lock's package signature policy for each repository (its own SigLevel over the lock's, as pacman.conf's
+ * `[repo]` over `[options]`) and, when one of them checks signatures, the keyring from `keyringDir` — which must be
+ * the keyring the lock pins (same key file digest, trusted and revoked fingerprints).
  */
-export async function lockSignatures(lock: Lock, keyringDir: string | undefined): Promise<{ policy: SignaturePolicy; keyring?: Keyring }> {
-  const policy = signaturePolicy(parseSigLevel(lock.sigLevel, 'lock sigLevel').package);
-  if (policy.level === 'never') return { policy };
-  if (!keyringDir) throw new UserError(`the lock requires package signatures (SigLevel ${lock.sigLevel}): give a keyring (--keyring DIR, or keyring.dir in the spec)`);
+export async function lockSignatures(lock: Lock, keyringDir: string | undefined, expiry: KeyExpiry = DEFAULT_KEY_EXPIRY): Promise<PackageSignatures> {
+  const keyExpiry = parseKeyExpiry(expiry, 'keyExpiry'); // a library caller's value is checked too
+  const policies = new Map(lock.repositories.map((r) => [r.name, signaturePolicy(repositorySigLevel(lock.sigLevel, r.sigLevel, 'lock sigLevel').package)]));
+  const checking = lock.repositories.filter((r) => policies.get(r.name)!.level !== 'never' && lock.packages.some((p) => p.repository === r.name));
+  if (checking.length === 0) return { policies, keyExpiry };
+  if (!keyringDir) {
+    const named = checking.map((r) => (r.sigLevel === undefined ? `SigLevel ${lock.sigLevel}` : `repository ${r.name} SigLevel ${r.sigLevel}`));
+    throw new UserError(`the lock requires package signatures (${[...new Set(named)].join(', ')}): give a keyring (--keyring DIR, or keyring.dir in the spec)`);
+  }
   const name = lock.keyring?.name ?? 'archlinux';
   const keyring = await loadKeyringFromDirectory(keyringDir, name);
   if (lock.keyring && canonicalJson({ name, ...keyringIdentity(keyring) }) !== canonicalJson(lock.keyring)) {
     throw new UserError(`keyring ${keyringDir} is not the one the lock pins (${lock.keyring.keys})`);
   }
-  return { policy, keyring };
+  return { policies, keyring, keyExpiry };
 }
 
 /** The detached signature of a package: from the lock (the database's %PGPSIG%), else `<url>.sig`. */
@@ -65,9 +81,12 @@ async function signatureOf(pkg: LockedPackage, urls: string[]): Promise<Buffer |
  */
 export async function fetchLockedPackages(lock: Lock, options: FetchOptions): Promise<PackageToInstall[]> {
   const out: PackageToInstall[] = [];
-  const policy = options.signatures?.policy ?? { level: 'never', trust: 'trustedOnly' };
-  if (policy.level !== 'never' && !options.signatures?.keyring) throw new UserError(`signature level ${policy.level} needs a keyring`);
+  const never: SignaturePolicy = { level: 'never', trust: 'trustedOnly' };
+  const keyExpiry = options.signatures?.keyExpiry ?? DEFAULT_KEY_EXPIRY;
+  let verifiedCount = 0;
   for (const pkg of lock.packages) {
+    const policy = options.signatures?.policies.get(pkg.repository) ?? never;
+    if (policy.level !== 'never' && !options.signatures?.keyring) throw new UserError(`signature level ${policy.level} needs a keyring`);
     const what = `package ${pkg.name} ${pkg.version}`;
     const urls = [
       ...(options.mirrors ?? []).map((m) => resolveLocation(locationOfFile(m, pkg.filename), process.cwd())),
@@ -83,7 +102,7 @@ export async function fetchLockedPackages(lock: Lock, options: FetchOptions): Pr
       const bytes = await VerifiedFile.open(file, digest, pkg.csize || undefined);
       let verified: VerifiedSignature | undefined;
       try {
-        verified = await checkPackageSignature(policy, signature, { data: bytes.chunks(), keyring: options.signatures?.keyring as Keyring, what });
+        verified = await checkPackageSignature(policy, signature, { data: bytes.chunks(), keyring: options.signatures?.keyring as Keyring, what, keyExpiry });
       } finally {
         await bytes.verify(`${what} (${file})`);
       }
@@ -94,7 +113,9 @@ export async function fetchLockedPackages(lock: Lock, options: FetchOptions): Pr
     };
     const { path: file, fetched } = await downloadToCache(options.cache, urls, digest, pkg.csize || undefined, what, { check, ...(options.log ? { log: options.log } : {}) });
     if (fetched) options.log?.(`fetched ${pkg.filename}`);
+    if (validation.includes('pgp')) verifiedCount++;
     out.push({ name: pkg.name, version: pkg.version, file, sha256: pkg.sha256, ...(pkg.csize ? { csize: pkg.csize } : {}), reason: pkg.reason, validation, isize: pkg.isize, ...(signer ? { signer } : {}) });
   }
+  if (verifiedCount > 0) options.log?.(`verified ${verifiedCount} package signature(s); ${describeKeyExpiry(keyExpiry)}`);
   return out;
 }

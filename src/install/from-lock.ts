@@ -4,6 +4,7 @@ import { resolveSourceDateEpoch } from '../build/image-settings.js';
 import { ContentCache } from '../fetch/cache.js';
 import { defaultSourceDateEpoch } from '../image/build-spec.js';
 import { fetchLockedPackages, lockSignatures } from './fetch-packages.js';
+import type { KeyExpiry } from '../arch/signature.js';
 import { installPackages, type InstalledTree, type TreeNode } from './installer.js';
 import { materialize, type MaterializeReport } from './materialize.js';
 
@@ -12,6 +13,8 @@ export interface TreeFromLockOptions {
   cache?: ContentCache;
   /** Keyring directory (NAME.gpg, NAME-trusted, NAME-revoked) matching the lock's keyring. */
   keyringDir?: string;
+  /** When signing keys' expiry is judged (default at-signature; docs/trust-model.md). */
+  keyExpiry?: KeyExpiry;
   /** Flat mirrors holding packages by file name, tried before the lock's URLs. */
   mirrors?: string[];
   /** pacman.conf NoExtract patterns. */
@@ -32,7 +35,7 @@ export interface TreeFromLockOptions {
 export async function treeFromLock(lockPath: string, options: TreeFromLockOptions = {}): Promise<InstalledTree> {
   const lock = await readLock(lockPath);
   const log = options.log ?? (() => {});
-  const signatures = await lockSignatures(lock, options.keyringDir);
+  const signatures = await lockSignatures(lock, options.keyringDir, options.keyExpiry);
   const packages = await fetchLockedPackages(lock, { baseDir: dirname(resolve(lockPath)), cache: options.cache ?? ContentCache.at(), mirrors: options.mirrors ?? [], signatures, log });
   // As `build`: the option, else the environment's value, else the lock's own date — never the clock, never 0.
   const env = options.sourceDateEpochEnv;

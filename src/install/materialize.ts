@@ -9,6 +9,7 @@ import { displayName, encodeName, fsPath } from '../util/raw-name.js';
 import type { TreeNode } from './installer.js';
 import { settled, siblingTempPath } from '../util/fs.js';
 import { systemReason } from '../util/fs-error.js';
+import { applyXattrs, XattrFailures } from './xattrs.js';
 
 export interface MaterializeReport {
   written: number;
@@ -83,6 +84,7 @@ async function writeNodes(entries: TreeNode[], root: string, visiting: (node: Tr
   const skip = (kind: string): void => {
     skipped.set(kind, (skipped.get(kind) ?? 0) + 1);
   };
+  const xattrFailures = new XattrFailures();
   let written = 0;
   const dirs: TreeNode[] = [];
   for (const node of entries) {
@@ -111,7 +113,7 @@ async function writeNodes(entries: TreeNode[], root: string, visiting: (node: Tr
     if (node.type === 'hardlink') continue;
     if (isRoot) await (node.type === 'symlink' ? lchown(target, node.uid, node.gid) : chown(target, node.uid, node.gid));
     else if (node.uid !== process.getuid?.() || node.gid !== process.getgid?.()) skip('owners (need root)');
-    if (node.xattrs) skip('extended attributes');
+    if (node.xattrs) await applyXattrs(root, node.path, node.type, node.xattrs, xattrFailures);
     if (node.type === 'file') {
       await chmod(target, node.mode);
       await utimes(target, node.mtime, node.mtime);
@@ -125,5 +127,6 @@ async function writeNodes(entries: TreeNode[], root: string, visiting: (node: Tr
     await chmod(target, node.mode);
     await utimes(target, node.mtime, node.mtime);
   }
+  if (xattrFailures.count > 0) skipped.set(xattrFailures.summary(), xattrFailures.count);
   return { written, skipped };
 }

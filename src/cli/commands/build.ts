@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { addCommandOptions, addRegistryOptions, repeatable, transportOptions, type CommandCliOptions, type RegistryCliOptions } from '../options.js';
+import { addCommandOptions, addRegistryOptions, keyExpiryOption, repeatable, transportOptions, type CommandCliOptions, type RegistryCliOptions } from '../options.js';
+import type { KeyExpiry } from '../../arch/signature.js';
 import { buildRootfsImage, type BuiltImage } from '../../build/build-rootfs.js';
 import { UserError } from '../../errors.js';
 import { ContentCache } from '../../fetch/cache.js';
@@ -24,6 +25,7 @@ interface BuildOptions extends RegistryCliOptions, CommandCliOptions {
   cache?: string;
   mirror: string[];
   keyring?: string;
+  keyExpiry: KeyExpiry;
   sbom?: string;
   json?: boolean;
   digestfile?: string;
@@ -55,6 +57,7 @@ async function buildSpec(specPath: string, opts: BuildOptions): Promise<BuiltIma
     cache: ContentCache.at(opts.cache),
     mirrors: opts.mirror,
     ...(opts.keyring ? { keyringDir: opts.keyring } : {}),
+    keyExpiry: opts.keyExpiry,
     limits: limitsFromOptions(opts),
     ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}),
     ...(process.env.SOURCE_DATE_EPOCH ? { sourceDateEpochEnv: process.env.SOURCE_DATE_EPOCH } : {}),
@@ -97,6 +100,7 @@ export function registerBuild(program: Command): void {
     .option('--cache <dir>', 'package cache (default: $REPRO_OCI_CACHE or ~/.cache/repro-oci)')
     .option('--mirror <url>', 'flat mirror holding packages by file name, tried before the lock URLs (repeatable)', repeatable, [])
     .option('--keyring <dir>', "keyring directory (default: the spec's keyring.dir)")
+    .addOption(keyExpiryOption())
     .option('--sbom <dir>', 'also write the SBOMs (sbom.spdx.json, SPDX 2.3; sbom.cdx.json, CycloneDX 1.5) into DIR')
     .option('--json', 'print the manifest, config and layer descriptors (digests, diffIDs), each output\'s digest and the phase timings as JSON')
     .option('--digestfile <file>', 'also write the manifest digest to FILE (sha256:…, no newline, as skopeo copy --digestfile)')))

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { repeatable } from '../options.js';
+import { keyExpiryOption, repeatable } from '../options.js';
+import type { KeyExpiry } from '../../arch/signature.js';
 import { ContentCache } from '../../fetch/cache.js';
 import { installLock, listLock, type ListedEntry, type TreeFromLockOptions } from '../../install/from-lock.js';
 import { byteOrder } from '../../util/order.js';
@@ -12,6 +13,7 @@ import { checkCache } from '../preflight.js';
 interface TreeOptions {
   cache?: string;
   keyring?: string;
+  keyExpiry: KeyExpiry;
   mirror: string[];
   noextract: string[];
   allowDevices?: boolean;
@@ -23,6 +25,7 @@ function addTreeOptions(command: Command): Command {
   return command
     .option('--cache <dir>', 'package cache (default: $REPRO_OCI_CACHE or ~/.cache/repro-oci)')
     .option('--keyring <dir>', "keyring directory matching the lock's keyring: NAME.gpg, and NAME-trusted and NAME-revoked when present (as pacman-key --populate)")
+    .addOption(keyExpiryOption())
     .option('--mirror <url>', 'flat mirror (a URL or a directory) holding packages by file name, tried before the lock URLs (repeatable)', repeatable, [])
     .option('--noextract <pattern>', 'pacman.conf NoExtract pattern (repeatable)', repeatable, [])
     .option('--allow-devices', 'accept device nodes in packages')
@@ -36,6 +39,7 @@ function libraryOptions(opts: TreeOptions): TreeFromLockOptions {
   return {
     cache: ContentCache.at(opts.cache),
     ...(opts.keyring ? { keyringDir: opts.keyring } : {}),
+    keyExpiry: opts.keyExpiry,
     mirrors: opts.mirror,
     noExtract: opts.noextract,
     allowDevices: opts.allowDevices ?? false,

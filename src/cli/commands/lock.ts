@@ -2,6 +2,8 @@ import type { Command } from 'commander';
 import { checkLockFile, lockSpecFile, staleLockMessage, type LockSpecResult } from '../../arch/lock.js';
 import { UserError } from '../../errors.js';
 import { printJson } from '../output.js';
+import type { KeyExpiry } from '../../arch/signature.js';
+import { keyExpiryOption } from '../options.js';
 
 interface LockCliOptions {
   output?: string;
@@ -9,6 +11,7 @@ interface LockCliOptions {
   check?: boolean;
   snapshot?: string;
   json?: boolean;
+  keyExpiry: KeyExpiry;
 }
 
 /** `lock --json` (docs/json-output.md): where the lock is, whether this run changed it, what moved, its packages. */
@@ -45,6 +48,7 @@ export function registerLock(program: Command): void {
     .option('--update', 'resolve again, compare with the existing lock and print what changed (added, removed, name old → new), or "no change"')
     .option('--check', 'resolve nothing: check that the lock exists and was made for this spec (for CI)')
     .option('--snapshot <date>', 'resolve against this archive snapshot (YYYY-MM-DD) instead of the one in the spec')
+    .addOption(keyExpiryOption())
     .option('--json', 'print the lock path, whether it changed, the changes (with --update) and the packages as JSON; with --check, the path and state')
     .addHelpText('after', `\n${EXIT_STATUS}`)
     .action(async (specPath: string, opts: LockCliOptions) => {

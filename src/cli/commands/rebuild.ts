@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { addCommandOptions, addRegistryOptions, repeatable, transportOptions, type CommandCliOptions, type RegistryCliOptions } from '../options.js';
+import { addCommandOptions, addRegistryOptions, keyExpiryOption, repeatable, transportOptions, type CommandCliOptions, type RegistryCliOptions } from '../options.js';
+import type { KeyExpiry } from '../../arch/signature.js';
 import { limitsFromOptions } from '../../image/limits.js';
 import { ContentCache } from '../../fetch/cache.js';
 import { formatRebuild, rebuildReference } from '../../image/rebuild.js';
@@ -15,10 +16,11 @@ export function registerRebuild(program: Command): void {
     .option('--mirror <url>', 'flat mirror holding packages by file name, tried before the recipe\'s URLs (repeatable)', repeatable, [])
     .option('--allow-url <prefix>', 'also fetch the recipe\'s package URLs under PREFIX (http, https or file:///DIR/; repeatable); by default only https://archive.archlinux.org/ and the mirrors', repeatable, [])
     .option('--keyring <dir>', 'keyring directory, when the recipe requires package signatures')
+    .addOption(keyExpiryOption())
     .option('--platform <os/arch>', 'platform manifest to rebuild when the reference names an index (default linux/amd64)')
     .option('--strict', 'refuse recipes made by another repro-oci version or compressor')
     .option('--json', 'print the verdict as JSON, with the differences as `diff --json` gives them')))
-    .action(async (ref: string, opts: { cache?: string; mirror: string[]; allowUrl: string[]; keyring?: string; platform?: string; strict?: boolean; json?: boolean } & RegistryCliOptions & CommandCliOptions) => {
+    .action(async (ref: string, opts: { cache?: string; mirror: string[]; allowUrl: string[]; keyring?: string; keyExpiry: KeyExpiry; platform?: string; strict?: boolean; json?: boolean } & RegistryCliOptions & CommandCliOptions) => {
       const limits = limitsFromOptions(opts);
       await checkCache(opts.cache);
       const result = await rebuildReference(ref, {
@@ -29,6 +31,7 @@ export function registerRebuild(program: Command): void {
         noCommands: !opts.commands,
         limits,
         ...(opts.keyring ? { keyringDir: opts.keyring } : {}),
+        keyExpiry: opts.keyExpiry,
         ...(opts.platform ? { platform: opts.platform } : {}),
         strict: opts.strict ?? false,
         log: (m) => process.stderr.write(`${m}\n`),
