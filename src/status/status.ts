@@ -4,6 +4,7 @@ import { UserError } from '../errors.js';
 import { openSource, type TransportOptions } from '../transports/open.js';
 import { TRANSPORTS } from '../transports/reference.js';
 import { exists, readUserFile } from '../util/fs.js';
+import type { HttpCache } from './http-cache.js';
 import type { PackageSet, Policy, StatusReport } from './model.js';
 import { packagesFromImage, packagesFromLock } from './packages.js';
 import { DEFAULT_QUERY, queryRebuilder } from './rebuilderd.js';
@@ -55,6 +56,8 @@ export interface StatusOptions {
   /** Platform manifest to read when an image reference names an index. */
   platform?: string;
   transport?: TransportOptions;
+  /** Rebuilder answers kept on disk and revalidated with If-Modified-Since (the CLI's: HttpCache.at(--cache)); none: always fetched. */
+  cache?: HttpCache;
 }
 
 /** `status INPUT`: asks each rebuilder about every package of INPUT and judges them by the policy. */
@@ -64,6 +67,6 @@ export async function checkStatus(input: string, options: StatusOptions = {}): P
   if (policy.require > rebuilders.length) throw new UserError(`--require ${policy.require} cannot be met by ${rebuilders.length} rebuilder(s)`);
   const set = await packagesOf(input, options.transport, options.platform);
   const names = set.packages.map((p) => p.name);
-  const answers = await Promise.all(rebuilders.map((r) => queryRebuilder(r, names, { ...DEFAULT_QUERY, timeoutMs: options.timeoutMs ?? DEFAULT_QUERY.timeoutMs })));
+  const answers = await Promise.all(rebuilders.map((r) => queryRebuilder(r, names, { ...DEFAULT_QUERY, timeoutMs: options.timeoutMs ?? DEFAULT_QUERY.timeoutMs, ...(options.cache ? { cache: options.cache } : {}) })));
   return statusReport(set, answers, policy);
 }

@@ -1,8 +1,10 @@
 import type { Command } from 'commander';
 import { UserError } from '../../errors.js';
 import { parseDuration } from '../../image/limits.js';
+import { HttpCache } from '../../status/http-cache.js';
 import { checkStatus } from '../../status/status.js';
 import { formatStatus } from '../../status/verdict.js';
+import { checkCache } from '../preflight.js';
 import { addRegistryOptions, repeatable, transportOptions, type RegistryCliOptions } from '../options.js';
 
 interface StatusCliOptions extends RegistryCliOptions {
@@ -13,6 +15,7 @@ interface StatusCliOptions extends RegistryCliOptions {
   timeout: string;
   platform?: string;
   json?: boolean;
+  cache?: string;
 }
 
 function parseRequire(text: string): number {
@@ -33,8 +36,10 @@ export function registerStatus(program: Command): void {
     .option('--timeout <duration>', 'time limit of each request to a rebuilder (500ms, 30s, 2m); one that runs out after the retries gives no answer', '30s')
     .option('--platform <os/arch>', 'platform manifest to read when the image reference names an index (default linux/amd64)')
     .option('--json', 'print every field as JSON')
-    .addHelpText('after', '\nNot done yet: fetching attestations and verifying their in-toto signatures (GOOD is the rebuilder\'s word),\nkey pinning, If-Modified-Since caching, --explain.'))
+    .option('--cache <dir>', 'cache directory; rebuilder answers are kept in its rebuilders/ and revalidated with If-Modified-Since (default: $REPRO_OCI_CACHE or ~/.cache/repro-oci)')
+    .addHelpText('after', '\nNot done yet: fetching attestations and verifying their in-toto signatures (GOOD is the rebuilder\'s word),\nkey pinning, --explain.'))
     .action(async (input: string, opts: StatusCliOptions) => {
+      await checkCache(opts.cache);
       const report = await checkStatus(input, {
         policy: { require: parseRequire(opts.require), failOnBad: opts.failOnBad },
         timeoutMs: parseDuration(opts.timeout, '--timeout'),
@@ -42,6 +47,7 @@ export function registerStatus(program: Command): void {
         ...(opts.rebuilders !== undefined ? { rebuildersFile: opts.rebuilders } : {}),
         ...(opts.platform ? { platform: opts.platform } : {}),
         transport: transportOptions(opts),
+        cache: HttpCache.at(opts.cache, (message) => process.stderr.write(`${message}\n`)),
       });
       process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
       process.exitCode = report.policyMet ? 0 : 1;
