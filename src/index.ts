@@ -37,6 +37,7 @@ export {
 } from './install/from-lock.js';
 export type { InstalledTree, TreeNode } from './install/installer.js';
 export { checkStatus as status, packagesOf, type StatusOptions } from './status/status.js';
+export { HttpCache } from './status/http-cache.js';
 export { formatStatus } from './status/verdict.js';
 export type { StatusReport, PackageStatus, PackageSet, Policy, Rebuilder, Verdict, Cell } from './status/model.js';
 
