@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Ajv } from 'ajv';
+import { Ajv, type ValidateFunction } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { UserError } from '../errors.js';
 import { displayName } from './raw-name.js';
@@ -16,11 +16,14 @@ export function parseYamlText(text: string, what: string): unknown {
 /** Enough to act on; a hostile document can have thousands. */
 const MAX_PROBLEMS = 5;
 
-/** A checker for one of the project's JSON schemas (schemas/NAME): the first few problems, on one line. */
+/**
+ * A checker for one of the project's JSON schemas (schemas/NAME): the first few problems, on one line. The schema
+ * is compiled on first use, not at import: a command pays only for the schemas it checks against.
+ */
 export function schemaChecker<T>(name: string): (value: unknown, what: string) => T {
-  const schema = JSON.parse(readFileSync(new URL(`../../../schemas/${name}`, import.meta.url), 'utf8')) as object;
-  const validate = new Ajv({ allErrors: true, strict: true }).compile<T>(schema);
+  let compiled: ValidateFunction<T> | undefined;
   return (value, what) => {
+    const validate = (compiled ??= new Ajv({ allErrors: true, strict: true }).compile<T>(JSON.parse(readFileSync(new URL(`../../../schemas/${name}`, import.meta.url), 'utf8')) as object));
     if (validate(value)) return value;
     // Paths and property names come from the document: quoted when they hold line breaks or control characters.
     const problems = (validate.errors ?? []).map((e) => `${displayName(e.instancePath || '/')} ${e.message}${e.params && 'additionalProperty' in e.params ? ` (${displayName(String(e.params.additionalProperty))})` : ''}`);
