@@ -63,6 +63,7 @@ export {
 } from './install/from-lock.js';
 export type { InstalledTree, TreeNode } from './install/installer.js';
 export { checkStatus as status, packagesOf, type StatusOptions } from './status/status.js';
+export { HttpCache } from './status/http-cache.js';
 export { explainPackage, formatExplain, formatStatus } from './status/verdict.js';
 export { defaultStateDir } from './status/keys.js';
 export { parsePublicKeys, publicKeyPem, signLink, verifyAttestation, type AttestationKey, type ExpectedProduct, type VerifiedAttestation } from './status/attestation.js';

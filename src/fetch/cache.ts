@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { UserError } from '../errors.js';
 import { markIsGone, ownerMark } from '../util/process-owner.js';
 import { digestHex, type Digest } from '../oci/digest.js';
@@ -86,18 +86,26 @@ export class ContentCache {
       await rm(partial, { force: true });
       throw err;
     }
-    await mkdir(join(this.root, 'blobs', 'sha256'), { recursive: true });
+    await this.place(partial, target);
+    return target;
+  }
+
+  /**
+   * Renames a complete file of this process to `target` in one step (its directory made first), replacing what
+   * was there: a reader sees the old file or the new one, never a mix.
+   */
+  async place(partial: string, target: string): Promise<void> {
+    await mkdir(dirname(target), { recursive: true });
     try {
       await rename(partial, target);
     } catch (err) {
-      // Something that is not a file took the name meanwhile (a directory): it goes, then the blob goes in.
+      // Something that is not a file took the name meanwhile (a directory): it goes, then the file goes in.
       if (!['EISDIR', 'ENOTEMPTY', 'EEXIST', 'ENOTDIR'].includes((err as NodeJS.ErrnoException).code ?? '')) throw cacheError(target, err);
       await this.evict(target);
       await rename(partial, target).catch((again: unknown) => {
         throw cacheError(target, again);
       });
     }
-    return target;
   }
 
   /**
@@ -105,7 +113,7 @@ export class ContentCache {
    * open file), then deleted. With `identity`, only that very file goes: a copy another process stored
    * meanwhile is put back. Leftovers of processes that died while evicting are deleted too.
    */
-  private async evict(path: string, identity?: string): Promise<void> {
+  async evict(path: string, identity?: string): Promise<void> {
     const stillJudged = async (at: string): Promise<boolean> => {
       const info = await lstat(at).catch(() => undefined);
       return info !== undefined && (identity === undefined || `${info.dev}:${info.ino}` === identity);
@@ -140,7 +148,7 @@ function uniqueSuffix(): string {
   return `${ownerMark() ?? 'unowned'}-${randomBytes(6).toString('hex')}`;
 }
 
-function cacheError(path: string, err: unknown): UserError {
+export function cacheError(path: string, err: unknown): UserError {
   const code = (err as NodeJS.ErrnoException).code;
   return new UserError(`cache: ${path}: ${code ?? (err as Error).message}`, { cause: err });
 }

@@ -193,25 +193,53 @@ export async function downloadToCache(
  * headers and body together (an attempt that runs out of time is retried like a lost connection).
  */
 export async function fetchBytes(url: string, what: string, limit: number, retry: RetryPolicy = DEFAULT_RETRY, timeoutMs = 5 * 60 * 1000): Promise<Buffer> {
+  return ((await fetchConditional(url, what, limit, retry, timeoutMs)) as Fetched).body;
+}
+
+/** A complete 200 answer, with the `Last-Modified` it carried (printable ASCII, as sent; undefined when none). */
+export interface Fetched {
+  body: Buffer;
+  lastModified: string | undefined;
+}
+
+/** The longest `Last-Modified` kept: an HTTP date is 29 characters. */
+const MAX_LAST_MODIFIED = 100;
+
+/** A header value safe to send back as it came (no control characters), or undefined. */
+export function usableLastModified(value: string | null | undefined): string | undefined {
+  return value && value.length <= MAX_LAST_MODIFIED && /^[\x20-\x7e]+$/.test(value) ? value : undefined;
+}
+
+/**
+ * fetchBytes with `If-Modified-Since: ifModifiedSince` when given: 'not modified' for a 304 to that condition.
+ * A 304 to a request that carried no condition answers nothing that was asked: a one-line error, never retried.
+ */
+export async function fetchConditional(url: string, what: string, limit: number, retry: RetryPolicy = DEFAULT_RETRY, timeoutMs = 5 * 60 * 1000, ifModifiedSince?: string): Promise<Fetched | 'not modified'> {
   if (url.startsWith('file:')) {
     const path = localPath(url);
     const info = await stat(path).catch(() => undefined);
     if (!info?.isFile()) throw new NotFoundError(`${what}: ${url}: no such file`);
     if (info.size > limit) throw new UserError(`${what}: ${url}: ${info.size} bytes exceeds the ${limit}-byte limit`);
     // The file may have grown since: read at most one byte past the limit, and refuse that byte.
-    return readSmall(createReadStream(path, { end: limit }), limit, `${what}: ${url}`);
+    return { body: await readSmall(createReadStream(path, { end: limit }), limit, `${what}: ${url}`), lastModified: undefined };
   }
+  const headers: Record<string, string> = ifModifiedSince !== undefined ? { 'If-Modified-Since': ifModifiedSince } : {};
   for (let attempt = 1; ; attempt++) {
     try {
       let response: Response;
       try {
-        response = await fetch(url, { redirect: 'follow', signal: AbortSignal.timeout(timeoutMs) });
+        response = await fetch(url, { headers, redirect: 'follow', signal: AbortSignal.timeout(timeoutMs) });
       } catch (err) {
         throw new TransientError(`${url}: ${describeNetworkError(err)}`);
       }
       if (response.status === 429 || response.status >= 500) {
         await response.body?.cancel();
         throw new TransientError(`${url}: HTTP ${response.status}`, retryAfter(response.headers.get('retry-after')));
+      }
+      if (response.status === 304) {
+        await response.body?.cancel();
+        if (ifModifiedSince === undefined) throw new UserError(`${what}: ${url}: HTTP 304 (not modified) to a request that was not conditional`);
+        return 'not modified';
       }
       if (response.status !== 200) {
         await response.body?.cancel();
@@ -233,7 +261,7 @@ export async function fetchBytes(url: string, what: string, limit: number, retry
         throw new TransientError(`${url}: connection lost (${describeNetworkError(err)})`);
       }
       if (Number.isFinite(declared) && total !== declared) throw new TransientError(`${url}: truncated (${total} of ${declared} bytes)`);
-      return Buffer.concat(chunks);
+      return { body: Buffer.concat(chunks), lastModified: usableLastModified(response.headers.get('last-modified')) };
     } catch (err) {
       if (!(err instanceof TransientError)) throw err;
       if (attempt >= retry.attempts) throw new UserError(`${what}: ${err.message} (after ${attempt} attempts)`);

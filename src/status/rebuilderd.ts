@@ -1,14 +1,17 @@
 import { errorMessage, NotFoundError, UserError } from '../errors.js';
 import { DEFAULT_RETRY, fetchBytes, type RetryPolicy } from '../fetch/download.js';
 import { displayName } from '../util/raw-name.js';
+import type { HttpCache } from './http-cache.js';
 import type { ApiGeneration, RebuilderAnswer, Rebuilder, RebuilderRow, RebuildStatus } from './model.js';
 
 /**
  * A client for rebuilderd's package lists, both API generations: v1 (`/api/v1/packages/binary`, paged) where the
- * server has it, else v0 (`/api/v0/pkgs/list`), detected per server by a 404 on v1. Each name is asked for on
- * its own (both APIs filter by exact name), so no whole distribution list is downloaded. Everything a server
- * sends is bounded (bytes per response, time per request, pages per name) and checked field by field; a server
- * that fails any of it gives no answer at all, which never counts as GOOD.
+ * server has it, else v0 (`/api/v0/pkgs/list`), detected per server by a 404 on v1. A few names are asked for
+ * one by one (both APIs filter by exact name), so a small input downloads no whole distribution list; many
+ * names read the whole list once instead (see `wholeListAbove`). With a cache, answers are revalidated with
+ * If-Modified-Since. Everything a server sends is bounded (bytes per response, time per request, pages per
+ * query) and checked field by field; a server that fails any of it gives no answer at all, which never counts
+ * as GOOD. Records for names not asked about are skipped after checking their name (and v1 id).
  */
 
 export interface QueryOptions {
@@ -19,6 +22,15 @@ export interface QueryOptions {
   retry: RetryPolicy;
   /** Requests in flight per rebuilder. */
   concurrency: number;
+  /** Answers kept on disk and asked for again with If-Modified-Since (a 304 reuses them); none: always fetched. */
+  cache?: HttpCache;
+  /**
+   * Above this many names (default 100), a rebuilder's whole list is read once (v1 in large pages, v0 in one
+   * answer) instead of one query per name: a thousand names are a few requests, not a thousand.
+   */
+  wholeListAbove?: number;
+  /** Largest response when reading the whole list (default 32 MiB: about 90,000 v0 rows). */
+  maxListBytes?: number;
 }
 
 export const DEFAULT_QUERY: QueryOptions = { timeoutMs: 30_000, maxBytes: 16 * 1024 * 1024, retry: DEFAULT_RETRY, concurrency: 8 };
@@ -26,6 +38,11 @@ export const DEFAULT_QUERY: QueryOptions = { timeoutMs: 30_000, maxBytes: 16 * 1
 /** Records per v1 page, and the most pages one name may take (a name has a handful of rows; more is hostile). */
 const PAGE_LIMIT = 1000;
 const MAX_PAGES = 20;
+/** The same for a whole list: 5,000 v1 records are about 2.5 MB, and 200 pages a million rows. */
+const LIST_PAGE_LIMIT = 5000;
+const MAX_LIST_PAGES = 200;
+const MAX_LIST_BYTES = 32 * 1024 * 1024;
+const WHOLE_LIST_ABOVE = 100;
 
 const STATUSES = new Set(['GOOD', 'BAD', 'UNKWN']);
 
@@ -87,25 +104,21 @@ function records(list: unknown, what: string): Json[] {
   });
 }
 
-function v1Row(record: Json, what: string): { id: number; row: RebuilderRow } {
+/** A v1 record's fields (its `id` is read by the pager). */
+function v1Row(record: Json, what: string): RebuilderRow {
   const r = new RecordReader(record, what);
-  const id = r.nullableId('id');
-  if (id === null) throw new UserError(`${what}: "id" is missing`);
   return {
-    id,
-    row: {
-      name: r.string('name'),
-      version: r.string('version'),
-      architecture: r.string('architecture'),
-      repository: r.nullableString('component'),
-      status: r.status('status', true),
-      buildId: r.nullableId('build_id'),
-      artifactId: r.nullableId('artifact_id'),
-      attestationLogId: r.nullableId('attestation_log_id'),
-      diffoscopeLogId: r.nullableId('diffoscope_log_id'),
-      date: r.nullableString('last_seen'),
-      artifactUrl: r.string('url'),
-    },
+    name: r.string('name'),
+    version: r.string('version'),
+    architecture: r.string('architecture'),
+    repository: r.nullableString('component'),
+    status: r.status('status', true),
+    buildId: r.nullableId('build_id'),
+    artifactId: r.nullableId('artifact_id'),
+    attestationLogId: r.nullableId('attestation_log_id'),
+    diffoscopeLogId: r.nullableId('diffoscope_log_id'),
+    date: r.nullableString('last_seen'),
+    artifactUrl: r.string('url'),
   };
 }
 
@@ -131,47 +144,92 @@ function endpoint(rebuilder: Rebuilder, path: string, query: Record<string, stri
   return `${rebuilder.url}${path}?${new URLSearchParams(query).toString()}`;
 }
 
-/** Every v1 row for one name, page by page (sorted by id, each page after the last id seen). */
-async function v1Rows(rebuilder: Rebuilder, name: string, options: QueryOptions): Promise<RebuilderRow[]> {
+/** A JSON answer, through the on-disk cache when there is one (a 304 reuses the stored answer). */
+async function getJson(rebuilder: Rebuilder, url: string, limit: number, options: QueryOptions): Promise<unknown> {
+  const what = `rebuilder ${rebuilder.name}`;
+  const bytes = options.cache
+    ? await options.cache.get(url, what, { limit, retry: options.retry, timeoutMs: options.timeoutMs })
+    : await fetchBytes(url, what, limit, options.retry, options.timeoutMs);
+  return parseJson(bytes, `${what}: ${url}`);
+}
+
+/** Which names a query is for: one (asked by name) or many (read from the whole list). */
+interface Wanted {
+  has(name: string): boolean;
+  /** For messages: `for NAME` or `in its package list`. */
+  subject: string;
+  /** Query parameters that select these names. */
+  filter: Record<string, string>;
+  /** Records per v1 page, and the most pages. */
+  pageLimit: number;
+  maxPages: number;
+  /** Largest response. */
+  maxBytes: number;
+}
+
+function oneName(name: string, options: QueryOptions): Wanted {
+  return { has: (n) => n === name, subject: `for ${displayName(name)}`, filter: { name }, pageLimit: PAGE_LIMIT, maxPages: MAX_PAGES, maxBytes: options.maxBytes };
+}
+
+function manyNames(names: readonly string[], options: QueryOptions): Wanted {
+  const set = new Set(names);
+  return { has: (n) => set.has(n), subject: 'in its package list', filter: {}, pageLimit: LIST_PAGE_LIMIT, maxPages: MAX_LIST_PAGES, maxBytes: options.maxListBytes ?? MAX_LIST_BYTES };
+}
+
+/** A record's name, checked on every record: rows for names not wanted are skipped without reading further. */
+function recordName(record: Json, what: string): string {
+  return new RecordReader(record, what).string('name');
+}
+
+/** The v1 rows of the wanted names, page by page (sorted by id, each page after the last id seen). */
+async function v1Rows(rebuilder: Rebuilder, wanted: Wanted, options: QueryOptions): Promise<RebuilderRow[]> {
   const rows: RebuilderRow[] = [];
+  let seen = 0;
   let after: number | undefined;
-  for (let page = 0; page < MAX_PAGES; page++) {
-    const query: Record<string, string> = { name, distribution: 'archlinux', sort: 'id', direction: 'Ascending', limit: String(PAGE_LIMIT) };
+  for (let page = 0; page < wanted.maxPages; page++) {
+    const query: Record<string, string> = { ...wanted.filter, distribution: 'archlinux', sort: 'id', direction: 'Ascending', limit: String(wanted.pageLimit) };
     if (after !== undefined) query.after = String(after);
     const url = endpoint(rebuilder, '/api/v1/packages/binary', query);
     const what = `rebuilder ${rebuilder.name}: ${url}`;
-    const body = parseJson(await fetchBytes(url, `rebuilder ${rebuilder.name}`, options.maxBytes, options.retry, options.timeoutMs), what);
+    const body = await getJson(rebuilder, url, wanted.maxBytes, options);
     if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new UserError(`${what}: expected an object with "total" and "records"`);
     const { total, records: list } = body as Json;
     if (typeof total !== 'number' || !Number.isSafeInteger(total) || total < 0) throw new UserError(`${what}: "total" is not a non-negative integer`);
-    const got = records(list, what).map((record, i) => v1Row(record, `${what}: record ${i}`));
-    for (const { id, row } of got) {
-      // Each page must move forward, or a hostile server could page forever.
+    const got = records(list, what);
+    for (const [i, record] of got.entries()) {
+      const where = `${what}: record ${i}`;
+      const id = new RecordReader(record, where).nullableId('id');
+      if (id === null) throw new UserError(`${where}: "id" is missing`);
+      // Ids must rise, page after page, or a hostile server could page forever.
       if (after !== undefined && id <= after) throw new UserError(`${what}: record id ${id} does not follow ${after}`);
-      rows.push(row);
+      after = id;
+      if (wanted.has(recordName(record, where))) rows.push(v1Row(record, where));
     }
-    if (got.length < PAGE_LIMIT || rows.length >= total) return rows;
-    after = got[got.length - 1]!.id;
+    seen += got.length;
+    if (got.length < wanted.pageLimit || seen >= total) return rows;
   }
-  throw new UserError(`rebuilder ${rebuilder.name}: more than ${MAX_PAGES} pages for ${displayName(name)}`);
+  throw new UserError(`rebuilder ${rebuilder.name}: more than ${wanted.maxPages} pages ${wanted.subject}`);
 }
 
-async function v0Rows(rebuilder: Rebuilder, name: string, options: QueryOptions): Promise<RebuilderRow[]> {
-  const url = endpoint(rebuilder, '/api/v0/pkgs/list', { name, distro: 'archlinux' });
+async function v0Rows(rebuilder: Rebuilder, wanted: Wanted, options: QueryOptions): Promise<RebuilderRow[]> {
+  const url = endpoint(rebuilder, '/api/v0/pkgs/list', { ...wanted.filter, distro: 'archlinux' });
   const what = `rebuilder ${rebuilder.name}: ${url}`;
-  const body = parseJson(await fetchBytes(url, `rebuilder ${rebuilder.name}`, options.maxBytes, options.retry, options.timeoutMs), what);
-  return records(body, what).map((record, i) => v0Row(record, `${what}: record ${i}`));
+  const rows: RebuilderRow[] = [];
+  for (const [i, record] of records(await getJson(rebuilder, url, wanted.maxBytes, options), what).entries()) {
+    if (wanted.has(recordName(record, `${what}: record ${i}`))) rows.push(v0Row(record, `${what}: record ${i}`));
+  }
+  return rows;
 }
 
 /** v1 unless the server says it has no such endpoint (404), then v0; a 404 there too means it is no rebuilderd. */
-async function detectAndQuery(rebuilder: Rebuilder, name: string, options: QueryOptions): Promise<{ api: ApiGeneration; rows: RebuilderRow[] }> {
+async function detectAndQuery(rebuilder: Rebuilder, wanted: Wanted, options: QueryOptions): Promise<{ api: ApiGeneration; rows: RebuilderRow[] }> {
   try {
-    return { api: 'v1', rows: await v1Rows(rebuilder, name, options) };
+    return { api: 'v1', rows: await v1Rows(rebuilder, wanted, options) };
   } catch (err) {
     if (!(err instanceof NotFoundError)) throw err;
   }
   try {
-    return { api: 'v0', rows: await v0Rows(rebuilder, name, options) };
+    return { api: 'v0', rows: await v0Rows(rebuilder, wanted, options) };
   } catch (err) {
     if (err instanceof NotFoundError) throw new UserError(`rebuilder ${rebuilder.name}: neither /api/v1/packages/binary nor /api/v0/pkgs/list exists (HTTP 404)`);
     throw err;
@@ -179,19 +237,25 @@ async function detectAndQuery(rebuilder: Rebuilder, name: string, options: Query
 }
 
 /**
- * Asks one rebuilder for the rows of each name. The first name also detects the API; the rest go in parallel
- * (`options.concurrency` at a time). The first failure ends the whole query: a rebuilder answers for all the
- * names or for none, and one that is down is not asked a thousand more times.
+ * Asks one rebuilder for the rows of each name. Up to `wholeListAbove` names: the first name also detects the
+ * API, the rest go in parallel (`options.concurrency` at a time). More names: the whole list, read once. The
+ * first failure ends the whole query: a rebuilder answers for all the names or for none, and one that is down is
+ * not asked a thousand more times.
  */
 export async function queryRebuilder(rebuilder: Rebuilder, names: readonly string[], options: QueryOptions = DEFAULT_QUERY): Promise<RebuilderAnswer> {
   const rows = new Map<string, RebuilderRow[]>();
-  // Rows for other names (a server that ignores the filter) are dropped: only exact names are ever looked at.
-  const keep = (name: string, got: RebuilderRow[]): void => void rows.set(name, got.filter((r) => r.name === name));
   const unique = [...new Set(names)];
   try {
     if (unique.length === 0) return { rebuilder, api: 'v1', rows };
-    const first = await detectAndQuery(rebuilder, unique[0]!, options);
-    keep(unique[0]!, first.rows);
+    if (unique.length > (options.wholeListAbove ?? WHOLE_LIST_ABOVE)) {
+      const all = await detectAndQuery(rebuilder, manyNames(unique, options), options);
+      for (const name of unique) rows.set(name, []);
+      for (const row of all.rows) rows.get(row.name)!.push(row);
+      return { rebuilder, api: all.api, rows };
+    }
+    // Rows for other names (a server that ignores the filter) were dropped: only exact names are ever looked at.
+    const first = await detectAndQuery(rebuilder, oneName(unique[0]!, options), options);
+    rows.set(unique[0]!, first.rows);
     const ask = first.api === 'v1' ? v1Rows : v0Rows;
     let next = 1;
     let failed = false;
@@ -199,7 +263,7 @@ export async function queryRebuilder(rebuilder: Rebuilder, names: readonly strin
       while (!failed && next < unique.length) {
         const name = unique[next++]!;
         try {
-          keep(name, await ask(rebuilder, name, options));
+          rows.set(name, await ask(rebuilder, oneName(name, options), options));
         } catch (err) {
           failed = true;
           throw err;

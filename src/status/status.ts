@@ -7,6 +7,7 @@ import { exists, readUserFile } from '../util/fs.js';
 import { checkAttestation, mapLimited } from './attestation-check.js';
 import { defaultStateDir, keysFor, type RebuilderKeys } from './keys.js';
 import type { Cell, PackageSet, Policy, RebuilderAnswer, StatusReport } from './model.js';
+import type { HttpCache } from './http-cache.js';
 import { packagesFromImage, packagesFromLock } from './packages.js';
 import { DEFAULT_QUERY, queryRebuilder } from './rebuilderd.js';
 import { selectRebuilders } from './rebuilders.js';
@@ -59,6 +60,8 @@ export interface StatusOptions {
   /** Platform manifest to read when an image reference names an index. */
   platform?: string;
   transport?: TransportOptions;
+  /** Rebuilder answers kept on disk and revalidated with If-Modified-Since (the CLI's: HttpCache.at(--cache)); none: always fetched. */
+  cache?: HttpCache;
 }
 
 /** The file's policy under the caller's: rules given by the caller come first, so they win. */
@@ -102,7 +105,7 @@ export async function checkStatus(input: string, options: StatusOptions = {}): P
   const set = await packagesOf(input, options.transport, options.platform);
   const names = set.packages.map((p) => p.name);
   const timeoutMs = options.timeoutMs ?? DEFAULT_QUERY.timeoutMs;
-  const answers = await Promise.all(rebuilders.map((r) => queryRebuilder(r, names, { ...DEFAULT_QUERY, timeoutMs })));
+  const answers = await Promise.all(rebuilders.map((r) => queryRebuilder(r, names, { ...DEFAULT_QUERY, timeoutMs, ...(options.cache ? { cache: options.cache } : {}) })));
   const cells = set.packages.map((pkg) => answers.map((answer) => cellFor(pkg, answer)));
   const keys = await checkAttestations(set, answers, cells, options);
   return statusReport(set, answers, cells, policy, keys);

@@ -6,6 +6,9 @@ import { listenOnLoopback } from './http-server.js';
  * A fake rebuilderd on 127.0.0.1 that answers exactly in rebuilderd's shapes: v1 `GET /api/v1/packages/binary`
  * (`{ total, records }`, filters name/version/architecture/component/distribution, paging by `sort=id` and
  * `after`/`limit`) and v0 `GET /api/v0/pkgs/list` (an array of releases, filters name/distro/suite/architecture/status).
+ * Without filters either lists every row, as rebuilderd does. Answers carry `Last-Modified`, and a request whose
+ * `If-Modified-Since` is not older gets 304 with no body (rebuilderd's v0 rule; its v1 sends neither, which
+ * `v1LastModified: false` imitates).
  */
 
 export interface FakeRow {
@@ -29,6 +32,10 @@ export interface FakeRebuilderOptions {
   publicKeys?: string[];
   /** The attestation body served for a GOOD row (v1 per artifact, v0 per build); undefined: 404. */
   attestation?: (row: FakeRow) => Buffer | undefined;
+  /** The list's Last-Modified (default: a second no other fake of this process has used, so no cache mistakes it). */
+  lastModified?: Date;
+  /** false: v1 sends no Last-Modified and ignores If-Modified-Since, as rebuilderd 0.27 does (default true). */
+  v1LastModified?: boolean;
 }
 
 export interface FakeRebuilder {
@@ -37,6 +44,11 @@ export interface FakeRebuilder {
   options: FakeRebuilderOptions;
   /** Request paths with their query, in arrival order. */
   requests: string[];
+  /** The requests that carried If-Modified-Since (path and query), and how many were answered 304. */
+  conditional: string[];
+  notModified: number;
+  /** Replaces the rows and moves Last-Modified one second on (the list changed). */
+  setRows(rows: FakeRow[]): void;
   close(): Promise<void>;
 }
 
@@ -78,14 +90,25 @@ function v0Record(row: FakeRow, id: number): Record<string, unknown> {
   };
 }
 
-function json(res: ServerResponse, value: unknown): void {
+function json(res: ServerResponse, value: unknown, lastModified: Date | undefined): void {
   const body = Buffer.from(JSON.stringify(value));
-  res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': body.length, 'Last-Modified': 'Mon, 01 Jun 2026 12:00:00 GMT' }).end(body);
+  res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': body.length, ...(lastModified ? { 'Last-Modified': lastModified.toUTCString() } : {}) }).end(body);
+}
+
+let lastSecondIssued = 0;
+
+/** A whole second after every Last-Modified this process's fakes have used so far. */
+function freshLastModified(): Date {
+  lastSecondIssued = Math.max(Math.floor(Date.now() / 1000), lastSecondIssued + 1);
+  return new Date(lastSecondIssued * 1000);
 }
 
 export async function startRebuilder(options: FakeRebuilderOptions): Promise<FakeRebuilder> {
   const requests: string[] = [];
-  const rows = options.rows.map((row, i) => ({ row, id: i + 1 }));
+  const conditional: string[] = [];
+  let rows = options.rows.map((row, i) => ({ row, id: i + 1 }));
+  let lastModified = options.lastModified ?? freshLastModified();
+  let notModified = 0;
   const answer = (req: IncomingMessage, res: ServerResponse): void => {
     const url = new URL(req.url ?? '/', 'http://x');
     const q = url.searchParams;
@@ -94,13 +117,20 @@ export async function startRebuilder(options: FakeRebuilderOptions): Promise<Fak
       res.writeHead(200, { 'Content-Type': 'application/json' }).end(options.rawBody);
       return;
     }
+    const dated = served && (url.pathname === '/api/v0/pkgs/list' || options.v1LastModified !== false);
+    const since = Date.parse(req.headers['if-modified-since'] ?? '');
+    if (dated && since >= lastModified.getTime()) {
+      notModified++;
+      res.writeHead(304).end();
+      return;
+    }
     const is = (param: string, value: string): boolean => !q.has(param) || q.get(param) === value;
     if (url.pathname === '/api/v1/packages/binary' && options.api !== 'v0') {
       const matching = rows.filter(({ row }) => is('name', row.name) && is('version', row.version) && is('architecture', row.arch) && is('component', row.repo) && is('distribution', 'archlinux'));
       const after = q.has('after') ? Number(q.get('after')) : 0;
       const limit = q.has('limit') ? Number(q.get('limit')) : 1000;
       const page = matching.filter(({ id }) => id > after).slice(0, limit);
-      json(res, { total: matching.length, records: page.map(({ row, id }) => v1Record(row, id)) });
+      json(res, { total: matching.length, records: page.map(({ row, id }) => v1Record(row, id)) }, dated ? lastModified : undefined);
       return;
     }
     const build = /^\/api\/(v1)\/builds\/(\d+)\/artifacts\/(\d+)\/attestation$/.exec(url.pathname) ?? /^\/api\/(v0)\/builds\/(\d+)\/attestation$/.exec(url.pathname);
@@ -113,22 +143,36 @@ export async function startRebuilder(options: FakeRebuilderOptions): Promise<Fak
     }
     const keysPath = url.pathname === '/api/v1/meta/public-keys' ? 'v1' : url.pathname === '/api/v0/public-keys' ? 'v0' : undefined;
     if (keysPath && (options.api === 'both' || options.api === keysPath) && options.publicKeys) {
-      json(res, { current: options.publicKeys });
+      json(res, { current: options.publicKeys }, undefined);
       return;
     }
     if (url.pathname === '/api/v0/pkgs/list' && options.api !== 'v1') {
       const matching = rows.filter(({ row }) => is('name', row.name) && is('distro', 'archlinux') && is('suite', row.repo) && is('architecture', row.arch) && is('status', row.status ?? 'UNKWN'));
-      json(res, matching.map(({ row, id }) => v0Record(row, id)));
+      json(res, matching.map(({ row, id }) => v0Record(row, id)), lastModified);
       return;
     }
     res.writeHead(404, { 'Content-Type': 'text/plain' }).end('Not Found');
   };
   const { port, close } = await listenOnLoopback((req, res) => {
     requests.push(req.url ?? '/');
+    if (req.headers['if-modified-since'] !== undefined) conditional.push(req.url ?? '/');
     if (options.delayMs) setTimeout(() => answer(req, res), options.delayMs).unref();
     else answer(req, res);
   });
-  return { url: `http://127.0.0.1:${port}`, options, requests, close };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    options,
+    requests,
+    conditional,
+    get notModified() {
+      return notModified;
+    },
+    setRows(next: FakeRow[]): void {
+      rows = next.map((row, i) => ({ row, id: i + 1 }));
+      lastModified = new Date(lastModified.getTime() + 1000);
+    },
+    close,
+  };
 }
 
 /** A URL on 127.0.0.1 where nothing listens (a rebuilder that is down). */

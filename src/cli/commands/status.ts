@@ -2,8 +2,10 @@ import type { Command } from 'commander';
 import { UserError } from '../../errors.js';
 import { parseDuration } from '../../image/limits.js';
 import type { PackageRule, Policy } from '../../status/model.js';
+import { HttpCache } from '../../status/http-cache.js';
 import { checkStatus } from '../../status/status.js';
 import { explainPackage, formatExplain, formatStatus } from '../../status/verdict.js';
+import { checkCache } from '../preflight.js';
 import { addRegistryOptions, repeatable, transportOptions, type RegistryCliOptions } from '../options.js';
 
 interface StatusCliOptions extends RegistryCliOptions {
@@ -17,6 +19,7 @@ interface StatusCliOptions extends RegistryCliOptions {
   platform?: string;
   explain?: string;
   json?: boolean;
+  cache?: string;
 }
 
 function count(text: string, option: string): number {
@@ -57,8 +60,10 @@ export function registerStatus(program: Command): void {
     .option('--timeout <duration>', 'time limit of each request to a rebuilder (500ms, 30s, 2m); one that runs out after the retries gives no answer', '30s')
     .option('--platform <os/arch>', 'platform manifest to read when the image reference names an index (default linux/amd64)')
     .option('--explain <package>', "show one package in full: each rebuilder's row, its log and diffoscope URLs, and its attestation")
-    .option('--json', 'print every field as JSON (with --explain: that package\'s)'))
+    .option('--json', 'print every field as JSON (with --explain: that package\'s)')
+    .option('--cache <dir>', 'cache directory; rebuilder answers are kept in its rebuilders/ and revalidated with If-Modified-Since (default: $REPRO_OCI_CACHE or ~/.cache/repro-oci)'))
     .action(async (input: string, opts: StatusCliOptions) => {
+      await checkCache(opts.cache);
       const policy: Partial<Policy> = {};
       const { require, rules } = parseRequire(opts.require);
       if (require !== undefined) policy.require = require;
@@ -76,6 +81,7 @@ export function registerStatus(program: Command): void {
         ...(opts.stateDir !== undefined ? { stateDir: opts.stateDir } : {}),
         ...(opts.platform ? { platform: opts.platform } : {}),
         transport: transportOptions(opts),
+        cache: HttpCache.at(opts.cache, (message) => process.stderr.write(`${message}\n`)),
       });
       if (opts.explain !== undefined) {
         const pkg = explainPackage(report, opts.explain);
