@@ -61,7 +61,7 @@ export function registerLock(program: Command): void {
         return;
       }
       const log = (msg: string): boolean => process.stderr.write(`${msg}\n`);
-      const result = await lockSpecFile(specPath, { output: opts.output, update: opts.update, snapshot: opts.snapshot, log });
+      const result = await lockSpecFile(specPath, { output: opts.output, update: opts.update, snapshot: opts.snapshot, keyExpiry: opts.keyExpiry, log });
       const { lock, path: output, previous, changes, changed } = result;
       if (previous && changed) process.exitCode = 1;
       if (opts.json) {
