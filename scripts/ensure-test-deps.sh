@@ -6,7 +6,7 @@ declare -A need=(
   [pacman]=pacman-package-manager [vercmp]=pacman-package-manager [repo-add]=pacman-package-manager
   [xz]=xz-utils [makepkg]=makepkg [fakeroot]=fakeroot [bwrap]=bubblewrap [gpg]=gnupg
   [docker-registry]=docker-registry [faketime]=faketime
-  [htpasswd]=apache2-utils [openssl]=openssl
+  [htpasswd]=apache2-utils [openssl]=openssl [man]=man-db
 )
 missing=()
 for cmd in "${!need[@]}"; do
