@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { exists, settled, siblingTempPath } from '../util/fs.js';
 import { checkNewDirectory } from '../util/writable.js';
-import { EXAMPLE_DIR, generateExampleArchive, type GeneratedRepository } from './generate.js';
+import { EXAMPLE_DIR, generateExampleArchive, writeExample, type GeneratedRepository } from './generate.js';
 
 /**
  * A workspace made by `repro-oci example --dir DIR`: the bundled example kept where a user can change it and build
@@ -104,11 +104,8 @@ Next: edit \`${WORKSPACE_FILES.spec}\` (packages, \`image:\` settings, setup) an
  * package archive generated from it, spec.yaml and README.md. Returns the spec's path.
  */
 export async function writeWorkspaceSources(dir: string): Promise<string> {
-  const packages = join(dir, WORKSPACE_FILES.packages);
-  await copyFile(join(EXAMPLE_DIR, 'packages.yaml'), packages);
-  await generateExampleArchive(packages, dir);
-  const spec = join(dir, WORKSPACE_FILES.spec);
-  await copyFile(join(EXAMPLE_DIR, 'spec.yaml'), spec);
+  const spec = await writeExample(dir);
+  await copyFile(join(EXAMPLE_DIR, 'packages.yaml'), join(dir, WORKSPACE_FILES.packages));
   await writeFile(join(dir, WORKSPACE_FILES.readme), workspaceReadme());
   return spec;
 }
