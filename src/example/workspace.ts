@@ -44,8 +44,9 @@ Everything in it is relative to it; you may move it.
 | \`${WORKSPACE_FILES.lock}\` | the lock: every package file, its sha256 and its (relative) URL |
 | \`${WORKSPACE_FILES.image}/\` | an OCI image layout; the tag \`${WORKSPACE_TAG}\` is the image built from the lock |
 
-Run the commands below in this directory, in order (\`repro-oci\` is the command you ran \`example\` with, e.g.
-\`npx repro-oci\`). The comment after each says what it does and its exit status.
+Run the commands below in this directory, in order. \`repro-oci\` is the command you ran \`example\` with: as
+installed by \`npm install -g\`, or write \`npx repro-oci\` while this directory is inside the project's checkout (as
+the project README's \`hello-ws\` is). The comment after each command says what it does and its exit status.
 
 ## Rebuild the image from itself
 
