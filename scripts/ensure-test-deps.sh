@@ -6,7 +6,7 @@ declare -A need=(
   [pacman]=pacman-package-manager [vercmp]=pacman-package-manager [repo-add]=pacman-package-manager
   [xz]=xz-utils [makepkg]=makepkg [fakeroot]=fakeroot [bwrap]=bubblewrap [gpg]=gnupg
   [docker-registry]=docker-registry [faketime]=faketime
-  [htpasswd]=apache2-utils [openssl]=openssl
+  [htpasswd]=apache2-utils [openssl]=openssl [man]=man-db
   # in-toto (Python) and its ed25519 backend python3-nacl, a Depends: the attestation cross-check.
   [in-toto-run]=in-toto [in-toto-sign]=in-toto [in-toto-keygen]=in-toto
 )

@@ -42,8 +42,8 @@ test('push the example, delete every local copy, rebuild from the registry diges
   await generateExampleArchive(join(REPO_ROOT, 'examples/hello-arch/packages.yaml'), work);
   copyFileSync(join(REPO_ROOT, 'examples/hello-arch/spec.yaml'), join(work, 'spec.yaml'));
   const env = { REPRO_OCI_CACHE: join(work, 'cache') };
-  // The recipe's package URLs are relative paths (local files): a rebuild reads them only when allowed.
-  const allowLocal = ['--allow-url', `file://${work}/`];
+  // The recipe's package URLs are relative paths, which a rebuild does not resolve: the repositories serve as mirrors.
+  const mirrors = ['--mirror', join(work, 'repo/hello-core/os/x86_64'), '--mirror', join(work, 'repo/hello-extra/os/x86_64')];
 
   // Build straight to the registry and to a local layout.
   const built = await runCli(['build', 'spec.yaml', '-o', `docker://${registry.host}/example/hello:1`, '-o', `oci:${join(work, 'img')}:t`], { cwd: work, env });
@@ -62,13 +62,13 @@ test('push the example, delete every local copy, rebuild from the registry diges
   rmSync(join(work, 'bad'), { recursive: true });
   rmSync(join(work, 'cache'), { recursive: true });
 
-  const ok = await runCli(['rebuild', `docker://${registry.host}/example/hello@${digest}`, ...allowLocal], { cwd: work, env });
+  const ok = await runCli(['rebuild', `docker://${registry.host}/example/hello@${digest}`, ...mirrors], { cwd: work, env });
   assert.equal(ok.code, 0, ok.stderr + ok.stdout);
   assert.equal(ok.stdout, `reproducible: ${digest}\n`);
-  const byTag = await runCli(['rebuild', `docker://${registry.host}/example/hello:1`, ...allowLocal], { cwd: work, env });
+  const byTag = await runCli(['rebuild', `docker://${registry.host}/example/hello:1`, ...mirrors], { cwd: work, env });
   assert.equal(byTag.stdout, `reproducible: ${digest}\n`);
 
-  const viaIndex = await runCli(['rebuild', `docker://${registry.host}/example/hello@${indexRef}`, ...allowLocal], { cwd: work, env });
+  const viaIndex = await runCli(['rebuild', `docker://${registry.host}/example/hello@${indexRef}`, ...mirrors], { cwd: work, env });
   assert.equal(viaIndex.code, 0, viaIndex.stderr + viaIndex.stdout);
   assert.equal(viaIndex.stdout, `index ${indexRef}: rebuilding its linux/amd64 manifest (index-level annotations and attestations are the publisher's and are not rebuilt)\nreproducible: ${digest}\n`);
 
@@ -76,7 +76,7 @@ test('push the example, delete every local copy, rebuild from the registry diges
   assert.equal(diff.code, 1, diff.stderr);
   assert.match(diff.stdout, /~ \/usr\/lib\/libgreeting\.txt: sha256 [0-9a-f]{16} → [0-9a-f]{16} \[libgreeting\]/);
 
-  const bad = await runCli(['rebuild', `docker://${registry.host}/example/hello@${badDigest}`, ...allowLocal], { cwd: work, env });
+  const bad = await runCli(['rebuild', `docker://${registry.host}/example/hello@${badDigest}`, ...mirrors], { cwd: work, env });
   assert.equal(bad.code, 1, bad.stderr);
   assert.match(bad.stdout, /^NOT reproducible: image sha256:/);
   assert.match(bad.stdout, /\/usr\/lib\/libgreeting\.txt: sha256 [0-9a-f]{16} → [0-9a-f]{16} \[libgreeting\]/);
@@ -85,6 +85,6 @@ test('push the example, delete every local copy, rebuild from the registry diges
   const kept = await runCli(['archive', `docker://${registry.host}/example/hello@${digest}`, `oci:${join(work, 'kept')}:hello`]);
   assert.equal(kept.code, 0, kept.stderr);
   await registry.stop();
-  const later = await runCli(['rebuild', `oci:${join(work, 'kept')}:hello`, ...allowLocal], { cwd: work, env });
+  const later = await runCli(['rebuild', `oci:${join(work, 'kept')}:hello`, ...mirrors], { cwd: work, env });
   assert.equal(later.stdout, `reproducible: ${digest}\n`);
 });

@@ -95,9 +95,9 @@ test('makepkg-built fixture: perturbed builds agree, rebuild reproduces, a shell
   assert.match(first.stdout, /^sha256:[0-9a-f]{64}\n$/);
   assert.equal(second.stdout, first.stdout, 'perturbed builds differ');
 
-  // Rebuild from the image alone, with an empty cache (relative repository paths resolve against the cwd, and are
-  // local files, which a recipe may name only with --allow-url).
-  const rebuilt = await runCli(['rebuild', `oci:${join(a, 'img')}:t`, '--allow-url', `file://${work}/repo/`], { cwd: work, env: { REPRO_OCI_CACHE: join(work, 'rebuild-cache') } });
+  // Rebuild from the image alone, with an empty cache (the recipe's relative repository paths are not resolved: the
+  // repository serves as a flat --mirror).
+  const rebuilt = await runCli(['rebuild', `oci:${join(a, 'img')}:t`, '--mirror', repo], { cwd: work, env: { REPRO_OCI_CACHE: join(work, 'rebuild-cache') } });
   assert.equal(rebuilt.code, 0, rebuilt.stderr + rebuilt.stdout);
   assert.equal(rebuilt.stdout, `reproducible: ${first.stdout}`);
 

@@ -118,7 +118,7 @@ test('rebuild names the commands it will run, applies its own limits, and --no-c
   prepareTmp(work);
   const built = await runCli(['build', 'spec.yaml', '-o', `oci:${join(work, 'img')}:t`], { cwd: work, env });
   assert.equal(built.code, 0, built.stderr);
-  const allow = ['--allow-url', `file://${work}/repo/`];
+  const allow = ['--mirror', join(work, 'repo', 'core', 'os', 'x86_64')];
   const fresh = { ...env, REPRO_OCI_CACHE: join(work, 'rebuild-cache') };
 
   const ok = await runCli(['rebuild', `oci:${join(work, 'img')}:t`, ...allow], { cwd: work, env: fresh });
@@ -130,10 +130,13 @@ test('rebuild names the commands it will run, applies its own limits, and --no-c
   assert.equal(slow.code, 2, slow.stderr);
   assert.match(slow.stderr, /\nrepro-oci: setup command \["sleep","3"\] was stopped: it ran longer than the time limit \(1s, --command-timeout\)\n$/);
 
-  // Relative paths in a recipe are local paths: refused unless allowed (or already in the cache, checked by sha256).
-  const local = await runCli(['rebuild', `oci:${join(work, 'img')}:t`], { cwd: work, env: { ...env, REPRO_OCI_CACHE: join(work, 'empty-cache') } });
-  assert.equal(local.code, 2);
-  assert.match(local.stderr, new RegExp(`^repro-oci: package busybox 1\\.36\\.1-1: none of the recipe's URLs is allowed \\("file://${work}/repo/core/os/x86_64/busybox-1\\.36\\.1-1-x86_64\\.pkg\\.tar\\.zst"\\); give --mirror URL or --allow-url file://${work}/repo/core/os/x86_64/\n$`));
+  // Relative paths in a recipe are relative to a spec directory the image does not record: never resolved (not even
+  // against the current directory, nor allowed by --allow-url), so the package comes from a mirror or the cache.
+  for (const extra of [[], ['--allow-url', `file://${work}/`]]) {
+    const local = await runCli(['rebuild', `oci:${join(work, 'img')}:t`, ...extra], { cwd: work, env: { ...env, REPRO_OCI_CACHE: join(work, 'empty-cache') } });
+    assert.equal(local.code, 2);
+    assert.equal(local.stderr, 'repro-oci: package busybox 1.36.1-1: the recipe names it only by a path relative to the spec it was built from ("repo/core/os/x86_64/busybox-1.36.1-1-x86_64.pkg.tar.zst"), which a rebuild does not resolve; give --mirror DIR, a directory that holds "busybox-1.36.1-1-x86_64.pkg.tar.zst"\n');
+  }
 
   const none = { ...env, REPRO_OCI_CACHE: join(work, 'none-cache') };
   const refused = await runCli(['rebuild', `oci:${join(work, 'img')}:t`, ...allow, '--no-commands'], { cwd: work, env: none });

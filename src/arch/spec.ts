@@ -113,7 +113,8 @@ export function repositorySources(spec: Spec, archiveDate?: string): RepositoryS
   });
 }
 
-function isUrl(location: string): boolean {
+/** Whether a spec's or lock's location is a URL (has a scheme) rather than a path. */
+export function isUrl(location: string): boolean {
   return /^[a-z][a-z0-9+.-]*:/i.test(location);
 }
 

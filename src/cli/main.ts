@@ -12,12 +12,7 @@ import { registerCommands } from './commands/index.js';
 export async function main(argv: string[]): Promise<number> {
   handleInterrupts();
   enableProgressDisplay();
-  const program = new Command('repro-oci')
-    .description('Build, rebuild and verify bit-for-bit reproducible OCI images of Arch Linux')
-    .version(VERSION)
-    .exitOverride()
-    .configureOutput({ outputError: (str, write) => write(str) });
-  registerCommands(program);
+  const program = createProgram();
   sweepAbandonedScratchDirs(); // what runs killed before their cleanup (SIGKILL) left in TMPDIR
   try {
     await program.parseAsync(argv, { from: 'user' });
@@ -34,6 +29,17 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(internalErrorMessage(err));
     return 2;
   }
+}
+
+/** The whole command line interface, defined and not yet run: main() runs it, the man pages are made from it. */
+export function createProgram(): Command {
+  const program = new Command('repro-oci')
+    .description('Build, rebuild and verify bit-for-bit reproducible OCI images of Arch Linux')
+    .version(VERSION)
+    .exitOverride()
+    .configureOutput({ outputError: (str, write) => write(str) });
+  registerCommands(program);
+  return program;
 }
 
 /** What a bug prints: the whole stack, asking for a report (exit code 2, never 1, which is a verdict). */

@@ -1,16 +1,16 @@
-import { copyFile, readFile, writeFile, mkdir } from 'node:fs/promises';
+import { copyFile, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parse as parseYaml } from 'yaml';
 import { buildPackage, type PackageEntry } from '../arch/package-writer.js';
 import { repoPackageFromBuilt, writeRepo } from '../arch/repo-writer.js';
-import { UserError } from '../errors.js';
+import { readUserFile } from '../util/fs.js';
+import { parseYamlText, schemaChecker } from '../util/yaml-schema.js';
 
 /** The bundled example (examples/hello-arch/: packages.yaml, spec.yaml), shipped with the package. */
 export const EXAMPLE_DIR = fileURLToPath(new URL('../../../examples/hello-arch/', import.meta.url));
 
-/** examples/hello-arch/packages.yaml */
-interface ExamplePackages {
+/** examples/hello-arch/packages.yaml (schemas/example-packages.schema.json) */
+export interface ExamplePackages {
   sourceDateEpoch: number;
   repositories: Record<string, {
     name: string;
@@ -26,13 +26,30 @@ interface ExamplePackages {
   }[]>;
 }
 
+const checkExamplePackages = schemaChecker<ExamplePackages>('example-packages.schema.json');
+
+/** A packages.yaml, read and checked against its schema: one line naming the file and the place for any problem. */
+export async function readExamplePackages(packagesYaml: string): Promise<ExamplePackages> {
+  const text = await readUserFile(packagesYaml, 'packages file');
+  return checkExamplePackages(parseYamlText(text, packagesYaml), packagesYaml);
+}
+
+/** What generateExampleArchive wrote: per repository, its directory (relative to `dir`) and package files. */
+export interface GeneratedRepository {
+  repository: string;
+  directory: string;
+  files: string[];
+}
+
 /**
  * Generates the example's repositories under `dir/repo/<repo>/os/<arch>/` from a packages.yaml. Every byte is
- * fixed by the file (no version, clock or host in it), so every machine generates the same archive.
+ * fixed by the file (no version, clock or host in it), so every machine generates the same archive. Package files
+ * already there are left (an older image still rebuilds from them); the databases list only the packages of the
+ * file.
  */
-export async function generateExampleArchive(packagesYaml: string, dir: string, arch = 'x86_64'): Promise<void> {
-  const def = parseYaml(await readFile(packagesYaml, 'utf8')) as ExamplePackages;
-  if (!def?.repositories) throw new UserError(`${packagesYaml}: no repositories`);
+export async function generateExampleArchive(packagesYaml: string, dir: string, arch = 'x86_64'): Promise<GeneratedRepository[]> {
+  const def = await readExamplePackages(packagesYaml);
+  const written: GeneratedRepository[] = [];
   for (const [repo, packages] of Object.entries(def.repositories)) {
     const out = join(dir, 'repo', repo, 'os', arch);
     await mkdir(out, { recursive: true });
@@ -69,7 +86,9 @@ export async function generateExampleArchive(packagesYaml: string, dir: string, 
       built.push(repoPackageFromBuilt(pkg));
     }
     await writeRepo(out, repo, built, { mtime: def.sourceDateEpoch, symlinks: false });
+    written.push({ repository: repo, directory: join('repo', repo, 'os', arch), files: built.map((b) => b.filename) });
   }
+  return written;
 }
 
 /**

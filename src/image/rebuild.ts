@@ -35,7 +35,11 @@ export interface RebuildOptions {
   noCommands?: boolean;
   /** Limits for the recipe's setup commands (default DEFAULT_LIMITS). */
   limits?: SandboxLimits;
-  /** What the recipe's relative package URLs are relative to (default: the current directory; relative mirrors always are). */
+  /**
+   * The directory the recipe's relative package URLs are relative to: the spec's directory where the image was
+   * built. Without it they are not used (the current directory has nothing to do with the image), and those
+   * packages come from a mirror or the cache. Relative mirrors are relative to the current directory.
+   */
   baseDir?: string;
   /** When signing keys' expiry is judged (default at-signature; docs/trust-model.md). */
   keyExpiry?: KeyExpiry;
@@ -109,15 +113,15 @@ export async function readRecipe(source: ImageSource, descriptor: Descriptor, ma
  * from the cache or a --mirror; otherwise it is refused here, before any package is fetched.
  */
 async function lockWithinPolicy(recipe: Recipe, options: RebuildOptions): Promise<Lock> {
-  const baseDir = options.baseDir ?? process.cwd();
   // A relative mirror is relative to the current directory, as where packages are fetched (fetchLockedPackages).
   const mirrors = (options.mirrors ?? []).map((m) => resolveLocation(m, process.cwd()));
-  const { lock, refused, dropped } = applyUrlPolicy(recipe.lock, baseDir, new UrlPolicy(options.allowUrls ?? [], mirrors));
+  const { lock, refused, dropped, unresolved } = applyUrlPolicy(recipe.lock, options.baseDir, new UrlPolicy(options.allowUrls ?? [], mirrors));
   if (mirrors.length === 0) {
     // Looked up in full (a corrupt entry is evicted here), so the refusal is decided before anything is fetched.
     for (const r of refused) if (!(await options.cache.lookup(`sha256:${r.pkg.sha256}` as Digest, r.pkg.csize || undefined, options.log))) throw refusedPackageError(r);
   }
-  if (dropped) options.log(`note: ${dropped} of the recipe's package URL(s) are outside the allowed locations and are not used (--allow-url PREFIX allows more)`);
+  if (unresolved) options.log(`note: ${unresolved} of the recipe's package URL(s) are paths relative to the spec it was built from, which a rebuild does not resolve: not used (--mirror DIR serves those packages by file name)`);
+  if (dropped > unresolved) options.log(`note: ${dropped - unresolved} of the recipe's package URL(s) are outside the allowed locations and are not used (--allow-url PREFIX allows more)`);
   return lock;
 }
 

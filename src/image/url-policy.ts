@@ -1,7 +1,7 @@
 import { dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Lock, LockedPackage } from '../arch/lock.js';
-import { resolveLocation } from '../arch/spec.js';
+import { isUrl, resolveLocation } from '../arch/spec.js';
 import { UserError } from '../errors.js';
 
 /**
@@ -83,26 +83,37 @@ export interface RefusedPackage {
 }
 
 /**
- * The lock to fetch from: each package's URLs resolved against `baseDir` and cut down to those `policy` allows.
- * Pure: nothing is contacted. Packages left without a URL are returned in `refused` (they may still be cached).
+ * The lock to fetch from: each package's URLs cut down to those `policy` allows. A relative path is relative to the
+ * directory of the spec the image was built from, which the image does not record: it is resolved against `baseDir`
+ * when the caller knows that directory, and otherwise kept as written, which no policy allows (never against the
+ * current directory, which has nothing to do with the image). Pure: nothing is contacted. Packages left without a
+ * URL are returned in `refused` (they may still be cached, or come from a mirror). `dropped` counts the URLs not
+ * used, `unresolved` those of them that are relative paths left unresolved.
  */
-export function applyUrlPolicy(lock: Lock, baseDir: string, policy: UrlPolicy): { lock: Lock; refused: RefusedPackage[]; dropped: number } {
+export function applyUrlPolicy(lock: Lock, baseDir: string | undefined, policy: UrlPolicy): { lock: Lock; refused: RefusedPackage[]; dropped: number; unresolved: number } {
   const refused: RefusedPackage[] = [];
   let dropped = 0;
+  let unresolved = 0;
   const packages = lock.packages.map((pkg) => {
     const raw: unknown[] = Array.isArray(pkg.urls) ? pkg.urls : [];
-    const resolved = raw.map((u) => (typeof u === 'string' ? resolveLocation(u, baseDir) : JSON.stringify(u)));
+    const resolved = raw.map((u) => (typeof u !== 'string' ? JSON.stringify(u) : baseDir === undefined ? u : resolveLocation(u, baseDir)));
     const urls = resolved.filter((u) => policy.allows(u));
     dropped += resolved.length - urls.length;
+    if (baseDir === undefined) unresolved += raw.filter((u) => typeof u === 'string' && !isUrl(u)).length;
     if (urls.length === 0) refused.push({ pkg, urls: resolved });
     return { ...pkg, urls };
   });
-  return { lock: { ...lock, packages }, refused, dropped };
+  return { lock: { ...lock, packages }, refused, dropped, unresolved };
 }
 
 /** The one line for a package that no allowed location holds; it echoes the recipe's text and nothing else. */
 export function refusedPackageError(refused: RefusedPackage): UserError {
   const { pkg, urls } = refused;
   const shown = urls.length ? urls.map((u) => JSON.stringify(u)).join(', ') : 'none';
-  return new UserError(`package ${pkg.name} ${pkg.version}: none of the recipe's URLs is allowed (${shown}); give --mirror URL or --allow-url ${suggestion(urls[0] ?? '')}`);
+  const written: unknown[] = Array.isArray(pkg.urls) ? pkg.urls : [];
+  if (written.length && written.every((u) => typeof u === 'string' && !isUrl(u)) && urls.every((u) => !isUrl(u))) {
+    // Only a mirror can stand in for a path whose base directory is unknown: the package is looked up by file name.
+    return new UserError(`package ${pkg.name} ${pkg.version}: the recipe names it only by a path relative to the spec it was built from (${shown}), which a rebuild does not resolve; give --mirror DIR, a directory that holds ${JSON.stringify(pkg.filename)}`);
+  }
+  return new UserError(`package ${pkg.name} ${pkg.version}: none of the recipe's URLs is allowed (${shown}); give --mirror URL or --allow-url ${suggestion(urls.find(isUrl) ?? '')}`);
 }
