@@ -14,6 +14,9 @@ test('bundled example: two perturbed builds match, the rebuild is reproducible, 
   assert.equal(r.code, 0, r.stderr + r.stdout);
   assert.match(r.stdout, new RegExp(`MATCH: both builds produced ${EXAMPLE_DIGEST}`));
   assert.match(r.stdout, new RegExp(`reproducible: ${EXAMPLE_DIGEST}`));
+  // Its status step: the lock's table with one column per emulated rebuilder, and the same verdict for the image.
+  assert.match(r.stdout, /^ {4}voice-plain\s+1\.0-1\s+GOOD\s+BAD\s+GOOD \(unverified\)\s+BAD$/m);
+  assert.equal(r.stdout.match(/^ {4}3\/4 packages meet the policy; 1 BAD on rebuilder beta$/gm)?.length, 2);
 });
 
 const SDE = 1710000000;

@@ -9,6 +9,8 @@ import { generateExampleArchive } from '../src/example/generate.js';
 import { packagesFromPacmanDb } from '../src/status/packages.js';
 import { rebuilderFromUrl } from '../src/status/rebuilders.js';
 import type { StatusReport } from '../src/status/model.js';
+import type { Lock } from '../src/arch/lock.js';
+import { startExampleRebuilders } from '../src/example/rebuilders.js';
 import { makeTempDir, removeDir, REPO_ROOT, runCli, tempDirFor } from './support/cli.js';
 import { sampleLock } from './support/raw-lock.js';
 import { makeKeyPair } from './support/in-toto.js';
@@ -257,6 +259,42 @@ describe('status of the bundled example: spec, lock and image agree', () => {
       const attestations = report.packages.filter((p) => p.verdict === 'ok').map((p) => p.cells[0]!.attestation);
       assert.ok(attestations.every((a) => a?.state === 'verified' && a.bound === (report.source !== 'pacman-db')), input);
     }
+  });
+});
+
+describe('status of the bundled example against its three emulated rebuilders (what `repro-oci example` shows)', () => {
+  test('alpha verifies every package, beta\'s BAD fails one and its other version is shown, gamma\'s GOODs stay unverified', async (t) => {
+    const dir = await tempDirFor((fn) => t.after(fn), 'status-example-rebuilders');
+    await generateExampleArchive(join(REPO_ROOT, 'examples', 'hello-arch', 'packages.yaml'), dir);
+    copyFileSync(join(REPO_ROOT, 'examples', 'hello-arch', 'spec.yaml'), join(dir, 'spec.yaml'));
+    const env = { ...ENV, REPRO_OCI_CACHE: join(dir, '.cache'), REPRO_OCI_STATE: join(dir, 'state') };
+    for (const args of [['lock', 'spec.yaml'], ['build', 'spec.yaml', '-o', 'oci:image:hello']]) {
+      const r = await runCli(args, { cwd: dir, env });
+      assert.equal(r.code, 0, r.stderr);
+    }
+    const lock = JSON.parse(readFileSync(join(dir, 'spec.lock.json'), 'utf8')) as Lock;
+    const rebuilders = await startExampleRebuilders(lock, join(dir, 'rebuilders.yaml'));
+    t.after(() => rebuilders.close());
+    for (const input of ['spec.lock.json', 'oci:image:hello']) {
+      const r = await runCli(['status', input, '--rebuilders', 'rebuilders.yaml', '--json'], { cwd: dir, env });
+      assert.equal(r.code, 1, r.stderr);
+      const report = JSON.parse(r.stdout) as StatusReport;
+      assert.deepEqual(report.rebuilders.map((x) => [x.name, x.api, x.keys.source]), [['alpha', 'v1', input === 'spec.lock.json' ? 'pinned now' : 'pinned'], ['beta', 'v1', input === 'spec.lock.json' ? 'pinned now' : 'pinned'], ['gamma', 'v0', 'none']]);
+      for (const p of report.packages) {
+        const [alpha, beta, gamma] = p.cells;
+        assert.ok(alpha!.state === 'GOOD' && alpha!.attestation?.state === 'verified' && alpha!.attestation.bound, p.name);
+        if (p.name === rebuilders.bad) assert.equal(beta!.state, 'BAD');
+        else if (p.name === rebuilders.otherVersion) assert.deepEqual([beta!.state, beta!.other?.map((o) => o.version)], ['other version', ['0.9-1']]);
+        else assert.equal(beta!.attestation?.state, 'verified', p.name);
+        assert.deepEqual([gamma!.state, gamma!.attestation?.state], ['GOOD', 'unverified']);
+        assert.equal(p.verdict, p.name === rebuilders.bad ? 'BAD' : 'ok', p.name);
+      }
+      assert.equal(report.summary.text, `${lock.packages.length - 1}/${lock.packages.length} packages meet the policy; 1 BAD on rebuilder beta`);
+    }
+    // Two verified GOODs per package: beta's BAD and other version leave those two short; tolerating BAD changes one.
+    const two = await runCli(['status', 'spec.lock.json', '--rebuilders', 'rebuilders.yaml', '--require', '2', '--no-fail-on-bad', '--json'], { cwd: dir, env });
+    const verdicts = (JSON.parse(two.stdout) as StatusReport).packages.map((p) => [p.name, p.verdict]);
+    assert.deepEqual(verdicts, lock.packages.map((p) => [p.name, p.name === rebuilders.bad || p.name === rebuilders.otherVersion ? 'pending' : 'ok']));
   });
 });
 

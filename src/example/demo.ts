@@ -2,9 +2,11 @@ import { spawn } from 'node:child_process';
 import { copyFile, lstat, mkdir, readdir, readlink, symlink, utimes } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readLock } from '../arch/lock.js';
 import { UserError } from '../errors.js';
 import { makeScratchDir } from '../util/fs.js';
 import { EXAMPLE_DIR } from './generate.js';
+import { startExampleRebuilders } from './rebuilders.js';
 import { checkWorkspaceDirectory, stagedWorkspace, WORKSPACE_FILES, WORKSPACE_MIRRORS, WORKSPACE_TAG, writeWorkspaceSources } from './workspace.js';
 
 /**
@@ -62,7 +64,34 @@ export interface ExampleOptions {
   logError: (line: string) => void;
 }
 
-/** Runs the example; true when both builds matched and the rebuild reproduced the image. */
+/**
+ * `status` against three emulated rebuilders (src/example/rebuilders.ts), on the lock and on the image: true when
+ * both give the verdicts the scenarios call for — every package verified by alpha, the one beta says BAD failing.
+ */
+async function statusStep(workspace: string, dir: string, image: string, log: (line: string) => void): Promise<boolean> {
+  await mkdir(dir);
+  const lock = await readLock(join(workspace, WORKSPACE_FILES.lock));
+  const rebuilders = await startExampleRebuilders(lock, join(dir, 'rebuilders.yaml'));
+  try {
+    log(`Status: three emulated rebuilderd on 127.0.0.1 — alpha signs every package; beta says ${rebuilders.bad} is BAD and knows ${rebuilders.otherVersion} only at another version; gamma (v0, no key) says GOOD to all, unverified:`);
+    const env = { REPRO_OCI_STATE: join(dir, 'state'), REPRO_OCI_CACHE: join(dir, 'cache'), TMPDIR: dir };
+    const expected = `${lock.packages.length - 1}/${lock.packages.length} packages meet the policy; 1 BAD on rebuilder beta`;
+    let met = true;
+    for (const input of [WORKSPACE_FILES.lock, image]) {
+      const run = await cli(['status', input, '--rebuilders', rebuilders.file], workspace, env, 0o022);
+      if (run.code === 2) must(run, 'status');
+      const lines = run.stdout.split('\n');
+      log(`  $ repro-oci status ${input} --rebuilders rebuilders.yaml   (exit ${run.code})`);
+      log((input === image ? lines.slice(-1) : lines).map((l) => `    ${l}`).join('\n'));
+      met &&= run.code === 1 && lines.at(-1) === expected;
+    }
+    return met;
+  } finally {
+    await rebuilders.close();
+  }
+}
+
+/** Runs the example; true when both builds matched, the rebuild reproduced the image and status judged as expected. */
 export async function runExample(options: ExampleOptions): Promise<boolean> {
   const { log } = options;
   if (options.dir !== undefined) await checkWorkspaceDirectory(options.dir);
@@ -102,11 +131,13 @@ export async function runExample(options: ExampleOptions): Promise<boolean> {
     if (rebuilt.code === 2) must(rebuilt, 'rebuild');
     log(rebuilt.stdout.split('\n').map((l) => `  ${l}`).join('\n'));
     if (rebuilt.code !== 0 && rebuilt.stderr) options.logError(rebuilt.stderr);
+
+    const statusMet = await statusStep(a, join(scratch.path, 'status'), image, log);
     if (staged && options.dir !== undefined) {
       await staged.commit();
       log(`Workspace: ${shownA} (its ${WORKSPACE_FILES.readme} says what to run next: change a package, build again, see diff explain it)`);
     }
-    return match && rebuilt.code === 0;
+    return match && rebuilt.code === 0 && statusMet;
   } finally {
     await staged?.discard();
     await scratch.cleanup();

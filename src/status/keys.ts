@@ -152,5 +152,5 @@ export async function keysFor(rebuilder: Rebuilder, api: ApiGeneration, options:
   if (fingerprints(now).join() !== fingerprints(published).join()) {
     throw new UserError(`rebuilder ${rebuilder.name} (${rebuilder.url}): another process pinned key ${fingerprints(now).join(', ')} in ${path} while this one was served ${fingerprints(published).join(', ')}`);
   }
-  return { source: 'pinned now', keys: now, note: `pinned its key ${fingerprints(now).join(', ')} on first use in ${path}` };
+  return { source: 'pinned now', keys: now, note: `pinned on first use in ${path}` };
 }

@@ -1,6 +1,6 @@
 import { createReadStream, readFileSync, statSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { listenOnLoopback } from '../../src/util/loopback.js';
 import { join, normalize } from 'node:path';
 
 /** A fault the server injects into the next requests that match `path` (a substring). */
@@ -72,17 +72,4 @@ export async function serveDirectory(root: string): Promise<FileServer> {
   return { url: `http://127.0.0.1:${port}`, requests, faults, close };
 }
 
-/** Starts an HTTP server on 127.0.0.1 at a free port; `close` drops open connections and waits for the server. */
-export async function listenOnLoopback(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ port: number; close: () => Promise<void> }> {
-  const server: Server = createServer(handler);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
+export { listenOnLoopback };

@@ -6,7 +6,7 @@ import { regenerateWorkspaceRepository } from '../../example/workspace.js';
 export function registerExample(program: Command): void {
   program
     .command('example')
-    .description('The bundled example, offline: generate a small Arch package archive, lock, build twice under different conditions, compare, then rebuild from the image alone (exit 0 reproducible, 1 not, 2 error); nothing is kept unless --dir')
+    .description('The bundled example, offline: generate a small Arch package archive, lock, build twice under different conditions, compare, rebuild from the image alone, then run status against three emulated rebuilderd (exit 0 all as expected, 1 not, 2 error); nothing is kept unless --dir')
     .option('--dir <dir>', 'keep the example as a workspace in DIR (new or empty): packages.yaml, the package archive (repo/), spec.yaml, the lock, the image (image/) and a README.md with the next commands')
     .option('--repo-only', 'with --dir: only generate the workspace\'s package archive (repo/) again from its packages.yaml, after you edited it')
     .action(async (opts: { dir?: string; repoOnly?: boolean }) => {
