@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -188,6 +189,31 @@ describe('status: attestations, keys and pinning', () => {
     const unknown = await status(['--rebuilder', a.url, '--explain', 'zsh']);
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /--explain zsh: no such package in the input \(3 packages\)/);
+  });
+
+  test('with --cache, attestations are kept by URL and verified on every use; a kept one that does not verify is fetched afresh', async () => {
+    const key = makeKeyPair();
+    const server = await start({ api: 'v1', rows: PACKAGES.map(good), ...signing(key, LOCKED) });
+    const cacheDir = join(dir, 'attest-cache');
+    const state = join(dir, 'attest-cache-state');
+    const attestationRequests = (): number => server.requests.filter((q) => q.endsWith('/attestation')).length;
+    const cold = await status(['--rebuilder', server.url, '--cache', cacheDir, '--json'], state);
+    assert.equal(cold.code, 0, cold.stderr);
+    assert.equal(attestationRequests(), 3);
+    const warm = await status(['--rebuilder', server.url, '--cache', cacheDir, '--json'], state);
+    assert.equal(warm.code, 0, warm.stderr);
+    assert.equal(attestationRequests(), 3, 'the warm run reads the kept attestations');
+    assert.deepEqual(attestations(warm.report!), [['verified'], ['verified'], ['verified']]);
+    // Someone with write access to the cache forges a consistent entry (right header, length and sha256) for bash's
+    // attestation: it does not verify, so it is dropped and fetched again, and the verdict is the true one.
+    const url = warm.report!.packages[0]!.cells[0]!.attestation!.url!;
+    const forged = link('bash', makeKeyPair());
+    const header = { format: 'repro-oci-http-cache-1', url, lastModified: null, size: forged.length, sha256: createHash('sha256').update(forged).digest('hex') };
+    writeFileSync(join(cacheDir, 'rebuilders', 'entries', createHash('sha256').update(url).digest('hex')), Buffer.concat([Buffer.from(`${JSON.stringify(header)}\n`), forged]));
+    const again = await status(['--rebuilder', server.url, '--cache', cacheDir, '--json'], state);
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(attestations(again.report!), [['verified'], ['verified'], ['verified']]);
+    assert.equal(attestationRequests(), 4);
   });
 
   test('hostile attestation endpoints: oversized, not JSON, a link for another package: never a verified GOOD', async () => {

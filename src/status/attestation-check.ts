@@ -1,6 +1,7 @@
 import { errorMessage, NotFoundError, UserError } from '../errors.js';
 import { DEFAULT_RETRY, fetchBytes, type RetryPolicy } from '../fetch/download.js';
 import { verifyAttestation, type AttestationKey } from './attestation.js';
+import type { HttpCache } from './http-cache.js';
 import type { ApiGeneration, AttestationCheck, Cell, Rebuilder, RebuilderRow, StatusPackage } from './model.js';
 
 /**
@@ -17,6 +18,11 @@ export interface AttestationOptions {
   retry?: RetryPolicy;
   /** Requests in flight per rebuilder. */
   concurrency: number;
+  /**
+   * Attestations kept by URL (an attestation does not change once made): a kept one is verified again on every use,
+   * and one that no longer verifies is dropped and fetched afresh once.
+   */
+  cache?: HttpCache;
 }
 
 /** The build log, diffoscope and attestation URLs of a row, as each API generation lays them out. */
@@ -43,9 +49,24 @@ export function rowLinks(rebuilder: Rebuilder, api: ApiGeneration, row: Rebuilde
 export async function checkAttestation(pkg: StatusPackage, url: string | undefined, keys: readonly AttestationKey[], rebuilder: Rebuilder, options: AttestationOptions): Promise<AttestationCheck> {
   if (url === undefined) return { state: 'unverified', reason: 'the rebuilder lists no attestation for it' };
   if (keys.length === 0) return { state: 'unverified', reason: 'no key to verify its attestation', url };
+  const what = `rebuilder ${rebuilder.name}`;
+  const get = (): Promise<Buffer> =>
+    options.cache
+      ? options.cache.get(url, what, { limit: MAX_ATTESTATION, retry: options.retry ?? DEFAULT_RETRY, timeoutMs: options.timeoutMs, revalidate: false })
+      : fetchBytes(url, what, MAX_ATTESTATION, options.retry ?? DEFAULT_RETRY, options.timeoutMs);
+  let check = await fetchAndVerify(pkg, url, keys, rebuilder, get);
+  if (check.state === 'invalid' && options.cache) {
+    // A kept attestation that does not verify (a damaged or forged answer kept once) is never trusted: fetched afresh.
+    await options.cache.forget(url);
+    check = await fetchAndVerify(pkg, url, keys, rebuilder, get);
+  }
+  return check;
+}
+
+async function fetchAndVerify(pkg: StatusPackage, url: string, keys: readonly AttestationKey[], rebuilder: Rebuilder, fetchIt: () => Promise<Buffer>): Promise<AttestationCheck> {
   let bytes: Buffer;
   try {
-    bytes = await fetchBytes(url, `rebuilder ${rebuilder.name}`, MAX_ATTESTATION, options.retry ?? DEFAULT_RETRY, options.timeoutMs);
+    bytes = await fetchIt();
   } catch (err) {
     if (err instanceof NotFoundError) return { state: 'unverified', reason: 'the rebuilder serves no attestation for it (HTTP 404)', url };
     if (!(err instanceof UserError)) throw err;

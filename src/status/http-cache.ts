@@ -93,6 +93,11 @@ export class HttpCache {
     return answer.body;
   }
 
+  /** Drops the stored answer for `url`, if any: a caller that found it wrong (an attestation that no longer verifies). */
+  async forget(url: string): Promise<void> {
+    await this.store.evict(this.entryPath(url), undefined);
+  }
+
   /** The stored entry for `url` after checking all of it, or undefined (missing, or evicted as corrupt). */
   private async read(url: string, limit: number): Promise<Entry | undefined> {
     const path = this.entryPath(url);
