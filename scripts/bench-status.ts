@@ -2,7 +2,8 @@
  * Benchmark of `repro-oci status` at scale (a script that prints figures, not a test): a 1,000-package lock
  * against three fake rebuilderd instances whose lists hold 30,000 rows each, cold (empty cache) and warm (the
  * same cache again: 304s where the servers send Last-Modified). Goals (issue 11): cold ≤ 3 s plus the servers'
- * time, warm ≤ 1 s, peak RSS ≤ 200 MB.
+ * time, warm ≤ 1 s, peak RSS ≤ 200 MB. Every GOOD is backed by an attestation signed with the key the fake publishes:
+ * cold fetches and verifies 3,000 of them, warm reads them from the cache and verifies them again.
  *
  * Each fake runs in its own process, as separate servers would; "servers CPU" is each one's CPU time during the
  * run (building and sending answers), and "client CPU" the status process's own. On a machine shared with other
@@ -24,7 +25,9 @@ import { HttpCache } from '../src/status/http-cache.js';
 import { DEFAULT_QUERY, queryRebuilder } from '../src/status/rebuilderd.js';
 import { CLI, makeTempDir, removeDir, run } from '../test/support/cli.js';
 import { startRebuilder, type FakeRebuilderOptions, type FakeRow } from '../test/support/rebuilderd.js';
-import { syntheticRows, writeStatusLock } from '../test/support/status-fixtures.js';
+import { syntheticFile, syntheticRows, writeStatusLock } from '../test/support/status-fixtures.js';
+import { generateKeyPairSync } from 'node:crypto';
+import { publicKeyPem, signLink } from '../src/status/attestation.js';
 
 interface Counts {
   requests: number;
@@ -43,7 +46,14 @@ type ServerSetup = Omit<FakeRebuilderOptions, 'rows'> & { rows: number; badEvery
 /** Server side (a child process): one fake rebuilder; answers 'counts' messages with its counters and CPU time. */
 async function serve(setup: ServerSetup): Promise<void> {
   const rows: FakeRow[] = syntheticRows(setup.rows).map((r, i) => (i % setup.badEvery === 0 ? { ...r, status: 'BAD' } : r));
-  const fake = await startRebuilder({ ...setup, rows });
+  // Each rebuilder signs an attestation for every GOOD, as rebuilderd does: status fetches and verifies them.
+  const { privateKey } = generateKeyPairSync('ed25519');
+  const attestation = (row: FakeRow): Buffer => {
+    const { fileName, sha256 } = syntheticFile(row);
+    const hashes = { sha256 };
+    return signLink({ _type: 'link', name: `rebuild ${fileName}`, materials: { [fileName]: hashes }, products: { [fileName]: hashes }, environment: null, byproducts: {}, command: [] }, [privateKey]);
+  };
+  const fake = await startRebuilder({ ...setup, rows, publicKeys: [publicKeyPem(privateKey)], attestation });
   const started = process.cpuUsage();
   process.on('message', (message: string) => {
     if (message === 'counts') process.send!({ requests: fake.requests.length, conditional: fake.conditional.length, notModified: fake.notModified, cpuMs: cpuMsSince(started) });
@@ -89,7 +99,7 @@ async function measure(servers: Server[], args: string[], work: string): Promise
   const before = await Promise.all(servers.map((s) => s.counts()));
   const usageFile = join(work, 'usage.json');
   const started = performance.now();
-  const r = await run(process.execPath, ['--import', USAGE_HOOK, CLI, ...args], { env: { BENCH_USAGE_FILE: usageFile, REPRO_OCI_PROGRESS: '0', XDG_CONFIG_HOME: '/nonexistent' }, timeoutMs: 600_000 });
+  const r = await run(process.execPath, ['--import', USAGE_HOOK, CLI, ...args], { env: { BENCH_USAGE_FILE: usageFile, REPRO_OCI_PROGRESS: '0', XDG_CONFIG_HOME: '/nonexistent', REPRO_OCI_STATE: join(work, 'state') }, timeoutMs: 600_000 });
   const wallMs = performance.now() - started;
   if (r.code !== 0 && r.code !== 1) throw new Error(`status exited ${r.code}: ${r.stderr}`);
   const after = await Promise.all(servers.map((s) => s.counts()));
