@@ -6,7 +6,7 @@
  */
 
 // The verbs.
-export { lockSpecFile as lock, checkLockFile, defaultLockPath, diffLocks, lockChanges, type LockChange, type LockSpecOptions, type LockSpecResult } from './arch/lock.js';
+export { lockSpecFile as lock, checkLockFile, defaultLockPath, diffLocks, lockChanges, type LockChange, type LockSpecOptions, type LockSpecResult } from './lock/lock.js';
 export {
   buildSpecFile as build,
   buildLockedSpec as buildFromLock,
@@ -14,7 +14,7 @@ export {
   type SpecOutputOptions,
   type SpecBuildResult,
 } from './image/build-spec.js';
-export { buildRootfsImage as buildRootfs, type RootfsBuildOptions, type BuildResult, type BuiltImage, type WrittenOutput } from './build/build-rootfs.js';
+export { buildRootfsImage as buildRootfs, type RootfsBuildOptions, type BuildResult, type BuiltImage, type WrittenOutput } from './image/build-rootfs.js';
 export type { Timings } from './util/timings.js';
 export {
   rebuildReference as rebuild,
@@ -23,7 +23,7 @@ export {
   type RebuildReferenceOptions,
   type RebuildOptions,
   type RebuildResult,
-} from './image/rebuild.js';
+} from './verify/rebuild.js';
 export { diffReferences as diff, DEFAULT_REPORT_LIMIT, type DiffReferencesOptions, type DiffReferencesResult } from './compare/diff-references.js';
 export {
   diffImages,
@@ -70,12 +70,12 @@ export { parsePublicKeys, publicKeyPem, signLink, verifyAttestation, type Attest
 export type { StatusReport, PackageStatus, PackageSet, Policy, PackageRule, Rebuilder, Verdict, Cell, AttestationCheck } from './status/model.js';
 
 // Specs, locks, image settings.
-export { loadSpec, parseSpec, type Spec, type SpecRepository, type LoadedSpec } from './arch/spec.js';
-export { readLock, parseLock, serializeLock, type Lock, type LockedPackage, type LockedRepository } from './arch/lock.js';
-export { loadImageSettings, parseImageSettings, type ImageSettings } from './build/image-settings.js';
-export { DEFAULT_LIMITS, type SandboxLimits } from './image/limits.js';
-export { vercmp } from './arch/version.js';
-export { KEY_EXPIRY_POLICIES, DEFAULT_KEY_EXPIRY, type KeyExpiry } from './arch/signature.js';
+export { loadSpec, parseSpec, type Spec, type SpecRepository, type LoadedSpec } from './lock/spec.js';
+export { readLock, parseLock, serializeLock, type Lock, type LockedPackage, type LockedRepository } from './lock/lock.js';
+export { loadImageSettings, parseImageSettings, type ImageSettings } from './image/image-settings.js';
+export { DEFAULT_LIMITS, type SandboxLimits } from './setup/limits.js';
+export { vercmp } from './pacman/version.js';
+export { KEY_EXPIRY_POLICIES, DEFAULT_KEY_EXPIRY, type KeyExpiry } from './pacman/signature.js';
 
 // Images: references, transports, OCI types.
 export { parseReference, formatReference, TRANSPORTS, type ImageReference } from './transports/reference.js';

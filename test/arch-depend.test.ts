@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { formatDependency, packageSatisfies, parseDependency, provisionSatisfies, satisfies, versionSatisfies } from '../src/arch/depend.js';
+import { formatDependency, packageSatisfies, parseDependency, provisionSatisfies, satisfies, versionSatisfies } from '../src/pacman/depend.js';
 
 test('parseDependency reads name, operator, version and description', () => {
   assert.deepEqual(parseDependency('glibc'), { name: 'glibc' });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseDesc, readFilesEntry, readSyncDesc, writeDesc } from '../src/arch/desc.js';
+import { parseDesc, readFilesEntry, readSyncDesc, writeDesc } from '../src/pacman/desc.js';
 
 const SYNC_DESC = `%FILENAME%
 tinypkg-1:1.2.3-1-any.pkg.tar.zst

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import zlib from 'node:zlib';
-import { parseMtree, unescapeMtree } from '../src/arch/mtree.js';
+import { parseMtree, unescapeMtree } from '../src/pacman/mtree.js';
 
 const MTREE = `#mtree
 /set type=file uid=0 gid=0 mode=644

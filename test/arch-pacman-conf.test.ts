@@ -4,8 +4,8 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { parsePacmanConf, type PacmanConfSources } from '../src/arch/pacman-conf.js';
-import { ARCH_LINUX_SIGLEVEL, BUILTIN_SIGLEVEL, formatSigLevel, parseSigLevel } from '../src/arch/siglevel.js';
+import { parsePacmanConf, type PacmanConfSources } from '../src/pacman/pacman-conf.js';
+import { ARCH_LINUX_SIGLEVEL, BUILTIN_SIGLEVEL, formatSigLevel, parseSigLevel } from '../src/pacman/siglevel.js';
 
 /** An in-memory file system for config files. */
 function files(tree: Record<string, string>, machine = 'x86_64'): PacmanConfSources {

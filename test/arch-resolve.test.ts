@@ -4,8 +4,8 @@ import { createReadStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { resolve, repoPackage, type Repository } from '../src/arch/resolve.js';
-import { readSyncDb } from '../src/arch/syncdb.js';
+import { resolve, repoPackage, type Repository } from '../src/lock/resolve.js';
+import { readSyncDb } from '../src/pacman/syncdb.js';
 import { errorMessage } from '../src/errors.js';
 import { writeSyncDb, type FixturePackage } from './support/syncdb-fixture.js';
 

@@ -4,9 +4,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { keyringIdentity, loadKeyring, loadKeyringFromDirectory, type Keyring, type KeyringOptions } from '../src/arch/keyring.js';
-import { checkPackageSignature, SignatureError, signaturePolicy, verifyDetachedSignature, type SignatureFailure } from '../src/arch/signature.js';
-import { parseSigLevel } from '../src/arch/siglevel.js';
+import { keyringIdentity, loadKeyring, loadKeyringFromDirectory, type Keyring, type KeyringOptions } from '../src/pacman/keyring.js';
+import { checkPackageSignature, SignatureError, signaturePolicy, verifyDetachedSignature, type SignatureFailure } from '../src/pacman/signature.js';
+import { parseSigLevel } from '../src/pacman/siglevel.js';
 import { UserError } from '../src/errors.js';
 import { Gpg } from './support/gpg.js';
 

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { compareVersionPart, splitVersion, vercmp } from '../src/arch/version.js';
+import { compareVersionPart, splitVersion, vercmp } from '../src/pacman/version.js';
 
 /** The cases of pacman's own test/util/vercmptest.sh (each is also checked mirrored). */
 const PACMAN_CASES: Array<[string, string, -1 | 0 | 1]> = [

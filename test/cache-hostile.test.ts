@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { BuiltPackage } from '../src/arch/package-writer.js';
+import type { BuiltPackage } from '../src/example/package-writer.js';
 import { decompressAuto } from '../src/compress/index.js';
 import { installPackages } from '../src/install/installer.js';
 import { runCli } from './support/cli.js';

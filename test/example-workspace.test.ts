@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { applyUrlPolicy, UrlPolicy, refusedPackageError } from '../src/image/url-policy.js';
-import type { Lock } from '../src/arch/lock.js';
+import { applyUrlPolicy, UrlPolicy, refusedPackageError } from '../src/verify/url-policy.js';
+import type { Lock } from '../src/lock/lock.js';
 import { CLI, REPO_ROOT, run, runCli, tempDirFor, type RunResult } from './support/cli.js';
 import { EXAMPLE_DIGEST } from './support/example-digest.js';
 

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { parseSpec, repositorySources, resolutionDigest, resolveLocation, specArchitecture } from '../src/arch/spec.js';
+import { parseSpec, repositorySources, resolutionDigest, resolveLocation, specArchitecture } from '../src/lock/spec.js';
 import { REPO_ROOT } from './support/cli.js';
 import { applyTextEdits, fuzzParameters, hostileText, parsesOrRefuses, textEdits } from './support/fuzz.js';
 import { applyTreeEdits, treeEdits } from './support/json-mutation.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { loadKeyring } from '../src/arch/keyring.js';
-import { parseKeyExpiry, SignatureError, verifyDetachedSignature } from '../src/arch/signature.js';
+import { loadKeyring } from '../src/pacman/keyring.js';
+import { parseKeyExpiry, SignatureError, verifyDetachedSignature } from '../src/pacman/signature.js';
 import { Gpg } from './support/gpg.js';
 
 /**

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DEFAULT_LIMITS, describeLimit, limitsFromOptions, parseDuration, parseSize } from '../src/image/limits.js';
+import { DEFAULT_LIMITS, describeLimit, limitsFromOptions, parseDuration, parseSize } from '../src/setup/limits.js';
 import { runCli } from './support/cli.js';
 
 test('limit options: sizes and durations as written, defaults otherwise, one-line refusals', async () => {

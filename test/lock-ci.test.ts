@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { runCli, tempDirFor } from './support/cli.js';
 import { servedRepo } from './support/package-repo.js';
 import { buildSpecFile } from '../src/image/build-spec.js';
-import { checkLockFile } from '../src/arch/lock.js';
+import { checkLockFile } from '../src/lock/lock.js';
 import { ContentCache } from '../src/fetch/cache.js';
 import { UserError } from '../src/errors.js';
 

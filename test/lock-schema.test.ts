@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { Ajv } from 'ajv';
 import fc from 'fast-check';
-import { parseLock } from '../src/arch/lock.js';
+import { parseLock } from '../src/lock/lock.js';
 import { REPO_ROOT, runCli, tempDirFor } from './support/cli.js';
 import { rawPackageLock, sampleLock } from './support/raw-lock.js';
 
@@ -61,8 +61,8 @@ for (const [name, mutate, message] of HOSTILE) {
 }
 
 test('.PKGINFO and sync database names are checked as the lock\'s are', async () => {
-  const { parsePkgInfo } = await import('../src/arch/pkginfo.js');
-  const { parseDesc, readSyncDesc } = await import('../src/arch/desc.js');
+  const { parsePkgInfo } = await import('../src/pacman/pkginfo.js');
+  const { parseDesc, readSyncDesc } = await import('../src/pacman/desc.js');
   assert.throws(() => parsePkgInfo('pkgname = ../x\npkgver = 1-1\n', 'p .PKGINFO'), /p \.PKGINFO: package name "\.\.\/x" is not valid/);
   assert.throws(() => parsePkgInfo('pkgname = x\npkgver = 1/2-1\n', 'p .PKGINFO'), /p \.PKGINFO: version "1\/2-1" is not valid/);
   const desc = (name: string, version: string, filename: string) => readSyncDesc(parseDesc(`%FILENAME%\n${filename}\n\n%NAME%\n${name}\n\n%VERSION%\n${version}\n`, 'db'), 'db');
@@ -162,7 +162,7 @@ test('rebuild: the lock inside an image\'s recipe is checked like a lock file', 
 });
 
 test('the schema\'s name, version and file name patterns are the code\'s', async () => {
-  const names = await import('../src/arch/names.js');
+  const names = await import('../src/pacman/names.js');
   const schema = JSON.parse(readFileSync(join(REPO_ROOT, 'schemas/lock.schema.json'), 'utf8')) as { definitions: { package: { properties: Record<string, { pattern: string }> } } };
   const props = schema.definitions.package.properties;
   assert.equal(props.name!.pattern, names.PACKAGE_NAME.source);

@@ -6,8 +6,8 @@ import { chmod, lstat, mkdir, readdir, readFile, readlink, writeFile } from 'nod
 import { basename, join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { repoFiles, repoPackageFromFile } from '../src/arch/repo-writer.js';
-import { runSetupCommands } from '../src/image/sandbox.js';
+import { repoFiles, repoPackageFromFile } from '../src/example/repo-writer.js';
+import { runSetupCommands } from '../src/setup/sandbox.js';
 import { installPackages, type TreeNode } from '../src/install/installer.js';
 import { compareMemberNames, type TarSourceEntry } from '../src/tar/entry.js';
 import { readTar } from '../src/tar/reader.js';

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { buildPackage, type PackageEntry } from '../src/arch/package-writer.js';
-import { repoPackageFromBuilt, writeRepo } from '../src/arch/repo-writer.js';
+import { buildPackage, type PackageEntry } from '../src/example/package-writer.js';
+import { repoPackageFromBuilt, writeRepo } from '../src/example/repo-writer.js';
 import { runCli, tempDirFor } from './support/cli.js';
 
 /**

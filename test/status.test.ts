@@ -9,7 +9,7 @@ import { generateExampleArchive } from '../src/example/generate.js';
 import { packagesFromPacmanDb } from '../src/status/packages.js';
 import { rebuilderFromUrl } from '../src/status/rebuilders.js';
 import type { StatusReport } from '../src/status/model.js';
-import type { Lock } from '../src/arch/lock.js';
+import type { Lock } from '../src/lock/lock.js';
 import { startExampleRebuilders } from '../src/example/rebuilders.js';
 import { makeTempDir, removeDir, REPO_ROOT, runCli, tempDirFor } from './support/cli.js';
 import { sampleLock } from './support/raw-lock.js';

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import type { Lock, LockedPackage } from '../src/arch/lock.js';
+import type { Lock, LockedPackage } from '../src/lock/lock.js';
 import { UserError } from '../src/errors.js';
-import { applyUrlPolicy, ARCHIVE_URL, refusedPackageError, UrlPolicy } from '../src/image/url-policy.js';
+import { applyUrlPolicy, ARCHIVE_URL, refusedPackageError, UrlPolicy } from '../src/verify/url-policy.js';
 
 test('the archive is allowed by default; look-alike hosts, other schemes, credentials and escapes are not', () => {
   const policy = new UrlPolicy([]);

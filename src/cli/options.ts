@@ -1,5 +1,5 @@
 import { Option } from 'commander';
-import { DEFAULT_KEY_EXPIRY, KEY_EXPIRY_POLICIES } from '../arch/signature.js';
+import { DEFAULT_KEY_EXPIRY, KEY_EXPIRY_POLICIES } from '../pacman/signature.js';
 
 /** --key-expiry, for the commands that verify signatures (lock, build, install, ls, rebuild). */
 export function keyExpiryOption(): Option {

@@ -1,5 +1,5 @@
 import { isDeepStrictEqual } from 'node:util';
-import { parseDesc } from '../arch/desc.js';
+import { parseDesc } from '../pacman/desc.js';
 import { checkConfig } from '../oci/raw-json.js';
 import type { Descriptor, ImageConfig, Manifest } from '../oci/types.js';
 import type { Digest } from '../oci/digest.js';

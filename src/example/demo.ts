@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { copyFile, lstat, mkdir, readdir, readlink, symlink, utimes } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readLock } from '../arch/lock.js';
+import { readLock } from '../lock/lock.js';
 import { UserError } from '../errors.js';
 import { makeScratchDir } from '../util/fs.js';
 import { EXAMPLE_DIR } from './generate.js';

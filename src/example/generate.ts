@@ -1,8 +1,8 @@
 import { copyFile, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildPackage, type PackageEntry } from '../arch/package-writer.js';
-import { repoPackageFromBuilt, writeRepo } from '../arch/repo-writer.js';
+import { buildPackage, type PackageEntry } from './package-writer.js';
+import { repoPackageFromBuilt, writeRepo } from './repo-writer.js';
 import { readUserFile } from '../util/fs.js';
 import { parseYamlText, schemaChecker } from '../util/yaml-schema.js';
 

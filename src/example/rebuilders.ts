@@ -1,6 +1,6 @@
 import { createHash, createPrivateKey, type KeyObject } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
-import type { Lock } from '../arch/lock.js';
+import type { Lock } from '../lock/lock.js';
 import { publicKeyPem, signLink } from '../status/attestation.js';
 import { startRebuilder, type FakeRebuilder, type FakeRow } from './rebuilderd-emulator.js';
 

@@ -6,7 +6,7 @@ import type { Descriptor, Manifest } from '../oci/types.js';
 import { bytesStream, LayoutDestination, readJsonBlob } from '../transports/layout.js';
 import type { ImageSource } from '../transports/types.js';
 import { RECIPE_LABEL } from './recipe.js';
-import { readRecipeBytes, RECIPE_ARTIFACT_TYPE } from './rebuild.js';
+import { readRecipeBytes, RECIPE_ARTIFACT_TYPE } from '../verify/rebuild.js';
 
 export interface ArchiveResult {
   root: Descriptor;

@@ -1,16 +1,16 @@
-import { createLock, defaultLockPath, existingLock, lockState, serializeLock, staleLockMessage, type Lock } from '../arch/lock.js';
+import { createLock, defaultLockPath, existingLock, lockState, serializeLock, staleLockMessage, type Lock } from '../lock/lock.js';
 import { sha256 } from '../oci/digest.js';
 import { sbomPackage, serializeSbom, type SbomInput } from '../sbom/sbom.js';
 import { spdxDocument } from '../sbom/spdx.js';
 import { cycloneDxDocument } from '../sbom/cyclonedx.js';
-import { loadSpec, resolutionDigest, type LoadedSpec, type Spec } from '../arch/spec.js';
-import { stageImage, writeOutputs, type BuildResult, type BuiltImage } from '../build/build-rootfs.js';
-import { checkImageSettings, layerCompressor, resolveSourceDateEpoch, type ImageSettings } from '../build/image-settings.js';
-import type { StagedImage } from '../build/staged-image.js';
+import { loadSpec, resolutionDigest, type LoadedSpec, type Spec } from '../lock/spec.js';
+import { stageImage, writeOutputs, type BuildResult, type BuiltImage } from './build-rootfs.js';
+import { checkImageSettings, layerCompressor, resolveSourceDateEpoch, type ImageSettings } from './image-settings.js';
+import type { StagedImage } from './staged-image.js';
 import { UserError } from '../errors.js';
 import { ContentCache } from '../fetch/cache.js';
 import { fetchLockedPackages, lockSignatures } from '../install/fetch-packages.js';
-import type { KeyExpiry } from '../arch/signature.js';
+import type { KeyExpiry } from '../pacman/signature.js';
 import { installPackages, type TreeNode } from '../install/installer.js';
 import { sortWithHardlinks } from '../rootfs/tree.js';
 import { ensureDir, writeFileAtomic } from '../util/fs.js';
@@ -20,9 +20,9 @@ import { VERSION } from '../version.js';
 import { checkSourceDateEpoch } from '../util/time.js';
 import { timed, type Timings } from '../util/timings.js';
 import { RECIPE_LABEL, RECIPE_PATH, serializeRecipe, type Recipe } from './recipe.js';
-import type { SandboxLimits } from './limits.js';
-import { runSetupCommands } from './sandbox.js';
-import { applyExcludes, applySetupFiles, contentNode, expandSetup, lockRootPassword, refuseCommands } from './setup.js';
+import type { SandboxLimits } from '../setup/limits.js';
+import { runSetupCommands } from '../setup/sandbox.js';
+import { applyExcludes, applySetupFiles, contentNode, expandSetup, lockRootPassword, refuseCommands } from '../setup/setup.js';
 import { basename, join, resolve as resolvePath } from 'node:path';
 
 export interface SpecBuildOptions {

@@ -1,6 +1,6 @@
 import { UserError } from '../errors.js';
-import { checkLock, type Lock } from '../arch/lock.js';
-import { checkSpec, type Spec } from '../arch/spec.js';
+import { checkLock, type Lock } from '../lock/lock.js';
+import { checkSpec, type Spec } from '../lock/spec.js';
 import { parseJsonText } from '../util/json-text.js';
 import { checkSourceDateEpoch } from '../util/time.js';
 import { canonicalJsonPretty } from '../oci/canonical-json.js';

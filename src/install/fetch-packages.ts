@@ -1,9 +1,9 @@
-import { keyringIdentity, loadKeyringFromDirectory, type Keyring } from '../arch/keyring.js';
-import { repositorySigLevel } from '../arch/siglevel.js';
+import { keyringIdentity, loadKeyringFromDirectory, type Keyring } from '../pacman/keyring.js';
+import { repositorySigLevel } from '../pacman/siglevel.js';
 import { canonicalJson } from '../oci/canonical-json.js';
-import type { Lock, LockedPackage } from '../arch/lock.js';
-import { locationOfFile, resolveLocation } from '../arch/spec.js';
-import { checkPackageSignature, DEFAULT_KEY_EXPIRY, parseKeyExpiry, describeKeyExpiry, signaturePolicy, type KeyExpiry, type SignaturePolicy, type VerifiedSignature } from '../arch/signature.js';
+import type { Lock, LockedPackage } from '../lock/lock.js';
+import { locationOfFile, resolveLocation } from '../lock/spec.js';
+import { checkPackageSignature, DEFAULT_KEY_EXPIRY, parseKeyExpiry, describeKeyExpiry, signaturePolicy, type KeyExpiry, type SignaturePolicy, type VerifiedSignature } from '../pacman/signature.js';
 import { NotFoundError, UserError } from '../errors.js';
 import type { ContentCache } from '../fetch/cache.js';
 import { downloadToCache, fetchBytes } from '../fetch/download.js';

@@ -1,10 +1,10 @@
 import { dirname, resolve } from 'node:path';
-import { readLock } from '../arch/lock.js';
-import { resolveSourceDateEpoch } from '../build/image-settings.js';
+import { readLock } from '../lock/lock.js';
+import { resolveSourceDateEpoch } from '../image/image-settings.js';
 import { ContentCache } from '../fetch/cache.js';
 import { defaultSourceDateEpoch } from '../image/build-spec.js';
 import { fetchLockedPackages, lockSignatures } from './fetch-packages.js';
-import type { KeyExpiry } from '../arch/signature.js';
+import type { KeyExpiry } from '../pacman/signature.js';
 import { installPackages, type InstalledTree, type TreeNode } from './installer.js';
 import { materialize, type MaterializeReport } from './materialize.js';
 

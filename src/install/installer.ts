@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
-import { parseMtree } from '../arch/mtree.js';
-import { parsePkgInfo, type PkgInfo } from '../arch/pkginfo.js';
+import { parseMtree } from '../pacman/mtree.js';
+import { parsePkgInfo, type PkgInfo } from '../pacman/pkginfo.js';
 import { decompressAuto } from '../compress/index.js';
 import { UserError } from '../errors.js';
 import { VerifiedFile } from '../fetch/verified-file.js';

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
-import { formatDependency, parseDependency } from '../arch/depend.js';
-import type { PkgInfo } from '../arch/pkginfo.js';
+import { formatDependency, parseDependency } from '../pacman/depend.js';
+import type { PkgInfo } from '../pacman/pkginfo.js';
 import type { TarSourceEntry } from '../tar/entry.js';
 import { byteOrder } from '../util/order.js';
 import { encodeName } from '../util/raw-name.js';

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { PackageURL } from 'packageurl-js';
-import { parseDependency } from '../arch/depend.js';
-import type { LockedPackage } from '../arch/lock.js';
-import type { PkgInfo } from '../arch/pkginfo.js';
+import { parseDependency } from '../pacman/depend.js';
+import type { LockedPackage } from '../lock/lock.js';
+import type { PkgInfo } from '../pacman/pkginfo.js';
 import { UserError } from '../errors.js';
 import { canonicalJsonBytes, canonicalJsonPretty } from '../oci/canonical-json.js';
 import { isDigest, type Digest } from '../oci/digest.js';

@@ -1,11 +1,11 @@
-import type { Lock } from '../arch/lock.js';
-import { parseDesc } from '../arch/desc.js';
-import { checkPackageName, checkPackageVersion } from '../arch/names.js';
+import type { Lock } from '../lock/lock.js';
+import { parseDesc } from '../pacman/desc.js';
+import { checkPackageName, checkPackageVersion } from '../pacman/names.js';
 import { indexLayer, type LayerIndex } from '../compare/layer-index.js';
 import { mergeLayers } from '../compare/image-diff.js';
 import { UserError } from '../errors.js';
 import { RECIPE_LABEL } from '../image/recipe.js';
-import { readRecipe } from '../image/rebuild.js';
+import { readRecipe } from '../verify/rebuild.js';
 import { LOCAL_DB_DIR } from '../install/local-db.js';
 import { checkConfig } from '../oci/raw-json.js';
 import { readJsonBlob } from '../transports/layout.js';

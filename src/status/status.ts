@@ -1,5 +1,5 @@
-import { defaultLockPath, parseLock, readLock, type Lock } from '../arch/lock.js';
-import { loadSpec } from '../arch/spec.js';
+import { defaultLockPath, parseLock, readLock, type Lock } from '../lock/lock.js';
+import { loadSpec } from '../lock/spec.js';
 import { UserError } from '../errors.js';
 import { openSource, type TransportOptions } from '../transports/open.js';
 import { TRANSPORTS } from '../transports/reference.js';

@@ -1,8 +1,8 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { buildPackage, type PackageEntry } from '../../src/arch/package-writer.js';
-import { repoPackageFromBuilt, writeRepo } from '../../src/arch/repo-writer.js';
+import { buildPackage, type PackageEntry } from '../../src/example/package-writer.js';
+import { repoPackageFromBuilt, writeRepo } from '../../src/example/repo-writer.js';
 
 /** Setup-command tests need a static busybox to put in a package, and bubblewrap to run it. */
 export const CAN_RUN_COMMANDS = existsSync('/bin/busybox') && spawnSync('bwrap', ['--version']).status === 0;

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runOk } from './cli.js';
-import type { PackageMetadata } from '../../src/arch/package-writer.js';
+import type { PackageMetadata } from '../../src/example/package-writer.js';
 import { encodeName } from '../../src/util/raw-name.js';
 
 /**

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildPackage, type BuiltPackage } from '../../src/arch/package-writer.js';
-import { repoPackageFromBuilt, writeRepo } from '../../src/arch/repo-writer.js';
+import { buildPackage, type BuiltPackage } from '../../src/example/package-writer.js';
+import { repoPackageFromBuilt, writeRepo } from '../../src/example/repo-writer.js';
 import { runCli, tempDirFor, type RunResult } from './cli.js';
 import { serveDirectory, type FileServer } from './http-server.js';
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { buildRepoDatabases, repoDesc, type RepoPackage } from '../../src/arch/repo-writer.js';
+import { buildRepoDatabases, repoDesc, type RepoPackage } from '../../src/example/repo-writer.js';
 
 /** A package as a sync database describes it; only name and version are required. */
 export interface FixturePackage {
@@ -45,7 +45,7 @@ function fixtureRepoPackage(pkg: FixturePackage): RepoPackage {
   };
 }
 
-/** The `desc` member of a sync database entry, fields in repo-add's order (via src/arch/repo-writer.ts). */
+/** The `desc` member of a sync database entry, fields in repo-add's order (via src/example/repo-writer.ts). */
 export function syncDesc(pkg: FixturePackage): string {
   return repoDesc(fixtureRepoPackage(pkg));
 }

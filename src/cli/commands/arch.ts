@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { vercmp } from '../../arch/version.js';
+import { vercmp } from '../../pacman/version.js';
 
 /** `repro-oci arch ...`: small tools over the Arch Linux formats, for scripts and for checking against pacman. */
 export function registerArchCommands(program: Command): void {

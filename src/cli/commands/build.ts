@@ -1,13 +1,13 @@
 import type { Command } from 'commander';
 import { addCommandOptions, addRegistryOptions, keyExpiryOption, repeatable, transportOptions, type CommandCliOptions, type RegistryCliOptions } from '../options.js';
-import type { KeyExpiry } from '../../arch/signature.js';
-import { buildRootfsImage, type BuiltImage } from '../../build/build-rootfs.js';
+import type { KeyExpiry } from '../../pacman/signature.js';
+import { buildRootfsImage, type BuiltImage } from '../../image/build-rootfs.js';
 import { UserError } from '../../errors.js';
 import { ContentCache } from '../../fetch/cache.js';
 import { buildSpecFile } from '../../image/build-spec.js';
-import { limitsFromOptions } from '../../image/limits.js';
+import { limitsFromOptions } from '../../setup/limits.js';
 import { parseReference } from '../../transports/reference.js';
-import { defaultLockPath } from '../../arch/lock.js';
+import { defaultLockPath } from '../../lock/lock.js';
 import { checkCache, checkOutputs } from '../preflight.js';
 import { checkWritableDirectory, checkWritableFile } from '../../util/writable.js';
 import { exists } from '../../util/fs.js';

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { keyExpiryOption, repeatable } from '../options.js';
-import type { KeyExpiry } from '../../arch/signature.js';
+import type { KeyExpiry } from '../../pacman/signature.js';
 import { ContentCache } from '../../fetch/cache.js';
 import { installLock, listLock, type ListedEntry, type TreeFromLockOptions } from '../../install/from-lock.js';
 import { byteOrder } from '../../util/order.js';

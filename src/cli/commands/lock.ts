@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
-import { checkLockFile, lockSpecFile, staleLockMessage, type LockSpecResult } from '../../arch/lock.js';
+import { checkLockFile, lockSpecFile, staleLockMessage, type LockSpecResult } from '../../lock/lock.js';
 import { UserError } from '../../errors.js';
 import { printJson } from '../output.js';
-import type { KeyExpiry } from '../../arch/signature.js';
+import type { KeyExpiry } from '../../pacman/signature.js';
 import { keyExpiryOption } from '../options.js';
 
 interface LockCliOptions {

@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { addCommandOptions, addRegistryOptions, keyExpiryOption, repeatable, transportOptions, type CommandCliOptions, type RegistryCliOptions } from '../options.js';
-import type { KeyExpiry } from '../../arch/signature.js';
-import { limitsFromOptions } from '../../image/limits.js';
+import type { KeyExpiry } from '../../pacman/signature.js';
+import { limitsFromOptions } from '../../setup/limits.js';
 import { ContentCache } from '../../fetch/cache.js';
-import { formatRebuild, rebuildReference } from '../../image/rebuild.js';
+import { formatRebuild, rebuildReference } from '../../verify/rebuild.js';
 import { checkCache } from '../preflight.js';
 import { diffJson } from '../../compare/image-diff.js';
 

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { UserError } from '../../errors.js';
-import { parseDuration } from '../../image/limits.js';
+import { parseDuration } from '../../setup/limits.js';
 import type { PackageRule, Policy } from '../../status/model.js';
 import { HttpCache } from '../../status/http-cache.js';
 import { checkStatus } from '../../status/status.js';

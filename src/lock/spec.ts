@@ -5,7 +5,7 @@ import { parseYamlText, schemaChecker } from '../util/yaml-schema.js';
 import { UserError } from '../errors.js';
 import { canonicalJsonBytes } from '../oci/canonical-json.js';
 import { sha256, type Digest } from '../oci/digest.js';
-import { parseSigLevelSetting } from './siglevel.js';
+import { parseSigLevelSetting } from '../pacman/siglevel.js';
 
 /** A repository given as an object: without servers, it is read from the archive snapshot. */
 export interface SpecRepository {

@@ -7,7 +7,7 @@ import { compressToBuffer, decompressAuto, getCompressor } from '../compress/ind
 import { compareMemberNames, type TarSourceEntry } from '../tar/entry.js';
 import { readTar } from '../tar/reader.js';
 import { writeTar } from '../tar/writer.js';
-import { writeDesc } from './desc.js';
+import { writeDesc } from '../pacman/desc.js';
 import type { BuiltPackage } from './package-writer.js';
 import { byteOrder } from '../util/order.js';
 

@@ -5,7 +5,7 @@ import { UserError } from '../errors.js';
 import type { Compression } from '../oci/mediatypes.js';
 import { getCompressor, type Compressor } from '../compress/index.js';
 import type { DirectoryRules } from '../rootfs/tree.js';
-import type { SetupSettings } from '../image/setup.js';
+import type { SetupSettings } from '../setup/setup.js';
 
 /** IMAGE.yaml, as documented by schemas/image-config.schema.json. */
 export interface ImageSettings {

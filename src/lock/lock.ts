@@ -3,22 +3,22 @@ import { canonicalJsonPretty } from '../oci/canonical-json.js';
 import { sha256, type Digest } from '../oci/digest.js';
 import { fetchBytes } from '../fetch/download.js';
 import { NotFoundError } from '../errors.js';
-import { readSyncDb } from './syncdb.js';
+import { readSyncDb } from '../pacman/syncdb.js';
 import { repoPackage, resolve, type Repository } from './resolve.js';
 import { archivePackageUrl, loadSpec, locationOfFile, repositorySources, resolveLocation, specArchitecture, type LoadedSpec } from './spec.js';
 import { basename, dirname, join, resolve as resolvePath } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { keyringIdentity, loadKeyringFromDirectory, type Keyring, type KeyringIdentity } from './keyring.js';
-import { parseSigLevel, parseSigLevelSetting, repositorySigLevel } from './siglevel.js';
-import { checkPackageSignature, DEFAULT_KEY_EXPIRY, parseKeyExpiry, signaturePolicy, type KeyExpiry, type SignaturePolicy } from './signature.js';
+import { keyringIdentity, loadKeyringFromDirectory, type Keyring, type KeyringIdentity } from '../pacman/keyring.js';
+import { parseSigLevel, parseSigLevelSetting, repositorySigLevel } from '../pacman/siglevel.js';
+import { checkPackageSignature, DEFAULT_KEY_EXPIRY, parseKeyExpiry, signaturePolicy, type KeyExpiry, type SignaturePolicy } from '../pacman/signature.js';
 import { byteOrder } from '../util/order.js';
 import { exists, readUserFile, writeFileAtomic } from '../util/fs.js';
 import { parseJsonText } from '../util/json-text.js';
 import { schemaChecker } from '../util/yaml-schema.js';
 import { checkWritableFile } from '../util/writable.js';
-import { checkImageSettings } from '../build/image-settings.js';
-import { checkPackageFilename, checkPackageName, checkPackageVersion } from './names.js';
+import { checkImageSettings } from '../image/image-settings.js';
+import { checkPackageFilename, checkPackageName, checkPackageVersion } from '../pacman/names.js';
 
 /**
  * The lock: everything a build needs to fetch and verify, and nothing that changes afterwards. Written as

@@ -6,7 +6,7 @@ import { compareMemberNames, memberName, normalizeMemberPath, parentPaths, type 
 import { writeTar } from '../tar/writer.js';
 import { VERSION } from '../version.js';
 import { byteOrder } from '../util/order.js';
-import { PACKAGE_NAME } from './names.js';
+import { PACKAGE_NAME } from '../pacman/names.js';
 import { encodeName } from '../util/raw-name.js';
 
 /**

@@ -1,7 +1,7 @@
 import { dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { Lock, LockedPackage } from '../arch/lock.js';
-import { isUrl, resolveLocation } from '../arch/spec.js';
+import type { Lock, LockedPackage } from '../lock/lock.js';
+import { isUrl, resolveLocation } from '../lock/spec.js';
 import { UserError } from '../errors.js';
 
 /**

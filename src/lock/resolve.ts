@@ -1,6 +1,6 @@
 import { UserError } from '../errors.js';
-import type { SyncDesc } from './desc.js';
-import { formatDependency, packageSatisfies, parseDependency, satisfies, type Dependency } from './depend.js';
+import type { SyncDesc } from '../pacman/desc.js';
+import { formatDependency, packageSatisfies, parseDependency, satisfies, type Dependency } from '../pacman/depend.js';
 
 /**
  * Dependency resolution with the semantics of `pacman -S --noconfirm TARGETS` into an empty root, following

@@ -1,5 +1,5 @@
 import { diffImages, formatDiff, type DiffReport } from '../compare/image-diff.js';
-import { checkImageSettings, layerCompressor } from '../build/image-settings.js';
+import { checkImageSettings, layerCompressor } from '../image/image-settings.js';
 import { UserError } from '../errors.js';
 import { ContentCache } from '../fetch/cache.js';
 import { openSource, type TransportOptions } from '../transports/open.js';
@@ -12,14 +12,14 @@ import { resolvePlatformManifest } from '../transports/platform-manifest.js';
 import type { ImageSource } from '../transports/types.js';
 import { CheckedBlobs, isMissingBlob, layerDiffIds, readLayer, verifyAllBlobs } from '../transports/verify.js';
 import { VERSION } from '../version.js';
-import { buildFromRecipeInputs } from './build-spec.js';
-import { parseRecipe, RECIPE_LABEL, RECIPE_PATH, type Recipe } from './recipe.js';
-import { DEFAULT_LIMITS, summarizeLimits, type SandboxLimits } from './limits.js';
-import { expandSetup, refuseCommands } from './setup.js';
+import { buildFromRecipeInputs } from '../image/build-spec.js';
+import { parseRecipe, RECIPE_LABEL, RECIPE_PATH, type Recipe } from '../image/recipe.js';
+import { DEFAULT_LIMITS, summarizeLimits, type SandboxLimits } from '../setup/limits.js';
+import { expandSetup, refuseCommands } from '../setup/setup.js';
 import { applyUrlPolicy, refusedPackageError, UrlPolicy } from './url-policy.js';
-import type { Lock } from '../arch/lock.js';
-import { DEFAULT_KEY_EXPIRY, describeKeyExpiry, type KeyExpiry } from '../arch/signature.js';
-import { resolveLocation } from '../arch/spec.js';
+import type { Lock } from '../lock/lock.js';
+import { DEFAULT_KEY_EXPIRY, describeKeyExpiry, type KeyExpiry } from '../pacman/signature.js';
+import { resolveLocation } from '../lock/spec.js';
 import type { Digest } from '../oci/digest.js';
 
 export interface RebuildOptions {
