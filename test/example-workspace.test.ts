@@ -157,12 +157,12 @@ test('example --dir and --repo-only refuse bad places and bad packages.yaml in o
   mkdirSync(ws);
   const bundled = readFileSync(join(REPO_ROOT, 'examples/hello-arch/packages.yaml'), 'utf8');
   const edits: [string, RegExp][] = [
-    [bundled.replace('name: libgreeting', 'name: ../../../escaped'), /^repro-oci: .*packages\.yaml: \/repositories\/hello-core\/1\/name must match pattern/],
-    [bundled.replace('hello-extra:', '../extra:'), /^repro-oci: .*packages\.yaml: \/repositories must match pattern .*; \/repositories property name must be valid$/m],
-    [bundled.replace('version: "2.1-3"', 'version: "2.1-3/../x"'), /^repro-oci: .*packages\.yaml: \/repositories\/hello-core\/1\/version must match pattern/],
-    [bundled.replace('{ path: usr/lib/libgreeting.txt', '{ path: ../etc/evil'), /^repro-oci: .*packages\.yaml: \/repositories\/hello-core\/1\/entries\/2\/path must match pattern/],
-    [bundled.replace('desc: Greeting phrases', 'dsec: Greeting phrases'), /^repro-oci: .*packages\.yaml: \/repositories\/hello-core\/1 must NOT have additional properties \(dsec\)/],
-    [`${bundled}\n  : [unclosed\n`, /^repro-oci: .*packages\.yaml: not valid YAML: /],
+    [bundled.replace('name: libgreeting', 'name: ../../../escaped'), /^repro-oci: .*packages\.yaml: line \d+, column \d+: \/repositories\/hello-core\/1\/name must match pattern/],
+    [bundled.replace('hello-extra:', '../extra:'), /^repro-oci: .*packages\.yaml: line \d+, column \d+: \/repositories must match pattern .*; line \d+, column \d+: \/repositories property name must be valid$/m],
+    [bundled.replace('version: "2.1-3"', 'version: "2.1-3/../x"'), /^repro-oci: .*packages\.yaml: line \d+, column \d+: \/repositories\/hello-core\/1\/version must match pattern/],
+    [bundled.replace('{ path: usr/lib/libgreeting.txt', '{ path: ../etc/evil'), /^repro-oci: .*packages\.yaml: line \d+, column \d+: \/repositories\/hello-core\/1\/entries\/2\/path must match pattern/],
+    [bundled.replace('desc: Greeting phrases', 'dsec: Greeting phrases'), /^repro-oci: .*packages\.yaml: line \d+, column \d+: unknown key \/repositories\/hello-core\/1\/dsec \(did you mean desc\?\)$/m],
+    [`${bundled}\n  : [unclosed\n`, /^repro-oci: .*packages\.yaml: not valid YAML at line \d+, column \d+: /],
   ];
   for (const [text, error] of edits) {
     writeFileSync(join(ws, 'packages.yaml'), text);
