@@ -14,6 +14,9 @@ missing=()
 for cmd in "${!need[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
 done
+# Python modules, not commands: the DSSE cross-check (test/dsse-crosscheck.test.ts) signs and verifies with Debian's
+# securesystemslib and its backends (cryptography for ECDSA, nacl for ed25519 signing), run by /usr/bin/python3.
+for pkg in python3-securesystemslib python3-cryptography python3-nacl; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
 # A static busybox (a dynamic one from the busybox package cannot run inside a fixture image).
 dpkg -s busybox-static >/dev/null 2>&1 || missing+=(busybox-static)
 # Files, not commands: the OCI image-spec JSON schemas that test/consumers.test.ts validates against.

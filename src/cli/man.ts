@@ -45,6 +45,10 @@ export const EXAMPLES: Record<string, ManExample[]> = {
     { says: "Ask two rebuilders whether each package of a spec's lock was reproduced:", command: 'repro-oci status spec.yaml --rebuilder https://reproducible.archlinux.org --rebuilder https://rebuilder.example.org' },
     { says: 'Require two GOOD answers per package for an image, as JSON:', command: 'repro-oci status docker://docker.io/library/archlinux:latest --rebuilders rebuilders.yaml --require 2 --json' },
   ],
+  'key generate': [
+    { says: 'Make an ed25519 key pair, signing.key (mode 0600) and signing.pub; prints the key id:', command: 'repro-oci key generate -o signing' },
+    { says: 'An ECDSA P-256 key pair instead, described as JSON:', command: 'repro-oci key generate --type ecdsa-p256 -o keys/release --json' },
+  ],
   inspect: [
     { says: 'Show an image: manifests, config, layers with digests, diffIDs and sizes:', command: 'repro-oci inspect oci:image:latest' },
     { says: 'The same as JSON, from a registry:', command: 'repro-oci inspect docker://docker.io/library/archlinux:latest --json' },

@@ -7,6 +7,7 @@ import { registerDiff } from './diff.js';
 import { registerExample } from './example.js';
 import { registerInspect } from './inspect.js';
 import { registerInstall } from './install.js';
+import { registerKey } from './key.js';
 import { registerLock } from './lock.js';
 import { registerRebuild } from './rebuild.js';
 import { registerStatus } from './status.js';
@@ -18,6 +19,7 @@ export function registerCommands(program: Command): void {
   registerRebuild(program);
   registerDiff(program);
   registerStatus(program);
+  registerKey(program);
   registerInspect(program);
   registerCopy(program);
   registerArchive(program);
