@@ -3,6 +3,7 @@ import { Readable } from 'node:stream';
 import { decompressAuto, detectCompression } from '../compress/index.js';
 import { UserError } from '../errors.js';
 import { sha256, type Digest } from '../oci/digest.js';
+import { repeatedJsonKey } from '../util/json-keys.js';
 import { byteOrder } from '../util/order.js';
 import { displayName } from '../util/raw-name.js';
 
@@ -274,7 +275,7 @@ function parseLink(json: Buffer, what: string): Link {
   } catch {
     return fail(what, 'is not JSON');
   }
-  const repeated = repeatedKey(text);
+  const repeated = repeatedJsonKey(text);
   if (repeated !== undefined) fail(what, `JSON key ${shown(repeated)} appears twice in one object`);
   if (!isObject(value)) return fail(what, 'is not a JSON object');
   onlyFields(value, ['signatures', 'signed'], what, 'in-toto metablock');
@@ -387,34 +388,6 @@ function findProduct(link: Link, expected: ExpectedProduct, what: string): [stri
   if (matches.length === 0) fail(what, `no product for ${shown(`${stem}*`)} (products: ${listed})`);
   if (matches.length > 1) fail(what, `several products for ${shown(`${stem}*`)}: ${matches.map(shown).join(', ')}`);
   return [matches[0]!, link.products[matches[0]!]!];
-}
-
-/**
- * The first object key that appears twice in one object of a JSON text JSON.parse accepted (it keeps the last;
- * other parsers keep the first or refuse). Strings are skipped whole, so only structural braces count.
- */
-function repeatedKey(text: string): string | undefined {
-  const stack: (Set<string> | undefined)[] = [];
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (c === '{') stack.push(new Set());
-    else if (c === '[') stack.push(undefined);
-    else if (c === '}' || c === ']') stack.pop();
-    else if (c === '"') {
-      let j = i + 1;
-      while (text[j] !== '"') j += text[j] === '\\' ? 2 : 1;
-      const keys = stack[stack.length - 1];
-      let k = j + 1;
-      while (k < text.length && ' \t\r\n'.includes(text[k]!)) k++;
-      if (keys !== undefined && text[k] === ':') {
-        const key = JSON.parse(text.slice(i, j + 1)) as string;
-        if (keys.has(key)) return key;
-        keys.add(key);
-      }
-      i = j;
-    }
-  }
-  return undefined;
 }
 
 function onlyFields(value: Record<string, unknown>, allowed: readonly string[], what: string, kind: string): void {

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
-import { link, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { errorMessage, NotFoundError, UserError } from '../errors.js';
 import { DEFAULT_RETRY, fetchBytes, type RetryPolicy } from '../fetch/download.js';
-import { ensureDir, settled, siblingTempPath } from '../util/fs.js';
-import { writeFailure } from '../util/fs-error.js';
+import { ensureDir } from '../util/fs.js';
+import { writeNewFile } from '../util/new-file.js';
 import { parsePublicKeys, publicKeyPem, type AttestationKey } from './attestation.js';
 import type { ApiGeneration, KeySource, Rebuilder } from './model.js';
 
@@ -76,26 +76,19 @@ async function readPin(path: string, url: string): Promise<AttestationKey[] | un
 }
 
 /**
- * Pins `keys` unless another process pinned first: the file is linked into place, which fails when it exists,
- * so two first uses never overwrite each other. Returns what is pinned now.
+ * Pins `keys` unless another process pinned first: the file is created only where none exists (writeNewFile), so
+ * two first uses never overwrite each other. Returns what is pinned now.
  */
 async function pin(path: string, url: string, keys: AttestationKey[]): Promise<AttestationKey[]> {
   await ensureDir(join(path, '..'));
-  const temp = siblingTempPath(path);
   const doc: PinDocument = { url, keys: keys.map((k) => publicKeyPem(k.key)) };
   try {
-    await writeFile(temp, `${JSON.stringify(doc, null, 2)}\n`, { mode: 0o644 });
-    const handle = await open(temp, 'r+');
-    await handle.sync();
-    await handle.close();
-    await link(temp, path);
+    await writeNewFile(path, `${JSON.stringify(doc, null, 2)}\n`, 0o644);
     return keys;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return (await readPin(path, url))!;
-    throw writeFailure(err, path, temp);
-  } finally {
-    await rm(temp, { force: true });
-    settled(temp);
+    const existing = await readPin(path, url);
+    if (existing) return existing;
+    throw err;
   }
 }
 
