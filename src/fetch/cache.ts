@@ -17,7 +17,16 @@ import { VerifiedFile } from './verified-file.js';
  * Location: --cache, else $REPRO_OCI_CACHE, else $XDG_CACHE_HOME/repro-oci, else ~/.cache/repro-oci.
  */
 export class ContentCache {
+  /** Directories this process made or found already: mkdir once each, not once per entry. */
+  private readonly madeDirs = new Set<string>();
+
   constructor(readonly root: string) {}
+
+  private async makeDir(dir: string): Promise<void> {
+    if (this.madeDirs.has(dir)) return;
+    await mkdir(dir, { recursive: true });
+    this.madeDirs.add(dir);
+  }
 
   static at(dir?: string): ContentCache {
     const env = process.env;
@@ -55,12 +64,14 @@ export class ContentCache {
    * (taken by rename, so two processes never adopt the same one; other dead ones are removed), else a name
    * that does not exist yet.
    */
-  async partial(digest: Digest): Promise<string> {
+  async partial(digest: Digest, options: { resume?: boolean } = {}): Promise<string> {
     const dir = join(this.root, 'partial');
-    await mkdir(dir, { recursive: true }).catch((err: unknown) => {
+    const mine = join(dir, `${digestHex(digest)}.${uniqueSuffix()}.part`);
+    await this.makeDir(dir).catch((err: unknown) => {
       throw cacheError(dir, err);
     });
-    const mine = join(dir, `${digestHex(digest)}.${uniqueSuffix()}.part`);
+    // Small answers (`resume: false`) are never resumed: no scan of the directory, which thousands would repeat.
+    if (options.resume === false) return mine;
     const ours = new RegExp(`^${digestHex(digest)}\\.(.+)-[0-9a-f]{12}\\.part$`);
     let adopted = false;
     for (const name of await readdir(dir)) {
@@ -95,7 +106,7 @@ export class ContentCache {
    * was there: a reader sees the old file or the new one, never a mix.
    */
   async place(partial: string, target: string): Promise<void> {
-    await mkdir(dirname(target), { recursive: true });
+    await this.makeDir(dirname(target));
     try {
       await rename(partial, target);
     } catch (err) {

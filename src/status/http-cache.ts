@@ -133,7 +133,7 @@ export class HttpCache {
     const header: Header = { format: FORMAT, url, lastModified: answer.lastModified ?? null, size: answer.body.length, sha256: sha256Hex(answer.body) };
     const line = Buffer.from(`${JSON.stringify(header)}\n`);
     if (line.length > MAX_HEADER) return; // a URL this long is fetched each time rather than stored
-    const partial = await this.store.partial(`sha256:${this.key(url)}`);
+    const partial = await this.store.partial(`sha256:${this.key(url)}`, { resume: false });
     try {
       await writeFile(partial, line, { mode: 0o644 });
       await appendFile(partial, answer.body);
