@@ -43,7 +43,8 @@ export const EXAMPLES: Record<string, ManExample[]> = {
   ],
   status: [
     { says: "Ask two rebuilders whether each package of a spec's lock was reproduced:", command: 'repro-oci status spec.yaml --rebuilder https://reproducible.archlinux.org --rebuilder https://rebuilder.example.org' },
-    { says: 'Require two GOOD answers per package for an image, as JSON:', command: 'repro-oci status docker://docker.io/library/archlinux:latest --rebuilders rebuilders.yaml --require 2 --json' },
+    { says: 'Require two verified GOOD answers per package for an image (three for linux*), as JSON:', command: "repro-oci status docker://docker.io/library/archlinux:latest --rebuilders rebuilders.yaml --require 2 --require 'linux*=3' --json" },
+    { says: "Check a rebuilder's attestations with a key you hold, and show one package in full:", command: 'repro-oci status spec.lock.json --rebuilder https://reproducible.archlinux.org=archlinux-rebuilder.pem --explain glibc' },
   ],
   'key generate': [
     { says: 'Make an ed25519 key pair, signing.key (mode 0600) and signing.pub; prints the key id:', command: 'repro-oci key generate -o signing' },
@@ -141,6 +142,7 @@ const ENVIRONMENT: [string, string][] = [
   ['SOURCE_DATE_EPOCH', 'The timestamp of a build when --source-date-epoch is not given; a spec build otherwise takes its lock\'s date, never the clock.'],
   ['REGISTRY_AUTH_FILE', 'Registry credentials, as containers-auth.json(5); then auth.json of containers and ~/.docker/config.json.'],
   ['XDG_CONFIG_HOME', 'Where status looks for repro-oci/rebuilders.yaml (default ~/.config).'],
+  ['REPRO_OCI_STATE', "Where status pins rebuilders' keys on first use (default $XDG_STATE_HOME/repro-oci, else ~/.local/state/repro-oci)."],
   ['TMPDIR', 'Where scratch directories are made.'],
 ];
 
