@@ -123,11 +123,11 @@ describe('rebuilderd attestations', () => {
       const bytes = link();
       const text = bytes.toString();
       const forged = text.replace('"products":{', `"products":{"${FILE}":{"sha256":"${'0'.repeat(64)}"},"x":{"sha256":"${'0'.repeat(64)}"}},"products":{`);
-      return rejects(Buffer.from(forged), /JSON key products appears twice in one object/);
+      return rejects(Buffer.from(forged), /has the member products twice in one object/);
     });
-    test('not JSON', () => rejects(Buffer.from('<html>rate limited</html>'), /is not JSON$/));
+    test('not JSON', () => rejects(Buffer.from('<html>rate limited</html>'), /not valid JSON at line 1, column 1: /));
     test('not an object', () => rejects(Buffer.from('[1,2]'), /is not a JSON object/));
-    test('not UTF-8', () => rejects(Buffer.concat([Buffer.from('{"signed":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]), /is not UTF-8 text/));
+    test('not UTF-8', () => rejects(Buffer.concat([Buffer.from('{"signed":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]), /is not valid UTF-8/));
     test('a layout, not a link', () => rejects(tamperLink(link(), (d) => (d.signed._type = 'layout')), /is an in-toto layout, not a link/));
     test('a float where canonical JSON has integers only', () => rejects(tamperLink(link(), (d) => (d.signed.byproducts = { 'return-value': 0.5 })), /link byproducts return-value is not a string or an integer/));
     test('a control character on which implementations sign different bytes', () =>

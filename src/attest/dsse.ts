@@ -1,8 +1,7 @@
 import { UserError } from '../errors.js';
 import { canonicalJsonBytes } from '../oci/canonical-json.js';
 import { isDigest, digestHex, type Digest } from '../oci/digest.js';
-import { repeatedJsonKey } from '../util/json-keys.js';
-import { parseJsonText } from '../util/json-text.js';
+import { parseStrictJson } from '../util/json-keys.js';
 import { displayName } from '../util/raw-name.js';
 import { signBytes, verifyBytes, type PublicSigningKey, type SigningKey } from './signing-key.js';
 
@@ -54,15 +53,7 @@ export interface DecodedEnvelope {
 /** An envelope's fields, decoded and checked, signatures not yet verified. */
 export function decodeEnvelope(bytes: Uint8Array, what: string): DecodedEnvelope {
   if (bytes.length > MAX_ENVELOPE_BYTES) fail(what, `${bytes.length} bytes is more than the ${MAX_ENVELOPE_BYTES} a DSSE envelope may have`);
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
-  } catch {
-    return fail(what, 'is not valid UTF-8');
-  }
-  const value = parseJsonText(text, what);
-  const repeated = repeatedJsonKey(text);
-  if (repeated !== undefined) fail(what, `has the member ${shown(repeated)} twice in one object`);
+  const value = parseStrictJson(bytes, what);
   if (!isObject(value)) fail(what, 'is not a JSON object (a DSSE envelope)');
   const payload = base64Field(value, 'payload', what, Infinity);
   if (typeof value.payloadType !== 'string') fail(what, 'payloadType is missing or not a string');
@@ -166,15 +157,7 @@ export function verifyStatement(bytes: Uint8Array, trustedKeys: readonly PublicS
 }
 
 export function parseStatement(payload: Buffer, what: string): Statement {
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(payload);
-  } catch {
-    return fail(what, 'is not valid UTF-8');
-  }
-  const value = parseJsonText(text, what);
-  const repeated = repeatedJsonKey(text);
-  if (repeated !== undefined) fail(what, `has the member ${shown(repeated)} twice in one object`);
+  const value = parseStrictJson(payload, what);
   if (!isObject(value)) fail(what, 'is not a JSON object (an in-toto statement)');
   if (value._type !== STATEMENT_V1_TYPE) fail(what, `_type is ${shown(String(value._type))}, not ${STATEMENT_V1_TYPE}`);
   if (typeof value.predicateType !== 'string' || value.predicateType === '') fail(what, 'predicateType is missing or not a string');

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { decompressAuto, detectCompression } from '../compress/index.js';
 import { UserError } from '../errors.js';
 import { sha256, type Digest } from '../oci/digest.js';
-import { repeatedJsonKey } from '../util/json-keys.js';
+import { parseStrictJson } from '../util/json-keys.js';
 import { byteOrder } from '../util/order.js';
 import { displayName } from '../util/raw-name.js';
 
@@ -263,20 +263,7 @@ async function decodeBody(bytes: Buffer, what: string): Promise<Buffer> {
 }
 
 function parseLink(json: Buffer, what: string): Link {
-  let text: string;
-  try {
-    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(json);
-  } catch {
-    return fail(what, 'is not UTF-8 text');
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return fail(what, 'is not JSON');
-  }
-  const repeated = repeatedJsonKey(text);
-  if (repeated !== undefined) fail(what, `JSON key ${shown(repeated)} appears twice in one object`);
+  const value = parseStrictJson(json, what);
   if (!isObject(value)) return fail(what, 'is not a JSON object');
   onlyFields(value, ['signatures', 'signed'], what, 'in-toto metablock');
   const signed = value.signed;

@@ -1,3 +1,7 @@
+import { UserError } from '../errors.js';
+import { parseJsonText } from './json-text.js';
+import { displayName } from './raw-name.js';
+
 /**
  * The first object member name that appears twice in one object of `text`, a JSON text that JSON.parse accepted,
  * or undefined. JSON.parse keeps the last of the two; Go's encoding/json also does but other parsers keep the first
@@ -30,4 +34,22 @@ function nextSignificant(text: string, from: number): string | undefined {
   let at = from;
   while (at < text.length && ' \t\r\n'.includes(text[at]!)) at++;
   return text[at];
+}
+
+/**
+ * A signed document's JSON read strictly: UTF-8 without substitutions, JSON (a syntax error with its line and
+ * column), and no member name twice in one object — each refusal one line naming `what`. Verifiers of signed
+ * documents (attestations, DSSE envelopes, in-toto statements) read through this one gate.
+ */
+export function parseStrictJson(bytes: Uint8Array, what: string): unknown {
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch {
+    throw new UserError(`${what}: is not valid UTF-8`);
+  }
+  const value = parseJsonText(text, what);
+  const repeated = repeatedJsonKey(text);
+  if (repeated !== undefined) throw new UserError(`${what}: has the member ${displayName(repeated.length > 100 ? `${repeated.slice(0, 100)}…` : repeated)} twice in one object`);
+  return value;
 }
