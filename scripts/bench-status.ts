@@ -27,7 +27,7 @@ import { CLI, makeTempDir, removeDir, run } from '../test/support/cli.js';
 import { startRebuilder, type FakeRebuilderOptions, type FakeRow } from '../test/support/rebuilderd.js';
 import { syntheticFile, syntheticRows, writeStatusLock } from '../test/support/status-fixtures.js';
 import { generateKeyPairSync } from 'node:crypto';
-import { publicKeyPem, signLink } from '../src/status/attestation.js';
+import { publicKeyPem, signRebuildLink } from '../src/status/attestation.js';
 
 interface Counts {
   requests: number;
@@ -50,8 +50,7 @@ async function serve(setup: ServerSetup): Promise<void> {
   const { privateKey } = generateKeyPairSync('ed25519');
   const attestation = (row: FakeRow): Buffer => {
     const { fileName, sha256 } = syntheticFile(row);
-    const hashes = { sha256 };
-    return signLink({ _type: 'link', name: `rebuild ${fileName}`, materials: { [fileName]: hashes }, products: { [fileName]: hashes }, environment: null, byproducts: {}, command: [] }, [privateKey]);
+    return signRebuildLink(fileName, sha256, [privateKey]);
   };
   const fake = await startRebuilder({ ...setup, rows, publicKeys: [publicKeyPem(privateKey)], attestation });
   const started = process.cpuUsage();

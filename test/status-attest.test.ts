@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { PackageStatus, StatusReport } from '../src/status/model.js';
@@ -50,7 +50,7 @@ describe('status: attestations, keys and pinning', () => {
 
   before(async () => {
     dir = await makeTempDir('status-attest');
-    env = { REPRO_OCI_RETRY_DELAY_MS: '1', REPRO_OCI_PROGRESS: '0', XDG_CONFIG_HOME: '/nonexistent' };
+    env = { REPRO_OCI_RETRY_DELAY_MS: '1', REPRO_OCI_PROGRESS: '0', XDG_CONFIG_HOME: '/nonexistent', REPRO_OCI_CACHE: join(dir, 'default-cache') };
     const raw = sampleLock({ name: 'bash', version: '5.2.026-2', filename: 'x.pkg.tar.zst', sha256: 'a'.repeat(64), csize: 10 }) as { packages: Record<string, unknown>[]; targets: string[] };
     raw.targets = PACKAGES.map((p) => p.name);
     raw.packages = PACKAGES.map((p) => ({ ...raw.packages[0], name: p.name, version: p.version, arch: p.arch, repository: p.repo, filename: LOCKED.get(p.name)!.fileName, urls: [LOCKED.get(p.name)!.fileName], sha256: LOCKED.get(p.name)!.sha256 }));
@@ -236,6 +236,7 @@ describe('status: attestations, keys and pinning', () => {
     assert.equal(cells[2]!.state, 'invalid');
     assert.match((cells[2] as { reason: string }).reason, /has no signatures$/);
     for (const c of cells) assert.ok(!('reason' in c) || !c.reason.includes('\n'));
-    assert.ok(!existsSync(join(dir, 'state', 'huge')));
+    // An oversized answer is refused at its limit, not retried: each attestation was asked for once.
+    assert.equal(hostile.requests.filter((q) => q.endsWith('/attestation')).length, 3, hostile.requests.join(' '));
   });
 });

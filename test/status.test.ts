@@ -16,9 +16,14 @@ import { sampleLock } from './support/raw-lock.js';
 import { makeKeyPair } from './support/in-toto.js';
 import { downRebuilderUrl, signing, startRebuilder, type FakeRebuilder, type FakeRow } from './support/rebuilderd.js';
 
+// Pinned keys and the rebuilders cache of this file's runs: never the user's own.
 const STATE = join(tmpdir(), `repro-oci-status-state-${process.pid}`);
-const ENV = { REPRO_OCI_RETRY_DELAY_MS: '1', REPRO_OCI_PROGRESS: '0', XDG_CONFIG_HOME: '/nonexistent', REPRO_OCI_STATE: STATE };
-after(() => rmSync(STATE, { recursive: true, force: true }));
+const CACHE = join(tmpdir(), `repro-oci-status-cache-${process.pid}`);
+const ENV = { REPRO_OCI_RETRY_DELAY_MS: '1', REPRO_OCI_PROGRESS: '0', XDG_CONFIG_HOME: '/nonexistent', REPRO_OCI_STATE: STATE, REPRO_OCI_CACHE: CACHE };
+after(() => {
+  rmSync(STATE, { recursive: true, force: true });
+  rmSync(CACHE, { recursive: true, force: true });
+});
 
 
 /** Four packages over two repositories, one with an epoch. */

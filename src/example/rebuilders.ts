@@ -1,7 +1,7 @@
 import { createHash, createPrivateKey, type KeyObject } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import type { Lock } from '../lock/lock.js';
-import { publicKeyPem, signLink } from '../status/attestation.js';
+import { publicKeyPem, signRebuildLink } from '../status/attestation.js';
 import { startRebuilder, type FakeRebuilder, type FakeRow } from './rebuilderd-emulator.js';
 
 /**
@@ -34,9 +34,7 @@ function signer(lock: Lock, key: KeyObject): { publicKeys: string[]; attestation
     publicKeys: [publicKeyPem(key)],
     attestation: (row) => {
       const p = files.get(row.name);
-      if (!p) return undefined;
-      const hashes = { sha256: p.sha256 };
-      return signLink({ _type: 'link', name: `rebuild ${p.filename}`, materials: { [p.filename]: hashes }, products: { [p.filename]: hashes }, environment: null, byproducts: {}, command: [] }, [key]);
+      return p && signRebuildLink(p.filename, p.sha256, [key]);
     },
   };
 }

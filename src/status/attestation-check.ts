@@ -16,8 +16,6 @@ const MAX_ATTESTATION = 1024 * 1024;
 export interface AttestationOptions {
   timeoutMs: number;
   retry?: RetryPolicy;
-  /** Requests in flight per rebuilder. */
-  concurrency: number;
   /**
    * Attestations kept by URL (an attestation does not change once made): a kept one is verified again on every use,
    * and one that no longer verifies is dropped and fetched afresh once.
@@ -49,29 +47,29 @@ export function rowLinks(rebuilder: Rebuilder, api: ApiGeneration, row: Rebuilde
 export async function checkAttestation(pkg: StatusPackage, url: string | undefined, keys: readonly AttestationKey[], rebuilder: Rebuilder, options: AttestationOptions): Promise<AttestationCheck> {
   if (url === undefined) return { state: 'unverified', reason: 'the rebuilder lists no attestation for it' };
   if (keys.length === 0) return { state: 'unverified', reason: 'no key to verify its attestation', url };
-  const what = `rebuilder ${rebuilder.name}`;
-  const get = (): Promise<Buffer> =>
-    options.cache
-      ? options.cache.get(url, what, { limit: MAX_ATTESTATION, retry: options.retry ?? DEFAULT_RETRY, timeoutMs: options.timeoutMs, revalidate: false })
-      : fetchBytes(url, what, MAX_ATTESTATION, options.retry ?? DEFAULT_RETRY, options.timeoutMs);
-  let check = await fetchAndVerify(pkg, url, keys, rebuilder, get);
-  if (check.state === 'invalid' && options.cache) {
-    // A kept attestation that does not verify (a damaged or forged answer kept once) is never trusted: fetched afresh.
-    await options.cache.forget(url);
-    check = await fetchAndVerify(pkg, url, keys, rebuilder, get);
+  // A kept attestation is checked like a fetched one; one that does not verify (a damaged or forged entry) is
+  // dropped and asked for again, so only a kept body is ever fetched twice.
+  const kept = await options.cache?.stored(url, MAX_ATTESTATION);
+  if (kept) {
+    const check = await verifyBody(pkg, url, keys, kept);
+    if (check.state !== 'invalid') return check;
+    await options.cache!.forget(url);
   }
-  return check;
-}
-
-async function fetchAndVerify(pkg: StatusPackage, url: string, keys: readonly AttestationKey[], rebuilder: Rebuilder, fetchIt: () => Promise<Buffer>): Promise<AttestationCheck> {
+  const what = `rebuilder ${rebuilder.name}`;
   let bytes: Buffer;
   try {
-    bytes = await fetchIt();
+    bytes = options.cache
+      ? await options.cache.get(url, what, { limit: MAX_ATTESTATION, retry: options.retry ?? DEFAULT_RETRY, timeoutMs: options.timeoutMs, revalidate: false })
+      : await fetchBytes(url, what, MAX_ATTESTATION, options.retry ?? DEFAULT_RETRY, options.timeoutMs);
   } catch (err) {
     if (err instanceof NotFoundError) return { state: 'unverified', reason: 'the rebuilder serves no attestation for it (HTTP 404)', url };
     if (!(err instanceof UserError)) throw err;
-    return { state: 'unverified', reason: `its attestation could not be fetched: ${errorMessage(err).replace(`rebuilder ${rebuilder.name}: `, '')}`, url };
+    return { state: 'unverified', reason: `its attestation could not be fetched: ${errorMessage(err).replace(`${what}: `, '')}`, url };
   }
+  return verifyBody(pkg, url, keys, bytes);
+}
+
+async function verifyBody(pkg: StatusPackage, url: string, keys: readonly AttestationKey[], bytes: Buffer): Promise<AttestationCheck> {
   try {
     const expected = { name: pkg.name, version: pkg.version, arch: pkg.arch, ...(pkg.fileName ? { fileName: pkg.fileName } : {}), ...(pkg.sha256 ? { sha256: pkg.sha256 } : {}) };
     const verified = await verifyAttestation(bytes, keys, expected, 'attestation');

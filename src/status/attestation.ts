@@ -175,6 +175,15 @@ export function signLink(signed: Record<string, unknown>, privateKeys: readonly 
   return Buffer.from(JSON.stringify({ signatures, signed }), 'utf8');
 }
 
+/**
+ * A link in the shape rebuilderd's worker signs after a byte-for-byte match (`rebuild <file>`, the file as material
+ * and product, environment null), with only the sha256 hash: what the example's and the benchmark's rebuilders serve.
+ */
+export function signRebuildLink(fileName: string, sha256: string, privateKeys: readonly KeyObject[]): Buffer {
+  const hashes = { sha256 };
+  return signLink({ _type: 'link', name: `rebuild ${fileName}`, materials: { [fileName]: hashes }, products: { [fileName]: hashes }, environment: null, byproducts: {}, command: [] }, privateKeys);
+}
+
 /** An ed25519 public key as standard PEM (RFC 8410 SPKI), for key files and `/meta/public-keys` bodies. */
 export function publicKeyPem(key: KeyObject): string {
   return (key.type === 'public' ? key : createPublicKey(key)).export({ type: 'spki', format: 'pem' }).toString();

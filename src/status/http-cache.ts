@@ -93,6 +93,11 @@ export class HttpCache {
     return answer.body;
   }
 
+  /** The stored body for `url`, checked in full, without asking the server; undefined when none is kept. */
+  async stored(url: string, limit: number): Promise<Buffer | undefined> {
+    return (await this.read(url, limit))?.body;
+  }
+
   /** Drops the stored answer for `url`, if any: a caller that found it wrong (an attestation that no longer verifies). */
   async forget(url: string): Promise<void> {
     await this.store.evict(this.entryPath(url), undefined);

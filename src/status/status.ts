@@ -88,7 +88,7 @@ async function checkAttestations(set: PackageSet, answers: readonly RebuilderAns
     const found = goods.length > 0 || answer.rebuilder.keys?.length ? await keysFor(answer.rebuilder, answer.api, { stateDir, timeoutMs }) : { source: 'none' as const, keys: [], note: null };
     keys.set(answer.rebuilder.name, found);
     await mapLimited(goods, DEFAULT_QUERY.concurrency, async ({ pkg, cell }) => {
-      cell.attestation = await checkAttestation(pkg, cell.links?.attestation, found.keys, answer.rebuilder, { timeoutMs, concurrency: DEFAULT_QUERY.concurrency, ...(options.cache ? { cache: options.cache } : {}) });
+      cell.attestation = await checkAttestation(pkg, cell.links?.attestation, found.keys, answer.rebuilder, { timeoutMs, ...(options.cache ? { cache: options.cache } : {}) });
     });
   }));
   return keys;
