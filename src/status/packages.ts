@@ -39,10 +39,13 @@ export function installedPackage(bytes: Buffer, what: string): StatusPackage {
   };
 }
 
+/** An image with neither a recipe nor a pacman database: nothing to check (status), nothing to list (inspect). */
+export class NoPackagesError extends UserError {}
+
 /** The packages pacman's local database lists in a merged view of an image's layers (whiteouts applied). */
 export function packagesFromPacmanDb(merged: LayerIndex): StatusPackage[] {
   const descs = [...merged.pacmanDb.keys()].filter((path) => LOCAL_DESC.test(path)).sort(byteOrder);
-  if (descs.length === 0) throw new UserError(`the image has no recipe and no pacman database (${LOCAL_DB_DIR}/*/desc): no packages to check`);
+  if (descs.length === 0) throw new NoPackagesError(`the image has no recipe and no pacman database (${LOCAL_DB_DIR}/*/desc): no packages to check`);
   return descs.map((path) => installedPackage(merged.pacmanDb.get(path)!, `image ${displayName(path)}`));
 }
 

@@ -1,11 +1,10 @@
-import { UserError } from '../errors.js';
 import { RECIPE_LABEL, parseRecipe } from '../image/recipe.js';
 import { readRecipeBytes } from '../verify/rebuild.js';
 import { isIndexMediaType } from '../oci/mediatypes.js';
 import { checkConfig, checkIndex, checkManifest, type RawJson } from '../oci/raw-json.js';
 import { Annotation, type Descriptor, type ImageConfig, type Index, type Manifest } from '../oci/types.js';
 import type { PackageSet } from '../status/model.js';
-import { packagesFromImage, packagesFromLock } from '../status/packages.js';
+import { NoPackagesError, packagesFromImage, packagesFromLock } from '../status/packages.js';
 import { readJsonBlob } from './layout.js';
 import { openSource, type TransportOptions } from './open.js';
 import { resolvePlatformManifest } from './platform-manifest.js';
@@ -53,8 +52,6 @@ export interface InspectReport {
   notes?: string[];
 }
 
-/** The start of what packagesFromImage says about an image that has neither: for inspect, nothing to list. */
-const NO_PACKAGES = 'the image has no recipe and no pacman database';
 
 /** Packages by name, as `pacman -Q` lists them (a lock keeps install order). */
 function byName(set: PackageSet): PackageSet {
@@ -93,7 +90,7 @@ async function describeContent(source: ImageSource, descriptor: Descriptor, raw:
   try {
     return { packages: await packagesFromImage(rootedAt(source, descriptor, raw), `manifest ${descriptor.digest}`) };
   } catch (err) {
-    if (err instanceof UserError && err.message.startsWith(NO_PACKAGES)) return {};
+    if (err instanceof NoPackagesError) return {};
     if (isMissingBlob(err)) {
       notes.push(`packages of manifest ${descriptor.digest} not listed: the source does not hold its layers`);
       return {};
