@@ -2,7 +2,7 @@ import { UserError } from '../errors.js';
 import { fnmatchRegex } from '../util/fnmatch.js';
 import { displayName } from '../util/raw-name.js';
 import { rowLinks } from './attestation-check.js';
-import type { Cell, PackageSet, PackageStatus, Policy, RebuilderAnswer, RebuilderRow, StatusPackage, StatusReport } from './model.js';
+import type { Cell, PackageRule, PackageSet, PackageStatus, Policy, RebuilderAnswer, RebuilderRow, StatusPackage, StatusReport } from './model.js';
 import type { RebuilderKeys } from './keys.js';
 
 /** A row speaks for a package only when name, full version, architecture and repository all match. */
@@ -30,8 +30,14 @@ export function cellFor(pkg: StatusPackage, answer: RebuilderAnswer): Cell {
 
 /** The GOODs needed by a package: the first rule whose glob matches its name, else the policy's default. */
 export function requiredFor(name: string, policy: Policy): number {
-  return policy.rules.find((rule) => fnmatchRegex(rule.match, { pathname: false }).test(name))?.require ?? policy.require;
+  let patterns = compiledRules.get(policy.rules);
+  if (!patterns) compiledRules.set(policy.rules, (patterns = policy.rules.map((rule) => fnmatchRegex(rule.match, { pathname: false }))));
+  const at = patterns.findIndex((pattern) => pattern.test(name));
+  return at === -1 ? policy.require : policy.rules[at]!.require;
 }
+
+/** Each rule list's globs, compiled once rather than once per package. */
+const compiledRules = new WeakMap<readonly PackageRule[], RegExp[]>();
 
 /** A GOOD counts when its attestation is verified, or, with attestations optional, when it is not invalid. */
 function counts(cell: Cell, policy: Policy): boolean {
