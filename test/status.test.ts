@@ -50,8 +50,8 @@ const good = (p: (typeof PACKAGES)[number]): FakeRow => ({ name: p.name, version
 /** The files writeLock locks, by package name. */
 const LOCKED = new Map(PACKAGES.map((p, i) => [p.name, { fileName: `${p.name}-${p.version.replace(':', '')}-${p.arch}.pkg.tar.zst`, sha256: String(i).repeat(64) }]));
 
-async function status(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string; report?: StatusReport }> {
-  const r = await runCli(['status', ...args], { env: ENV });
+async function status(args: string[], timeoutMs?: number): Promise<{ code: number | null; stdout: string; stderr: string; report?: StatusReport }> {
+  const r = await runCli(['status', ...args], { env: ENV, ...(timeoutMs ? { timeoutMs } : {}) });
   const report = args.includes('--json') && r.code !== 2 ? (JSON.parse(r.stdout) as StatusReport) : undefined;
   return { code: r.code, stdout: r.stdout, stderr: r.stderr, ...(report ? { report } : {}) };
 }
@@ -150,9 +150,10 @@ describe('status against fake rebuilders', () => {
     const slow = await startRebuilder({ api: 'v1', rows: PACKAGES.map(good), delayMs: 3000 });
     servers.push(slow);
     const down = await downRebuilderUrl();
-    const started = Date.now();
-    const r = await status([lock, '--rebuilder', a.url, '--rebuilder', down, '--rebuilder', slow.url, '--timeout', '200ms', '--json']);
-    assert.ok(Date.now() - started < 15000);
+    // A watchdog, not a stopwatch, bounds a hang; that --timeout was applied shows in the slow rebuilder's
+    // "no answer … after N attempts" below (without it, its 3 s answers would arrive and count).
+    const r = await status([lock, '--rebuilder', a.url, '--rebuilder', down, '--rebuilder', slow.url, '--timeout', '200ms', '--json'], 60_000);
+    assert.notEqual(r.code, null, 'killed by the watchdog: --timeout was not applied');
     assert.equal(r.code, 0, r.stderr);
     for (const p of r.report!.packages) assert.deepEqual(p.cells.map((x) => x.state), ['GOOD', 'no answer', 'no answer']);
     assert.ok(r.report!.rebuilders[1]!.error!.length > 0);
