@@ -245,6 +245,17 @@ describe('publish through a registry that fails', () => {
     const ok = await publish(repo.spec, ['--to', `docker://${proxy.host}/${repoName}:1`]);
     assert.equal(ok.code, 0, ok.stderr);
     assert.equal((await getManifest(registry.host, repoName, '1')).digest, digest);
+
+    // A referrers index that does not match its digest on the way back (the registry's, or what a proxy made of it)
+    // is an error before any tag: publish never writes an index it could not read.
+    proxy.requests.length = 0;
+    proxy.faults.push({ match: new RegExp(`^GET ${at}/manifests/${referrersTag(digest)}$`), times: Infinity, kind: 'corrupt' });
+    const corrupt = await publish(repo.spec, ['--to', `docker://${proxy.host}/${repoName}:2`]);
+    proxy.faults.pop();
+    assert.equal(corrupt.code, 2, corrupt.stderr);
+    assert.match(corrupt.stderr, /\nrepro-oci: [^\n]*referrers tag sha256-[0-9a-f]{64}: [^\n]*\(nothing was tagged: every tag is where it was\)\n$/);
+    assert.ok(!proxy.requests.some((l) => l.startsWith(`PUT ${at}/manifests/2`) || l.startsWith(`PUT ${at}/manifests/${referrersTag(digest)}`)), proxy.requests.join('\n'));
+    assert.equal((await getManifest(registry.host, repoName, '2')).status, 404);
   });
 });
 
