@@ -39,6 +39,14 @@ export class NotFoundError extends UserError {
   }
 }
 
+/** Setup commands gave different results in two runs: the spec cannot be built reproducibly (publish: a failed check). */
+export class NondeterministicError extends UserError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NondeterministicError';
+  }
+}
+
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

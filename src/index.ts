@@ -67,6 +67,17 @@ export { HttpCache } from './status/http-cache.js';
 export { explainPackage, formatExplain, formatStatus } from './status/verdict.js';
 export { defaultStateDir } from './status/keys.js';
 export { parsePublicKeys, publicKeyPem, signLink, verifyAttestation, type AttestationKey, type ExpectedProduct, type VerifiedAttestation } from './status/attestation.js';
+export { publishSpec as publish, type PublishOptions, type PublishResult, type PublishDestination, type PublishCheck } from './publish/publish.js';
+export { formatPublish, publishJson } from './publish/format.js';
+export {
+  verificationStatement,
+  verificationSummary,
+  VSA_PREDICATE_TYPE,
+  ATTESTATION_ARTIFACT_TYPE,
+  ATTESTATION_LAYER_MEDIA_TYPE,
+  type SummaryInput,
+  type ReproOciExtension,
+} from './attest/verification-summary.js';
 export type { StatusReport, PackageStatus, PackageSet, Policy, PackageRule, Rebuilder, Verdict, Cell, AttestationCheck } from './status/model.js';
 
 // Specs, locks, image settings.

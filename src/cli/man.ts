@@ -46,6 +46,10 @@ export const EXAMPLES: Record<string, ManExample[]> = {
     { says: 'Require two verified GOOD answers per package for an image (three for linux*), as JSON:', command: "repro-oci status docker://docker.io/library/archlinux:latest --rebuilders rebuilders.yaml --require 2 --require 'linux*=3' --json" },
     { says: "Check a rebuilder's attestations with a key you hold, and show one package in full:", command: 'repro-oci status spec.lock.json --rebuilder https://reproducible.archlinux.org=archlinux-rebuilder.pem --explain glibc' },
   ],
+  publish: [
+    { says: 'Build, rebuild in an isolated process, and push the image with its recipe and a signed attestation, tag last:', command: 'repro-oci publish spec.yaml --to docker://registry.example.org/team/hello:1 --key signing.key' },
+    { says: 'Also require two verified GOOD answers per package from the rebuilders in a file; check everything, push nothing:', command: 'repro-oci publish spec.yaml --to docker://registry.example.org/team/hello:1 --key signing.key --rebuilders rebuilders.yaml --require-rebuilders 2 --dry-run' },
+  ],
   'key generate': [
     { says: 'Make an ed25519 key pair, signing.key (mode 0600) and signing.pub; prints the key id:', command: 'repro-oci key generate -o signing' },
     { says: 'An ECDSA P-256 key pair instead, described as JSON:', command: 'repro-oci key generate --type ecdsa-p256 -o keys/release --json' },

@@ -1,12 +1,11 @@
-import { canonicalJsonBytes } from '../oci/canonical-json.js';
-import { sha256 } from '../oci/digest.js';
-import { isIndexMediaType, MediaType } from '../oci/mediatypes.js';
+import { isIndexMediaType } from '../oci/mediatypes.js';
 import { checkConfig, checkIndex, checkManifest, type RawJson } from '../oci/raw-json.js';
 import type { Descriptor, Manifest } from '../oci/types.js';
 import { bytesStream, LayoutDestination, readJsonBlob } from '../transports/layout.js';
 import type { ImageSource } from '../transports/types.js';
 import { RECIPE_LABEL } from './recipe.js';
-import { readRecipeBytes, RECIPE_ARTIFACT_TYPE } from '../verify/rebuild.js';
+import { readRecipeBytes } from '../verify/rebuild.js';
+import { recipeArtifact } from '../publish/artifacts.js';
 
 export interface ArchiveResult {
   root: Descriptor;
@@ -14,8 +13,6 @@ export interface ArchiveResult {
   recipes: number;
   layers: boolean;
 }
-
-const EMPTY_CONFIG = Buffer.from('{}');
 
 /**
  * Keeps the exact bytes a digest stands for — index, manifests, configs, and layers when asked — in an OCI layout,
@@ -51,15 +48,10 @@ export async function archiveImage(source: ImageSource, dir: string, tag: string
   };
   const keepRecipe = async (subject: Descriptor, manifest: Manifest): Promise<Descriptor> => {
     const { bytes } = await readRecipeBytes(source, subject, manifest);
-    const recipe: Descriptor = { mediaType: RECIPE_ARTIFACT_TYPE, digest: sha256(bytes), size: bytes.length };
-    const empty: Descriptor = { mediaType: MediaType.OciEmpty, digest: sha256(EMPTY_CONFIG), size: EMPTY_CONFIG.length };
-    const artifact = { schemaVersion: 2, mediaType: MediaType.OciManifest, artifactType: RECIPE_ARTIFACT_TYPE, config: empty, layers: [recipe], subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size } };
-    const artifactBytes = canonicalJsonBytes(artifact);
-    const descriptor: Descriptor = { mediaType: MediaType.OciManifest, digest: sha256(artifactBytes), size: artifactBytes.length, artifactType: RECIPE_ARTIFACT_TYPE };
-    await put(recipe, bytes);
-    await put(empty, EMPTY_CONFIG);
-    await put(descriptor, artifactBytes);
-    return descriptor;
+    const artifact = recipeArtifact(subject, bytes); // the same artifact `publish` pushes
+    for (const blob of artifact.blobs) await put(blob.descriptor, blob.bytes);
+    await put(artifact.descriptor, artifact.bytes);
+    return artifact.descriptor;
   };
   try {
     const { descriptor, raw } = await source.root();

@@ -3,7 +3,7 @@ import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { chmod, lchown, lstat, readdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { UserError } from '../errors.js';
+import { NondeterministicError, UserError } from '../errors.js';
 import type { TreeNode } from '../install/installer.js';
 import { materialize } from '../install/materialize.js';
 import { PathPatterns } from '../install/noextract.js';
@@ -345,7 +345,7 @@ export async function runSetupCommands(nodes: Map<string, TreeNode>, commands: s
       if (sa.type !== sb.type || sa.mode !== sb.mode || sa.size !== sb.size || sa.link !== sb.link) differing.push(path);
       else if (sa.type === 'file' && (await fileHash(fsPath(rootA, path))) !== (await fileHash(fsPath(rootB, path)))) differing.push(path);
     }
-    if (differing.length > 0) throw new UserError(`setup commands are nondeterministic: ${differing.length} path(s) differ between two runs: ${differing.slice(0, 10).map(displayName).join(', ')}${differing.length > 10 ? ', …' : ''}`);
+    if (differing.length > 0) throw new NondeterministicError(`setup commands are nondeterministic: ${differing.length} path(s) differ between two runs: ${differing.slice(0, 10).map(displayName).join(', ')}${differing.length > 10 ? ', …' : ''}`);
 
     // Fold run A back into the model.
     for (const path of resultA.removed) nodes.delete(path);

@@ -9,6 +9,7 @@ import { registerInspect } from './inspect.js';
 import { registerInstall } from './install.js';
 import { registerKey } from './key.js';
 import { registerLock } from './lock.js';
+import { registerPublish } from './publish.js';
 import { registerRebuild } from './rebuild.js';
 import { registerStatus } from './status.js';
 
@@ -19,6 +20,7 @@ export function registerCommands(program: Command): void {
   registerRebuild(program);
   registerDiff(program);
   registerStatus(program);
+  registerPublish(program);
   registerKey(program);
   registerInspect(program);
   registerCopy(program);

@@ -218,19 +218,8 @@ export class RegistryDestination implements ImageDestination {
     }
   }
 
-  /** PUTs one manifest and checks that the registry names it by our digest. */
   private async putManifest(reference: string, manifest: StagedManifest): Promise<void> {
-    const what = `${this.label}: put manifest ${manifest.descriptor.digest}${reference === manifest.descriptor.digest ? '' : ` as ${reference}`}`;
-    const response = await this.client.request('PUT', `/v2/${this.ref.repository}/manifests/${reference}`, {
-      scopes: this.scopes,
-      headers: { 'Content-Type': manifest.descriptor.mediaType },
-      body: manifest.bytes,
-      what,
-    });
-    if (response.status !== 201 && response.status !== 200 && response.status !== 204) throw await this.client.unexpected(response, what);
-    await response.body?.cancel().catch(() => {});
-    const stored = response.headers.get('docker-content-digest');
-    if (stored && stored !== manifest.descriptor.digest) throw new DigestMismatchError(`${what}: the registry answered Docker-Content-Digest ${stored}`);
+    await putManifestAs(this.client, this.ref, reference, manifest.descriptor, manifest.bytes);
   }
 
   /** The bytes of a document the registry already holds, verified against its digest. */
@@ -276,4 +265,24 @@ export class RegistryDestination implements ImageDestination {
     this.pendingUploads.clear();
     for (const location of [...this.openUploads]) await this.cancelUpload(location);
   }
+}
+
+/**
+ * PUTs one manifest under `reference` (its digest or a tag) and checks that the registry names it by our digest.
+ * Returns the response headers (`OCI-Subject` tells a registry with the referrers API).
+ */
+export async function putManifestAs(client: RegistryClient, ref: DockerReference, reference: string, descriptor: Descriptor, bytes: Buffer): Promise<Headers> {
+  const label = `docker://${formatDockerReference({ registry: ref.registry, repository: ref.repository })}`;
+  const what = `${label}: put manifest ${descriptor.digest}${reference === descriptor.digest ? '' : ` as ${reference}`}`;
+  const response = await client.request('PUT', `/v2/${ref.repository}/manifests/${reference}`, {
+    scopes: [repositoryScope(ref.repository, 'pull,push')],
+    headers: { 'Content-Type': descriptor.mediaType },
+    body: bytes,
+    what,
+  });
+  if (response.status !== 201 && response.status !== 200 && response.status !== 204) throw await client.unexpected(response, what);
+  await response.body?.cancel().catch(() => {});
+  const stored = response.headers.get('docker-content-digest');
+  if (stored && stored !== descriptor.digest) throw new DigestMismatchError(`${what}: the registry answered Docker-Content-Digest ${stored}`);
+  return response.headers;
 }
