@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { signStatement, verifyStatement } from '../src/attest/dsse.js';
@@ -286,18 +286,21 @@ describe('publish of a spec that does not reproduce', { skip: COMMANDS_SKIP }, (
     await assertNothingPushed('pub/nondet', undefined);
   });
 
-  test('a setup command that reads the umask: the independent rebuild differs, the diff names the file, nothing is pushed', async (t) => {
-    // The sandbox hands the caller's umask to setup commands, so one build is self-consistent and only a rebuild
-    // under another umask shows it: the kind of leak the isolated rebuild is there to find.
-    const dir = await makeTempDir('publish-umask');
+  test('a sandbox that leaks the caller\'s time zone: the independent rebuild (another TZ) differs, the diff names the file, nothing is pushed', async (t) => {
+    // The sandbox sets TZ=UTC; this prlimit hands bubblewrap the caller's TZ instead, as a sandbox bug would. One
+    // build is self-consistent (both runs see the same TZ); only a rebuild under another TZ shows it.
+    const dir = await makeTempDir('publish-tz');
     t.after(() => removeDir(dir));
-    const spec = await commandSpec(dir, 'umask > /etc/umask-seen');
-    const r = await runCli(['publish', spec, '--key', keyFile, '--to', `docker://${registry.host}/pub/umask:1`], { env: env(join(work, 'cache')), timeoutMs: 120_000 });
+    const bin = join(dir, 'bin');
+    mkdirSync(bin);
+    writeFileSync(join(bin, 'prlimit'), '#!/bin/sh\nfor a; do shift; if [ "$prev" = TZ ] && [ "$a" = UTC ]; then a="${TZ:-UTC}"; fi; prev=$a; set -- "$@" "$a"; done\nexec /usr/bin/prlimit "$@"\n', { mode: 0o755 });
+    const spec = await commandSpec(dir, 'echo "$TZ" > /etc/tz-seen');
+    const r = await runCli(['publish', spec, '--key', keyFile, '--to', `docker://${registry.host}/pub/tz:1`], { env: { ...env(join(work, 'cache')), PATH: `${bin}:${process.env.PATH}` }, timeoutMs: 120_000 });
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stdout, /^check failed: rebuild: NOT reproducible: the build made sha256:[0-9a-f]{64}, the independent rebuild sha256:[0-9a-f]{64}$/m);
-    assert.match(r.stdout, /\/etc\/umask-seen/, 'the differences name the file');
+    assert.match(r.stdout, /\/etc\/tz-seen/, 'the differences name the file');
     assert.match(r.stdout, /^NOT published: nothing was pushed$/m);
-    await assertNothingPushed('pub/umask', undefined);
+    await assertNothingPushed('pub/tz', undefined);
   });
 });
 

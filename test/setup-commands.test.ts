@@ -40,18 +40,21 @@ async function layerFile(image: string, path: string): Promise<{ content: string
 test('setup commands run in the sandbox; their output is folded back deterministically', { skip: COMMANDS_SKIP }, async (t) => {
   const work = await tempDirFor(t, 'setup-cmd');
   await commandsRepo(work);
-  const commands = [['sh', '-c', 'echo "sde=$SOURCE_DATE_EPOCH tz=$TZ lang=$LANG host=$(hostname)" > /etc/motd; mkdir -p /usr/share/made; echo x > /usr/share/made/file; date +%s%N > /var/cache/ldconfig/aux-cache']];
+  const commands = [['sh', '-c', 'echo "sde=$SOURCE_DATE_EPOCH tz=$TZ lang=$LANG host=$(hostname)" > /etc/motd; mkdir -p /usr/share/made; echo x > /usr/share/made/file; date +%s%N > /var/cache/ldconfig/aux-cache; umask > /etc/umask-seen']];
   writeFileSync(join(work, 'spec.yaml'), spec(commands));
   const env = { REPRO_OCI_CACHE: join(work, 'cache') };
   const a = await runCli(['build', 'spec.yaml', '--source-date-epoch', '1700000000', '-o', `oci:${join(work, 'a')}`], { cwd: work, env });
   assert.equal(a.code, 0, a.stderr);
-  const b = await runCli(['build', 'spec.yaml', '--source-date-epoch', '1700000000', '-o', `oci:${join(work, 'b')}`], { cwd: work, env: { ...env, TZ: 'Asia/Tokyo' } });
+  // Another time zone and umask for the second build: neither reaches the commands.
+  const umask = process.umask(0o077);
+  const b = await runCli(['build', 'spec.yaml', '--source-date-epoch', '1700000000', '-o', `oci:${join(work, 'b')}`], { cwd: work, env: { ...env, TZ: 'Asia/Tokyo' } }).finally(() => process.umask(umask));
   assert.equal(b.code, 0, b.stderr);
   assert.equal(b.stdout, a.stdout);
   const { content, listing } = await layerFile(join(work, 'a'), 'etc/motd');
   assert.equal(content, 'sde=1700000000 tz=UTC lang=C host=repro-oci\n');
   assert.match(listing, /^-rw-r--r-- 0\/0 +\d+ 2023-11-14 22:13 etc\/motd$/m, 'mtime clamped, owner from the model');
   assert.match(listing, /usr\/share\/made\/file$/m);
+  assert.equal((await layerFile(join(work, 'b'), 'etc/umask-seen')).content, '0022\n', 'the sandbox sets the umask, whatever the caller\'s');
   assert.doesNotMatch(listing, /aux-cache/, 'excluded by the preset, so its variation does not matter');
 });
 

@@ -244,7 +244,8 @@ const SIGXFSZ_EXIT = 153;
  */
 async function runSandboxed(sandbox: Sandbox, command: string[], sourceDateEpoch: number): Promise<void> {
   const { identity, limits } = sandbox;
-  const child = spawn('prlimit', bwrapArgs(sandbox, command, sourceDateEpoch), { stdio: ['ignore', 'pipe', 'pipe'], ...(identity.own ? { uid: identity.uid, gid: identity.gid } : {}) });
+  // The host's sh sets the umask (bubblewrap 0.8 has no --umask): the caller's must not reach what commands write.
+  const child = spawn('/bin/sh', ['-c', 'umask 022 && exec prlimit "$@"', 'sh', ...bwrapArgs(sandbox, command, sourceDateEpoch)], { stdio: ['ignore', 'pipe', 'pipe'], ...(identity.own ? { uid: identity.uid, gid: identity.gid } : {}) });
   const stdout = new OutputTail();
   const stderr = new OutputTail();
   child.stdout.on('data', (chunk: Buffer) => stdout.keep(chunk));
