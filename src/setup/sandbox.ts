@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { chmod, lchown, lstat, readdir, stat } from 'node:fs/promises';
+import { chmod, lchown, lstat, readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { UserError } from '../errors.js';
 import type { TreeNode } from '../install/installer.js';
@@ -171,20 +171,32 @@ function failureMessage(what: string, code: number | null, signal: string | null
 }
 
 /** Pids of the processes running as `uid` (the sandbox's own uid: exactly its processes). */
-async function processesOf(uid: number): Promise<number[]> {
+async function processesOf(uid: number, living = false): Promise<number[]> {
   const pids: number[] = [];
   for (const name of await readdir('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     const st = await stat(`/proc/${name}`).catch(() => undefined);
-    if (st?.uid === uid) pids.push(Number(name));
+    if (st?.uid !== uid) continue;
+    if (living && (await isZombie(name))) continue;
+    pids.push(Number(name));
   }
   return pids;
+}
+
+/**
+ * Whether a process has exited and waits to be reaped. bubblewrap's own helper ends up a zombie of the machine's
+ * init, which may take seconds to reap it: it runs nothing, holds nothing and cannot be killed, so waiting for it
+ * would only add those seconds to every command.
+ */
+async function isZombie(pid: string): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'latin1').catch(() => '');
+  return /\) Z /.test(stat) || stat === '';
 }
 
 /** Kills every process of the sandbox's own uid, again until none is left (a fork bomb may still be forking). */
 async function killAll(uid: number): Promise<void> {
   for (let round = 0; round < 100; round++) {
-    const pids = await processesOf(uid);
+    const pids = await processesOf(uid, true);
     if (pids.length === 0) return;
     for (const pid of pids) {
       try {
@@ -292,10 +304,17 @@ export async function runSandboxed(sandbox: Sandbox, command: string[], sourceDa
     if (identity.own) killAll(identity.uid).catch(() => {}); // done again, awaited, once the command has gone
   };
   const timer = setTimeout(() => stop('timeoutMs'), limits.timeoutMs);
+  let wake = (): void => {};
   const watch = (async () => {
     let pause = WATCH_INTERVAL_MS;
     while (running && !stopped) {
-      await new Promise((r) => setTimeout(r, pause));
+      await new Promise<void>((r) => {
+        const sleep = setTimeout(r, pause);
+        wake = () => {
+          clearTimeout(sleep);
+          r();
+        };
+      });
       if (!running) return;
       const started = performance.now();
       if (identity.own && (await processesOf(identity.uid)).length >= limits.processes) stop('processes');
@@ -310,6 +329,7 @@ export async function runSandboxed(sandbox: Sandbox, command: string[], sourceDa
   }).finally(() => {
     running = false;
     clearTimeout(timer);
+    wake(); // the watch's pause ends with the command
   });
   await watch;
   if (identity.own) await killAll(identity.uid); // nothing of the sandbox outlives its command
