@@ -43,7 +43,7 @@ export interface CommandCliOptions {
 
 export function addCommandOptions<T extends { option(flags: string, description: string): T }>(command: T): T {
   return command
-    .option('--no-commands', 'refuse a spec or recipe that has setup commands (before fetching anything)')
+    .option('--no-commands', 'refuse a spec or recipe that has setup commands or runs scriptlets or hooks (before fetching anything)')
     .option('--command-timeout <duration>', 'time limit of each setup command: 500ms, 30s, 10m, 1h (default 10m)')
     .option('--command-disk <size>', 'bytes the setup commands may write: the tree\'s growth, each file, /tmp (default 4G)')
     .option('--command-memory <size>', 'address space of each setup command process (default 4G)')

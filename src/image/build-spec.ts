@@ -22,6 +22,7 @@ import { timed, type Timings } from '../util/timings.js';
 import { RECIPE_LABEL, RECIPE_PATH, serializeRecipe, type Recipe } from './recipe.js';
 import type { SandboxLimits } from '../setup/limits.js';
 import { runSetupCommands } from '../setup/sandbox.js';
+import { runTransaction } from '../setup/scriptlets.js';
 import { applyExcludes, applySetupFiles, contentNode, expandSetup, lockRootPassword, refuseCommands } from '../setup/setup.js';
 import { basename, join, resolve as resolvePath } from 'node:path';
 
@@ -139,6 +140,11 @@ export async function buildFromRecipeInputs(
     const nodes = new Map<string, TreeNode>(tree.entries.map((e) => [e.path, e]));
     const setup = expandSetup(settings.setup);
     await timed(timings, 'setup', async () => {
+      if (setup.scriptlets || setup.hooks) {
+        const done = await runTransaction(nodes, tree.packages, tree.spool, { ...setup, sourceDateEpoch: sde, noExtract: spec.noExtract ?? [], limits: options.limits, log: options.log });
+        done.warnings.concat(done.failures).forEach((w) => options.log(`warning: ${w}`));
+        options.log(`scriptlets and hooks: ${done.ran.length} ran, ${done.changed.length} path(s) changed, ${done.removed.length} removed`);
+      }
       applySetupFiles(nodes, setup, sde);
       if (setup.commands.length) {
         const changes = await runSetupCommands(nodes, setup.commands, sde, setup.exclude, tree.spool, options.limits);
@@ -231,7 +237,7 @@ export async function buildSpecFile(specPath: string, options: SpecFileBuildOpti
   options.outputs.forEach((o) => parseReference(o)); // a typo fails before any work
   const loaded = await loadSpec(specPath);
   const settings = checkImageSettings(loaded.spec.image ?? {}, 'spec image'); // before a lock is made for it
-  if (options.noCommands) refuseCommands(expandSetup(settings.setup).commands, 'spec');
+  if (options.noCommands) refuseCommands(expandSetup(settings.setup), 'spec');
   const mustExist = options.frozen ? '--frozen' : options.lock !== undefined ? '--lock' : undefined;
   const timings: Timings = {};
   const lock = await timed(timings, 'lock', () => lockForBuild(loaded, options.lock ?? defaultLockPath(specPath), options.log ?? (() => {}), mustExist, options.keyExpiry));

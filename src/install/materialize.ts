@@ -78,7 +78,7 @@ async function materializeAtomically(entries: TreeNode[], target: string, root: 
  * in sorted order, so parents exist before children; nothing is ever written through a symlink (the tree model has
  * none in a parent position, and files are created exclusively). Directory metadata is applied last, deepest first.
  */
-async function writeNodes(entries: TreeNode[], root: string, visiting: (node: TreeNode) => void): Promise<MaterializeReport> {
+export async function writeNodes(entries: TreeNode[], root: string, visiting: (node: TreeNode) => void): Promise<MaterializeReport> {
   const isRoot = process.getuid?.() === 0;
   const skipped = new Map<string, number>();
   const skip = (kind: string): void => {

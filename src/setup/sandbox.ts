@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { chmod, lchown, lstat, readdir, stat } from 'node:fs/promises';
+import { chmod, lchown, lstat, readdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { NondeterministicError, UserError } from '../errors.js';
 import type { TreeNode } from '../install/installer.js';
@@ -25,7 +25,7 @@ export interface CommandResult {
   removed: string[];
 }
 
-interface Snapshot {
+export interface Snapshot {
   type: string;
   mode: number;
   size: number;
@@ -33,18 +33,24 @@ interface Snapshot {
   link?: string;
 }
 
+/** One path under root as a scan records it. */
+export async function snapshotEntry(root: string, path: string): Promise<Snapshot> {
+  const st = await lstat(fsPath(root, path), { bigint: true });
+  const type = st.isDirectory() ? 'dir' : st.isFile() ? 'file' : st.isSymbolicLink() ? 'symlink' : 'other';
+  const snap: Snapshot = { type, mode: Number(st.mode & 0o7777n), size: Number(st.size), ctimeNs: st.ctimeNs };
+  if (type === 'symlink') snap.link = await readlinkName(fsPath(root, path));
+  return snap;
+}
+
 /** Every path under root, by its name's raw bytes decoded losslessly (util/raw-name.ts), as the tree model holds it. */
-async function scan(root: string): Promise<Map<string, Snapshot>> {
+export async function scan(root: string): Promise<Map<string, Snapshot>> {
   const out = new Map<string, Snapshot>();
   const walk = async (rel: string): Promise<void> => {
     for (const name of await readdirNames(fsPath(root, rel))) {
       const path = rel ? `${rel}/${name}` : name;
-      const st = await lstat(fsPath(root, path), { bigint: true });
-      const type = st.isDirectory() ? 'dir' : st.isFile() ? 'file' : st.isSymbolicLink() ? 'symlink' : 'other';
-      const snap: Snapshot = { type, mode: Number(st.mode & 0o7777n), size: Number(st.size), ctimeNs: st.ctimeNs };
-      if (type === 'symlink') snap.link = await readlinkName(fsPath(root, path));
+      const snap = await snapshotEntry(root, path);
       out.set(path, snap);
-      if (type === 'dir') await walk(path);
+      if (snap.type === 'dir') await walk(path);
     }
   };
   await walk('');
@@ -63,14 +69,14 @@ async function fileHash(path: Buffer): Promise<string> {
  * has also tells exactly which processes are the sandbox's. As any other user, that user (whose own process count
  * RLIMIT_NPROC then bounds).
  */
-interface Identity {
+export interface Identity {
   uid: number;
   gid: number;
   /** Set when the sandbox has a uid of its own. */
   own: boolean;
 }
 
-function sandboxIdentity(): Identity {
+export function sandboxIdentity(): Identity {
   if (process.getuid?.() !== 0) return { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, own: false };
   const id = randomInt(2 ** 30, 2 ** 31 - 1);
   return { uid: id, gid: id, own: true };
@@ -84,18 +90,23 @@ async function children(dir: Buffer): Promise<Buffer[]> {
 /** Hands the tree's root-owned entries to the sandbox's uid and gid, keeping modes (chown clears set-id bits). */
 async function handOver(root: string, identity: Identity): Promise<void> {
   const walk = async (path: Buffer): Promise<void> => {
-    const st = await lstat(path);
-    if (st.uid === 0 || st.gid === 0) {
-      await lchown(path, st.uid === 0 ? identity.uid : st.uid, st.gid === 0 ? identity.gid : st.gid);
-      if (!st.isSymbolicLink()) await chmod(path, st.mode & 0o7777);
-    }
-    if (st.isDirectory()) for (const child of await children(path)) await walk(child);
+    if (await handOverEntry(path, identity)) for (const child of await children(path)) await walk(child);
   };
   await walk(Buffer.from(root));
 }
 
+/** Hands one entry over (see handOver); returns whether it is a directory. */
+export async function handOverEntry(path: Buffer, identity: Identity): Promise<boolean> {
+  const st = await lstat(path);
+  if (st.uid === 0 || st.gid === 0) {
+    await lchown(path, st.uid === 0 ? identity.uid : st.uid, st.gid === 0 ? identity.gid : st.gid);
+    if (!st.isSymbolicLink()) await chmod(path, st.mode & 0o7777);
+  }
+  return st.isDirectory();
+}
+
 /** The sandbox's uid must be able to reach the tree: every directory above it must be searchable by others. */
-async function assertReachable(dir: string): Promise<void> {
+export async function assertReachable(dir: string): Promise<void> {
   for (let path = dir; ; path = dirname(path)) {
     if (((await stat(path)).mode & 0o001) === 0) throw new UserError(`setup commands run as an unprivileged uid, which cannot reach ${dir}: ${path} is not searchable by others (chmod o+x, or set TMPDIR elsewhere)`);
     if (path === dirname(path)) return;
@@ -103,7 +114,7 @@ async function assertReachable(dir: string): Promise<void> {
 }
 
 /** Bytes the commands account for in the tree: every file's size, plus 4 KiB for every entry. */
-async function treeUsage(root: string): Promise<number> {
+export async function treeUsage(root: string): Promise<number> {
   let total = 0;
   const walk = async (path: Buffer): Promise<void> => {
     const st = await lstat(path).catch(() => undefined); // the commands may remove it meanwhile
@@ -115,7 +126,7 @@ async function treeUsage(root: string): Promise<number> {
   return total;
 }
 
-const ENTRY_COST = 4096;
+export const ENTRY_COST = 4096;
 /** How often (at least) a running command's processes and disk use are looked at. */
 const WATCH_INTERVAL_MS = 200;
 /** The last bytes of each of a command's output streams kept for its error message. */
@@ -160,20 +171,32 @@ function failureMessage(what: string, code: number | null, signal: string | null
 }
 
 /** Pids of the processes running as `uid` (the sandbox's own uid: exactly its processes). */
-async function processesOf(uid: number): Promise<number[]> {
+async function processesOf(uid: number, living = false): Promise<number[]> {
   const pids: number[] = [];
   for (const name of await readdir('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     const st = await stat(`/proc/${name}`).catch(() => undefined);
-    if (st?.uid === uid) pids.push(Number(name));
+    if (st?.uid !== uid) continue;
+    if (living && (await isZombie(name))) continue;
+    pids.push(Number(name));
   }
   return pids;
+}
+
+/**
+ * Whether a process has exited and waits to be reaped. bubblewrap's own helper ends up a zombie of the machine's
+ * init, which may take seconds to reap it: it runs nothing, holds nothing and cannot be killed, so waiting for it
+ * would only add those seconds to every command.
+ */
+async function isZombie(pid: string): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'latin1').catch(() => '');
+  return /\) Z /.test(stat) || stat === '';
 }
 
 /** Kills every process of the sandbox's own uid, again until none is left (a fork bomb may still be forking). */
 async function killAll(uid: number): Promise<void> {
   for (let round = 0; round < 100; round++) {
-    const pids = await processesOf(uid);
+    const pids = await processesOf(uid, true);
     if (pids.length === 0) return;
     for (const pid of pids) {
       try {
@@ -187,11 +210,23 @@ async function killAll(uid: number): Promise<void> {
 }
 
 /** A tree being changed by commands: its root, who runs them, and the usage it started from. */
-interface Sandbox {
+export interface Sandbox {
   root: string;
   identity: Identity;
   limits: SandboxLimits;
   initialUsage: number;
+  /** /tmp is the tree's own (as under pacman's chroot), not a private tmpfs. */
+  treeTmp?: boolean;
+}
+
+/** How one sandboxed run is fed and judged. */
+export interface RunOptions {
+  /** Bytes on its stdin (default: none, end of file at once). */
+  stdin?: Buffer;
+  /** What it is, in messages (default: setup command ["…"]). */
+  what?: string;
+  /** A non-zero exit is returned as its message instead of thrown (limits and a sandbox that cannot start still throw). */
+  returnFailure?: boolean;
 }
 
 function bwrapArgs(sandbox: Sandbox, command: string[], sourceDateEpoch: number): string[] {
@@ -207,7 +242,7 @@ function bwrapArgs(sandbox: Sandbox, command: string[], sourceDateEpoch: number)
     '--size', String(limits.diskBytes), '--tmpfs', '/dev/shm',
     '--remount-ro', '/dev',
     '--proc', '/proc',
-    '--size', String(limits.diskBytes), '--tmpfs', '/tmp',
+    ...(sandbox.treeTmp ? [] : ['--size', String(limits.diskBytes), '--tmpfs', '/tmp']),
     '--unshare-all',
     ...(identity.own ? ['--unshare-user', '--uid', '0', '--gid', '0'] : []),
     '--hostname', 'repro-oci',
@@ -242,14 +277,19 @@ const SIGXFSZ_EXIT = 153;
  * at its process count and the tree's growth while it runs; a limit hit kills the whole sandbox, and is the one
  * line reported.
  */
-async function runSandboxed(sandbox: Sandbox, command: string[], sourceDateEpoch: number): Promise<void> {
+export async function runSandboxed(sandbox: Sandbox, command: string[], sourceDateEpoch: number, options: RunOptions = {}): Promise<string | undefined> {
   const { identity, limits } = sandbox;
-  // The host's sh sets the umask (bubblewrap 0.8 has no --umask): the caller's must not reach what commands write.
-  const child = spawn('/bin/sh', ['-c', 'umask 022 && exec prlimit "$@"', 'sh', ...bwrapArgs(sandbox, command, sourceDateEpoch)], { stdio: ['ignore', 'pipe', 'pipe'], ...(identity.own ? { uid: identity.uid, gid: identity.gid } : {}) });
+  // The host's sh sets the umask (bubblewrap 0.8 has no --umask): the caller's must not reach what commands write,
+  // and this process's own umask stays untouched.
+  const child = spawn('/bin/sh', ['-c', 'umask 022 && exec prlimit "$@"', 'sh', ...bwrapArgs(sandbox, command, sourceDateEpoch)], { stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'], ...(identity.own ? { uid: identity.uid, gid: identity.gid } : {}) });
+  if (options.stdin && child.stdin) {
+    child.stdin.on('error', () => {}); // a command that does not read its input closes the pipe early
+    child.stdin.end(options.stdin);
+  }
   const stdout = new OutputTail();
   const stderr = new OutputTail();
-  child.stdout.on('data', (chunk: Buffer) => stdout.keep(chunk));
-  child.stderr.on('data', (chunk: Buffer) => stderr.keep(chunk));
+  child.stdout!.on('data', (chunk: Buffer) => stdout.keep(chunk));
+  child.stderr!.on('data', (chunk: Buffer) => stderr.keep(chunk));
   let stopped: Stop | undefined;
   let running = true;
   const stop = (why: Stop): void => {
@@ -259,10 +299,17 @@ async function runSandboxed(sandbox: Sandbox, command: string[], sourceDateEpoch
     if (identity.own) killAll(identity.uid).catch(() => {}); // done again, awaited, once the command has gone
   };
   const timer = setTimeout(() => stop('timeoutMs'), limits.timeoutMs);
+  let wake = (): void => {};
   const watch = (async () => {
     let pause = WATCH_INTERVAL_MS;
     while (running && !stopped) {
-      await new Promise((r) => setTimeout(r, pause));
+      await new Promise<void>((r) => {
+        const sleep = setTimeout(r, pause);
+        wake = () => {
+          clearTimeout(sleep);
+          r();
+        };
+      });
       if (!running) return;
       const started = performance.now();
       if (identity.own && (await processesOf(identity.uid)).length >= limits.processes) stop('processes');
@@ -277,18 +324,22 @@ async function runSandboxed(sandbox: Sandbox, command: string[], sourceDateEpoch
   }).finally(() => {
     running = false;
     clearTimeout(timer);
+    wake(); // the watch's pause ends with the command
   });
   await watch;
   if (identity.own) await killAll(identity.uid); // nothing of the sandbox outlives its command
-  const what = `setup command ${JSON.stringify(command)}`;
+  const what = options.what ?? `setup command ${JSON.stringify(command)}`;
   if (!stopped && (await treeUsage(sandbox.root)) - sandbox.initialUsage > limits.diskBytes) stopped = 'diskBytes';
   if (!stopped && code === SIGXFSZ_EXIT) stopped = 'fileSize';
   if (stopped) throw new UserError(`${what} was stopped: ${STOP_REASONS[stopped]} (${describeLimit(limits, stopped === 'fileSize' ? 'diskBytes' : stopped)})`);
-  if (code === 0) return;
+  if (code === 0) return undefined;
   const errors = stderr.text();
   if (code === 127 && /prlimit: failed to execute bwrap/.test(errors)) throw new UserError('setup commands need bubblewrap (bwrap), which is not installed');
   const bwrapError = /^bwrap: (.*)/.exec(errors.trim());
+  // A command that cannot be executed fails like one that ran and failed (pacman's execv in the chroot fails so).
+  if (code === 1 && bwrapError && options.returnFailure && bwrapError[1]!.startsWith('execvp ')) return `${what} failed: ${displayName(bwrapError[1]!)}`;
   if (code === 1 && bwrapError) throw new UserError(`the sandbox for ${what} could not start: ${displayName(bwrapError[1]!)}${identity.own ? ' (run as root, it runs as an unprivileged uid of its own, which needs unprivileged user namespaces)' : ''}`);
+  if (options.returnFailure) return failureMessage(what, code, signal, stdout.text(), errors);
   throw new UserError(failureMessage(what, code, signal, stdout.text(), errors));
 }
 
@@ -307,7 +358,7 @@ async function runOnCopy(entries: TreeNode[], commands: string[][], sourceDateEp
   return { before, after: await scan(dir) };
 }
 
-function changedPaths(before: Map<string, Snapshot>, after: Map<string, Snapshot>): { changed: string[]; removed: string[] } {
+export function changedPaths(before: Map<string, Snapshot>, after: Map<string, Snapshot>): { changed: string[]; removed: string[] } {
   const changed: string[] = [];
   for (const [path, snap] of after) {
     const old = before.get(path);
@@ -328,43 +379,61 @@ export async function runSetupCommands(nodes: Map<string, TreeNode>, commands: s
     const rootB = join(b.path, `root-${randomBytes(16).toString('hex')}`);
     const runA = await runOnCopy(entries, commands, sourceDateEpoch, rootA, limits);
     const runB = await runOnCopy(entries, commands, sourceDateEpoch, rootB, limits);
-    const excluded = new PathPatterns(exclude);
     const resultA = changedPaths(runA.before, runA.after);
-    const resultB = changedPaths(runB.before, runB.after);
-
-    // The two runs must agree on every path they touched, by content, not by timestamps.
-    const differing: string[] = [];
-    const touched = new Set([...resultA.changed, ...resultB.changed, ...resultA.removed, ...resultB.removed]);
-    for (const path of [...touched].sort()) {
-      if (excluded.matches(path)) continue;
-      const sa = runA.after.get(path);
-      const sb = runB.after.get(path);
-      if (!sa || !sb) {
-        if (sa || sb) differing.push(path);
-        continue;
-      }
-      if (sa.type !== sb.type || sa.mode !== sb.mode || sa.size !== sb.size || sa.link !== sb.link) differing.push(path);
-      else if (sa.type === 'file' && (await fileHash(fsPath(rootA, path))) !== (await fileHash(fsPath(rootB, path)))) differing.push(path);
-    }
+    const differing = await differingPaths({ root: rootA, ...runA }, { root: rootB, ...runB }, exclude);
     if (differing.length > 0) throw new NondeterministicError(`setup commands are nondeterministic: ${differing.length} path(s) differ between two runs: ${differing.slice(0, 10).map(displayName).join(', ')}${differing.length > 10 ? ', …' : ''}`);
-
-    // Fold run A back into the model.
-    for (const path of resultA.removed) nodes.delete(path);
-    for (const path of resultA.changed.sort()) {
-      const snap = runA.after.get(path)!;
-      const old = nodes.get(path);
-      const owner = { uid: old?.uid ?? 0, gid: old?.gid ?? 0 };
-      const base = { path, mode: snap.mode, ...owner, mtime: sourceDateEpoch, size: 0, owner: old?.owner ?? 'setup' };
-      if (snap.type === 'dir') nodes.set(path, { ...base, type: 'dir', ...(old?.type === 'dir' ? { mtime: old.mtime } : {}) });
-      else if (snap.type === 'symlink') nodes.set(path, { ...base, type: 'symlink', mode: 0o777, linkTarget: snap.link! });
-      else if (snap.type === 'file') {
-        const { open, size } = await spool.store(createReadStream(fsPath(rootA, path)));
-        nodes.set(path, { ...base, type: 'file', size, open });
-      } else throw new UserError(`setup commands created ${displayName(path)}, which is neither a file, a directory nor a symlink`);
-    }
+    await foldBack(nodes, resultA, runA.after, rootA, sourceDateEpoch, spool, 'setup commands');
     return resultA;
   } finally {
     await a.cleanup();
     await b.cleanup();
+  }
+}
+
+/** One run's tree: where it is, and what was there before and after the commands. */
+export interface RunTrees {
+  root: string;
+  before: Map<string, Snapshot>;
+  after: Map<string, Snapshot>;
+}
+
+/** The paths two runs touched and disagree on, by content, not by timestamps; excluded paths aside. Sorted. */
+export async function differingPaths(a: RunTrees, b: RunTrees, exclude: string[]): Promise<string[]> {
+  const excluded = new PathPatterns(exclude);
+  const resultA = changedPaths(a.before, a.after);
+  const resultB = changedPaths(b.before, b.after);
+  const differing: string[] = [];
+  const touched = new Set([...resultA.changed, ...resultB.changed, ...resultA.removed, ...resultB.removed]);
+  for (const path of [...touched].sort()) {
+    if (excluded.matches(path)) continue;
+    const sa = a.after.get(path);
+    const sb = b.after.get(path);
+    if (!sa || !sb) {
+      if (sa || sb) differing.push(path);
+      continue;
+    }
+    if (sa.type !== sb.type || sa.mode !== sb.mode || sa.size !== sb.size || sa.link !== sb.link) differing.push(path);
+    else if (sa.type === 'file' && (await fileHash(fsPath(a.root, path))) !== (await fileHash(fsPath(b.root, path)))) differing.push(path);
+  }
+  return differing;
+}
+
+/**
+ * Folds what a run changed back into the model: mtimes clamped to SOURCE_DATE_EPOCH (a directory that was one
+ * keeps its own), owners kept from the model (0:0 for new paths), new contents spooled.
+ */
+export async function foldBack(nodes: Map<string, TreeNode>, result: CommandResult, after: Map<string, Snapshot>, root: string, sourceDateEpoch: number, spool: Spool, what: string): Promise<void> {
+  for (const path of result.removed) nodes.delete(path);
+  for (const path of [...result.changed].sort()) {
+    const snap = after.get(path)!;
+    const old = nodes.get(path);
+    const owner = { uid: old?.uid ?? 0, gid: old?.gid ?? 0 };
+    const base = { path, mode: snap.mode, ...owner, mtime: sourceDateEpoch, size: 0, owner: old?.owner ?? 'setup' };
+    if (snap.type === 'dir') nodes.set(path, { ...base, type: 'dir', ...(old?.type === 'dir' ? { mtime: old.mtime } : {}) });
+    else if (snap.type === 'symlink') nodes.set(path, { ...base, type: 'symlink', mode: 0o777, linkTarget: snap.link! });
+    else if (snap.type === 'file') {
+      const { open, size } = await spool.store(createReadStream(fsPath(root, path)));
+      nodes.set(path, { ...base, type: 'file', size, open });
+    } else throw new UserError(`${what} created ${displayName(path)}, which is neither a file, a directory nor a symlink`);
   }
 }

@@ -12,6 +12,12 @@ export interface SetupSettings {
   commands?: string[][];
   lockRootPassword?: boolean;
   exclude?: string[];
+  /** Run the packages' install scriptlets (pre_install/post_install) as pacman does (setup/scriptlets.ts). */
+  scriptlets?: boolean;
+  /** Run ALPM hooks (the packages' and `hookFiles`) as pacman does. */
+  hooks?: boolean;
+  /** Hooks of the spec's own: a HookDir after the tree's usr/share/libalpm/hooks, overriding same-named files. */
+  hookFiles?: { name: string; content: string }[];
 }
 
 export type ExpandedSetup = Required<Omit<SetupSettings, 'presets'>>;
@@ -22,7 +28,7 @@ export type ExpandedSetup = Required<Omit<SetupSettings, 'presets'>>;
  * pacman's log and ldconfig's aux-cache, which record the build machine). Its keyring steps are left out on
  * purpose: no keyring is shipped (users run `pacman-key --init && pacman-key --populate archlinux`).
  */
-export const ARCHLINUX_DOCKER_PRESET: Omit<ExpandedSetup, 'commands'> = {
+export const ARCHLINUX_DOCKER_PRESET: Omit<ExpandedSetup, 'commands' | 'scriptlets' | 'hooks' | 'hookFiles'> = {
   files: [{ path: 'etc/locale.conf', content: 'LANG=C.UTF-8\n' }],
   symlinks: [{ path: 'etc/os-release', target: '../usr/lib/os-release' }],
   lockRootPassword: true,
@@ -43,7 +49,7 @@ export const ARCHLINUX_DOCKER_PRESET: Omit<ExpandedSetup, 'commands'> = {
 
 /** Presets expanded, then the user's own entries: the settings every later step works from. */
 export function expandSetup(setup: SetupSettings | undefined): ExpandedSetup {
-  const out: ExpandedSetup = { files: [], symlinks: [], commands: [], lockRootPassword: false, exclude: [] };
+  const out: ExpandedSetup = { files: [], symlinks: [], commands: [], lockRootPassword: false, exclude: [], scriptlets: setup?.scriptlets ?? false, hooks: setup?.hooks ?? false, hookFiles: setup?.hookFiles ?? [] };
   for (const preset of setup?.presets ?? []) {
     if (preset !== 'archlinux-docker') throw new UserError(`unknown setup preset ${String(preset)}`);
     out.files.push(...ARCHLINUX_DOCKER_PRESET.files);
@@ -59,9 +65,12 @@ export function expandSetup(setup: SetupSettings | undefined): ExpandedSetup {
   return out;
 }
 
-/** --no-commands: a spec or recipe that has setup commands is refused, naming them, before anything is fetched. */
-export function refuseCommands(commands: string[][], what: string): void {
+/** --no-commands: a spec or recipe that runs anything in the sandbox is refused, naming it, before anything is fetched. */
+export function refuseCommands(setup: ExpandedSetup, what: string): void {
+  const { commands } = setup;
   if (commands.length) throw new UserError(`--no-commands: the ${what} has ${commands.length} setup command(s): ${commands.map((c) => JSON.stringify(c)).join(', ')}`);
+  const runs = [setup.scriptlets ? 'the packages\' install scriptlets' : '', setup.hooks ? 'ALPM hooks' : ''].filter(Boolean);
+  if (runs.length) throw new UserError(`--no-commands: the ${what} runs ${runs.join(' and ')} (setup.${setup.scriptlets ? 'scriptlets' : 'hooks'}: true)`);
 }
 
 function setupPath(raw: string, what: string): string {

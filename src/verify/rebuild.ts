@@ -137,9 +137,9 @@ export async function rebuild(source: ImageSource, label: string, options: Rebui
   notes.forEach((n) => options.log(`note: ${n}`));
 
   // The recipe is the image author's: its commands and URLs are judged before anything is fetched or run.
-  const commands = expandSetup(settings.setup).commands;
+  const { commands } = expandSetup(settings.setup);
   const limits = options.limits ?? DEFAULT_LIMITS;
-  if (options.noCommands) refuseCommands(commands, 'recipe');
+  if (options.noCommands) refuseCommands(expandSetup(settings.setup), 'recipe');
   const fetchLock = await lockWithinPolicy(recipe, options);
   if (commands.length) {
     options.log(`the image's recipe runs ${commands.length} setup command(s), sandboxed (no network; ${summarizeLimits(limits)}):`);

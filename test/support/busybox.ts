@@ -10,10 +10,11 @@ export const COMMANDS_SKIP = !CAN_RUN_COMMANDS && 'needs /bin/busybox (busybox-s
 
 /**
  * A repository `repo/core/os/x86_64` under `dir` with one package, busybox: the static binary, a symlink for each
- * applet the commands use, and `entries`. Returns the package's file name.
+ * applet the commands use, and `entries` (and an `.INSTALL` scriptlet when given). Returns the package's file name.
  */
-export async function busyboxRepo(dir: string, applets: string[], entries: PackageEntry[] = []): Promise<string> {
+export async function busyboxRepo(dir: string, applets: string[], entries: PackageEntry[] = [], options: { install?: string } = {}): Promise<string> {
   const pkg = await buildPackage({
+    ...options,
     pkgname: 'busybox',
     pkgver: '1.36.1',
     pkgrel: 1,

@@ -1,0 +1,425 @@
+import { chmod, lstat, mkdir, readFile, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { NondeterministicError, UserError } from '../errors.js';
+import type { TreeNode } from '../install/installer.js';
+import { LOCAL_DB_DIR, type InstalledPackage } from '../install/local-db.js';
+import { writeNodes } from '../install/materialize.js';
+import { parseDependency, packageSatisfies } from '../pacman/depend.js';
+import { sortWithHardlinks } from '../rootfs/tree.js';
+import { parentPaths } from '../tar/entry.js';
+import { makeScratchDir } from '../util/fs.js';
+import type { Spool } from '../util/spool.js';
+import { displayName, fsPath, readdirNames, readlinkName } from '../util/raw-name.js';
+import { fgetsChunks, selectHooks, targetsInput, triggeredHooks, type AlpmHook, type HookDirEntry, type HookTransaction, type HookWhen } from './alpm-hooks.js';
+import { DEFAULT_LIMITS, type SandboxLimits } from './limits.js';
+import {
+  assertReachable,
+  changedPaths,
+  differingPaths,
+  ENTRY_COST,
+  foldBack,
+  handOverEntry,
+  runSandboxed,
+  sandboxIdentity,
+  scan,
+  snapshotEntry,
+  type CommandResult,
+  type Identity,
+  type Sandbox,
+  type Snapshot,
+} from './sandbox.js';
+
+/**
+ * pacman's transaction around the files, for `pacman -S` into an empty root (lib/libalpm/trans.c, add.c): the
+ * PreTransaction hooks, then per package in install order its `pre_install` scriptlet, its files and its local
+ * database entry, its `post_install` scriptlet; then ldconfig, then the PostTransaction hooks. Everything runs
+ * in the setup sandbox (sandbox.ts) on a tree written out progressively — one copy of the tree, one bubblewrap
+ * per scriptlet or hook — and the whole transaction runs twice on separate copies: any path the two runs leave
+ * different fails the build, naming the step that last changed it. What the runs changed is folded back into the
+ * model as setup commands' changes are.
+ */
+
+export interface HookFile {
+  name: string;
+  content: string;
+}
+
+export interface TransactionOptions {
+  scriptlets: boolean;
+  hooks: boolean;
+  /** The spec's own hooks: a HookDir after the tree's usr/share/libalpm/hooks (so they override its files). */
+  hookFiles?: HookFile[];
+  sourceDateEpoch: number;
+  noExtract: string[];
+  /** Paths the image leaves out: never judged by the two-run check. */
+  exclude: string[];
+  limits?: SandboxLimits;
+  log: (message: string) => void;
+}
+
+export interface TransactionReport extends CommandResult {
+  /** What ran, in order: `pre_install NAME`, `post_install NAME`, `ldconfig`, `hook NAME`. */
+  ran: string[];
+  /** Scriptlets and hooks that failed without stopping the transaction (pacman goes on after them too). */
+  failures: string[];
+  warnings: string[];
+}
+
+/** The hook directory packages install into, as pacman's SYSHOOKDIR under the root. */
+export const SYSTEM_HOOK_DIR = 'usr/share/libalpm/hooks';
+/** pacman's SCRIPTLET_SHELL and LDCONFIG (meson defaults, as Arch builds pacman). */
+const SCRIPTLET_SHELL = '/bin/sh';
+const LDCONFIG = 'sbin/ldconfig';
+/** ldconfig's cache of inodes and ctimes: different on every run, so never kept (archlinux-docker drops it too). */
+const LDCONFIG_AUX_CACHE = 'var/cache/ldconfig/aux-cache';
+/** pacman's `mkdtemp("$root/tmp/alpm_XXXXXX")`, with a fixed name: the scriptlet may see it. */
+const SCRIPTLET_DIR = 'tmp/alpm_000000';
+/** fgets buffer pacman's grep() for a scriptlet function reads with. */
+const GREP_LINE = 1024;
+/** Symlinks followed when a path is resolved inside the tree (as the kernel's MAXSYMLINKS). */
+const MAX_SYMLINKS = 40;
+
+/**
+ * Whether pacman would run `fn` from a scriptlet: its grep() looks for the name anywhere in a line, after cutting
+ * the line at its first `#`.
+ */
+export function scriptletHasFunction(script: Buffer, fn: string): boolean {
+  const needle = Buffer.from(fn);
+  for (const chunk of fgetsChunks(script, GREP_LINE)) {
+    const hash = chunk.indexOf(0x23);
+    if ((hash === -1 ? chunk : chunk.subarray(0, hash)).includes(needle)) return true;
+  }
+  return false;
+}
+
+/** The command line pacman's _alpm_runscriptlet gives /bin/sh -c for a fresh install. */
+export function scriptletCommand(fn: string, version: string): string[] {
+  return [SCRIPTLET_SHELL, '-c', `. /${SCRIPTLET_DIR}/.INSTALL; ${fn} ${version}`];
+}
+
+function dbDir(pkg: InstalledPackage): string {
+  return `${LOCAL_DB_DIR}/${pkg.pkginfo.pkgname}-${pkg.pkginfo.pkgver}`;
+}
+
+/**
+ * The installed tree cut into what exists before the first package (pacman's database directory) and what each
+ * package adds (its files, the parents made for them, its database entry), each in write order.
+ */
+export function transactionStages(nodes: Map<string, TreeNode>, packages: InstalledPackage[]): { base: TreeNode[]; perPackage: TreeNode[][] } {
+  const baseDirs = new Set([...parentPaths(`${LOCAL_DB_DIR}/x`), `${LOCAL_DB_DIR}/ALPM_DB_VERSION`]);
+  const byName = new Map(packages.map((p, i) => [p.pkginfo.pkgname, i]));
+  const dbDirs = packages.map(dbDir);
+  const base: TreeNode[] = [];
+  const perPackage: TreeNode[][] = packages.map(() => []);
+  for (const node of sortWithHardlinks(new Map([...nodes].map(([k, v]) => [k, { ...v }])))) {
+    if (baseDirs.has(node.path)) {
+      base.push(node);
+      continue;
+    }
+    const db = dbDirs.findIndex((d) => node.path === d || node.path.startsWith(`${d}/`));
+    const stage = db !== -1 ? db : byName.get(node.owner);
+    if (stage === undefined) base.push(node);
+    else perPackage[stage]!.push(node);
+  }
+  return { base, perPackage };
+}
+
+type Resolved = { kind: 'missing' | 'devnull' } | { kind: 'found'; path: string; dir: boolean; executable: boolean };
+
+/**
+ * A path resolved inside the tree as it would be inside pacman's chroot: symlinks followed with `/` being the
+ * tree's root, never the host's. A link to /dev/null (pacman's way to mask a hook) is reported as such.
+ */
+async function resolveInTree(root: string, path: string): Promise<Resolved> {
+  let pending = path.split('/').filter((c) => c !== '' && c !== '.');
+  const done: string[] = [];
+  let links = 0;
+  while (pending.length) {
+    const name = pending.shift()!;
+    if (name === '..') {
+      done.pop();
+      continue;
+    }
+    const current = [...done, name].join('/');
+    const st = await lstat(fsPath(root, current)).catch(() => undefined);
+    if (!st) return { kind: 'missing' };
+    if (st.isSymbolicLink()) {
+      if (++links > MAX_SYMLINKS) return { kind: 'missing' };
+      const target = await readlinkName(fsPath(root, current));
+      if (target === '/dev/null') return pending.length ? { kind: 'missing' } : { kind: 'devnull' };
+      if (target.startsWith('/')) done.length = 0;
+      pending = [...target.split('/').filter((c) => c !== '' && c !== '.'), ...pending];
+      continue;
+    }
+    if (pending.length && !st.isDirectory()) return { kind: 'missing' };
+    done.push(name);
+  }
+  const resolved = done.join('/');
+  const st = await stat(fsPath(root, resolved || '.'));
+  return { kind: 'found', path: resolved, dir: st.isDirectory(), executable: st.isFile() && (st.mode & 0o111) !== 0 };
+}
+
+/** One copy of the tree the transaction runs on. */
+interface Run {
+  root: string;
+  sandbox: Sandbox;
+  /** What each path should look like had nothing but the files been written: the baseline for changes. */
+  expected: Map<string, Snapshot>;
+  /** The kernel's ctime at the start of each step, to name the step that last changed a path. */
+  marks: { step: string; ctimeNs: bigint }[];
+  markFile: string;
+  sourceDateEpoch: number;
+  report: TransactionReport;
+}
+
+async function mark(run: Run, step: string): Promise<void> {
+  await writeFile(run.markFile, step);
+  run.marks.push({ step, ctimeNs: (await lstat(run.markFile, { bigint: true })).ctimeNs });
+}
+
+/** Records the baseline of paths the transaction itself wrote, and of their parents (whose ctime that moved). */
+async function expect(run: Run, paths: Iterable<string>): Promise<void> {
+  const all = new Set<string>();
+  for (const path of paths) {
+    all.add(path);
+    for (const parent of parentPaths(path)) all.add(parent);
+  }
+  for (const path of all) run.expected.set(path, await snapshotEntry(run.root, path));
+}
+
+/** Gives an entry the transaction created to the sandbox's uid (mapped to root inside), then records it. */
+async function handOver(run: Run, path: string): Promise<void> {
+  if (run.sandbox.identity.own) await handOverEntry(fsPath(run.root, path), run.sandbox.identity);
+}
+
+/** Mount points bubblewrap makes in the tree when they are missing; pacman's chroot makes none. */
+const MOUNT_POINTS = ['dev', 'proc'];
+
+async function runStep(run: Run, step: string, command: string[], stdin?: Buffer): Promise<void> {
+  await mark(run, step);
+  const missing: string[] = [];
+  for (const dir of MOUNT_POINTS) if (!(await lstat(fsPath(run.root, dir)).catch(() => undefined))) missing.push(dir);
+  const failure = await runSandboxed(run.sandbox, command, run.sourceDateEpoch, { what: step, returnFailure: true, ...(stdin ? { stdin } : {}) }).finally(async () => {
+    for (const dir of missing) await rmdir(fsPath(run.root, dir)).catch(() => undefined);
+  });
+  run.report.ran.push(step);
+  if (failure) run.report.failures.push(failure);
+  return failure === undefined ? undefined : Promise.reject(new StepFailed(failure));
+}
+
+class StepFailed extends Error {}
+
+/** runStep for steps whose failure pacman reports and goes on after. */
+async function runTolerated(run: Run, step: string, command: string[], stdin?: Buffer): Promise<boolean> {
+  try {
+    await runStep(run, step, command, stdin);
+    return true;
+  } catch (err) {
+    if (err instanceof StepFailed) return false;
+    throw err;
+  }
+}
+
+/** `$root/tmp`, made 01777 when missing as pacman makes it; never anything but a directory. */
+async function ensureTmp(run: Run): Promise<void> {
+  const st = await lstat(fsPath(run.root, 'tmp')).catch(() => undefined);
+  if (st && !st.isDirectory()) throw new UserError(`scriptlets: /tmp in the tree is a ${st.isSymbolicLink() ? 'symlink' : 'file'}, where pacman puts each scriptlet to run it`);
+  if (st) return;
+  await mkdir(fsPath(run.root, 'tmp'));
+  await chmod(fsPath(run.root, 'tmp'), 0o1777);
+  await handOver(run, 'tmp');
+  await expect(run, ['tmp']);
+}
+
+/** Runs one scriptlet function the way _alpm_runscriptlet does for a fresh install. */
+async function runScriptlet(run: Run, pkg: InstalledPackage, fn: 'pre_install' | 'post_install'): Promise<void> {
+  const script = pkg.install!.content;
+  // From the database (post_install), pacman looks for the function first; from the package, after unpacking it.
+  if (fn === 'post_install' && !scriptletHasFunction(script, fn)) return;
+  await ensureTmp(run);
+  const dir = fsPath(run.root, SCRIPTLET_DIR);
+  await mkdir(dir, { mode: 0o700 });
+  const file = fsPath(run.root, `${SCRIPTLET_DIR}/.INSTALL`);
+  await writeFile(file, script, { mode: 0o644 });
+  await handOver(run, SCRIPTLET_DIR);
+  await handOver(run, `${SCRIPTLET_DIR}/.INSTALL`);
+  try {
+    if (fn === 'pre_install' && !scriptletHasFunction(script, fn)) return;
+    const ok = await runTolerated(run, `${fn} ${pkg.pkginfo.pkgname}`, scriptletCommand(fn, pkg.pkginfo.pkgver));
+    if (!ok) run.report.warnings.push(`${fn} of ${pkg.pkginfo.pkgname} failed; pacman goes on, and so does the build`);
+  } finally {
+    // The scriptlet may have replaced its directory: nothing is removed through a symlink.
+    const tmp = await lstat(fsPath(run.root, 'tmp')).catch(() => undefined);
+    const own = await lstat(dir).catch(() => undefined);
+    if (tmp?.isDirectory() && own?.isDirectory()) {
+      await unlink(file).catch(() => undefined);
+      await rmdir(dir).catch(() => undefined); // pacman too leaves it when the scriptlet left files in it
+    }
+  }
+}
+
+/**
+ * Writes a package's entries into the tree as pacman extracts them over whatever scriptlets made: a directory
+ * already there stays as it is, anything else there is replaced. Nothing is written below a path the scriptlets
+ * turned into something other than a directory.
+ */
+async function extract(run: Run, pkgName: string, entries: TreeNode[]): Promise<void> {
+  const checked = new Set<string>();
+  const toWrite: TreeNode[] = [];
+  for (const entry of entries) {
+    for (const parent of parentPaths(entry.path)) {
+      if (checked.has(parent)) continue;
+      const st = await lstat(fsPath(run.root, parent)).catch(() => undefined);
+      if (st && !st.isDirectory()) throw new UserError(`scriptlets made /${displayName(parent)} a ${st.isSymbolicLink() ? 'symlink' : 'file'}, and package ${pkgName} installs below it`);
+      checked.add(parent);
+    }
+    const st = await lstat(fsPath(run.root, entry.path)).catch(() => undefined);
+    if (st?.isDirectory()) {
+      if (entry.type === 'dir') continue;
+      throw new UserError(`scriptlets made /${displayName(entry.path)} a directory, where package ${pkgName} installs a ${entry.type}`);
+    }
+    if (st) await rm(fsPath(run.root, entry.path));
+    toWrite.push(entry);
+    if (entry.type === 'dir') checked.add(entry.path);
+  }
+  await writeNodes(toWrite, run.root, () => {});
+  for (const entry of toWrite) if (entry.type !== 'hardlink') await handOver(run, entry.path);
+  await expect(run, toWrite.map((e) => e.path));
+  run.sandbox.initialUsage += toWrite.reduce((sum, e) => sum + ENTRY_COST + (e.type === 'file' ? e.size : 0), 0);
+}
+
+/** A hook directory of the tree, as pacman's readdir + stat sees it (a missing directory has no hooks). */
+async function treeHookDir(root: string, dir: string): Promise<Map<string, HookDirEntry>> {
+  const out = new Map<string, HookDirEntry>();
+  const resolved = await resolveInTree(root, dir);
+  if (resolved.kind !== 'found' || !resolved.dir) return out;
+  for (const name of await readdirNames(fsPath(root, resolved.path))) {
+    const file = `/${dir}/${name}`;
+    const target = await resolveInTree(root, `${resolved.path}/${name}`);
+    if (target.kind === 'devnull') out.set(name, { kind: 'file', content: Buffer.alloc(0), file });
+    else if (target.kind !== 'found') out.set(name, { kind: 'error', message: 'No such file or directory', file });
+    else if (target.dir) out.set(name, { kind: 'dir', file });
+    else out.set(name, { kind: 'file', content: await readFile(fsPath(root, target.path)), file });
+  }
+  return out;
+}
+
+function hookDirs(options: TransactionOptions): Map<string, HookDirEntry> {
+  return new Map((options.hookFiles ?? []).map((h) => [h.name, { kind: 'file', content: Buffer.from(h.content, 'utf8'), file: `(spec) ${h.name}` }]));
+}
+
+/** _alpm_hook_run: reads the hook directories now (what the transaction installed so far is in them), runs what triggers. */
+async function runHooks(run: Run, when: HookWhen, trans: HookTransaction, installed: InstalledPackage[], options: TransactionOptions): Promise<void> {
+  const selection = selectHooks([await treeHookDir(run.root, SYSTEM_HOOK_DIR), hookDirs(options)]);
+  for (const hook of selection.hooks) run.report.warnings.push(...hook.warnings);
+  if (selection.errors.length) {
+    // pacman: a PreTransaction failure to read any hook fails the transaction; PostTransaction it skips that hook.
+    if (when === 'PreTransaction') throw new UserError(`hooks: ${selection.errors.join('; ')} (pacman fails the transaction: failed to run transaction hooks)`);
+    run.report.warnings.push(...selection.errors);
+  }
+  for (const { hook, targets } of triggeredHooks(selection, when, trans)) {
+    const ok = dependsSatisfied(run, hook, installed) && (await runHook(run, hook, targets));
+    if (ok) continue;
+    if (hook.abortOnFail && when === 'PreTransaction') throw new UserError(`PreTransaction hook ${displayName(hook.name)} failed and has AbortOnFail: pacman aborts the transaction (${run.report.failures.at(-1) ?? 'its Depends are not installed'})`);
+  }
+}
+
+/** pacman refuses to run a hook whose Depends no installed package satisfies (they are never installed for it). */
+function dependsSatisfied(run: Run, hook: AlpmHook, installed: InstalledPackage[]): boolean {
+  const pkgs = installed.map((p) => ({ name: p.pkginfo.pkgname, version: p.pkginfo.pkgver, provides: p.pkginfo.provides }));
+  const missing = hook.depends.filter((d) => !pkgs.some((p) => packageSatisfies(parseDependency(d), p)));
+  if (missing.length === 0) return true;
+  run.report.ran.push(`hook ${hook.name}`); // pacman logs it as run before it looks at its Depends
+  run.report.failures.push(`unable to run hook ${displayName(hook.name)}: could not satisfy dependencies (${missing.join(', ')})`);
+  return false;
+}
+
+async function runHook(run: Run, hook: AlpmHook, targets: string[]): Promise<boolean> {
+  const exec = hook.exec ?? [];
+  if (exec.length === 0) {
+    run.report.failures.push(`hook ${displayName(hook.name)}: its Exec is empty`);
+    return false;
+  }
+  // pacman execv()s the path as written, relative to the chroot's / when it has no slash.
+  const command = exec[0]!.includes('/') ? exec : [`/${exec[0]}`, ...exec.slice(1)];
+  const ok = await runTolerated(run, `hook ${hook.name}`, command, hook.needsTargets ? targetsInput(targets) : undefined);
+  if (!ok) run.report.warnings.push(`hook ${displayName(hook.name)} failed; pacman goes on, and so does the build`);
+  return ok;
+}
+
+/** pacman runs ldconfig after the packages when the root has etc/ld.so.conf and an executable ldconfig. */
+async function runLdconfig(run: Run): Promise<void> {
+  const conf = await resolveInTree(run.root, 'etc/ld.so.conf');
+  const ldconfig = await resolveInTree(run.root, LDCONFIG);
+  if (conf.kind === 'missing' || ldconfig.kind !== 'found' || !ldconfig.executable) return;
+  if (!(await runTolerated(run, 'ldconfig', [`/${LDCONFIG}`]))) run.report.warnings.push('ldconfig failed; pacman goes on, and so does the build');
+  const aux = await lstat(fsPath(run.root, LDCONFIG_AUX_CACHE)).catch(() => undefined);
+  if (aux?.isFile()) await unlink(fsPath(run.root, LDCONFIG_AUX_CACHE));
+}
+
+async function runOnCopy(root: string, scratch: string, nodes: Map<string, TreeNode>, packages: InstalledPackage[], options: TransactionOptions): Promise<Run> {
+  const { base, perPackage } = transactionStages(nodes, packages);
+  const identity: Identity = sandboxIdentity();
+  await mkdir(root, { mode: 0o755 });
+  if (identity.own) {
+    await chmod(scratch, 0o711);
+    await assertReachable(scratch);
+  }
+  const sandbox: Sandbox = { root, identity, limits: options.limits ?? DEFAULT_LIMITS, initialUsage: 0, treeTmp: true };
+  if (identity.own) await handOverEntry(Buffer.from(root), identity);
+  const report: TransactionReport = { ran: [], failures: [], warnings: [], changed: [], removed: [] };
+  const run: Run = { root, sandbox, expected: new Map(), marks: [], markFile: join(scratch, 'mark'), sourceDateEpoch: options.sourceDateEpoch, report };
+  const trans: HookTransaction = { add: packages.map((p) => ({ name: p.pkginfo.pkgname, files: p.files })), remove: [], noExtract: options.noExtract };
+  await extract(run, 'pacman', base);
+  if (options.hooks) await runHooks(run, 'PreTransaction', trans, [], options);
+  for (const [i, pkg] of packages.entries()) {
+    const scriptlet = options.scriptlets && pkg.install !== undefined;
+    if (scriptlet) await runScriptlet(run, pkg, 'pre_install');
+    await mark(run, `extracting ${pkg.pkginfo.pkgname}`);
+    await extract(run, pkg.pkginfo.pkgname, perPackage[i]!);
+    if (scriptlet) await runScriptlet(run, pkg, 'post_install');
+  }
+  await runLdconfig(run);
+  if (options.hooks) await runHooks(run, 'PostTransaction', trans, packages, options);
+  await mark(run, 'end');
+  return run;
+}
+
+/** The step whose run last changed a path (by its ctime), for the nondeterminism message. */
+function lastStep(run: Run, after: Snapshot | undefined): string {
+  if (!after) return 'removed';
+  let step = 'before the transaction';
+  for (const m of run.marks) if (m.ctimeNs <= after.ctimeNs && m.step !== 'end') step = m.step;
+  return step;
+}
+
+/**
+ * Runs the transaction's scriptlets and hooks on the installed tree (see the module comment) and folds what they
+ * changed back into `nodes`. A scriptlet or hook that fails is reported and the transaction goes on, as pacman
+ * does; a PreTransaction hook with AbortOnFail that fails, or a PreTransaction hook file pacman cannot read, stops
+ * the build (pacman installs nothing then).
+ */
+export async function runTransaction(nodes: Map<string, TreeNode>, packages: InstalledPackage[], spool: Spool, options: TransactionOptions): Promise<TransactionReport> {
+  const a = await makeScratchDir('transaction-a');
+  const b = await makeScratchDir('transaction-b');
+  try {
+    const rootA = join(a.path, `root-${randomBytes(16).toString('hex')}`);
+    const rootB = join(b.path, `root-${randomBytes(16).toString('hex')}`);
+    const runA = await runOnCopy(rootA, a.path, nodes, packages, options);
+    const runB = await runOnCopy(rootB, b.path, nodes, packages, options);
+    const afterA = await scan(rootA);
+    const afterB = await scan(rootB);
+    const differing = await differingPaths({ root: rootA, before: runA.expected, after: afterA }, { root: rootB, before: runB.expected, after: afterB }, options.exclude);
+    if (differing.length > 0) {
+      const named = differing.slice(0, 10).map((p) => `${displayName(p)} (last changed by ${lastStep(runA, afterA.get(p))})`);
+      throw new NondeterministicError(`scriptlets and hooks are nondeterministic: ${differing.length} path(s) differ between two runs: ${named.join(', ')}${differing.length > 10 ? ', …' : ''}`);
+    }
+    const result = changedPaths(runA.expected, afterA);
+    await foldBack(nodes, result, afterA, rootA, options.sourceDateEpoch, spool, 'scriptlets and hooks');
+    return { ...runA.report, ...result };
+  } finally {
+    await a.cleanup();
+    await b.cleanup();
+  }
+}

@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { busyboxRepo, COMMANDS_SKIP } from './support/busybox.js';
+import { runCli, tempDirFor } from './support/cli.js';
+
+/**
+ * `image.setup.scriptlets` and `hooks` through the CLI: recorded in the recipe (so `rebuild` runs them again and
+ * reproduces), refused by --no-commands, and a nondeterministic scriptlet named with the path it changed.
+ */
+
+const HOOK = ['[Trigger]', 'Operation = Install', 'Type = Path', 'Target = usr/bin/*', '[Action]', 'When = PostTransaction', 'Exec = /usr/bin/sh -c "sort > /etc/hooked-targets"', 'NeedsTargets', ''].join('\n');
+
+async function repo(dir: string, postInstall: string): Promise<void> {
+  await busyboxRepo(dir, ['sh', 'sort', 'mkdir', 'cat'], [{ path: 'bin', type: 'symlink', linkTarget: 'usr/bin' }], { install: `post_install() {\n  ${postInstall}\n}\n` });
+}
+
+function spec(setup: string[]): string {
+  return ['repositories: [{ name: core, servers: [repo/$repo/os/$arch] }]', 'packages: [busybox]', 'sigLevel: Never', 'image:', '  setup:', ...setup.map((l) => `    ${l}`), ''].join('\n');
+}
+
+function layerListing(image: string): { listing: string; file: (path: string) => string } {
+  const index = JSON.parse(readFileSync(join(image, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
+  const manifest = JSON.parse(readFileSync(join(image, 'blobs/sha256', index.manifests[0]!.digest.slice(7)), 'utf8')) as { layers: { digest: string }[] };
+  const layer = join(image, 'blobs/sha256', manifest.layers[0]!.digest.slice(7));
+  return {
+    listing: execFileSync('tar', ['--numeric-owner', '-tvzf', layer], { encoding: 'utf8', env: { ...process.env, TZ: 'UTC' } }),
+    file: (path) => execFileSync('tar', ['-xzOf', layer, path], { encoding: 'utf8' }),
+  };
+}
+
+test('scriptlets and hooks: built twice alike, in the image, recorded so that rebuild reproduces; --no-commands refuses', { skip: COMMANDS_SKIP, timeout: 120_000 }, async (t) => {
+  const work = await tempDirFor(t, 'scriptlets-build');
+  await repo(work, 'echo "installed $1 at $SOURCE_DATE_EPOCH" > /etc/installed; mkdir -p /var/lib/made');
+  writeFileSync(join(work, 'spec.yaml'), spec(['scriptlets: true', 'hooks: true', `hookFiles: [{ name: targets.hook, content: ${JSON.stringify(HOOK)} }]`]));
+  const env = { REPRO_OCI_CACHE: join(work, 'cache') };
+  const a = await runCli(['build', 'spec.yaml', '--source-date-epoch', '1700000000', '-o', `oci:${join(work, 'a')}:t`], { cwd: work, env });
+  assert.equal(a.code, 0, a.stderr);
+  assert.match(a.stderr, /scriptlets and hooks: 2 ran, \d+ path\(s\) changed, 0 removed/);
+  const b = await runCli(['build', 'spec.yaml', '--source-date-epoch', '1700000000', '-o', `oci:${join(work, 'b')}:t`], { cwd: work, env: { ...env, TZ: 'Asia/Tokyo' } });
+  assert.equal(b.code, 0, b.stderr);
+  assert.equal(b.stdout, a.stdout);
+
+  const { listing, file } = layerListing(join(work, 'a'));
+  assert.equal(file('etc/installed'), 'installed 1.36.1-1 at 1700000000\n');
+  assert.equal(file('etc/hooked-targets'), ['usr/bin/', 'usr/bin/busybox', 'usr/bin/cat', 'usr/bin/mkdir', 'usr/bin/sh', 'usr/bin/sort', ''].join('\n'));
+  assert.match(listing, /^-rw-r--r-- 0\/0 +\d+ 2023-11-14 22:13 etc\/installed$/m, 'umask 022, owner root, mtime clamped');
+  assert.match(listing, /^drwxr-xr-x 0\/0 .* var\/lib\/made\/$/m);
+  assert.doesNotMatch(listing, / (dev|proc)\/$/m, 'no mount points of the sandbox left behind');
+
+  const rebuilt = await runCli(['rebuild', `oci:${join(work, 'a')}:t`, '--mirror', join(work, 'repo/core/os/x86_64')], { cwd: work, env: { REPRO_OCI_CACHE: join(work, 'rebuild-cache') } });
+  assert.equal(rebuilt.code, 0, rebuilt.stderr + rebuilt.stdout);
+  assert.match(rebuilt.stdout, /reproducible/);
+  const refused = await runCli(['rebuild', `oci:${join(work, 'a')}:t`, '--no-commands'], { cwd: work, env: { REPRO_OCI_CACHE: join(work, 'rebuild-cache') } });
+  assert.equal(refused.code, 2);
+  assert.match(refused.stderr, /--no-commands: the recipe runs the packages' install scriptlets and ALPM hooks \(setup\.scriptlets: true\)\n$/);
+});
+
+test('a nondeterministic scriptlet fails the build, naming the path and the scriptlet', { skip: COMMANDS_SKIP, timeout: 120_000 }, async (t) => {
+  const work = await tempDirFor(t, 'scriptlets-nondet');
+  await repo(work, 'cat /proc/sys/kernel/random/uuid > /etc/instance-id');
+  writeFileSync(join(work, 'spec.yaml'), spec(['scriptlets: true']));
+  const r = await runCli(['build', 'spec.yaml', '-o', `oci:${join(work, 'out')}`], { cwd: work, env: { REPRO_OCI_CACHE: join(work, 'cache') } });
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /\nrepro-oci: scriptlets and hooks are nondeterministic: 1 path\(s\) differ between two runs: etc\/instance-id \(last changed by post_install busybox\)\n$/);
+  assert.equal(existsSync(join(work, 'out')), false);
+});
+
+test('scriptlets stay off unless asked for: the same package, no scriptlet run', { skip: COMMANDS_SKIP, timeout: 120_000 }, async (t) => {
+  const work = await tempDirFor(t, 'scriptlets-off');
+  await repo(work, 'echo ran > /etc/installed');
+  writeFileSync(join(work, 'spec.yaml'), spec(['exclude: [nothing]']));
+  const r = await runCli(['build', 'spec.yaml', '-o', `oci:${join(work, 'out')}:t`], { cwd: work, env: { REPRO_OCI_CACHE: join(work, 'cache') } });
+  assert.equal(r.code, 0, r.stderr);
+  assert.doesNotMatch(r.stderr, /scriptlets and hooks/);
+  const { listing } = layerListing(join(work, 'out'));
+  assert.match(listing, /var\/lib\/pacman\/local\/busybox-1\.36\.1-1\/install$/m);
+  assert.doesNotMatch(listing, /etc\/installed/);
+});
