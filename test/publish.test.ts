@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { signStatement, verifyStatement } from '../src/attest/dsse.js';
@@ -291,8 +291,10 @@ describe('publish of a spec that does not reproduce', { skip: COMMANDS_SKIP }, (
     // build is self-consistent (both runs see the same TZ); only a rebuild under another TZ shows it.
     const dir = await makeTempDir('publish-tz');
     t.after(() => removeDir(dir));
+    // As root the sandbox runs as a uid of its own, which must be able to reach the wrapper.
     const bin = join(dir, 'bin');
     mkdirSync(bin);
+    chmodSync(dir, 0o755);
     writeFileSync(join(bin, 'prlimit'), '#!/bin/sh\nfor a; do shift; if [ "$prev" = TZ ] && [ "$a" = UTC ]; then a="${TZ:-UTC}"; fi; prev=$a; set -- "$@" "$a"; done\nexec /usr/bin/prlimit "$@"\n', { mode: 0o755 });
     const spec = await commandSpec(dir, 'echo "$TZ" > /etc/tz-seen');
     const r = await runCli(['publish', spec, '--key', keyFile, '--to', `docker://${registry.host}/pub/tz:1`], { env: { ...env(join(work, 'cache')), PATH: `${bin}:${process.env.PATH}` }, timeoutMs: 120_000 });
