@@ -46,6 +46,10 @@ export const EXAMPLES: Record<string, ManExample[]> = {
     { says: 'Require two verified GOOD answers per package for an image (three for linux*), as JSON:', command: "repro-oci status docker://docker.io/library/archlinux:latest --rebuilders rebuilders.yaml --require 2 --require 'linux*=3' --json" },
     { says: "Check a rebuilder's attestations with a key you hold, and show one package in full:", command: 'repro-oci status spec.lock.json --rebuilder https://reproducible.archlinux.org=archlinux-rebuilder.pem --explain glibc' },
   ],
+  verify: [
+    { says: "Check a published image's signed attestation with the publisher's public key (exit 0 verified, 1 not, naming the claim that failed):", command: 'repro-oci verify docker://registry.example.org/team/hello:1 --key release.pub' },
+    { says: 'Also require the package policy of a rebuilders file, and rebuild the image here too:', command: 'repro-oci verify docker://registry.example.org/team/hello:1 --key release.pub --policy rebuilders.yaml --rebuild --json' },
+  ],
   'key generate': [
     { says: 'Make an ed25519 key pair, signing.key (mode 0600) and signing.pub; prints the key id:', command: 'repro-oci key generate -o signing' },
     { says: 'An ECDSA P-256 key pair instead, described as JSON:', command: 'repro-oci key generate --type ecdsa-p256 -o keys/release --json' },

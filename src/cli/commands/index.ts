@@ -11,6 +11,7 @@ import { registerKey } from './key.js';
 import { registerLock } from './lock.js';
 import { registerRebuild } from './rebuild.js';
 import { registerStatus } from './status.js';
+import { registerVerify } from './verify.js';
 
 /** Each command lives in its own module and registers itself here, in the order `--help` lists them: the pipeline first. */
 export function registerCommands(program: Command): void {
@@ -19,6 +20,7 @@ export function registerCommands(program: Command): void {
   registerRebuild(program);
   registerDiff(program);
   registerStatus(program);
+  registerVerify(program);
   registerKey(program);
   registerInspect(program);
   registerCopy(program);
