@@ -130,7 +130,7 @@ function checkPackagePolicy(value: unknown, packages: AttestedClaims['packages']
   if (value === null || value === undefined) fail('package-policy', 'no package policy was applied when it was published (--policy requires one)');
   const recorded = parseRecordedPolicy(value);
   const urls = new Set(recorded.rebuilders.map((r) => r.url));
-  const missing = required.rebuilders.filter((r) => !urls.has(r.url));
+  const missing = required.rebuilders.filter((r) => !urls.has(normalizeBaseUrl(r.url, `--policy rebuilder ${displayName(r.name)}`)));
   if (missing.length) fail('package-policy', `rebuilder ${missing.map((r) => `${displayName(r.name)} (${r.url})`).join(', ')} was not asked`);
   if (recorded.require < required.require) fail('package-policy', `it required ${recorded.require} GOOD(s) per package, the policy file ${required.require}`);
   required.rules.forEach((rule, i) => {
