@@ -24,6 +24,20 @@ export {
   type RebuildOptions,
   type RebuildResult,
 } from './verify/rebuild.js';
+export {
+  verifyReference as verify,
+  verifyImage,
+  formatVerify,
+  verifyJson,
+  loadTrustedKeys,
+  readPackagePolicy,
+  MAX_ATTESTATIONS,
+  type VerifyReferenceOptions,
+  type VerifyImageOptions,
+  type VerifyResult,
+  type AttestationReport,
+} from './attest/verify-image.js';
+export { checkClaims, type Claim, type ClaimsResult, type AttestedClaims, type ExpectedImage, type RequiredPackagePolicy } from './attest/verify-claims.js';
 export { diffReferences as diff, DEFAULT_REPORT_LIMIT, type DiffReferencesOptions, type DiffReferencesResult } from './compare/diff-references.js';
 export {
   diffImages,

@@ -312,6 +312,7 @@ describe('verify: what an attacker holding the registry can list', () => {
     const result = await verify(`${await servedListing(t, async () => junk)}:1`, '--json');
     assert.equal(result.code, 1, result.stderr);
     const doc = JSON.parse(result.stdout) as { attestations: unknown[]; notExamined: number; reason: string };
+    assert.deepEqual(Object.keys(doc), ['verified', 'reason', 'manifest', 'attestations', 'notExamined']);
     assert.equal(doc.attestations.length, 32);
     assert.equal(doc.notExamined, 5000 - 32);
     assert.equal(doc.reason, 'no attestation passes every check (32 found)');

@@ -1,3 +1,4 @@
+import { diffJson } from '../compare/image-diff.js';
 import { UserError } from '../errors.js';
 import { ContentCache } from '../fetch/cache.js';
 import type { Digest } from '../oci/digest.js';
@@ -234,6 +235,20 @@ export function formatVerify(result: VerifyResult): string {
   if (result.notExamined > 0) lines.push(`${result.notExamined} more attestation(s) listed, not examined (at most ${MAX_ATTESTATIONS} per subject)`);
   if (result.rebuild) lines.push(...formatRebuild(result.rebuild).trimEnd().split('\n').filter((l) => !l.startsWith('index ')).map((l) => `rebuild: ${l}`));
   return `${lines.join('\n')}\n`;
+}
+
+/** The document `verify --json` prints: the result's fields in docs/json-output.md's order, the rebuild's differences as `diff --json` gives them. */
+export function verifyJson(result: VerifyResult): Record<string, unknown> {
+  const { verified, reason, manifest, index, attestations, notExamined, rebuild: rebuilt } = result;
+  return {
+    verified,
+    ...(reason !== undefined ? { reason } : {}),
+    manifest,
+    ...(index ? { index } : {}),
+    attestations,
+    notExamined,
+    ...(rebuilt ? { rebuild: { ...rebuilt, ...(rebuilt.diff ? { diff: diffJson(rebuilt.diff) } : {}) } } : {}),
+  };
 }
 
 function shown(s: string): string {

@@ -1,11 +1,10 @@
 import type { Command } from 'commander';
-import { loadTrustedKeys, formatVerify, readPackagePolicy, verifyReference } from '../../attest/verify-image.js';
+import { loadTrustedKeys, formatVerify, readPackagePolicy, verifyJson, verifyReference } from '../../attest/verify-image.js';
 import { ContentCache } from '../../fetch/cache.js';
 import type { KeyExpiry } from '../../pacman/signature.js';
 import { limitsFromOptions } from '../../setup/limits.js';
 import { addCommandOptions, addRegistryOptions, keyExpiryOption, repeatable, transportOptions, type CommandCliOptions, type RegistryCliOptions } from '../options.js';
 import { checkCache } from '../preflight.js';
-import { diffJson } from '../../compare/image-diff.js';
 
 interface VerifyCliOptions extends RegistryCliOptions, CommandCliOptions {
   key: string[];
@@ -60,8 +59,7 @@ export function registerVerify(program: Command): void {
           : {}),
         log: (m) => process.stderr.write(`${m}\n`),
       });
-      const json = (): string => JSON.stringify({ ...result, ...(result.rebuild?.diff ? { rebuild: { ...result.rebuild, diff: diffJson(result.rebuild.diff) } } : {}) }, null, 2);
-      process.stdout.write(opts.json ? `${json()}\n` : formatVerify(result));
+      process.stdout.write(opts.json ? `${JSON.stringify(verifyJson(result), null, 2)}\n` : formatVerify(result));
       process.exitCode = result.verified ? 0 : 1;
     });
 }
