@@ -122,6 +122,18 @@ describe('verify against the registry (tag schema)', () => {
     assert.deepEqual(doc.attestations, [{ digest: attestation.digest, referrerOf: image.digest, verified: true, keyIds: [key.keyId], claims: { recipe: image.recipe, publisher: '0.0.0-test', packages: null } }]);
   });
 
+  test('an index: its platform manifest is verified; an attestation listed for the index digest counts too', async () => {
+    const { repo, ref } = await freshRepository();
+    const index = canonicalJsonBytes({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [{ ...image.descriptor, platform: { architecture: 'amd64', os: 'linux' } }] });
+    const indexDescriptor = await repo.putManifest('multi', index, MediaType.OciIndex);
+    const attestation = await repo.pushAttestation(indexDescriptor, signVsa(attested(repo), key));
+    await repo.setReferrers(indexDescriptor.digest, [attestation]);
+    const result = await verify(`${ref}:multi`);
+    assert.equal(result.code, 0, result.stderr + result.stdout);
+    assert.deepEqual(result.stdout.split('\n').slice(0, 2), [`verified: ${image.digest} (1 of 1 attestation(s) pass)`, `index ${indexDescriptor.digest}: verifying its linux/amd64 manifest`]);
+    assert.match(result.stdout, new RegExp(`^attestation ${attestation.digest} \\(referrer of the index ${indexDescriptor.digest}\\): PASSED`, 'm'));
+  });
+
   test('a key that did not sign it: 1, the signature claim named; either of two keys suffices', async () => {
     const { ref } = await published();
     assertNotVerified(await runCli(['verify', `${ref}:1`, '--key', otherKeyFile]), /no attestation passes every check \(1 found\)/, /: FAILED signature: envelope sha256:[0-9a-f]{64}: no signature verifies with a trusted key/);

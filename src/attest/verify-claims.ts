@@ -179,6 +179,7 @@ function listed(digests: string[]): string {
   return digests.length > 3 ? `${digests.slice(0, 3).join(', ')} and ${digests.length - 3} more` : digests.join(', ');
 }
 
-function shown(s: string): string {
+/** A string from the attestation for a one-line message: control characters escaped, cut at 100 characters. */
+export function shown(s: string): string {
   return displayName(s.length > 100 ? `${s.slice(0, 100)}…` : s);
 }

@@ -17,7 +17,7 @@ import { MAX_ENVELOPE_BYTES, parseStatement, verifyEnvelope } from './dsse.js';
 import { IN_TOTO_ARTIFACT_TYPE, VSA_ENVELOPE_MEDIA_TYPE } from './media-types.js';
 import { loadPublicKeys, type PublicSigningKey } from './signing-key.js';
 import { selectRebuilders } from '../status/rebuilders.js';
-import { checkClaims, type AttestedClaims, type Claim, type RequiredPackagePolicy } from './verify-claims.js';
+import { checkClaims, shown, type AttestedClaims, type Claim, type RequiredPackagePolicy } from './verify-claims.js';
 
 /**
  * `verify REF`: finds the publish attestations of the image REF names among its OCI referrers and checks each
@@ -249,8 +249,4 @@ export function verifyJson(result: VerifyResult): Record<string, unknown> {
     notExamined,
     ...(rebuilt ? { rebuild: { ...rebuilt, ...(rebuilt.diff ? { diff: diffJson(rebuilt.diff) } : {}) } } : {}),
   };
-}
-
-function shown(s: string): string {
-  return displayName(s.length > 100 ? `${s.slice(0, 100)}…` : s);
 }
