@@ -16,6 +16,7 @@ import type { Descriptor } from '../src/oci/types.js';
 import { REPO_ROOT, makeTempDir, removeDir, runCli, runCliOk, type RunResult } from './support/cli.js';
 import { listenOnLoopback } from './support/http-server.js';
 import { startRegistry, type RunningRegistry } from './support/registry.js';
+import { tamperFile } from './support/tamper.js';
 import { RawRepository, signVsa, type AttestedImage } from './support/verify-fixtures.js';
 
 /**
@@ -205,6 +206,22 @@ describe('verify against the registry (tag schema)', () => {
     const result = await verify(`${ref}:1`, '--rebuild', '--cache', join(work, 'rebuild-cache'), ...mirrors);
     assert.equal(result.code, 0, result.stderr + result.stdout);
     assert.match(result.stdout, new RegExp(`^rebuild: reproducible: ${image.digest}$`, 'm'));
+  });
+
+  test('--rebuild: a signed attestation for an image that does not rebuild to its digest is not enough', async () => {
+    const { repo, ref } = await freshRepository();
+    // An image with one file changed: same recipe label, another digest; and an attestation (validly signed) that says it reproduces.
+    await runCliOk(['copy', `docker://${registry.host}/base/hello@${image.digest}`, `oci:${join(work, 'pulled')}:t`]);
+    const tampered = (await tamperFile(join(work, 'pulled'), 't', 'usr/lib/libgreeting.txt', (b) => Buffer.from(b.toString().replace('world', 'worle')), join(work, 'tampered'))) as Digest;
+    await runCliOk(['copy', `oci:${join(work, 'tampered')}:t`, `docker://${registry.host}/${repo.repository}:1`]);
+    const descriptor = (await repo.getManifest(tampered)).descriptor;
+    await repo.setReferrers(tampered, [await repo.pushAttestation(descriptor, signVsa(attested(repo, { manifest: tampered }), key))]);
+    assert.equal((await verify(`${ref}:1`)).code, 0, 'the attestation alone passes');
+    const result = await verify(`${ref}:1`, '--rebuild', '--cache', join(work, 'rebuild-cache'), ...mirrors);
+    assert.equal(result.code, 1, result.stderr + result.stdout);
+    assert.match(result.stdout, new RegExp(`^NOT verified: ${tampered}: the local rebuild made ${image.digest}, not ${tampered}$`, 'm'));
+    assert.match(result.stdout, new RegExp(`^rebuild: NOT reproducible: image ${tampered}, rebuild ${image.digest}$`, 'm'));
+    assert.match(result.stdout, /^rebuild: .*libgreeting\.txt/m);
   });
 
   test('errors are exit 2 in one line: no key, a bad key file, an unreachable registry', async () => {
