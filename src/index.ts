@@ -24,6 +24,20 @@ export {
   type RebuildOptions,
   type RebuildResult,
 } from './verify/rebuild.js';
+export {
+  verifyReference as verify,
+  verifyImage,
+  formatVerify,
+  verifyJson,
+  loadTrustedKeys,
+  readPackagePolicy,
+  MAX_ATTESTATIONS,
+  type VerifyReferenceOptions,
+  type VerifyImageOptions,
+  type VerifyResult,
+  type AttestationReport,
+} from './attest/verify-image.js';
+export { checkClaims, type Claim, type ClaimsResult, type AttestedClaims, type ExpectedImage, type RequiredPackagePolicy } from './attest/verify-claims.js';
 export { diffReferences as diff, DEFAULT_REPORT_LIMIT, type DiffReferencesOptions, type DiffReferencesResult } from './compare/diff-references.js';
 export {
   diffImages,
@@ -72,12 +86,10 @@ export { formatPublish, publishJson } from './publish/format.js';
 export {
   verificationStatement,
   verificationSummary,
-  VSA_PREDICATE_TYPE,
-  ATTESTATION_ARTIFACT_TYPE,
-  ATTESTATION_LAYER_MEDIA_TYPE,
   type SummaryInput,
   type ReproOciExtension,
 } from './attest/verification-summary.js';
+export { VSA_PREDICATE_TYPE, IN_TOTO_ARTIFACT_TYPE, VSA_ENVELOPE_MEDIA_TYPE } from './attest/media-types.js';
 export type { StatusReport, PackageStatus, PackageSet, Policy, PackageRule, Rebuilder, Verdict, Cell, AttestationCheck } from './status/model.js';
 
 // Specs, locks, image settings.

@@ -24,7 +24,7 @@ function runModule(dir: string, source: string): Promise<RunResult> {
   return run(process.execPath, ['--input-type=module', '-e', source], { cwd: dir, env: { SOURCE_DATE_EPOCH: undefined, TMPDIR: dir } });
 }
 
-const VERBS = ['lock', 'build', 'buildFromLock', 'buildRootfs', 'rebuild', 'rebuildSource', 'diff', 'copy', 'inspect', 'install', 'ls', 'status'];
+const VERBS = ['lock', 'build', 'buildFromLock', 'buildRootfs', 'rebuild', 'rebuildSource', 'diff', 'copy', 'inspect', 'install', 'ls', 'status', 'verify'];
 const CLASSES = ['UserError', 'DigestMismatchError', 'NotFoundError', 'ContentCache'];
 const HELPERS = ['loadSpec', 'readLock', 'serializeLock', 'parseReference', 'openSource', 'openDestination', 'formatDiff', 'formatRebuild', 'formatInspect', 'writeExample'];
 
@@ -45,7 +45,7 @@ test('the package imports by name from another directory and exports the verbs, 
   assert.equal(resolved, pathToFileURL(join(REPO_ROOT, 'dist', 'src', 'index.js')).href);
   // The types a TypeScript caller needs ship beside it.
   const types = await readFile(join(REPO_ROOT, 'dist', 'src', 'index.d.ts'), 'utf8');
-  for (const type of ['Lock', 'Spec', 'Descriptor', 'Digest', 'DiffReport', 'RebuildResult', 'ImageReference', 'SpecBuildResult', 'InspectReport', 'StatusReport']) {
+  for (const type of ['Lock', 'Spec', 'Descriptor', 'Digest', 'DiffReport', 'RebuildResult', 'ImageReference', 'SpecBuildResult', 'InspectReport', 'StatusReport', 'VerifyResult']) {
     assert.match(types, new RegExp(`\\b${type}\\b`), `type ${type}`);
   }
 });

@@ -169,16 +169,21 @@ for (const [type, key] of Object.entries(KEYS)) {
     test('securesystemslib verifies our signatures; tampered ones it rejects', async (t) => {
       const ours = signStatement(STATEMENT, [key]);
       assert.equal(await python(t, 'verify', key, ours), 'VERIFIED');
-      assert.equal(await python(t, 'verify', key, tamperPayload(ours)), 'REJECTED');
-      assert.equal(await python(t, 'verify', key, tamperSignature(ours)), 'REJECTED');
+      for (const tampered of [tamperPayload(ours), tamperSignature(ours)]) {
+        assert.equal(await python(t, 'verify', key, tampered), 'REJECTED');
+        rejectedByUs(tampered, key);
+      }
     });
 
     test("we verify securesystemslib's signatures; tampered ones we reject", async (t) => {
       const payload = Buffer.from((JSON.parse(signStatement(STATEMENT, [key]).toString('utf8')) as { payload: string }).payload, 'base64');
       const theirs = Buffer.from(await python(t, 'sign', key, payload));
       assert.deepEqual(verifyStatement(theirs, [key], 'their envelope').statement, STATEMENT);
-      rejectedByUs(tamperPayload(theirs), key);
-      rejectedByUs(tamperSignature(theirs), key);
+      assert.equal(await python(t, 'verify', key, theirs), 'VERIFIED', 'securesystemslib verifies its own envelope (the harness works)');
+      for (const tampered of [tamperPayload(theirs), tamperSignature(theirs)]) {
+        rejectedByUs(tampered, key);
+        assert.equal(await python(t, 'verify', key, tampered), 'REJECTED');
+      }
     });
   });
 }

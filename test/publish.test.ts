@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { signStatement, verifyStatement } from '../src/attest/dsse.js';
 import { generateSigningKey, privateKeyPem } from '../src/attest/signing-key.js';
-import { ATTESTATION_ARTIFACT_TYPE, ATTESTATION_LAYER_MEDIA_TYPE, LEVEL_PACKAGES_REBUILT, LEVEL_REBUILT, POLICY_URI, VERIFIER_ID, VSA_PREDICATE_TYPE, policyDigestHex, verificationStatement, type SummaryInput } from '../src/attest/verification-summary.js';
+import { IN_TOTO_ARTIFACT_TYPE, VSA_ENVELOPE_MEDIA_TYPE, PACKAGES_REBUILT_LEVEL, REBUILT_LEVEL, POLICY_URI, VERIFIER_ID, VSA_PREDICATE_TYPE } from '../src/attest/media-types.js';
+import { policyDigestHex, verificationStatement, type SummaryInput } from '../src/attest/verification-summary.js';
 import { canonicalJsonBytes } from '../src/oci/canonical-json.js';
 import { sha256, type Digest } from '../src/oci/digest.js';
 import { RECIPE_LABEL } from '../src/image/recipe.js';
@@ -134,7 +135,7 @@ describe('publish of a reproducible spec', () => {
     const ref = parseDockerReference(`${registry.host}/pub/ok`);
     const listed = await listReferrers(ref, digest);
     assert.equal(listed.via, 'tag-schema');
-    assert.deepEqual(listed.manifests.map((m) => m.artifactType).sort(), [RECIPE_ARTIFACT_TYPE, ATTESTATION_ARTIFACT_TYPE].sort());
+    assert.deepEqual(listed.manifests.map((m) => m.artifactType).sort(), [RECIPE_ARTIFACT_TYPE, IN_TOTO_ARTIFACT_TYPE].sort());
     const index = JSON.parse((await getManifest(registry.host, 'pub/ok', referrersTag(digest))).bytes.toString('utf8')) as { manifests: { digest: string; artifactType: string }[] };
     assert.deepEqual(index.manifests.map((m) => m.digest).sort(), [out.destinations[0]!.recipe.digest, out.destinations[0]!.attestation.digest].sort());
 
@@ -154,9 +155,9 @@ describe('publish of a reproducible spec', () => {
       layers: { mediaType: string; digest: string; annotations: Record<string, string> }[];
       annotations: Record<string, string>;
     };
-    assert.equal(attestationManifest.artifactType, ATTESTATION_ARTIFACT_TYPE);
+    assert.equal(attestationManifest.artifactType, IN_TOTO_ARTIFACT_TYPE);
     assert.equal(attestationManifest.subject.digest, digest);
-    assert.equal(attestationManifest.layers[0]!.mediaType, ATTESTATION_LAYER_MEDIA_TYPE);
+    assert.equal(attestationManifest.layers[0]!.mediaType, VSA_ENVELOPE_MEDIA_TYPE);
     assert.equal(attestationManifest.layers[0]!.annotations['in-toto.io/predicate-type'], VSA_PREDICATE_TYPE);
     assert.equal(attestationManifest.annotations['in-toto.io/predicate-type'], VSA_PREDICATE_TYPE);
     const envelope = await getBlob(registry.host, 'pub/ok', attestationManifest.layers[0]!.digest);
@@ -167,7 +168,7 @@ describe('publish of a reproducible spec', () => {
     assert.deepEqual(p.verifier, { id: VERIFIER_ID, version: { 'repro-oci': VERSION } });
     assert.equal(p.resourceUri, `docker://${proxy.host}/pub/ok@${digest}`);
     assert.equal(p.verificationResult, 'PASSED');
-    assert.deepEqual(p.verifiedLevels, [LEVEL_REBUILT, LEVEL_PACKAGES_REBUILT]);
+    assert.deepEqual(p.verifiedLevels, [REBUILT_LEVEL, PACKAGES_REBUILT_LEVEL]);
     assert.equal(p.slsaVersion, '1.0');
     assert.equal(p.policy.uri, POLICY_URI);
     assert.equal(p.policy.digest.sha256, sha256(canonicalJsonBytes(p.reproOci.policy)).slice(7));
@@ -323,7 +324,7 @@ test('the verification summary is pure: the same input, the same statement and e
   const p = verificationStatement(input).predicate as Record<string, unknown>;
   assert.deepEqual(p.policy, { uri: POLICY_URI, digest: { sha256: policyDigestHex(null) } });
   assert.equal(policyDigestHex(null), sha256('null').slice(7));
-  assert.deepEqual(p.verifiedLevels, [LEVEL_REBUILT]);
+  assert.deepEqual(p.verifiedLevels, [REBUILT_LEVEL]);
   assert.deepEqual(p.inputAttestations, []);
   assert.equal(p.resourceUri, `docker://registry.example.org/team/hello@${sha256('m')}`);
   assert.deepEqual((p.reproOci as Record<string, unknown>).packages, null);

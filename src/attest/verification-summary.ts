@@ -2,6 +2,7 @@ import { canonicalJsonBytes } from '../oci/canonical-json.js';
 import { digestHex, sha256, type Digest } from '../oci/digest.js';
 import type { Policy, StatusReport } from '../status/model.js';
 import type { Statement } from './dsse.js';
+import { PACKAGES_REBUILT_LEVEL, POLICY_URI, REBUILT_LEVEL, VERIFIER_ID, VSA_PREDICATE_TYPE } from './media-types.js';
 
 /**
  * The statement `publish` signs (docs/attestation.md): an in-toto Statement v1 whose predicate is a SLSA
@@ -9,19 +10,6 @@ import type { Statement } from './dsse.js';
  * same checks give the same statement, and nothing of the caller's machine (clock, paths, locale) goes into it.
  * `verify` reads what is built here; the field names are the document's.
  */
-
-export const VSA_PREDICATE_TYPE = 'https://slsa.dev/verification_summary/v1';
-export const VERIFIER_ID = 'https://github.com/repro-oci/repro-oci/publish';
-export const POLICY_URI = 'https://github.com/repro-oci/repro-oci/blob/main/docs/attestation.md#policy';
-/** The level every published image has: rebuilt independently, same digest. */
-export const LEVEL_REBUILT = 'REPRO_OCI_REBUILT';
-/** Added when a package policy was applied and met. */
-export const LEVEL_PACKAGES_REBUILT = 'REPRO_OCI_PACKAGES_REBUILT';
-
-/** The OCI artifact that carries the envelope: its artifactType, its one layer's media type, the annotation naming the predicate. */
-export const ATTESTATION_ARTIFACT_TYPE = 'application/vnd.in-toto+json';
-export const ATTESTATION_LAYER_MEDIA_TYPE = 'application/vnd.in-toto.verification_summary+dsse';
-export const PREDICATE_TYPE_ANNOTATION = 'in-toto.io/predicate-type';
 
 /** One of the two builds publish compares. `environment` holds only what publish set on purpose. */
 export interface BuildRecord {
@@ -127,7 +115,7 @@ export function verificationSummary(input: SummaryInput): Record<string, unknown
     policy: { uri: POLICY_URI, digest: { sha256: policyDigestHex(policy) } },
     inputAttestations: report ? inputAttestations(report) : [],
     verificationResult: 'PASSED',
-    verifiedLevels: report ? [LEVEL_REBUILT, LEVEL_PACKAGES_REBUILT] : [LEVEL_REBUILT],
+    verifiedLevels: report ? [REBUILT_LEVEL, PACKAGES_REBUILT_LEVEL] : [REBUILT_LEVEL],
     slsaVersion: '1.0',
     reproOci,
   };

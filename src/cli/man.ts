@@ -50,6 +50,10 @@ export const EXAMPLES: Record<string, ManExample[]> = {
     { says: 'Build, rebuild in an isolated process, and push the image with its recipe and a signed attestation, tag last:', command: 'repro-oci publish spec.yaml --to docker://registry.example.org/team/hello:1 --key signing.key' },
     { says: 'Also require two verified GOOD answers per package from the rebuilders in a file; check everything, push nothing:', command: 'repro-oci publish spec.yaml --to docker://registry.example.org/team/hello:1 --key signing.key --rebuilders rebuilders.yaml --require-rebuilders 2 --dry-run' },
   ],
+  verify: [
+    { says: "Check a published image's signed attestation with the publisher's public key (exit 0 verified, 1 not, naming the claim that failed):", command: 'repro-oci verify docker://registry.example.org/team/hello:1 --key release.pub' },
+    { says: 'Also require the package policy of a rebuilders file, and rebuild the image here too:', command: 'repro-oci verify docker://registry.example.org/team/hello:1 --key release.pub --policy rebuilders.yaml --rebuild --json' },
+  ],
   'key generate': [
     { says: 'Make an ed25519 key pair, signing.key (mode 0600) and signing.pub; prints the key id:', command: 'repro-oci key generate -o signing' },
     { says: 'An ECDSA P-256 key pair instead, described as JSON:', command: 'repro-oci key generate --type ecdsa-p256 -o keys/release --json' },

@@ -1,6 +1,7 @@
 import { jsonText, LEVELS, type Difference } from './difference.js';
 import type { DiffReport } from './image-diff.js';
 import type { DiffSummary } from './summary.js';
+import { describeSkipped } from '../transports/platform-manifest.js';
 
 const MARKS = { added: '+', removed: '-', changed: '~' } as const;
 
@@ -67,7 +68,7 @@ function groups(differences: Difference[]): { title: string; members: Difference
  * them), notes on what could not be compared, and whether the blobs were checked.
  */
 export function formatDiff(report: DiffReport, limit = Infinity): string {
-  if (report.same) return `${report.summary.text}\n${blobsLine(report)}`;
+  if (report.same) return `${report.summary.text}\n${skippedLines(report)}${blobsLine(report)}`;
   const lines = [report.summary.text, `--- a ${report.a}`, `+++ b ${report.b}`];
   let shown = 0;
   for (const { title, members } of groups(report.differences)) {
@@ -80,7 +81,12 @@ export function formatDiff(report: DiffReport, limit = Infinity): string {
   }
   if (report.differences.length > limit) lines.push(`  … and ${report.differences.length - limit} more (--json lists them all)`);
   for (const n of report.notCompared) lines.push(`note: layer ${n.layer}: ${n.label} does not hold ${n.digest}; its files cannot be compared`);
-  return `${lines.join('\n')}\n${blobsLine(report)}`;
+  return `${lines.join('\n')}\n${skippedLines(report)}${blobsLine(report)}`;
+}
+
+/** Notes naming the entries of an index that are no platform's image (attestation manifests), which were not compared. */
+function skippedLines(report: DiffReport): string {
+  return (report.skipped ?? []).map((s) => `note: ${s.side}: ${describeSkipped(s.index, s.manifests)}\n`).join('');
 }
 
 /** The JSON document `diff --json` prints (and `rebuild --json` holds as `diff`): the summary first, then every difference. */
@@ -90,7 +96,7 @@ export interface DiffJson {
 }
 
 export function diffJson(report: DiffReport): DiffJson {
-  const { same, a, b, manifests, notCompared, blobs, summary, differences } = report;
+  const { same, a, b, manifests, notCompared, blobs, skipped, summary, differences } = report;
   const { text, ...counted } = summary;
-  return { summary: { same, text, a, b, manifests, ...counted, notCompared, ...(blobs ? { blobs } : {}) }, differences };
+  return { summary: { same, text, a, b, manifests, ...counted, notCompared, ...(skipped ? { skipped } : {}), ...(blobs ? { blobs } : {}) }, differences };
 }

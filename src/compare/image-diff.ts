@@ -5,7 +5,7 @@ import type { Descriptor, ImageConfig, Manifest } from '../oci/types.js';
 import type { Digest } from '../oci/digest.js';
 import { readJsonBlob } from '../transports/layout.js';
 import { CheckedBlobs, isMissingBlob, layerDiffIds, readLayer, verifyAllBlobs } from '../transports/verify.js';
-import { resolvePlatformManifest } from '../transports/platform-manifest.js';
+import { resolvePlatformManifest, type SkippedManifest } from '../transports/platform-manifest.js';
 import type { ImageSource } from '../transports/types.js';
 import { indexLayer, type EntrySummary, type LayerIndex } from './layer-index.js';
 import { byteOrder } from '../util/order.js';
@@ -61,6 +61,8 @@ export interface DiffReport {
   /** In the order of LEVELS; entries by layer, then by path (bytes). */
   differences: Difference[];
   notCompared: NotCompared[];
+  /** Entries of a side's index that are no platform's image (attestation manifests): named, not compared. */
+  skipped?: { side: 'a' | 'b'; index: string; manifests: SkippedManifest[] }[];
   summary: DiffSummary;
   /** Whether every blob of both sides was hashed in full, and how many each side holds (set when asked either way). */
   blobs?: { verified: boolean; checked?: { a: number; b: number } };
@@ -246,6 +248,11 @@ async function compareImages(sideA: OpenSide, sideB: OpenSide, rootA: Root, root
   const a = await resolvePlatformManifest(sideA.source, options.platform, sideA.label);
   const b = await resolvePlatformManifest(sideB.source, options.platform, sideB.label);
   report.manifests = { a: a.descriptor.digest, b: b.descriptor.digest };
+  const skipped = (['a', 'b'] as const).flatMap((side) => {
+    const index = (side === 'a' ? a : b).index;
+    return index?.skipped.length ? [{ side, index: index.digest, manifests: index.skipped }] : [];
+  });
+  if (skipped.length) report.skipped = skipped;
   report.parsed = { a: a.manifest, b: b.manifest };
   if (a.index || b.index) {
     // Index-level differences are reported apart: publishers rewrite indexes; the manifest is what is verified.

@@ -1,4 +1,4 @@
-import { ATTESTATION_ARTIFACT_TYPE, ATTESTATION_LAYER_MEDIA_TYPE, PREDICATE_TYPE_ANNOTATION, VSA_PREDICATE_TYPE } from '../attest/verification-summary.js';
+import { IN_TOTO_ARTIFACT_TYPE, VSA_ENVELOPE_MEDIA_TYPE, PREDICATE_TYPE_ANNOTATION, VSA_PREDICATE_TYPE } from '../attest/media-types.js';
 import { canonicalJsonBytes } from '../oci/canonical-json.js';
 import { sha256 } from '../oci/digest.js';
 import { MediaType } from '../oci/mediatypes.js';
@@ -49,5 +49,5 @@ export function recipeArtifact(subject: Descriptor, recipe: Buffer): Artifact {
 /** A DSSE envelope of a verification summary as an artifact, with in-toto's media type and predicate annotation. */
 export function attestationArtifact(subject: Descriptor, envelope: Buffer): Artifact {
   const annotation = { [PREDICATE_TYPE_ANNOTATION]: VSA_PREDICATE_TYPE };
-  return referrerArtifact(subject, ATTESTATION_ARTIFACT_TYPE, { mediaType: ATTESTATION_LAYER_MEDIA_TYPE, bytes: envelope, annotations: annotation }, annotation);
+  return referrerArtifact(subject, IN_TOTO_ARTIFACT_TYPE, { mediaType: VSA_ENVELOPE_MEDIA_TYPE, bytes: envelope, annotations: annotation }, annotation);
 }

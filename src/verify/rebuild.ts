@@ -8,7 +8,7 @@ import type { Descriptor, Manifest } from '../oci/types.js';
 import { readTar } from '../tar/reader.js';
 import { readJsonBlob } from '../transports/layout.js';
 import { readSmall } from '../util/fs.js';
-import { resolvePlatformManifest } from '../transports/platform-manifest.js';
+import { describeSkipped, resolvePlatformManifest, type SkippedManifest } from '../transports/platform-manifest.js';
 import type { ImageSource } from '../transports/types.js';
 import { CheckedBlobs, isMissingBlob, layerDiffIds, readLayer, verifyAllBlobs } from '../transports/verify.js';
 import { VERSION } from '../version.js';
@@ -51,8 +51,8 @@ export interface RebuildResult {
   /** The manifest that was rebuilt (the per-platform manifest when the reference names an index). */
   manifest: string;
   rebuilt: string;
-  /** Set when the reference named an index. */
-  index?: { digest: string; platform: string };
+  /** Set when the reference named an index; `skipped`: its entries that are no platform's image (attestation manifests). */
+  index?: { digest: string; platform: string; skipped: SkippedManifest[] };
   notes: string[];
   /**
    * Set when the image is reproducible by content only: its source keeps no manifest of the image's own (a
@@ -160,7 +160,7 @@ export async function rebuild(source: ImageSource, label: string, options: Rebui
   try {
     const rebuilt = built.result.manifest.digest;
     const signatures = { verified: built.signaturesVerified, keyExpiry: options.keyExpiry ?? DEFAULT_KEY_EXPIRY };
-    const result: RebuildResult = { reproducible: rebuilt === descriptor.digest, manifest: descriptor.digest, rebuilt, notes, signatures, ...(index ? { index: { digest: index.digest, platform: index.platform } } : {}) };
+    const result: RebuildResult = { reproducible: rebuilt === descriptor.digest, manifest: descriptor.digest, rebuilt, notes, signatures, ...(index ? { index: { digest: index.digest, platform: index.platform, skipped: index.skipped } } : {}) };
     if (!result.reproducible && source.keepsOnlyContent && manifest.config.digest === built.result.config.digest) {
       // The same config names the same diffIDs: what is left to show is that every layer's content has them.
       await verifyAllBlobs(source, { descriptor, raw: await readJsonBlob(source, descriptor, 'manifest') }, new CheckedBlobs(), label);
@@ -198,6 +198,8 @@ export async function rebuildReference(reference: string, options: RebuildRefere
 export function formatRebuild(result: RebuildResult): string {
   const lines: string[] = [];
   if (result.index) lines.push(`index ${result.index.digest}: rebuilding its ${result.index.platform} manifest (index-level annotations and attestations are the publisher's and are not rebuilt)`);
+  const skipped = result.index && describeSkipped(result.index.digest, result.index.skipped);
+  if (skipped) lines.push(skipped);
   if (result.byContent) {
     lines.push(`reproducible by content: config ${result.byContent.config} and the content of all ${result.byContent.layers} layer(s) match the rebuild`);
     lines.push(`(the archive keeps no manifest of the image's own, so its digest ${result.manifest} is not the image's; the rebuild's manifest is ${result.rebuilt})`);

@@ -12,6 +12,7 @@ import { registerLock } from './lock.js';
 import { registerPublish } from './publish.js';
 import { registerRebuild } from './rebuild.js';
 import { registerStatus } from './status.js';
+import { registerVerify } from './verify.js';
 
 /** Each command lives in its own module and registers itself here, in the order `--help` lists them: the pipeline first. */
 export function registerCommands(program: Command): void {
@@ -21,6 +22,7 @@ export function registerCommands(program: Command): void {
   registerDiff(program);
   registerStatus(program);
   registerPublish(program);
+  registerVerify(program);
   registerKey(program);
   registerInspect(program);
   registerCopy(program);
