@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { signStatement, verifyStatement } from '../src/attest/dsse.js';
-import { generateSigningKey, privateKeyPem } from '../src/attest/signing-key.js';
+import { generateSigningKey, privateKeyPem, publicKeyPem } from '../src/attest/signing-key.js';
 import { IN_TOTO_ARTIFACT_TYPE, VSA_ENVELOPE_MEDIA_TYPE, PACKAGES_REBUILT_LEVEL, REBUILT_LEVEL, POLICY_URI, VERIFIER_ID, VSA_PREDICATE_TYPE } from '../src/attest/media-types.js';
 import { policyDigestHex, verificationStatement, type SummaryInput } from '../src/attest/verification-summary.js';
 import { canonicalJsonBytes } from '../src/oci/canonical-json.js';
@@ -191,6 +191,35 @@ describe('publish of a reproducible spec', () => {
     assert.equal(dry.json!.destinations[0]!.attestation.digest, out.destinations[0]!.attestation.digest);
     assert.deepEqual(proxy.requests, [], 'a dry run does not touch the registry');
     assert.deepEqual((await tags(registry.host, 'pub/ok')).sort(), ['1', referrersTag(digest)].sort());
+  });
+
+  test('verify accepts what publish pushed, with the publisher\'s key, its rebuilders as policy, and a rebuild here; another key or tag is refused', async () => {
+    const r = await publish(repo.spec, ['--to', `docker://${registry.host}/pub/verified:1`, '--rebuilder', rebuilders[0]!.url]);
+    assert.equal(r.code, 0, r.stderr);
+    const digest = r.json!.manifest!.digest;
+    const pub = join(work, 'signing.pub');
+    writeFileSync(pub, publicKeyPem(key));
+    const policy = join(work, 'rebuilders.yaml');
+    writeFileSync(policy, `rebuilders:\n  - name: alpha\n    url: ${rebuilders[0]!.url}\n`);
+    const ref = `docker://${registry.host}/pub/verified:1`;
+    const ok = await runCli(['verify', ref, '--key', pub, '--policy', policy, '--rebuild', '--json'], { env: env(join(work, 'cache')), timeoutMs: 120_000 });
+    assert.equal(ok.code, 0, ok.stderr + ok.stdout);
+    const verdict = JSON.parse(ok.stdout) as { verified: boolean; manifest: string };
+    assert.equal(verdict.verified, true);
+    assert.equal(verdict.manifest, digest);
+
+    const otherPub = join(work, 'other.pub');
+    writeFileSync(otherPub, publicKeyPem(generateSigningKey('ed25519')));
+    const wrongKey = await runCli(['verify', ref, '--key', otherPub], { env: env(join(work, 'cache')) });
+    assert.equal(wrongKey.code, 1, wrongKey.stderr);
+    assert.match(wrongKey.stdout, /FAILED signature/);
+
+    // Copied elsewhere without its referrers: the same image, but nothing there says it was published.
+    const copied = await runCli(['copy', ref, `docker://${registry.host}/pub/copied:1`], { env: env(join(work, 'cache')) });
+    assert.equal(copied.code, 0, copied.stderr);
+    const moved = await runCli(['verify', `docker://${registry.host}/pub/copied:1`, '--key', pub], { env: env(join(work, 'cache')) });
+    assert.equal(moved.code, 1, moved.stderr);
+    assert.match(moved.stdout, /^NOT verified: sha256:[0-9a-f]{64}: no attestation/m);
   });
 
   test('a package policy the rebuilders do not meet: refused, nothing pushed, the check named', async () => {
