@@ -4,6 +4,7 @@
  * never a byte of difference in what is built.
  */
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -11,7 +12,7 @@ import { writeExample } from '../src/example/generate.js';
 import { copy as copyImage, withProgress as libraryWithProgress } from '../src/index.js';
 import { Progress, progressNote, setProgress, withProgress, type ProgressStream } from '../src/util/progress.js';
 import { busyboxRepo, COMMANDS_SKIP } from './support/busybox.js';
-import { makeTempDir, removeDir, runCli, runCliOk, tempDirFor, type RunResult } from './support/cli.js';
+import { CLI, makeTempDir, removeDir, run, runCli, runCliOk, tempDirFor, type RunResult } from './support/cli.js';
 import { startRegistry } from './support/registry.js';
 
 /** Collects what is written; a terminal or not, of a given width. */
@@ -252,6 +253,17 @@ test('the default is auto (plain when stderr is not a terminal); REPRO_OCI_PROGR
   assert.equal(explicit.code, 0, explicit.stderr);
   assert.match(explicit.stderr, new RegExp(`^install: ${packages}/${packages} packages, done in `, 'm'));
   assert.match(explicit.stderr, new RegExp(`^fetch: ${packages}/${packages} packages, done in `, 'm'));
+});
+
+test('auto on a real terminal draws the bar (script(1) gives stderr a pty) while the JSON goes to a file intact', { skip: !existsSync('/usr/bin/script') && 'needs script(1) (bsdutils)' }, async () => {
+  const json = join(work, 'pty.json');
+  const line = `"$0" "$1" build "$2" --cache "$3" -o "oci:$4:v1" --json > "$5"`;
+  const shell = ['sh', '-c', line, process.execPath, CLI, spec, join(work, 'cache'), join(work, 'pty'), json].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
+  const r = await run('script', ['-qec', shell, '/dev/null'], { env: { ...env, COLUMNS: '100' } });
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.ok(r.stdout.includes(`${ERASE}[`), JSON.stringify(r.stdout));
+  assert.match(r.stdout, /install: \d+\/\d+ packages, done in /);
+  JSON.parse(await readFile(json, 'utf8'));
 });
 
 test('an unknown mode is a one-line error, exit 2, before any work', async () => {
