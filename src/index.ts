@@ -1,7 +1,8 @@
 /**
  * The public module of repro-oci (`import … from 'repro-oci'`): every CLI verb as a function with typed options
  * and results, and the types a caller needs. Functions never print and never exit: they return results, report
- * progress through an optional `log` callback, and throw (UserError for a user's mistake or hostile input).
+ * notes through an optional `log` callback (and progress only inside withProgress()), and throw (UserError for a
+ * user's mistake or hostile input).
  * See docs/api.md.
  */
 
@@ -109,6 +110,9 @@ export { isDigest, parseDigest, sha256, type Digest } from './oci/digest.js';
 
 // Where verified packages are kept.
 export { ContentCache } from './fetch/cache.js';
+
+// Progress of the long phases, for a caller that wants it shown (nothing is shown otherwise).
+export { withProgress, PROGRESS_MODES, type ProgressMode, type ProgressSettings, type ProgressStream } from './util/progress.js';
 
 // Errors.
 export { UserError, DigestMismatchError, NotFoundError } from './errors.js';

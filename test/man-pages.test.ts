@@ -18,10 +18,10 @@ const program = createProgram();
 const pages = renderManPages(program, VERSION);
 const MAN_DIR = join(REPO_ROOT, 'man');
 
-/** Every spelling of every option a command takes (`-o`, `--output`, `--no-commands`, …). */
+/** Every spelling of every option a command takes (`-o`, `--output`, `--no-commands`, …), global ones (`--progress`) too. */
 function flagsOf(command: Command): Set<string> {
   const help = command.createHelp();
-  return new Set(help.visibleOptions(command).flatMap((o) => [o.short, o.long].filter((f): f is string => !!f)));
+  return new Set([...help.visibleOptions(command), ...help.visibleGlobalOptions(command)].flatMap((o) => [o.short, o.long].filter((f): f is string => !!f)));
 }
 
 test('every command has EXAMPLES, every example names a command and only options it has', () => {

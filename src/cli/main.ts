@@ -1,9 +1,10 @@
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../errors.js';
-import { enableProgressDisplay } from '../fetch/progress.js';
+import { withProgress } from '../util/progress.js';
 import { handleInterrupts, sweepAbandonedScratchDirs } from '../util/fs.js';
 import { VERSION } from '../version.js';
 import { registerCommands } from './commands/index.js';
+import { applyProgressOption, progressOption } from './options.js';
 
 /**
  * Runs the CLI and returns the exit code: 0 success, 1 a negative verdict (e.g. "not reproducible"),
@@ -11,11 +12,11 @@ import { registerCommands } from './commands/index.js';
  */
 export async function main(argv: string[]): Promise<number> {
   handleInterrupts();
-  enableProgressDisplay();
   const program = createProgram();
   sweepAbandonedScratchDirs(); // what runs killed before their cleanup (SIGKILL) left in TMPDIR
   try {
-    await program.parseAsync(argv, { from: 'user' });
+    // No progress until --progress is parsed (the preAction hook sets it); a bar is erased before an error prints.
+    await withProgress('none', () => program.parseAsync(argv, { from: 'user' }));
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (err) {
     if (err instanceof CommanderError) {
@@ -37,7 +38,10 @@ export function createProgram(): Command {
     .description('Build, rebuild and verify bit-for-bit reproducible OCI images of Arch Linux')
     .version(VERSION)
     .exitOverride()
-    .configureOutput({ outputError: (str, write) => write(str) });
+    .configureOutput({ outputError: (str, write) => write(str) })
+    .configureHelp({ showGlobalOptions: true })
+    .addOption(progressOption())
+    .hook('preAction', (self) => applyProgressOption(self));
   registerCommands(program);
   return program;
 }

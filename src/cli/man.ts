@@ -20,6 +20,7 @@ export const EXAMPLES: Record<string, ManExample[]> = {
     { says: 'Run the bundled example offline: generate a small Arch package archive, lock, build twice under different conditions, rebuild from the image:', command: 'repro-oci example' },
     { says: 'Keep it as a workspace to change and build again (hello-ws/README.md says how):', command: 'repro-oci example --dir hello-ws' },
     { says: 'Lock a spec, build it, and rebuild the image from the recipe it carries:', command: 'repro-oci lock spec.yaml\nrepro-oci build spec.yaml -o oci:image:latest\nrepro-oci rebuild oci:image:latest' },
+    { says: 'In CI: progress as plain lines on stderr (a phase\'s start, its end, and a line every 5 s between), the JSON result alone on stdout:', command: 'repro-oci build spec.yaml --progress=plain --json -o oci:image:latest > build.json' },
   ],
   lock: [
     { says: 'Resolve spec.yaml into spec.lock.json beside it:', command: 'repro-oci lock spec.yaml' },
@@ -124,6 +125,10 @@ function optionDefault(option: Option): string {
   return ` (default: ${JSON.stringify(value)})`;
 }
 
+function optionItems(options: readonly Option[]): string[] {
+  return options.flatMap((option) => ['.TP', `.B ${roff(option.flags)}`, roff(`${option.description}${optionDefault(option)}`)]);
+}
+
 function examplesSection(path: string): string[] {
   const lines = ['.SH EXAMPLES'];
   for (const example of EXAMPLES[path] ?? []) {
@@ -151,6 +156,7 @@ const ENVIRONMENT: [string, string][] = [
   ['REGISTRY_AUTH_FILE', 'Registry credentials, as containers-auth.json(5); then auth.json of containers and ~/.docker/config.json.'],
   ['XDG_CONFIG_HOME', 'Where status looks for repro-oci/rebuilders.yaml (default ~/.config).'],
   ['REPRO_OCI_STATE', "Where status pins rebuilders' keys on first use (default $XDG_STATE_HOME/repro-oci, else ~/.local/state/repro-oci)."],
+  ['REPRO_OCI_PROGRESS', 'The progress mode when --progress is not given: auto, tty, plain or none; 0 is none, 1 is auto.'],
   ['TMPDIR', 'Where scratch directories are made.'],
 ];
 
@@ -179,10 +185,9 @@ function commandPage(program: Command, path: string, command: Command, version: 
     lines.push('.SH ARGUMENTS');
     for (const arg of args) lines.push('.TP', `.I ${roff(arg.name())}`, roff(arg.description || (arg.required ? 'required' : 'optional')));
   }
-  lines.push('.SH OPTIONS');
-  for (const option of help.visibleOptions(command)) {
-    lines.push('.TP', `.B ${roff(option.flags)}`, roff(`${option.description}${optionDefault(option)}`));
-  }
+  lines.push('.SH OPTIONS', ...optionItems(help.visibleOptions(command)));
+  const global = help.visibleGlobalOptions(command);
+  if (global.length) lines.push('.SH GLOBAL OPTIONS', roff('Given before or after the command.'), ...optionItems(global));
   lines.push(...EXIT_STATUS, ...environmentSection(), ...examplesSection(path), '.SH SEE ALSO', '.BR repro\\-oci (1)');
   return `${lines.join('\n')}\n`;
 }
@@ -192,6 +197,8 @@ function mainPage(program: Command, version: string): string {
   lines.push(
     '.SH DESCRIPTION',
     roff(`${program.description()}: every byte of an image is a function of its inputs (a spec and the lock of exact package files it resolves to), never of the clock, the umask, the locale, the host or the directory order. The image carries its recipe, so that it can later be rebuilt from the image alone and compared.`),
+    '.SH OPTIONS',
+    ...optionItems(program.createHelp().visibleOptions(program)),
     '.SH COMMANDS',
   );
   for (const { path, command } of leafCommands(program)) {

@@ -1,5 +1,32 @@
-import { Option } from 'commander';
+import { Option, type Command } from 'commander';
+import { UserError } from '../errors.js';
 import { DEFAULT_KEY_EXPIRY, KEY_EXPIRY_POLICIES } from '../pacman/signature.js';
+import { PROGRESS_MODES, setProgress, type ProgressMode } from '../util/progress.js';
+
+/** --progress, a global option: given before or after the command, for every command. */
+export function progressOption(): Option {
+  return new Option(
+    '--progress <mode>',
+    'progress of the long phases (fetch, install, setup, compress, push) on stderr, never on stdout: auto (tty on a terminal, else plain), tty (a bar redrawn in place), plain (a line at the start and end of each phase and at most every 5 s between), none',
+  )
+    .choices(PROGRESS_MODES)
+    .default('auto', '$REPRO_OCI_PROGRESS (a mode, 0 for none), else auto');
+}
+
+/** The mode: --progress when given, else $REPRO_OCI_PROGRESS (a mode, or 0 for none and 1 for auto), else auto. */
+export function progressMode(flag: ProgressMode | undefined, env: string | undefined): ProgressMode {
+  if (flag !== undefined) return flag;
+  if (env === undefined || env === '' || env === '1') return 'auto';
+  if (env === '0') return 'none';
+  if ((PROGRESS_MODES as readonly string[]).includes(env)) return env as ProgressMode;
+  throw new UserError(`REPRO_OCI_PROGRESS=${JSON.stringify(env).slice(1, -1)}: not one of 0, 1, ${PROGRESS_MODES.join(', ')}`);
+}
+
+/** Sets the progress of the run from the parsed program's --progress (commander's preAction hook). */
+export function applyProgressOption(program: Command): void {
+  const given = program.getOptionValueSource('progress') === 'cli' ? (program.opts() as { progress: ProgressMode }).progress : undefined;
+  setProgress(progressMode(given, process.env.REPRO_OCI_PROGRESS));
+}
 
 /** --key-expiry, for the commands that verify signatures (lock, build, install, ls, rebuild). */
 export function keyExpiryOption(): Option {

@@ -1,4 +1,5 @@
 import { writeFileAtomic } from '../util/fs.js';
+import { progressNote } from '../util/progress.js';
 import { checkWritableFile } from '../util/writable.js';
 import type { Descriptor } from '../oci/types.js';
 
@@ -10,6 +11,11 @@ import type { Descriptor } from '../oci/types.js';
 
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** A note or warning for the user, on stderr: a line of its own, also while a progress bar is drawn. */
+export function note(message: string): void {
+  progressNote(message);
 }
 
 /** A descriptor as the JSON reports show it: digest, media type, size. */

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { readLock } from '../lock/lock.js';
 import { UserError } from '../errors.js';
 import { makeScratchDir } from '../util/fs.js';
+import { Progress } from '../util/progress.js';
 import { EXAMPLE_DIR } from './generate.js';
 import { startExampleRebuilders } from './rebuilders.js';
 import { checkWorkspaceDirectory, stagedWorkspace, WORKSPACE_FILES, WORKSPACE_MIRRORS, WORKSPACE_TAG, writeWorkspaceSources } from './workspace.js';
@@ -37,7 +38,15 @@ interface Run {
   stderr: string;
 }
 
-function cli(args: string[], cwd: string, env: Record<string, string>, umask: number): Promise<Run> {
+/** The repro-oci commands the example runs: lock, two builds, the rebuild, status on the lock and on the image. */
+const EXAMPLE_COMMANDS = 6;
+
+/** Runs one repro-oci command of the example (its progress is the example's step count, not its own). */
+function cli(args: string[], cwd: string, env: Record<string, string>, umask: number, steps: Progress): Promise<Run> {
+  return cliRun(args, cwd, env, umask).finally(() => steps.advance());
+}
+
+function cliRun(args: string[], cwd: string, env: Record<string, string>, umask: number): Promise<Run> {
   return new Promise((resolvePromise, reject) => {
     const previous = process.umask(umask);
     const child = spawn(process.execPath, [CLI, ...args], { cwd, env: { ...process.env, ...env, REPRO_OCI_PROGRESS: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -68,7 +77,7 @@ export interface ExampleOptions {
  * `status` against three emulated rebuilders (src/example/rebuilders.ts), on the lock and on the image: true when
  * both give the verdicts the scenarios call for — every package verified by alpha, the one beta says BAD failing.
  */
-async function statusStep(workspace: string, dir: string, image: string, log: (line: string) => void): Promise<boolean> {
+async function statusStep(workspace: string, dir: string, image: string, log: (line: string) => void, steps: Progress): Promise<boolean> {
   await mkdir(dir);
   const lock = await readLock(join(workspace, WORKSPACE_FILES.lock));
   const rebuilders = await startExampleRebuilders(lock, join(dir, 'rebuilders.yaml'));
@@ -78,7 +87,7 @@ async function statusStep(workspace: string, dir: string, image: string, log: (l
     const expected = `${lock.packages.length - 1}/${lock.packages.length} packages meet the policy; 1 BAD on rebuilder beta`;
     let met = true;
     for (const input of [WORKSPACE_FILES.lock, image]) {
-      const run = await cli(['status', input, '--rebuilders', rebuilders.file], workspace, env, 0o022);
+      const run = await cli(['status', input, '--rebuilders', rebuilders.file], workspace, env, 0o022, steps);
       if (run.code === 2) must(run, 'status');
       const lines = run.stdout.split('\n');
       log(`  $ repro-oci status ${input} --rebuilders rebuilders.yaml   (exit ${run.code})`);
@@ -97,6 +106,7 @@ export async function runExample(options: ExampleOptions): Promise<boolean> {
   if (options.dir !== undefined) await checkWorkspaceDirectory(options.dir);
   const scratch = await makeScratchDir('example');
   const staged = options.dir !== undefined ? stagedWorkspace(options.dir) : undefined;
+  const steps = new Progress('example', { unit: 'commands' }).start(EXAMPLE_COMMANDS);
   try {
     // Build 1 runs in the workspace itself (kept with --dir), build 2 in a perturbed copy of its sources.
     const a = staged?.path ?? join(scratch.path, 'a');
@@ -110,13 +120,13 @@ export async function runExample(options: ExampleOptions): Promise<boolean> {
 
     const envA = { TZ: 'UTC', LANG: 'C', LC_ALL: 'C', HOSTNAME: 'builder-a', TMPDIR: scratch.path, REPRO_OCI_CACHE: join(scratch.path, 'cache-a') };
     const envB = { TZ: 'Asia/Kathmandu', LANG: 'tr_TR.UTF-8', LC_ALL: 'tr_TR.UTF-8', HOSTNAME: 'builder-b', TMPDIR: b, REPRO_OCI_CACHE: join(scratch.path, 'cache-b') };
-    log(must(await cli(['lock', spec], a, envA, 0o022), 'lock'));
+    log(must(await cli(['lock', spec], a, envA, 0o022, steps), 'lock'));
     log(`Build 1: in ${shownA}, TZ=UTC LANG=C umask 022`);
     const image = `oci:${WORKSPACE_FILES.image}:${WORKSPACE_TAG}`;
-    const first = must(await cli(['build', spec, '-o', image], a, envA, 0o022), 'build 1');
+    const first = must(await cli(['build', spec, '-o', image], a, envA, 0o022, steps), 'build 1');
     log(`  ${first}`);
     log(`Build 2: in another directory, TZ=Asia/Kathmandu LANG=tr_TR.UTF-8 umask 077, its own lock and cache, files copied in reverse order with scrambled mtimes`);
-    const second = must(await cli(['build', spec, '-o', image], b, envB, 0o077), 'build 2');
+    const second = must(await cli(['build', spec, '-o', image], b, envB, 0o077, steps), 'build 2');
     log(`  ${second}`);
     const match = first === second;
     log(match ? `MATCH: both builds produced ${first}` : 'DIFFERENT: the two builds are not reproducible');
@@ -127,18 +137,19 @@ export async function runExample(options: ExampleOptions): Promise<boolean> {
     const elsewhere = join(scratch.path, 'elsewhere');
     await mkdir(elsewhere);
     const mirrors = WORKSPACE_MIRRORS.flatMap((m) => ['--mirror', join(a, m)]);
-    const rebuilt = await cli(['rebuild', `oci:${join(a, WORKSPACE_FILES.image)}:${WORKSPACE_TAG}`, ...mirrors], elsewhere, { ...envB, TMPDIR: elsewhere, REPRO_OCI_CACHE: join(scratch.path, 'rebuild-cache') }, 0o022);
+    const rebuilt = await cli(['rebuild', `oci:${join(a, WORKSPACE_FILES.image)}:${WORKSPACE_TAG}`, ...mirrors], elsewhere, { ...envB, TMPDIR: elsewhere, REPRO_OCI_CACHE: join(scratch.path, 'rebuild-cache') }, 0o022, steps);
     if (rebuilt.code === 2) must(rebuilt, 'rebuild');
     log(rebuilt.stdout.split('\n').map((l) => `  ${l}`).join('\n'));
     if (rebuilt.code !== 0 && rebuilt.stderr) options.logError(rebuilt.stderr);
 
-    const statusMet = await statusStep(a, join(scratch.path, 'status'), image, log);
+    const statusMet = await statusStep(a, join(scratch.path, 'status'), image, log, steps);
     if (staged && options.dir !== undefined) {
       await staged.commit();
       log(`Workspace: ${shownA} (its ${WORKSPACE_FILES.readme} says what to run next: change a package, build again, see diff explain it)`);
     }
     return match && rebuilt.code === 0 && statusMet;
   } finally {
+    steps.stop();
     await staged?.discard();
     await scratch.cleanup();
   }

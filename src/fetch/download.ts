@@ -7,7 +7,7 @@ import { DigestMismatchError, NotFoundError, UserError } from '../errors.js';
 import type { Digest } from '../oci/digest.js';
 import { readSmall } from '../util/fs.js';
 import type { ContentCache } from './cache.js';
-import { Progress } from './progress.js';
+import { Progress } from '../util/progress.js';
 
 /** Retry policy for transient failures (connection errors, 5xx, 429). Tests shorten the delays. */
 export interface RetryPolicy {
@@ -163,7 +163,7 @@ export async function downloadToCache(
     for (let attempt = 1; ; attempt++) {
       try {
         if (scheme === 'file') await copyIntoPartial(url, partial, size);
-        else await fetchIntoPartial(url, partial, size, new Progress(what));
+        else await fetchIntoPartial(url, partial, size, new Progress(what, { brief: true }));
       } catch (err) {
         if (err instanceof OverlongError) await rm(partial, { force: true });
         if (!(err instanceof TransientError) || attempt >= retry.attempts) {

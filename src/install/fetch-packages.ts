@@ -9,6 +9,7 @@ import type { ContentCache } from '../fetch/cache.js';
 import { downloadToCache, fetchBytes } from '../fetch/download.js';
 import { VerifiedFile } from '../fetch/verified-file.js';
 import type { Digest } from '../oci/digest.js';
+import { Progress } from '../util/progress.js';
 import type { PackageToInstall } from './installer.js';
 import type { Validation } from './local-db.js';
 
@@ -84,37 +85,43 @@ export async function fetchLockedPackages(lock: Lock, options: FetchOptions): Pr
   const never: SignaturePolicy = { level: 'never', trust: 'trustedOnly' };
   const keyExpiry = options.signatures?.keyExpiry ?? DEFAULT_KEY_EXPIRY;
   let verifiedCount = 0;
-  for (const pkg of lock.packages) {
-    const policy = options.signatures?.policies.get(pkg.repository) ?? never;
-    if (policy.level !== 'never' && !options.signatures?.keyring) throw new UserError(`signature level ${policy.level} needs a keyring`);
-    const what = `package ${pkg.name} ${pkg.version}`;
-    const urls = [
-      ...(options.mirrors ?? []).map((m) => resolveLocation(locationOfFile(m, pkg.filename), process.cwd())),
-      ...pkg.urls.map((u) => resolveLocation(u, options.baseDir)),
-    ];
-    const digest = `sha256:${pkg.sha256}` as Digest;
-    let validation: Validation[] = ['sha256'];
-    let signer: PackageToInstall['signer'];
-    const check = async (file: string): Promise<void> => {
-      const signature = policy.level === 'never' ? undefined : await signatureOf(pkg, urls);
-      if (signature === undefined && policy.level !== 'required') return;
-      // The signature is judged on bytes that are hashed as it reads them, and only stands once all of them matched.
-      const bytes = await VerifiedFile.open(file, digest, pkg.csize || undefined);
-      let verified: VerifiedSignature | undefined;
-      try {
-        verified = await checkPackageSignature(policy, signature, { data: bytes.chunks(), keyring: options.signatures?.keyring as Keyring, what, keyExpiry });
-      } finally {
-        await bytes.verify(`${what} (${file})`);
-      }
-      // As pacman (_alpm_pkg_validate_internal): a signature from the database stands in for the checksum (`pgp`
-      // alone); with a detached `.sig` it compares the sha256 as well (`sha256`, `pgp`); without one, the sha256.
-      validation = verified ? (pkg.signature ? ['pgp'] : ['sha256', 'pgp']) : ['sha256'];
-      signer = verified ? { fingerprint: verified.fingerprint, ...(verified.signerUserId ? { userId: verified.signerUserId } : {}) } : undefined;
-    };
-    const { path: file, fetched } = await downloadToCache(options.cache, urls, digest, pkg.csize || undefined, what, { check, ...(options.log ? { log: options.log } : {}) });
-    if (fetched) options.log?.(`fetched ${pkg.filename}`);
-    if (validation.includes('pgp')) verifiedCount++;
-    out.push({ name: pkg.name, version: pkg.version, file, sha256: pkg.sha256, ...(pkg.csize ? { csize: pkg.csize } : {}), reason: pkg.reason, validation, isize: pkg.isize, ...(signer ? { signer } : {}) });
+  const progress = new Progress('fetch', { unit: 'packages' }).start(lock.packages.length);
+  try {
+    for (const pkg of lock.packages) {
+      const policy = options.signatures?.policies.get(pkg.repository) ?? never;
+      if (policy.level !== 'never' && !options.signatures?.keyring) throw new UserError(`signature level ${policy.level} needs a keyring`);
+      const what = `package ${pkg.name} ${pkg.version}`;
+      const urls = [
+        ...(options.mirrors ?? []).map((m) => resolveLocation(locationOfFile(m, pkg.filename), process.cwd())),
+        ...pkg.urls.map((u) => resolveLocation(u, options.baseDir)),
+      ];
+      const digest = `sha256:${pkg.sha256}` as Digest;
+      let validation: Validation[] = ['sha256'];
+      let signer: PackageToInstall['signer'];
+      const check = async (file: string): Promise<void> => {
+        const signature = policy.level === 'never' ? undefined : await signatureOf(pkg, urls);
+        if (signature === undefined && policy.level !== 'required') return;
+        // The signature is judged on bytes that are hashed as it reads them, and only stands once all of them matched.
+        const bytes = await VerifiedFile.open(file, digest, pkg.csize || undefined);
+        let verified: VerifiedSignature | undefined;
+        try {
+          verified = await checkPackageSignature(policy, signature, { data: bytes.chunks(), keyring: options.signatures?.keyring as Keyring, what, keyExpiry });
+        } finally {
+          await bytes.verify(`${what} (${file})`);
+        }
+        // As pacman (_alpm_pkg_validate_internal): a signature from the database stands in for the checksum (`pgp`
+        // alone); with a detached `.sig` it compares the sha256 as well (`sha256`, `pgp`); without one, the sha256.
+        validation = verified ? (pkg.signature ? ['pgp'] : ['sha256', 'pgp']) : ['sha256'];
+        signer = verified ? { fingerprint: verified.fingerprint, ...(verified.signerUserId ? { userId: verified.signerUserId } : {}) } : undefined;
+      };
+      const { path: file, fetched } = await downloadToCache(options.cache, urls, digest, pkg.csize || undefined, what, { check, ...(options.log ? { log: options.log } : {}) });
+      if (fetched) options.log?.(`fetched ${pkg.filename}`);
+      if (validation.includes('pgp')) verifiedCount++;
+      out.push({ name: pkg.name, version: pkg.version, file, sha256: pkg.sha256, ...(pkg.csize ? { csize: pkg.csize } : {}), reason: pkg.reason, validation, isize: pkg.isize, ...(signer ? { signer } : {}) });
+      progress.advance();
+    }
+  } finally {
+    progress.stop();
   }
   if (verifiedCount > 0) options.log?.(`verified ${verifiedCount} package signature(s); ${describeKeyExpiry(keyExpiry)}`);
   return out;

@@ -10,6 +10,7 @@ import { normalizeMemberPath, parentPaths, type TarSourceEntry } from '../tar/en
 import { readTar } from '../tar/reader.js';
 import { makeScratchDir, readSmall } from '../util/fs.js';
 import { Spool } from '../util/spool.js';
+import { Progress } from '../util/progress.js';
 import { decodeName, displayName } from '../util/raw-name.js';
 import { sortWithHardlinks, type RootfsTree } from '../rootfs/tree.js';
 import { alpmTrim, LOCAL_DB_DIR, localDbEntries, type InstalledPackage, type MetaFile, type Validation } from './local-db.js';
@@ -96,6 +97,7 @@ export async function installPackages(packages: PackageToInstall[], options: Ins
   for (const dir of [...parentPaths(LOCAL_DB_DIR), LOCAL_DB_DIR]) {
     nodes.set(dir, { path: dir, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: options.sourceDateEpoch, size: 0, owner: '' });
   }
+  const progress = new Progress('install', { unit: 'packages' }).start(packages.length);
   try {
     for (const pkg of packages) {
       const what = `package ${pkg.name}`;
@@ -230,6 +232,7 @@ export async function installPackages(packages: PackageToInstall[], options: Ins
         backup.push([path, md5 ?? NULL_HASH]);
       }
       installed.push({ pkginfo, reason: pkg.reason, validation: pkg.validation, files, backup, ...meta });
+      progress.advance();
     }
 
     for (const entry of localDbEntries(installed, options.sourceDateEpoch)) {
@@ -246,6 +249,8 @@ export async function installPackages(packages: PackageToInstall[], options: Ins
   } catch (err) {
     await cleanup();
     throw err;
+  } finally {
+    progress.stop();
   }
 }
 

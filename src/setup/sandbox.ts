@@ -10,6 +10,7 @@ import { PathPatterns } from '../install/noextract.js';
 import { sortWithHardlinks } from '../rootfs/tree.js';
 import { makeScratchDir } from '../util/fs.js';
 import type { Spool } from '../util/spool.js';
+import { Progress } from '../util/progress.js';
 import { displayName, fsPath, readdirNames, readlinkName } from '../util/raw-name.js';
 import { DEFAULT_LIMITS, describeLimit, type SandboxLimits } from './limits.js';
 
@@ -344,7 +345,7 @@ export async function runSandboxed(sandbox: Sandbox, command: string[], sourceDa
 }
 
 /** Runs the commands on one materialized copy and returns what it changed relative to `before`. */
-async function runOnCopy(entries: TreeNode[], commands: string[][], sourceDateEpoch: number, dir: string, limits: SandboxLimits): Promise<{ before: Map<string, Snapshot>; after: Map<string, Snapshot> }> {
+async function runOnCopy(entries: TreeNode[], commands: string[][], sourceDateEpoch: number, dir: string, limits: SandboxLimits, progress: Progress): Promise<{ before: Map<string, Snapshot>; after: Map<string, Snapshot> }> {
   await materialize(entries, dir);
   const identity = sandboxIdentity();
   if (identity.own) {
@@ -354,7 +355,10 @@ async function runOnCopy(entries: TreeNode[], commands: string[][], sourceDateEp
   }
   const before = await scan(dir);
   const sandbox: Sandbox = { root: dir, identity, limits, initialUsage: await treeUsage(dir) };
-  for (const command of commands) await runSandboxed(sandbox, command, sourceDateEpoch);
+  for (const command of commands) {
+    await runSandboxed(sandbox, command, sourceDateEpoch);
+    progress.advance();
+  }
   return { before, after: await scan(dir) };
 }
 
@@ -373,18 +377,21 @@ export async function runSetupCommands(nodes: Map<string, TreeNode>, commands: s
   const entries = sortWithHardlinks(new Map([...nodes].map(([k, v]) => [k, { ...v }])));
   const a = await makeScratchDir('sandbox-a');
   const b = await makeScratchDir('sandbox-b');
+  // Each command runs twice, once in each copy, to show that it is deterministic.
+  const progress = new Progress('setup', { unit: 'command runs' }).start(2 * commands.length);
   try {
     // The scratch directories are searchable by the sandbox's uid, so by anyone: an unguessable name keeps the copies private.
     const rootA = join(a.path, `root-${randomBytes(16).toString('hex')}`);
     const rootB = join(b.path, `root-${randomBytes(16).toString('hex')}`);
-    const runA = await runOnCopy(entries, commands, sourceDateEpoch, rootA, limits);
-    const runB = await runOnCopy(entries, commands, sourceDateEpoch, rootB, limits);
+    const runA = await runOnCopy(entries, commands, sourceDateEpoch, rootA, limits, progress);
+    const runB = await runOnCopy(entries, commands, sourceDateEpoch, rootB, limits, progress);
     const resultA = changedPaths(runA.before, runA.after);
     const differing = await differingPaths({ root: rootA, ...runA }, { root: rootB, ...runB }, exclude);
     if (differing.length > 0) throw new NondeterministicError(`setup commands are nondeterministic: ${differing.length} path(s) differ between two runs: ${differing.slice(0, 10).map(displayName).join(', ')}${differing.length > 10 ? ', …' : ''}`);
     await foldBack(nodes, resultA, runA.after, rootA, sourceDateEpoch, spool, 'setup commands');
     return resultA;
   } finally {
+    progress.stop();
     await a.cleanup();
     await b.cleanup();
   }

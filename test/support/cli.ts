@@ -30,9 +30,13 @@ export interface RunOptions {
   timeoutMs?: number;
 }
 
-/** Runs a command without a shell and captures its output and exit code; never throws for a non-zero exit. */
+/**
+ * Runs a command without a shell and captures its output and exit code; never throws for a non-zero exit.
+ * repro-oci's progress is off (REPRO_OCI_PROGRESS=0) unless `env` says otherwise, so that tests can compare stderr
+ * exactly; test/progress.test.ts tests the progress.
+ */
 export function run(command: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
-  const env: NodeJS.ProcessEnv = { ...process.env };
+  const env: NodeJS.ProcessEnv = { ...process.env, REPRO_OCI_PROGRESS: '0' };
   for (const [k, v] of Object.entries(options.env ?? {})) {
     if (v === undefined) delete env[k];
     else env[k] = v;

@@ -12,7 +12,7 @@ import { checkCache, checkOutputs } from '../preflight.js';
 import { checkWritableDirectory, checkWritableFile } from '../../util/writable.js';
 import { exists } from '../../util/fs.js';
 import { Annotation } from '../../oci/types.js';
-import { checkDigestFile, descriptorJson, printJson, writeDigestFile } from '../output.js';
+import { checkDigestFile, descriptorJson, note, printJson, writeDigestFile } from '../output.js';
 
 
 interface BuildOptions extends RegistryCliOptions, CommandCliOptions {
@@ -31,7 +31,7 @@ interface BuildOptions extends RegistryCliOptions, CommandCliOptions {
   digestfile?: string;
 }
 
-const log = (msg: string): boolean => process.stderr.write(`${msg}\n`);
+const log = note;
 
 async function buildRootfs(opts: BuildOptions & { rootfs: string }): Promise<BuiltImage> {
   return buildRootfsImage({

@@ -4,6 +4,7 @@ import { diffReferences } from '../../compare/diff-references.js';
 import { diffJson, formatDiff } from '../../compare/image-diff.js';
 import { UserError } from '../../errors.js';
 import { checkWritableDirectory } from '../../util/writable.js';
+import { note } from '../output.js';
 
 interface DiffOpts {
   json?: boolean;
@@ -53,7 +54,7 @@ export function registerDiff(program: Command): void {
         reportLimit: parseByteSize(opts.reportLimit, '--report-limit'),
         ...(opts.diffoscope ? { diffoscope: true } : {}),
         transport: transportOptions(opts),
-        log: (m) => process.stderr.write(`${m}\n`),
+        log: note,
       });
       process.stdout.write(opts.json ? `${JSON.stringify(diffJson(report), null, 2)}\n` : formatDiff(report));
       if (diffoscope) process.stdout.write(diffoscope);

@@ -2,6 +2,8 @@ import type { Command } from 'commander';
 import { UserError } from '../../errors.js';
 import { runExample } from '../../example/demo.js';
 import { regenerateWorkspaceRepository } from '../../example/workspace.js';
+import { note } from '../output.js';
+import { progressNote } from '../../util/progress.js';
 
 export function registerExample(program: Command): void {
   program
@@ -17,8 +19,8 @@ export function registerExample(program: Command): void {
       }
       const ok = await runExample({
         ...(opts.dir !== undefined ? { dir: opts.dir } : {}),
-        log: (line) => process.stdout.write(`${line}\n`),
-        logError: (line) => process.stderr.write(`${line}\n`),
+        log: (line) => progressNote(line, process.stdout),
+        logError: note,
       });
       process.exitCode = ok ? 0 : 1;
     });

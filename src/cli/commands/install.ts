@@ -4,7 +4,7 @@ import type { KeyExpiry } from '../../pacman/signature.js';
 import { ContentCache } from '../../fetch/cache.js';
 import { installLock, listLock, type ListedEntry, type TreeFromLockOptions } from '../../install/from-lock.js';
 import { byteOrder } from '../../util/order.js';
-import { printJson } from '../output.js';
+import { note, printJson } from '../output.js';
 import { displayName } from '../../util/raw-name.js';
 import { checkNewDirectory } from '../../util/writable.js';
 import { checkCache } from '../preflight.js';
@@ -33,7 +33,7 @@ function addTreeOptions(command: Command): Command {
     .option('--json', 'print the result as JSON');
 }
 
-const log = (msg: string): boolean => process.stderr.write(`${msg}\n`);
+const log = note;
 
 function libraryOptions(opts: TreeOptions): TreeFromLockOptions {
   return {

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { checkLockFile, lockSpecFile, staleLockMessage, type LockSpecResult } from '../../lock/lock.js';
 import { UserError } from '../../errors.js';
-import { printJson } from '../output.js';
+import { note, printJson } from '../output.js';
 import type { KeyExpiry } from '../../pacman/signature.js';
 import { keyExpiryOption } from '../options.js';
 
@@ -60,8 +60,7 @@ export function registerLock(program: Command): void {
         process.exitCode = state === 'current' ? 0 : 1;
         return;
       }
-      const log = (msg: string): boolean => process.stderr.write(`${msg}\n`);
-      const result = await lockSpecFile(specPath, { output: opts.output, update: opts.update, snapshot: opts.snapshot, keyExpiry: opts.keyExpiry, log });
+      const result = await lockSpecFile(specPath, { output: opts.output, update: opts.update, snapshot: opts.snapshot, keyExpiry: opts.keyExpiry, log: note });
       const { lock, path: output, previous, changes, changed } = result;
       if (previous && changed) process.exitCode = 1;
       if (opts.json) {

@@ -6,6 +6,7 @@ import { ContentCache } from '../../fetch/cache.js';
 import { formatRebuild, rebuildReference } from '../../verify/rebuild.js';
 import { checkCache } from '../preflight.js';
 import { diffJson } from '../../compare/image-diff.js';
+import { note } from '../output.js';
 
 export function registerRebuild(program: Command): void {
   addCommandOptions(addRegistryOptions(program
@@ -34,7 +35,7 @@ export function registerRebuild(program: Command): void {
         keyExpiry: opts.keyExpiry,
         ...(opts.platform ? { platform: opts.platform } : {}),
         strict: opts.strict ?? false,
-        log: (m) => process.stderr.write(`${m}\n`),
+        log: note,
       });
       // The differences as `diff --json` prints them.
       const json = (): string => JSON.stringify({ ...result, ...(result.diff ? { diff: diffJson(result.diff) } : {}) }, null, 2);

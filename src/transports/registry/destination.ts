@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { DigestMismatchError, UploadLostError, UserError } from '../../errors.js';
-import { Progress } from '../../fetch/progress.js';
+import { Progress } from '../../util/progress.js';
 import { sha256, VerifyingStream, type Digest } from '../../oci/digest.js';
 import { isIndexMediaType } from '../../oci/mediatypes.js';
 import { MAX_JSON_BYTES } from '../../oci/raw-json.js';
@@ -119,8 +119,7 @@ export class RegistryDestination implements ImageDestination {
     this.pendingUploads.delete(descriptor.digest);
     this.openUploads.add(location);
     const verified = verify();
-    const progress = new Progress(`push ${descriptor.digest.slice(7, 19)}`);
-    progress.start(descriptor.size, 0);
+    const progress = new Progress(`push ${formatDockerReference(this.ref)} blob ${descriptor.digest.slice(7, 19)}`).start(descriptor.size);
     try {
       if (descriptor.size <= this.chunkSize) {
         const bytes = await readSmall(verified, this.chunkSize, what);

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { DigestMismatchError, UserError } from '../../errors.js';
-import { Progress } from '../../fetch/progress.js';
+import { Progress } from '../../util/progress.js';
 import { isDigest, sha256, verifiedStream, type Digest } from '../../oci/digest.js';
 import { isIndexMediaType, isManifestMediaType, MediaType } from '../../oci/mediatypes.js';
 import { checkIndex, looksLikeIndex, MAX_JSON_BYTES, parseRawJson, type RawJson } from '../../oci/raw-json.js';
@@ -123,8 +123,7 @@ export class RegistrySource implements ImageSource {
   private async *blobChunks(digest: Digest, size: number): AsyncGenerator<Buffer> {
     const what = `${this.label}: blob ${digest}`;
     const path = `/v2/${this.ref.repository}/blobs/${digest}`;
-    const progress = new Progress(`${this.ref.repository}@${digest.slice(7, 19)}`);
-    progress.start(size, 0);
+    const progress = new Progress(`pull ${this.ref.repository} blob ${digest.slice(7, 19)}`, { brief: true }).start(size);
     let offset = 0;
     try {
       for (let attempt = 1; ; attempt++) {
