@@ -19,6 +19,7 @@ import { startFaultProxy, type FaultProxy } from './support/fault-proxy.js';
 import { makeKeyPair } from './support/in-toto.js';
 import { servedRepo, type ServedRepo } from './support/package-repo.js';
 import { signing, startRebuilder, type FakeRebuilder, type FakeRow } from './support/rebuilderd.js';
+import { startReferrersRegistry } from './support/referrers-registry.js';
 import { startRegistry, type RunningRegistry } from './support/registry.js';
 
 /**
@@ -235,6 +236,31 @@ describe('publish of a reproducible spec', () => {
     assert.equal(text.code, 1);
     assert.match(text.stdout, /^check failed: packages: .*BAD/m);
     assert.match(text.stdout, /^NOT published: nothing was pushed$/m);
+  });
+});
+
+describe('publish to a registry with the referrers API', () => {
+  test('the registry answers OCI-Subject: no sha256-<hex> tag is written, and verify finds the attestation through the API', async (t) => {
+    const api = await startReferrersRegistry(registry.host);
+    t.after(() => api.close());
+    const r = await publish(repo.spec, ['--to', `docker://${api.host}/pub/api:1`]);
+    assert.equal(r.code, 0, r.stderr);
+    const out = r.json!;
+    assert.equal(out.destinations[0]!.referrers, 'api');
+    const digest = out.manifest!.digest;
+    assert.deepEqual(await tags(registry.host, 'pub/api'), ['1'], 'the tag, and no referrers tag index');
+    const listed = await listReferrers(parseDockerReference(`${api.host}/pub/api`), digest);
+    assert.equal(listed.via, 'api');
+    assert.deepEqual(listed.manifests.map((m) => m.digest).sort(), [out.destinations[0]!.recipe.digest, out.destinations[0]!.attestation.digest].sort());
+    assert.deepEqual(listed.manifests.map((m) => m.artifactType).sort(), [RECIPE_ARTIFACT_TYPE, IN_TOTO_ARTIFACT_TYPE].sort());
+
+    const pub = join(work, 'api-signing.pub');
+    writeFileSync(pub, publicKeyPem(key));
+    api.requests.length = 0;
+    const verified = await runCli(['verify', `docker://${api.host}/pub/api:1`, '--key', pub], { env: env(join(work, 'cache')) });
+    assert.equal(verified.code, 0, verified.stderr + verified.stdout);
+    assert.ok(api.requests.some((l) => l.startsWith(`GET /v2/pub/api/referrers/${digest}`)), 'verify asked the referrers API');
+    assert.ok(!api.requests.some((l) => l.includes('/manifests/sha256-')), 'and did not fall back to the tag schema');
   });
 });
 
