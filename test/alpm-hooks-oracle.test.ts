@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { chmod, copyFile, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { test } from 'node:test';
 import { installPackages, type PackageToInstall, type TreeNode } from '../src/install/installer.js';
@@ -9,8 +9,8 @@ import { materialize } from '../src/install/materialize.js';
 import { sortWithHardlinks } from '../src/rootfs/tree.js';
 import { runTransaction, type HookFile, type TransactionReport } from '../src/setup/scriptlets.js';
 import { COMMANDS_SKIP } from './support/busybox.js';
-import { makeTempDir, removeDir, run, runOk } from './support/cli.js';
-import { buildWithMakepkg, makeRepoWithRepoAdd, makepkgUnavailable, repoAddUnavailable, type MakepkgSpec } from './support/makepkg.js';
+import { removeDir, run, runOk } from './support/cli.js';
+import { buildMakepkgCorpus, makepkgUnavailable, repoAddUnavailable, type MakepkgCorpus, type MakepkgSpec } from './support/makepkg.js';
 import { compareTrees, DB, isAllowed, scanTree, type AllowedDifference } from './support/tree-compare.js';
 
 /**
@@ -160,30 +160,12 @@ function unavailable(): string | undefined {
   );
 }
 
-interface Corpus {
-  dir: string;
-  repoDir: string;
-  files: Map<string, string>;
-}
+type Corpus = MakepkgCorpus;
 
 let corpusPromise: Promise<Corpus> | undefined;
 
 function corpus(): Promise<Corpus> {
-  corpusPromise ??= (async () => {
-    const dir = await makeTempDir('hooks-oracle');
-    await chmod(dir, 0o755);
-    const repoDir = join(dir, 'repo');
-    await mkdir(repoDir);
-    const built = await Promise.all(CORPUS.map((spec) => buildWithMakepkg({ ...spec, workDir: join(dir, 'build', spec.pkgname) }, SDE)));
-    const files = new Map<string, string>();
-    for (const [i, path] of built.entries()) {
-      const target = join(repoDir, basename(path!));
-      await copyFile(path!, target);
-      files.set(CORPUS[i]!.pkgname, target);
-    }
-    await makeRepoWithRepoAdd(repoDir, REPO, [...files.values()].map((f) => basename(f)));
-    return { dir, repoDir, files };
-  })();
+  corpusPromise ??= buildMakepkgCorpus('hooks-oracle', CORPUS, REPO, SDE);
   return corpusPromise;
 }
 

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, copyFile, lstat, mkdir, readFile, readlink, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { test } from 'node:test';
 import { installPackages, type PackageToInstall } from '../src/install/installer.js';
 import { materialize } from '../src/install/materialize.js';
-import { makeTempDir, removeDir, runCliOk, runOk } from './support/cli.js';
+import { removeDir, runCliOk, runOk } from './support/cli.js';
 import { compareTrees, DB, isAllowed, scanTree, type NodeInfo } from './support/tree-compare.js';
-import { buildWithMakepkg, makeRepoWithRepoAdd, makepkgUnavailable, repoAddUnavailable, type MakepkgSpec } from './support/makepkg.js';
+import { buildMakepkgCorpus, makepkgUnavailable, repoAddUnavailable, type MakepkgCorpus, type MakepkgSpec } from './support/makepkg.js';
 
 /**
  * The pacman-equivalence test: a corpus of packages built with real makepkg, put in a repository with real repo-add,
@@ -136,32 +136,13 @@ const CORPUS: Omit<MakepkgSpec, 'workDir'>[] = [
   },
 ];
 
-interface Corpus {
-  dir: string;
-  repoDir: string;
-  /** Package file by package name. */
-  files: Map<string, string>;
-}
+type Corpus = MakepkgCorpus;
 
 let corpusPromise: Promise<Corpus> | undefined;
 
 /** Builds the corpus once for every test of this file (in parallel; makepkg is the slow part). */
 function corpus(): Promise<Corpus> {
-  corpusPromise ??= (async () => {
-    const dir = await makeTempDir('pacman-eq');
-    await chmod(dir, 0o755); // builder must reach its work directories
-    const repoDir = join(dir, 'repo');
-    await mkdir(repoDir);
-    const built = await Promise.all(CORPUS.map((spec) => buildWithMakepkg({ ...spec, workDir: join(dir, 'build', spec.pkgname) }, SDE)));
-    const files = new Map<string, string>();
-    for (const [i, path] of built.entries()) {
-      const target = join(repoDir, basename(path!));
-      await copyFile(path!, target);
-      files.set(CORPUS[i]!.pkgname, target);
-    }
-    await makeRepoWithRepoAdd(repoDir, REPO, [...files.values()].map((f) => basename(f)));
-    return { dir, repoDir, files };
-  })();
+  corpusPromise ??= buildMakepkgCorpus('pacman-eq', CORPUS, REPO, SDE);
   return corpusPromise;
 }
 

@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { runOk } from './cli.js';
+import { chmod, copyFile, mkdir } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { makeTempDir, runOk } from './cli.js';
 import type { PackageMetadata } from '../../src/example/package-writer.js';
 import { encodeName } from '../../src/util/raw-name.js';
 
@@ -250,4 +251,28 @@ export async function makeRepoWithRepoAdd(dir: string, repoName: string, pkgPath
   const files = join(dir, `${repoName}.files.tar.gz`);
   if (!statSync(db).isFile() || !statSync(files).isFile()) throw new Error(`repo-add did not write ${db} and ${files}`);
   return { db, files };
+}
+
+/** A corpus built by makepkg into a repo-add repository: a temp directory the builder user can reach. */
+export interface MakepkgCorpus {
+  dir: string;
+  repoDir: string;
+  /** Package file by package name. */
+  files: Map<string, string>;
+}
+
+export async function buildMakepkgCorpus(prefix: string, specs: readonly Omit<MakepkgSpec, 'workDir'>[], repoName: string, sourceDateEpoch: number): Promise<MakepkgCorpus> {
+  const dir = await makeTempDir(prefix);
+  await chmod(dir, 0o755); // the builder user must reach its work directories
+  const repoDir = join(dir, 'repo');
+  await mkdir(repoDir);
+  const built = await Promise.all(specs.map((spec) => buildWithMakepkg({ ...spec, workDir: join(dir, 'build', spec.pkgname) }, sourceDateEpoch)));
+  const files = new Map<string, string>();
+  for (const [i, path] of built.entries()) {
+    const target = join(repoDir, basename(path!));
+    await copyFile(path!, target);
+    files.set(specs[i]!.pkgname, target);
+  }
+  await makeRepoWithRepoAdd(repoDir, repoName, [...files.values()].map((f) => basename(f)));
+  return { dir, repoDir, files };
 }
