@@ -41,17 +41,22 @@ const cpuMsSince = (start?: NodeJS.CpuUsage): number => {
   return (used.user + used.system) / 1000;
 };
 
-type ServerSetup = Omit<FakeRebuilderOptions, 'rows'> & { rows: number; badEvery: number };
+type ServerSetup = Omit<FakeRebuilderOptions, 'rows'> & { rows: number; packages: number; badEvery: number };
+
+/** The lock's packages: `packages` rows spread evenly over a list of `rows`. */
+function lockRows(rows: number, packages: number): FakeRow[] {
+  const every = Math.max(1, Math.floor(rows / packages));
+  return syntheticRows(rows).filter((_, i) => i % every === 0).slice(0, packages);
+}
 
 /** Server side (a child process): one fake rebuilder; answers 'counts' messages with its counters and CPU time. */
 async function serve(setup: ServerSetup): Promise<void> {
   const rows: FakeRow[] = syntheticRows(setup.rows).map((r, i) => (i % setup.badEvery === 0 ? { ...r, status: 'BAD' } : r));
   // Each rebuilder signs an attestation for every GOOD, as rebuilderd does: status fetches and verifies them.
+  // They are signed before the run, as rebuilderd signs them when it builds, not when it serves them.
   const { privateKey } = generateKeyPairSync('ed25519');
-  const attestation = (row: FakeRow): Buffer => {
-    const { fileName, sha256 } = syntheticFile(row);
-    return signRebuildLink(fileName, sha256, [privateKey]);
-  };
+  const signed = new Map(lockRows(setup.rows, setup.packages).map((row) => [row.name, signRebuildLink(syntheticFile(row).fileName, syntheticFile(row).sha256, [privateKey])]));
+  const attestation = (row: FakeRow): Buffer => signed.get(row.name) ?? signRebuildLink(syntheticFile(row).fileName, syntheticFile(row).sha256, [privateKey]);
   const fake = await startRebuilder({ ...setup, rows, publicKeys: [publicKeyPem(privateKey)], attestation });
   const started = process.cpuUsage();
   process.on('message', (message: string) => {
@@ -98,7 +103,8 @@ async function measure(servers: Server[], args: string[], work: string): Promise
   const before = await Promise.all(servers.map((s) => s.counts()));
   const usageFile = join(work, 'usage.json');
   const started = performance.now();
-  const r = await run(process.execPath, ['--import', USAGE_HOOK, CLI, ...args], { env: { BENCH_USAGE_FILE: usageFile, REPRO_OCI_PROGRESS: '0', XDG_CONFIG_HOME: '/nonexistent', REPRO_OCI_STATE: join(work, 'state') }, timeoutMs: 600_000 });
+  const profile = process.env.BENCH_STATUS_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_STATUS_PROFILE] : [];
+  const r = await run(process.execPath, [...profile, '--import', USAGE_HOOK, CLI, ...args], { env: { BENCH_USAGE_FILE: usageFile, REPRO_OCI_PROGRESS: '0', XDG_CONFIG_HOME: '/nonexistent', REPRO_OCI_STATE: join(work, 'state') }, timeoutMs: 600_000 });
   const wallMs = performance.now() - started;
   if (r.code !== 0 && r.code !== 1) throw new Error(`status exited ${r.code}: ${r.stderr}`);
   const after = await Promise.all(servers.map((s) => s.counts()));
@@ -118,7 +124,7 @@ async function measureStartup(work: string): Promise<{ wallMs: number; cpuMs: nu
   return { wallMs: performance.now() - started, cpuMs: (usage.userCPUTime + usage.systemCPUTime) / 1000 };
 }
 
-const SCENARIOS: Record<string, { setup: Omit<ServerSetup, 'rows' | 'badEvery'>; note: string }> = {
+const SCENARIOS: Record<string, { setup: Omit<ServerSetup, 'rows' | 'packages' | 'badEvery'>; note: string }> = {
   v1: { setup: { api: 'v1' }, note: 'v1, Last-Modified sent (whole list in pages of 5,000)' },
   'v1-plain': { setup: { api: 'v1', v1LastModified: false }, note: 'v1 as rebuilderd 0.27 (no Last-Modified: warm reads all again)' },
   v0: { setup: { api: 'v0' }, note: 'v0 only, Last-Modified sent (whole list in one answer)' },
@@ -157,14 +163,13 @@ async function main(): Promise<void> {
   const work = await makeTempDir('bench-status');
   try {
     const lock = join(work, 'lock.json');
-    const every = Math.max(1, Math.floor(rowCount / packageCount));
-    const packages = syntheticRows(rowCount).filter((_, i) => i % every === 0).slice(0, packageCount);
+    const packages = lockRows(rowCount, packageCount);
     writeStatusLock(lock, packages);
     const startup = await measureStartup(work);
     console.log(`status: ${packageCount} packages, 3 rebuilders × ${rowCount} rows, node ${process.version}, ${cpus().length} cores, load average ${loadavg()[0]!.toFixed(1)}; \`repro-oci --version\` takes ${(startup.wallMs / 1000).toFixed(2)} s wall, ${(startup.cpuMs / 1000).toFixed(2)} s CPU here`);
     for (const [name, scenario] of Object.entries(SCENARIOS)) {
       if (only && !only.includes(name)) continue;
-      const servers = await Promise.all([97, 50, 20].map((badEvery) => startServer({ ...scenario.setup, rows: rowCount, badEvery })));
+      const servers = await Promise.all([97, 50, 20].map((badEvery) => startServer({ ...scenario.setup, rows: rowCount, packages: packageCount, badEvery })));
       try {
         const cache = join(work, `cache-${name}`);
         const args = ['status', lock, ...servers.flatMap((s) => ['--rebuilder', s.url]), '--cache', cache, '--require', '3', '--json'];
