@@ -118,6 +118,9 @@ function once(target: URL, a: Attempt, redirects = 0): Promise<Fetched | 'not mo
         finish(err as Error);
         return;
       }
+      // An answer of a declared length is gathered in one buffer of that length: a list of tens of megabytes is
+      // then held once, not twice while its chunks are joined.
+      const whole = encoded === undefined && Number.isFinite(declared) ? Buffer.allocUnsafe(declared) : undefined;
       const chunks: Buffer[] = [];
       let received = 0;
       let total = 0;
@@ -129,11 +132,13 @@ function once(target: URL, a: Attempt, redirects = 0): Promise<Fetched | 'not mo
       body.on('data', (chunk: Buffer) => {
         total += chunk.length;
         if (total > a.limit) finish(new UserError(`${a.what}: ${a.url}: more than the ${a.limit}-byte limit`));
-        else chunks.push(chunk);
+        else if (whole === undefined) chunks.push(chunk);
+        else if (total > whole.length) finish(new TransientError(`${a.url}: more than the ${whole.length} bytes its Content-Length says`));
+        else chunk.copy(whole, total - chunk.length);
       });
       body.on('end', () => {
-        if (encoded === undefined && Number.isFinite(declared) && received !== declared) finish(new TransientError(`${a.url}: truncated (${received} of ${declared} bytes)`));
-        else finish({ body: Buffer.concat(chunks), lastModified: usableLastModified(res.headers['last-modified']) }, true);
+        if (whole !== undefined && received !== whole.length) finish(new TransientError(`${a.url}: truncated (${received} of ${whole.length} bytes)`));
+        else finish({ body: whole ?? Buffer.concat(chunks), lastModified: usableLastModified(res.headers['last-modified']) }, true);
       });
     });
     req.end();
