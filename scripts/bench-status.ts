@@ -168,7 +168,7 @@ function goals(cold: Figures, warm: Figures): string {
   return [
     `  goals: cold client CPU ${s(cold.cpuMs)} ≤ 3 s: ${check(cold.cpuMs <= 3000)}`,
     `cold wall ${s(cold.wallMs)} ≤ 3 s + servers CPU ${s(servers)}: ${check(cold.wallMs <= 3000 + servers)}`,
-    `warm wall ${s(warm.wallMs)} ≤ 1 s: ${check(warm.wallMs <= 1000)}`,
+    warm.counts.notModified > 0 ? `warm wall ${s(warm.wallMs)} ≤ 1 s: ${check(warm.wallMs <= 1000)}` : `warm: no 304s (no Last-Modified), not the goal's case`,
     `peak RSS ${Math.max(cold.rssMb, warm.rssMb).toFixed(0)} MB ≤ 200 MB: ${check(Math.max(cold.rssMb, warm.rssMb) <= 200)}`,
   ].join('; ');
 }
