@@ -28,6 +28,8 @@ import type { AttestationCheck } from './model.js';
 
 /** The most a rebuilder's kept attestations take: about 40,000 of rebuilderd's. */
 const MAX_STORE_BYTES = 64 * 1024 * 1024;
+/** And the most entries: a store of tiny forged ones is refused before it makes a map of millions. */
+const MAX_STORE_ENTRIES = 100_000;
 const FORMAT = 'repro-oci-attestations-1';
 /** Bump when verifyAttestation's rules change: seals made under other rules then no longer check. */
 const SEAL_FORMAT = 'repro-oci-attestation-seal-1';
@@ -121,6 +123,7 @@ function parseStore(bytes: Buffer, prefix: string): Map<string, Kept> | string {
   const kept = new Map<string, Kept>();
   let at = 0;
   while (at < bytes.length) {
+    if (kept.size >= MAX_STORE_ENTRIES) return `more than ${MAX_STORE_ENTRIES} entries`;
     const newline = bytes.indexOf(0x0a, at);
     if (newline < 0 || newline - at > 64 * 1024) return `no entry line at byte ${at}`;
     let line: { url?: unknown; size?: unknown; sealed?: unknown };
@@ -212,7 +215,7 @@ export class AttestationStore {
     const order = [...entries.filter((e) => this.used.has(e.url)), ...entries.filter((e) => !this.used.has(e.url))];
     const parts: Buffer[] = [Buffer.from(`${FORMAT}\n`)];
     let size = parts[0]!.length;
-    for (const entry of order) {
+    for (const entry of order.slice(0, MAX_STORE_ENTRIES)) {
       const line = Buffer.from(`${JSON.stringify({ url: entry.url, size: entry.body.length, ...(entry.sealed ? { sealed: entry.sealed } : {}) })}\n`);
       if (size + line.length + entry.body.length > MAX_STORE_BYTES) break;
       parts.push(line, entry.body);
