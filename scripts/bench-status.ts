@@ -16,7 +16,8 @@
  * one query per name (the library's queryRebuilder in this process with `wholeListAbove: Infinity`: no RSS figure).
  *
  * Run `npx tsc -p tsconfig.json && npm run bench:status`. BENCH_STATUS_ONLY=v1,v1-plain,v0,per-name picks
- * scenarios; BENCH_STATUS_ROWS and BENCH_STATUS_PACKAGES change the sizes; BENCH_STATUS_PROFILE=DIR writes a
+ * scenarios; BENCH_STATUS_ROWS and BENCH_STATUS_PACKAGES change the sizes; BENCH_STATUS_RUNS=N runs each
+ * scenario N times (a fresh cache and state each) and prints the median run; BENCH_STATUS_PROFILE=DIR writes a
  * CPU profile of each status run there (node --cpu-prof).
  */
 import { readFileSync } from 'node:fs';
@@ -103,12 +104,12 @@ interface Figures {
   verdicts: string;
 }
 
-async function measure(servers: Server[], args: string[], work: string): Promise<Figures> {
+async function measure(servers: Server[], args: string[], work: string, state: string): Promise<Figures> {
   const before = await Promise.all(servers.map((s) => s.counts()));
   const usageFile = join(work, 'usage.json');
   const started = performance.now();
   const profile = process.env.BENCH_STATUS_PROFILE ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_STATUS_PROFILE] : [];
-  const r = await run(process.execPath, [...profile, '--import', USAGE_HOOK, CLI, ...args], { env: { BENCH_USAGE_FILE: usageFile, REPRO_OCI_PROGRESS: '0', XDG_CONFIG_HOME: '/nonexistent', REPRO_OCI_STATE: join(work, 'state') }, timeoutMs: 600_000 });
+  const r = await run(process.execPath, [...profile, '--import', USAGE_HOOK, CLI, ...args], { env: { BENCH_USAGE_FILE: usageFile, REPRO_OCI_PROGRESS: '0', XDG_CONFIG_HOME: '/nonexistent', REPRO_OCI_STATE: state }, timeoutMs: 600_000 });
   const wallMs = performance.now() - started;
   if (r.code !== 0 && r.code !== 1) throw new Error(`status exited ${r.code}: ${r.stderr}`);
   const after = await Promise.all(servers.map((s) => s.counts()));
@@ -160,6 +161,11 @@ function line(label: string, f: Figures): string {
   return `  ${label.padEnd(5)} wall ${(f.wallMs / 1000).toFixed(2)} s   client CPU ${(f.cpuMs / 1000).toFixed(2)} s   servers CPU ${f.serversCpuMs.map((b) => (b / 1000).toFixed(2)).join('/')} s   requests ${f.counts.requests} (conditional ${f.counts.conditional}, 304 ${f.counts.notModified})${rss}`;
 }
 
+/** The run whose wall time is the median (the lower middle one for an even count). */
+function median(figures: Figures[]): Figures {
+  return [...figures].sort((a, b) => a.wallMs - b.wallMs)[Math.floor((figures.length - 1) / 2)]!;
+}
+
 /** Issue 11's goals, each with its figure. The cold goal leaves out the servers' time; see the header comment. */
 function goals(cold: Figures, warm: Figures): string {
   const s = (ms: number): string => `${(ms / 1000).toFixed(2)} s`;
@@ -177,6 +183,7 @@ async function main(): Promise<void> {
   const rowCount = Number(process.env.BENCH_STATUS_ROWS ?? 30_000);
   const packageCount = Number(process.env.BENCH_STATUS_PACKAGES ?? 1000);
   const only = process.env.BENCH_STATUS_ONLY?.split(',');
+  const runs = Math.max(1, Number(process.env.BENCH_STATUS_RUNS ?? 1));
   const work = await makeTempDir('bench-status');
   try {
     const lock = join(work, 'lock.json');
@@ -188,12 +195,19 @@ async function main(): Promise<void> {
       if (only && !only.includes(name)) continue;
       const servers = await Promise.all([97, 50, 20].map((badEvery) => startServer({ ...scenario.setup, rows: rowCount, packages: packageCount, badEvery })));
       try {
-        const cache = join(work, `cache-${name}`);
-        const args = ['status', lock, ...servers.flatMap((s) => ['--rebuilder', s.url]), '--cache', cache, '--require', '3', '--json'];
-        const again = name === 'per-name' ? () => measurePerName(servers, packages.map((p) => p.name), HttpCache.at(cache)) : () => measure(servers, args, work);
-        const cold = await again();
-        const warm = await again();
-        console.log(`${name}: ${scenario.note}; ${cold.verdicts}`);
+        const pairs: { cold: Figures; warm: Figures }[] = [];
+        for (let run = 0; run < runs; run++) {
+          // Each cold run starts with an empty cache and state (no pinned keys, no seal key yet).
+          const cache = join(work, `cache-${name}-${run}`);
+          const state = join(work, `state-${name}-${run}`);
+          const args = ['status', lock, ...servers.flatMap((s) => ['--rebuilder', s.url]), '--cache', cache, '--require', '3', '--json'];
+          const again = name === 'per-name' ? () => measurePerName(servers, packages.map((p) => p.name), HttpCache.at(cache)) : () => measure(servers, args, work, state);
+          const cold = await again();
+          pairs.push({ cold, warm: await again() });
+        }
+        const cold = median(pairs.map((p) => p.cold));
+        const warm = median(pairs.map((p) => p.warm));
+        console.log(`${name}: ${scenario.note}; ${cold.verdicts}${runs > 1 ? ` (median of ${runs} runs by wall time)` : ''}`);
         console.log(line('cold', cold));
         console.log(line('warm', warm));
         if (name !== 'per-name') console.log(goals(cold, warm));
