@@ -76,7 +76,15 @@ function once(target: URL, a: Attempt, redirects = 0): Promise<Fetched | 'not mo
     const fail = (why: string): never => {
       throw new UserError(`${a.what}: ${a.url}: ${why}`);
     };
-    const req = (target.protocol === 'https:' ? https : http).request(target, { agent: AGENTS[target.protocol as 'http:' | 'https:'], headers: a.headers });
+    const secure = target.protocol === 'https:';
+    const req = (secure ? https : http).request({
+      protocol: target.protocol,
+      host: target.hostname.replace(/^\[(.*)\]$/, '$1'),
+      port: target.port || (secure ? 443 : 80),
+      path: `${target.pathname}${target.search}`,
+      headers: a.headers,
+      agent: AGENTS[secure ? 'https:' : 'http:'],
+    });
     const timer = setTimeout(() => finish(new TransientError(`${a.url}: no complete answer within ${a.timeoutMs} ms`)), Math.max(0, a.deadline - Date.now()));
     req.on('error', (err: NodeJS.ErrnoException) => finish(new TransientError(`${a.url}: ${err.code ?? err.message}`)));
     req.on('response', (res) => {
