@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { PackageStatus, StatusReport } from '../src/status/model.js';
@@ -30,6 +30,37 @@ function link(name: string, worker = makeKeyPair(), sha256 = LOCKED.get(name)!.s
     worker: worker.privateKey,
     edit: (signed) => void ((signed.products as Record<string, { sha256: string }>)[file.fileName]!.sha256 = sha256),
   });
+}
+
+interface StoreEntry {
+  line: Record<string, unknown>;
+  body: Buffer;
+}
+
+/** A rebuilder's kept attestations as the cache holds them: an HttpCache entry whose body is the store. */
+function readStore(path: string): Map<string, StoreEntry> {
+  const bytes = readFileSync(path);
+  const format = 'repro-oci-attestations-1\n';
+  let at = bytes.indexOf(0x0a) + 1;
+  assert.equal(bytes.subarray(at, at + format.length).toString(), format);
+  at += format.length;
+  const entries = new Map<string, StoreEntry>();
+  while (at < bytes.length) {
+    const newline = bytes.indexOf(0x0a, at);
+    const line = JSON.parse(bytes.subarray(at, newline).toString()) as { url: string; size: number };
+    entries.set(line.url, { line, body: bytes.subarray(newline + 1, newline + 1 + line.size) });
+    at = newline + 1 + line.size;
+  }
+  return entries;
+}
+
+/** Writes a store as another process with write access to the cache could: a consistent header, any content. */
+function writeStore(path: string, entries: Map<string, StoreEntry>): void {
+  const parts: Buffer[] = [Buffer.from('repro-oci-attestations-1\n')];
+  for (const [url, { line, body }] of entries) parts.push(Buffer.from(`${JSON.stringify({ ...line, url, size: body.length })}\n`), body);
+  const body = Buffer.concat(parts);
+  const header = { format: 'repro-oci-http-cache-1', url: JSON.parse(readFileSync(path).subarray(0, readFileSync(path).indexOf(0x0a)).toString()).url as string, lastModified: null, size: body.length, sha256: createHash('sha256').update(body).digest('hex') };
+  writeFileSync(path, Buffer.concat([Buffer.from(`${JSON.stringify(header)}\n`), body]));
 }
 
 describe('status: attestations, keys and pinning', () => {
@@ -191,29 +222,62 @@ describe('status: attestations, keys and pinning', () => {
     assert.match(unknown.stderr, /--explain zsh: no such package in the input \(3 packages\)/);
   });
 
-  test('with --cache, attestations are kept by URL and verified on every use; a kept one that does not verify is fetched afresh', async () => {
+  test('with --cache, attestations are kept (one entry per rebuilder) and verified or their seal checked on every use; a kept one that does not verify is fetched afresh', async () => {
     const key = makeKeyPair();
     const server = await start({ api: 'v1', rows: PACKAGES.map(good), ...signing(key, LOCKED) });
     const cacheDir = join(dir, 'attest-cache');
     const state = join(dir, 'attest-cache-state');
     const attestationRequests = (): number => server.requests.filter((q) => q.endsWith('/attestation')).length;
-    const cold = await status(['--rebuilder', server.url, '--cache', cacheDir, '--json'], state);
-    assert.equal(cold.code, 0, cold.stderr);
+    const run = async (stateDir = state): Promise<StatusReport> => {
+      const r = await status(['--rebuilder', server.url, '--cache', cacheDir, '--json'], stateDir);
+      assert.equal(r.code, 0, r.stderr);
+      return r.report!;
+    };
+    const cold = await run();
     assert.equal(attestationRequests(), 3);
-    const warm = await status(['--rebuilder', server.url, '--cache', cacheDir, '--json'], state);
-    assert.equal(warm.code, 0, warm.stderr);
+    const storePath = join(cacheDir, 'rebuilders', 'entries', createHash('sha256').update(`attestations ${server.url}`).digest('hex'));
+    const kept = readStore(storePath);
+    assert.deepEqual([...kept.keys()].sort(), cold.packages.map((p) => p.cells[0]!.attestation!.url!).sort());
+    assert.ok([...kept.values()].every((e) => e.line.sealed !== undefined), 'verified attestations are sealed');
+    const keyFile = statSync(join(state, 'attestation-seal.key'));
+    assert.equal(keyFile.mode & 0o777, 0o600);
+    assert.equal(keyFile.size, 32);
+    const warm = await run();
     assert.equal(attestationRequests(), 3, 'the warm run reads the kept attestations');
-    assert.deepEqual(attestations(warm.report!), [['verified'], ['verified'], ['verified']]);
-    // Someone with write access to the cache forges a consistent entry (right header, length and sha256) for bash's
-    // attestation: it does not verify, so it is dropped and fetched again, and the verdict is the true one.
-    const url = warm.report!.packages[0]!.cells[0]!.attestation!.url!;
-    const forged = link('bash', makeKeyPair());
-    const header = { format: 'repro-oci-http-cache-1', url, lastModified: null, size: forged.length, sha256: createHash('sha256').update(forged).digest('hex') };
-    writeFileSync(join(cacheDir, 'rebuilders', 'entries', createHash('sha256').update(url).digest('hex')), Buffer.concat([Buffer.from(`${JSON.stringify(header)}\n`), forged]));
-    const again = await status(['--rebuilder', server.url, '--cache', cacheDir, '--json'], state);
-    assert.equal(again.code, 0, again.stderr);
-    assert.deepEqual(attestations(again.report!), [['verified'], ['verified'], ['verified']]);
-    assert.equal(attestationRequests(), 4);
+    assert.deepEqual(warm.packages, cold.packages);
+    // Another user's state (no seal key of theirs is ours): every kept attestation is verified in full, none fetched.
+    const other = await run(join(dir, 'attest-cache-other-state'));
+    assert.deepEqual(other.packages, cold.packages);
+    assert.equal(attestationRequests(), 3);
+
+    // Someone with write access to the cache forges a consistent store (right header, length and sha256): bash's
+    // body replaced by a link signed with another key, its seal kept; iana-etc's seal made to vouch for another
+    // file's hash; ncurses' body replaced and given a made-up seal. No seal checks, the two forged bodies do not
+    // verify: they are dropped and fetched again, and every verdict is the true one.
+    const [bash, iana, ncurses] = cold.packages.map((p) => p.cells[0]!.attestation!.url!) as [string, string, string];
+    const forged = readStore(storePath);
+    forged.get(bash)!.body = link('bash', makeKeyPair());
+    const lie = forged.get(iana)!.line.sealed as { result: { productSha256: string } };
+    lie.result.productSha256 = 'f'.repeat(64);
+    forged.get(ncurses)!.body = link('ncurses', makeKeyPair());
+    forged.get(ncurses)!.line.sealed = { ...(forged.get(ncurses)!.line.sealed as object), mac: '0'.repeat(64) };
+    writeStore(storePath, forged);
+    const again = await run();
+    assert.deepEqual(again.packages, cold.packages);
+    assert.equal(attestationRequests(), 5);
+    // A store that is not one (any byte of its body changed consistently) is evicted with one line and refilled.
+    writeStore(storePath, new Map([...readStore(storePath)].map(([url, e]) => [url.replace(server.url, 'http://elsewhere.invalid'), e])));
+    const r = await status(['--rebuilder', server.url, '--cache', cacheDir, '--json'], state);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /^cache: .* was corrupt \(an entry for another server at byte 0\): removed, fetching again$/m);
+    assert.equal(attestationRequests(), 8);
+    // A seal key that others may read is not used (one line), and the verdicts stay true.
+    chmodSync(join(state, 'attestation-seal.key'), 0o644);
+    const open = await status(['--rebuilder', server.url, '--cache', cacheDir, '--json'], state);
+    assert.equal(open.code, 0, open.stderr);
+    assert.match(open.stderr, /attestation-seal\.key: not a private 32-byte file of this user: attestations are verified in full/);
+    assert.deepEqual(open.report!.packages, cold.packages);
+    assert.equal(attestationRequests(), 8);
   });
 
   test('hostile attestation endpoints: oversized, not JSON, a link for another package: never a verified GOOD', async () => {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -137,6 +138,59 @@ test('above wholeListAbove (default 100) names the whole list is read once (v1 p
     assert.equal(s.notModified, lists.length);
   }
 });
+
+for (const api of ['v1', 'v0'] as const) {
+  test(`${api}: a whole list's kept summaries answer a 304 without the list, are made anew for other names, and a forged one is evicted`, async (t) => {
+    const f = await fixture(t);
+    const list = syntheticRows(5003);
+    const every = (n: number): string[] => [...list.filter((_, i) => i % n === 0).map((r) => r.name), 'not-listed'];
+    const s = await server(t, { api, rows: list });
+    const truth = async (names: string[]): Promise<[string, RebuilderRow[]][]> => rowsOf(await query(s, undefined, { wholeListAbove: 1000 }, names));
+    const names = every(25);
+    const expected = await truth(names);
+    assert.deepEqual(rowsOf(await query(s, f.cache, {}, names)), expected);
+    const pages = s.requests.filter((q) => !q.includes('name=') && q.startsWith(`/api/${api}/`)).map((q) => `${s.url}${q}`);
+    assert.equal(pages.length, api === 'v1' ? 2 : 1);
+    // The answers themselves go: the summaries beside them serve the 304s.
+    for (const page of pages) rmSync(f.cache.entryPath(page));
+    const before = { requests: s.requests.length, notModified: s.notModified };
+    assert.deepEqual(rowsOf(await query(s, f.cache, {}, names)), expected);
+    assert.equal(s.requests.slice(before.requests).filter((q) => q.startsWith(`/api/${api}/`)).length, pages.length, 'only the lists, asked conditionally');
+    assert.equal(s.notModified - before.notModified, pages.length);
+
+    // Other names: the summaries do not serve them; the lists are read (whole, their answers being gone) and summarised anew.
+    const others = every(40);
+    assert.deepEqual(rowsOf(await query(s, f.cache, {}, others)), await truth(others));
+    assert.equal(s.notModified - before.notModified, pages.length);
+    const summary = f.cache.entryPath(`summary ${pages[0]}`);
+    const kept = readFileSync(summary);
+    const newline = kept.indexOf(0x0a);
+    const body = JSON.parse(kept.subarray(newline + 1).toString()) as { records: [number, Record<string, unknown>][] };
+    // Someone with write access to the cache adds a record for a name not asked about, with a consistent header.
+    const forge = (edit: (records: [number, Record<string, unknown>][]) => void): void => {
+      const forged = structuredClone(body);
+      edit(forged.records);
+      const bytes = Buffer.from(JSON.stringify(forged));
+      const header = { ...(JSON.parse(kept.subarray(0, newline).toString()) as object), size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
+      writeFileSync(summary, Buffer.concat([Buffer.from(`${JSON.stringify(header)}\n`), bytes]));
+    };
+    forge((records) => void (records[0]![1].name = list[1]!.name));
+    assert.deepEqual(rowsOf(await query(s, f.cache, {}, others)), await truth(others));
+    assert.match(f.lines.at(-1)!, /^cache: \S+ was corrupt \(a summary record of a name not asked for\): removed, fetching again$/);
+    if (api === 'v1') {
+      forge((records) => void (records[1]![1].id = records[0]![1].id));
+      assert.deepEqual(rowsOf(await query(s, f.cache, {}, others)), await truth(others));
+      assert.match(f.lines.at(-1)!, /^cache: \S+ was corrupt \(record id \d+ does not follow \d+\): removed, fetching again$/);
+    }
+    // A changed list is read anew, and so is its summary.
+    s.setRows(list.map((r, i) => (i === 0 ? { ...r, status: 'BAD' } : r)));
+    const changed = rowsOf(await query(s, f.cache, {}, others));
+    assert.equal(changed.find(([name]) => name === list[0]!.name)![1][0]!.status, 'BAD');
+    const notModified = s.notModified;
+    assert.deepEqual(rowsOf(await query(s, f.cache, {}, others)), changed);
+    assert.equal(s.notModified - notModified, pages.length);
+  });
+}
 
 test('concurrent queries on one cold cache (separate cache objects, as separate processes have) all succeed identically', async (t) => {
   const f = await fixture(t);

@@ -1,7 +1,8 @@
 import { errorMessage, NotFoundError, UserError } from '../errors.js';
-import { DEFAULT_RETRY, fetchBytes, type RetryPolicy } from '../fetch/download.js';
-import { verifyAttestation, type AttestationKey } from './attestation.js';
-import type { HttpCache } from './http-cache.js';
+import { DEFAULT_RETRY, type RetryPolicy } from '../fetch/download.js';
+import { verifyAttestation, type AttestationKey, type ExpectedProduct } from './attestation.js';
+import type { AttestationStore } from './attestation-store.js';
+import { getBytes } from './http-get.js';
 import type { ApiGeneration, AttestationCheck, Cell, Rebuilder, RebuilderRow, StatusPackage } from './model.js';
 
 /**
@@ -17,10 +18,10 @@ export interface AttestationOptions {
   timeoutMs: number;
   retry?: RetryPolicy;
   /**
-   * Attestations kept by URL (an attestation does not change once made): a kept one is verified again on every use,
-   * and one that no longer verifies is dropped and fetched afresh once.
+   * The rebuilder's kept attestations (an attestation does not change once made): a kept one is verified again on
+   * every use (or its seal checked), and one that no longer verifies is dropped and fetched afresh once.
    */
-  cache?: HttpCache;
+  store?: AttestationStore;
 }
 
 /** The build log, diffoscope and attestation URLs of a row, as each API generation lays them out. */
@@ -43,35 +44,40 @@ export function rowLinks(rebuilder: Rebuilder, api: ApiGeneration, row: Rebuilde
   };
 }
 
-/** One GOOD's attestation: fetched, then verified with `keys` against the package. */
+/** One GOOD's attestation: fetched (or kept), then verified with `keys` against the package. */
 export async function checkAttestation(pkg: StatusPackage, url: string | undefined, keys: readonly AttestationKey[], rebuilder: Rebuilder, options: AttestationOptions): Promise<AttestationCheck> {
   if (url === undefined) return { state: 'unverified', reason: 'the rebuilder lists no attestation for it' };
   if (keys.length === 0) return { state: 'unverified', reason: 'no key to verify its attestation', url };
+  const expected: ExpectedProduct = { name: pkg.name, version: pkg.version, arch: pkg.arch, ...(pkg.fileName ? { fileName: pkg.fileName } : {}), ...(pkg.sha256 ? { sha256: pkg.sha256 } : {}) };
+  const { store } = options;
   // A kept attestation is checked like a fetched one; one that does not verify (a damaged or forged entry) is
   // dropped and asked for again, so only a kept body is ever fetched twice.
-  const kept = await options.cache?.stored(url, MAX_ATTESTATION);
+  const sealed = store?.sealed(url, keys, expected);
+  if (sealed) return sealed;
+  const kept = store?.body(url);
   if (kept) {
-    const check = await verifyBody(pkg, url, keys, kept);
+    const check = await verifyBody(url, keys, expected, kept);
+    if (check.state === 'verified') store!.remember(url, keys, expected, check);
     if (check.state !== 'invalid') return check;
-    await options.cache!.forget(url);
+    store!.drop(url);
   }
   const what = `rebuilder ${rebuilder.name}`;
   let bytes: Buffer;
   try {
-    bytes = options.cache
-      ? await options.cache.get(url, what, { limit: MAX_ATTESTATION, retry: options.retry ?? DEFAULT_RETRY, timeoutMs: options.timeoutMs, revalidate: false })
-      : await fetchBytes(url, what, MAX_ATTESTATION, options.retry ?? DEFAULT_RETRY, options.timeoutMs);
+    bytes = await getBytes(url, what, MAX_ATTESTATION, options.retry ?? DEFAULT_RETRY, options.timeoutMs);
   } catch (err) {
     if (err instanceof NotFoundError) return { state: 'unverified', reason: 'the rebuilder serves no attestation for it (HTTP 404)', url };
     if (!(err instanceof UserError)) throw err;
     return { state: 'unverified', reason: `its attestation could not be fetched: ${errorMessage(err).replace(`${what}: `, '')}`, url };
   }
-  return verifyBody(pkg, url, keys, bytes);
+  store?.put(url, bytes);
+  const check = await verifyBody(url, keys, expected, bytes);
+  if (check.state === 'verified') store?.remember(url, keys, expected, check);
+  return check;
 }
 
-async function verifyBody(pkg: StatusPackage, url: string, keys: readonly AttestationKey[], bytes: Buffer): Promise<AttestationCheck> {
+async function verifyBody(url: string, keys: readonly AttestationKey[], expected: ExpectedProduct, bytes: Buffer): Promise<AttestationCheck> {
   try {
-    const expected = { name: pkg.name, version: pkg.version, arch: pkg.arch, ...(pkg.fileName ? { fileName: pkg.fileName } : {}), ...(pkg.sha256 ? { sha256: pkg.sha256 } : {}) };
     const verified = await verifyAttestation(bytes, keys, expected, 'attestation');
     return { state: 'verified', url, digest: verified.digest, productFile: verified.productFile, productSha256: verified.productSha256, bound: verified.bound, signedBy: verified.signedBy };
   } catch (err) {

@@ -348,13 +348,25 @@ function signatures(value: unknown, what: string): { keyid: string; sig: string 
   });
 }
 
+/** Each key set's keys by every id they go by, made once per set (a run checks thousands of links with one). */
+const keysByIdOf = new WeakMap<readonly AttestationKey[], Map<string, AttestationKey>>();
+
+function keysById(keys: readonly AttestationKey[]): Map<string, AttestationKey> {
+  let byId = keysByIdOf.get(keys);
+  if (byId === undefined) {
+    byId = new Map();
+    for (const key of keys) {
+      const raw = Buffer.from(key.key.export({ format: 'jwk' }).x!, 'base64url');
+      for (const id of keyIds(raw)) byId.set(id, key);
+    }
+    keysByIdOf.set(keys, byId);
+  }
+  return byId;
+}
+
 function verifySignatures(link: Link, keys: readonly AttestationKey[], what: string): string[] {
   if (keys.length === 0) fail(what, 'no public key to check it with');
-  const byId = new Map<string, AttestationKey>();
-  for (const key of keys) {
-    const raw = Buffer.from(key.key.export({ format: 'jwk' }).x!, 'base64url');
-    for (const id of keyIds(raw)) byId.set(id, key);
-  }
+  const byId = keysById(keys);
   const message = Buffer.from(inTotoCanonicalJson(link.signed), 'utf8');
   const signedBy = new Set<string>();
   for (const { keyid, sig } of link.signatures) {

@@ -3,7 +3,8 @@ import { constants } from 'node:fs';
 import { appendFile, open, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cacheError, ContentCache } from '../fetch/cache.js';
-import { DEFAULT_RETRY, fetchConditional, usableLastModified, type Fetched, type RetryPolicy } from '../fetch/download.js';
+import { DEFAULT_RETRY, usableLastModified, type Fetched, type RetryPolicy } from '../fetch/download.js';
+import { getConditional } from './http-get.js';
 
 /**
  * An on-disk cache of HTTP answers by URL, shared by every process that uses the same cache root:
@@ -13,7 +14,7 @@ import { DEFAULT_RETRY, fetchConditional, usableLastModified, type Fetched, type
  * - An entry is written to this process's own partial file (ContentCache's owner-marked names, so that a dead
  *   process's leftovers are cleared) and renamed into place: readers see the old entry or the new one, never a mix.
  * Revalidation: a stored answer with a `Last-Modified` is asked for with `If-Modified-Since`; a 304 returns the
- * stored body. A 304 to a request without that condition is an error (fetchConditional), never a cache hit.
+ * stored body. A 304 to a request without that condition is an error (getConditional), never a cache hit.
  * Nothing is bigger than the caller's limit plus a bounded header, and there is one entry per URL.
  */
 
@@ -64,7 +65,7 @@ export class HttpCache {
   private readonly store: ContentCache;
 
   /** `root` is this cache's own directory; `log` hears of each entry evicted (one line). */
-  constructor(readonly root: string, private readonly log: (message: string) => void = () => {}) {
+  constructor(readonly root: string, readonly log: (message: string) => void = () => {}) {
     this.store = new ContentCache(root);
   }
 
@@ -83,24 +84,42 @@ export class HttpCache {
 
   /** The body `url` answers with: from the cache when it is current (or `revalidate: false`), else fetched and stored. */
   async get(url: string, what: string, options: CachedGetOptions): Promise<Buffer> {
+    return (await this.fetch(url, what, options)).body;
+  }
+
+  /** `get`, with the answer's Last-Modified (the stored one after a 304). */
+  async fetch(url: string, what: string, options: CachedGetOptions): Promise<Fetched> {
     const stored = await this.read(url, options.limit);
-    if (stored && options.revalidate === false) return stored.body;
+    if (stored && options.revalidate === false) return stored;
     // Only a stored answer with its Last-Modified is asked for conditionally, so a 304 always has a body to reuse.
     const condition = stored?.lastModified;
-    const answer = await fetchConditional(url, what, options.limit, options.retry ?? DEFAULT_RETRY, options.timeoutMs, condition);
-    if (answer === 'not modified') return stored!.body;
+    const answer = await getConditional(url, what, options.limit, options.retry ?? DEFAULT_RETRY, options.timeoutMs, condition);
+    if (answer === 'not modified') return stored!;
     if (answer.lastModified !== undefined || options.revalidate === false) await this.write(url, answer);
-    return answer.body;
+    return answer;
   }
 
-  /** The stored body for `url`, checked in full, without asking the server; undefined when none is kept. */
-  async stored(url: string, limit: number): Promise<Buffer | undefined> {
-    return (await this.read(url, limit))?.body;
+  /** The stored body for `key`, checked in full, without asking the server; undefined when none is kept. */
+  async stored(key: string, limit: number): Promise<Buffer | undefined> {
+    return (await this.read(key, limit))?.body;
   }
 
-  /** Drops the stored answer for `url`, if any: a caller that found it wrong (an attestation that no longer verifies). */
-  async forget(url: string): Promise<void> {
-    await this.store.evict(this.entryPath(url), undefined);
+  /** The stored entry for `key` (its body and Last-Modified), checked in full; undefined when none is kept. */
+  async entry(key: string, limit: number): Promise<Fetched | undefined> {
+    return this.read(key, limit);
+  }
+
+  /**
+   * Stores `body` under `key` (a URL, or a name of the caller's that is none, such as a summary of a URL's answer
+   * with the Last-Modified of the answer it was made from), to be read with `stored` or `entry`.
+   */
+  async keep(key: string, body: Buffer, lastModified?: string): Promise<void> {
+    await this.write(key, { body, lastModified });
+  }
+
+  /** Drops the entry under `key`, if any, which its caller found wrong (`why`, one line to the log). */
+  async evict(key: string, why: string): Promise<void> {
+    await this.discard(this.entryPath(key), undefined, why);
   }
 
   /** The stored entry for `url` after checking all of it, or undefined (missing, or evicted as corrupt). */

@@ -3,7 +3,8 @@ import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { errorMessage, NotFoundError, UserError } from '../errors.js';
-import { DEFAULT_RETRY, fetchBytes, type RetryPolicy } from '../fetch/download.js';
+import { DEFAULT_RETRY, type RetryPolicy } from '../fetch/download.js';
+import { getBytes } from './http-get.js';
 import { ensureDir } from '../util/fs.js';
 import { writeNewFile } from '../util/new-file.js';
 import { parsePublicKeys, publicKeyPem, type AttestationKey } from './attestation.js';
@@ -104,7 +105,7 @@ async function fetchPublishedKeys(rebuilder: Rebuilder, api: ApiGeneration, opti
   for (const path of paths) {
     const url = `${rebuilder.url}${path}`;
     try {
-      const bytes = await fetchBytes(url, `rebuilder ${rebuilder.name}`, MAX_KEYS_RESPONSE, options.retry ?? DEFAULT_RETRY, options.timeoutMs);
+      const bytes = await getBytes(url, `rebuilder ${rebuilder.name}`, MAX_KEYS_RESPONSE, options.retry ?? DEFAULT_RETRY, options.timeoutMs);
       // The body as the daemon's code serves it, `{ "current": [PEM, …] }`, is read by the key parser itself.
       return uniqueKeys(parsePublicKeys(bytes.toString('utf8'), `rebuilder ${rebuilder.name}: ${url}`));
     } catch (err) {

@@ -1,6 +1,9 @@
+import { createHash } from 'node:crypto';
 import { errorMessage, NotFoundError, UserError } from '../errors.js';
-import { DEFAULT_RETRY, fetchBytes, type RetryPolicy } from '../fetch/download.js';
+import { DEFAULT_RETRY, type RetryPolicy } from '../fetch/download.js';
+import { byteOrder } from '../util/order.js';
 import { displayName } from '../util/raw-name.js';
+import { getBytes, getConditional } from './http-get.js';
 import type { HttpCache } from './http-cache.js';
 import type { ApiGeneration, RebuilderAnswer, Rebuilder, RebuilderRow, RebuildStatus } from './model.js';
 
@@ -144,15 +147,6 @@ function endpoint(rebuilder: Rebuilder, path: string, query: Record<string, stri
   return `${rebuilder.url}${path}?${new URLSearchParams(query).toString()}`;
 }
 
-/** A JSON answer, through the on-disk cache when there is one (a 304 reuses the stored answer). */
-async function getJson(rebuilder: Rebuilder, url: string, limit: number, options: QueryOptions): Promise<unknown> {
-  const what = `rebuilder ${rebuilder.name}`;
-  const bytes = options.cache
-    ? await options.cache.get(url, what, { limit, retry: options.retry, timeoutMs: options.timeoutMs })
-    : await fetchBytes(url, what, limit, options.retry, options.timeoutMs);
-  return parseJson(bytes, `${what}: ${url}`);
-}
-
 /** Which names a query is for: one (asked by name) or many (read from the whole list). */
 interface Wanted {
   has(name: string): boolean;
@@ -165,6 +159,8 @@ interface Wanted {
   maxPages: number;
   /** Largest response. */
   maxBytes: number;
+  /** For a whole list: names the summaries kept of its pages (the sha256 of the sorted names). */
+  summaryOf?: string;
 }
 
 function oneName(name: string, options: QueryOptions): Wanted {
@@ -173,12 +169,143 @@ function oneName(name: string, options: QueryOptions): Wanted {
 
 function manyNames(names: readonly string[], options: QueryOptions): Wanted {
   const set = new Set(names);
-  return { has: (n) => set.has(n), subject: 'in its package list', filter: {}, pageLimit: LIST_PAGE_LIMIT, maxPages: MAX_LIST_PAGES, maxBytes: options.maxListBytes ?? MAX_LIST_BYTES };
+  const summaryOf = createHash('sha256').update(JSON.stringify([...set].sort(byteOrder))).digest('hex');
+  return { has: (n) => set.has(n), subject: 'in its package list', filter: {}, pageLimit: LIST_PAGE_LIMIT, maxPages: MAX_LIST_PAGES, maxBytes: options.maxListBytes ?? MAX_LIST_BYTES, summaryOf };
 }
 
 /** A record's name, checked on every record: rows for names not wanted are skipped without reading further. */
 function recordName(record: Json, what: string): string {
   return new RecordReader(record, what).string('name');
+}
+
+/**
+ * One answer of a list (a v1 page, or v0's whole list) reduced to what is used: how many records it had, its
+ * last id and "total" (v1), and the records of the names wanted, each with its index in the answer.
+ */
+interface Page {
+  total: number;
+  count: number;
+  lastId: number | null;
+  records: [number, Json][];
+}
+
+/** Checks the ids of a v1 page in order: each must be above the last (on this page or before), or a hostile server could page forever. */
+function idChecker(what: string, after: number | undefined): (record: Json, where: string) => number {
+  let last = after;
+  return (record, where) => {
+    const id = new RecordReader(record, where).nullableId('id');
+    if (id === null) throw new UserError(`${where}: "id" is missing`);
+    if (last !== undefined && id <= last) throw new UserError(`${what}: record id ${id} does not follow ${last}`);
+    last = id;
+    return id;
+  };
+}
+
+/** An answer as served → its Page: every record's id (v1) and name checked, the wanted ones kept. */
+function reducePage(body: unknown, api: ApiGeneration, wanted: Wanted, after: number | undefined, what: string): Page {
+  let list: unknown = body;
+  let total: number | undefined;
+  if (api === 'v1') {
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new UserError(`${what}: expected an object with "total" and "records"`);
+    const t = (body as Json).total;
+    if (typeof t !== 'number' || !Number.isSafeInteger(t) || t < 0) throw new UserError(`${what}: "total" is not a non-negative integer`);
+    total = t;
+    list = (body as Json).records;
+  }
+  const all = records(list, what);
+  const nextId = api === 'v1' ? idChecker(what, after) : undefined;
+  let lastId: number | null = null;
+  const kept: [number, Json][] = [];
+  for (const [i, record] of all.entries()) {
+    const where = `${what}: record ${i}`;
+    if (nextId) lastId = nextId(record, where);
+    if (wanted.has(recordName(record, where))) kept.push([i, record]);
+  }
+  return { total: total ?? all.length, count: all.length, lastId, records: kept };
+}
+
+const SUMMARY_FORMAT = 'repro-oci-list-summary-1';
+
+/**
+ * A kept summary of a page, checked as the page was (it is cache content, trusted no more than the answer it
+ * stands for): the Page, 'other names' when it was made for another set of names, or what is wrong with it.
+ */
+function keptPage(bytes: Buffer, api: ApiGeneration, wanted: Wanted, after: number | undefined, what: string): Page | string {
+  let value: unknown;
+  try {
+    value = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    return 'a summary that is not JSON';
+  }
+  const v = value as Partial<Page> & { format?: unknown; api?: unknown; names?: unknown };
+  if (typeof value !== 'object' || value === null || v.format !== SUMMARY_FORMAT || v.api !== api) return 'not a summary of this kind';
+  if (v.names !== wanted.summaryOf) return 'other names';
+  const count = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n >= 0;
+  if (!count(v.total) || !count(v.count) || !Array.isArray(v.records) || v.records.length > v.count) return 'a summary of another shape';
+  const nextId = api === 'v1' ? idChecker(what, after) : undefined;
+  const kept: [number, Json][] = [];
+  let index = -1;
+  for (const item of v.records as unknown[]) {
+    if (!Array.isArray(item) || item.length !== 2 || !count(item[0]) || item[0] <= index || item[0] >= v.count) return 'a summary record of another shape';
+    index = item[0];
+    const record = records([item[1]], what)[0]!;
+    const where = `${what}: record ${index}`;
+    if (nextId) nextId(record, where);
+    if (!wanted.has(recordName(record, where))) return 'a summary record of a name not asked for';
+    kept.push([index, record]);
+  }
+  if (api === 'v1') {
+    const lastKept = kept.length ? (kept.at(-1)![1].id as number) : undefined;
+    const lastId = v.lastId;
+    const ok = v.count === 0 ? lastId === null : count(lastId) && (after === undefined || lastId > after) && (lastKept === undefined || lastId >= lastKept);
+    if (!ok) return 'a summary whose last id does not fit';
+  } else if (v.lastId !== null || v.total !== v.count) return 'a summary of another shape';
+  return { total: v.total, count: v.count, lastId: v.lastId ?? null, records: kept };
+}
+
+function summaryBytes(page: Page, api: ApiGeneration, wanted: Wanted): Buffer {
+  return Buffer.from(JSON.stringify({ format: SUMMARY_FORMAT, api, names: wanted.summaryOf, ...page }));
+}
+
+/**
+ * One answer of a list as a Page. With a cache: the answer is revalidated (If-Modified-Since); for a whole list,
+ * a summary of each answer (the records of the names asked for) is kept beside it, and when the answer has not
+ * changed since the summary was made (a 304 to its Last-Modified) the summary is used: the answer, tens of
+ * megabytes of JSON, is neither read nor parsed. A kept summary is checked like an answer; one that fails is
+ * evicted and the answer read instead.
+ */
+async function listPage(rebuilder: Rebuilder, url: string, api: ApiGeneration, wanted: Wanted, after: number | undefined, options: QueryOptions): Promise<Page> {
+  const who = `rebuilder ${rebuilder.name}`;
+  const what = `${who}: ${url}`;
+  const { cache } = options;
+  const fresh = (bytes: Buffer): Page => reducePage(parseJson(bytes, what), api, wanted, after, what);
+  if (!cache) return fresh(await getBytes(url, who, wanted.maxBytes, options.retry, options.timeoutMs));
+  const summaryKey = `summary ${url}`;
+  const summary = wanted.summaryOf !== undefined ? await cache.entry(summaryKey, wanted.maxBytes) : undefined;
+  if (summary?.lastModified !== undefined) {
+    let page: Page | string;
+    try {
+      page = keptPage(summary.body, api, wanted, after, what);
+    } catch (err) {
+      if (!(err instanceof UserError)) throw err;
+      page = errorMessage(err).replace(`${what}: `, '');
+    }
+    if (typeof page !== 'string') {
+      const answer = await getConditional(url, who, wanted.maxBytes, options.retry, options.timeoutMs, summary.lastModified);
+      if (answer === 'not modified') return page;
+      const changed = fresh(answer.body);
+      if (answer.lastModified !== undefined) {
+        await cache.keep(url, answer.body, answer.lastModified);
+        await cache.keep(summaryKey, summaryBytes(changed, api, wanted), answer.lastModified);
+      }
+      return changed;
+    }
+    if (page !== 'other names') await cache.evict(summaryKey, page);
+  }
+  const answer = await cache.fetch(url, who, { limit: wanted.maxBytes, retry: options.retry, timeoutMs: options.timeoutMs });
+  const page = fresh(answer.body);
+  if (wanted.summaryOf !== undefined && answer.lastModified !== undefined) await cache.keep(summaryKey, summaryBytes(page, api, wanted), answer.lastModified);
+  return page;
 }
 
 /** The v1 rows of the wanted names, page by page (sorted by id, each page after the last id seen). */
@@ -191,22 +318,11 @@ async function v1Rows(rebuilder: Rebuilder, wanted: Wanted, options: QueryOption
     if (after !== undefined) query.after = String(after);
     const url = endpoint(rebuilder, '/api/v1/packages/binary', query);
     const what = `rebuilder ${rebuilder.name}: ${url}`;
-    const body = await getJson(rebuilder, url, wanted.maxBytes, options);
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new UserError(`${what}: expected an object with "total" and "records"`);
-    const { total, records: list } = body as Json;
-    if (typeof total !== 'number' || !Number.isSafeInteger(total) || total < 0) throw new UserError(`${what}: "total" is not a non-negative integer`);
-    const got = records(list, what);
-    for (const [i, record] of got.entries()) {
-      const where = `${what}: record ${i}`;
-      const id = new RecordReader(record, where).nullableId('id');
-      if (id === null) throw new UserError(`${where}: "id" is missing`);
-      // Ids must rise, page after page, or a hostile server could page forever.
-      if (after !== undefined && id <= after) throw new UserError(`${what}: record id ${id} does not follow ${after}`);
-      after = id;
-      if (wanted.has(recordName(record, where))) rows.push(v1Row(record, where));
-    }
-    seen += got.length;
-    if (got.length < wanted.pageLimit || seen >= total) return rows;
+    const got = await listPage(rebuilder, url, 'v1', wanted, after, options);
+    for (const [i, record] of got.records) rows.push(v1Row(record, `${what}: record ${i}`));
+    if (got.lastId !== null) after = got.lastId;
+    seen += got.count;
+    if (got.count < wanted.pageLimit || seen >= got.total) return rows;
   }
   throw new UserError(`rebuilder ${rebuilder.name}: more than ${wanted.maxPages} pages ${wanted.subject}`);
 }
@@ -214,11 +330,8 @@ async function v1Rows(rebuilder: Rebuilder, wanted: Wanted, options: QueryOption
 async function v0Rows(rebuilder: Rebuilder, wanted: Wanted, options: QueryOptions): Promise<RebuilderRow[]> {
   const url = endpoint(rebuilder, '/api/v0/pkgs/list', { ...wanted.filter, distro: 'archlinux' });
   const what = `rebuilder ${rebuilder.name}: ${url}`;
-  const rows: RebuilderRow[] = [];
-  for (const [i, record] of records(await getJson(rebuilder, url, wanted.maxBytes, options), what).entries()) {
-    if (wanted.has(recordName(record, `${what}: record ${i}`))) rows.push(v0Row(record, `${what}: record ${i}`));
-  }
-  return rows;
+  const got = await listPage(rebuilder, url, 'v0', wanted, undefined, options);
+  return got.records.map(([i, record]) => v0Row(record, `${what}: record ${i}`));
 }
 
 /** v1 unless the server says it has no such endpoint (404), then v0; a 404 there too means it is no rebuilderd. */

@@ -7,6 +7,7 @@ import { exists, readUserFile } from '../util/fs.js';
 import { checkAttestation, mapLimited } from './attestation-check.js';
 import { defaultStateDir, keysFor, type RebuilderKeys } from './keys.js';
 import type { Cell, PackageSet, Policy, RebuilderAnswer, StatusReport } from './model.js';
+import { AttestationStore, Seal } from './attestation-store.js';
 import type { HttpCache } from './http-cache.js';
 import { packagesFromImage, packagesFromLock } from './packages.js';
 import { DEFAULT_QUERY, queryRebuilder } from './rebuilderd.js';
@@ -82,14 +83,20 @@ async function checkAttestations(set: PackageSet, answers: readonly RebuilderAns
   const keys = new Map<string, RebuilderKeys>();
   const timeoutMs = options.timeoutMs ?? DEFAULT_QUERY.timeoutMs;
   const stateDir = options.stateDir ?? defaultStateDir();
+  const { cache } = options;
+  // The seal key is looked for (made on first use) only when some rebuilder has attestations to keep.
+  let sealing: Promise<Seal | undefined> | undefined;
+  const seal = (log: (message: string) => void): Promise<Seal | undefined> => (sealing ??= Seal.open(stateDir, log));
   await Promise.all(answers.map(async (answer, r) => {
     if ('error' in answer) return;
     const goods = set.packages.map((pkg, p) => ({ pkg, cell: cells[p]![r]! })).filter(({ cell }) => cell.state === 'GOOD');
     const found = goods.length > 0 || answer.rebuilder.keys?.length ? await keysFor(answer.rebuilder, answer.api, { stateDir, timeoutMs }) : { source: 'none' as const, keys: [], note: null };
     keys.set(answer.rebuilder.name, found);
+    const store = cache && goods.length > 0 && found.keys.length > 0 ? await AttestationStore.open(cache, answer.rebuilder.url, await seal(cache.log)) : undefined;
     await mapLimited(goods, DEFAULT_QUERY.concurrency, async ({ pkg, cell }) => {
-      cell.attestation = await checkAttestation(pkg, cell.links?.attestation, found.keys, answer.rebuilder, { timeoutMs, ...(options.cache ? { cache: options.cache } : {}) });
+      cell.attestation = await checkAttestation(pkg, cell.links?.attestation, found.keys, answer.rebuilder, { timeoutMs, ...(store ? { store } : {}) });
     });
+    await store?.save();
   }));
   return keys;
 }

@@ -56,12 +56,12 @@ export function registerStatus(program: Command): void {
     .option('--require <n|glob=n>', 'verified GOOD answers each package needs, from different rebuilders (default 1); GLOB=N for the packages whose name matches GLOB, first match wins, 0 exempts them (repeatable)', repeatable, [])
     .option('--no-fail-on-bad', 'do not fail a package for a BAD answer (or an invalid attestation) when it has enough GOOD ones')
     .option('--attestations <mode>', 'required (default): only a GOOD whose attestation verifies counts; optional: any GOOD counts unless its attestation is invalid')
-    .option('--state-dir <dir>', 'where rebuilders\' keys are pinned on first use (default $REPRO_OCI_STATE, else $XDG_STATE_HOME/repro-oci, else ~/.local/state/repro-oci)')
+    .option('--state-dir <dir>', 'where rebuilders\' keys are pinned on first use, and the private key that seals verified attestations in the cache (default $REPRO_OCI_STATE, else $XDG_STATE_HOME/repro-oci, else ~/.local/state/repro-oci)')
     .option('--timeout <duration>', 'time limit of each request to a rebuilder (500ms, 30s, 2m); one that runs out after the retries gives no answer', '30s')
     .option('--platform <os/arch>', 'platform manifest to read when the image reference names an index (default linux/amd64)')
     .option('--explain <package>', "show one package in full: each rebuilder's row, its log and diffoscope URLs, and its attestation")
     .option('--json', 'print every field as JSON (with --explain: that package\'s)')
-    .option('--cache <dir>', 'cache directory; rebuilder answers are kept in its rebuilders/ and revalidated with If-Modified-Since (default: $REPRO_OCI_CACHE or ~/.cache/repro-oci)'))
+    .option('--cache <dir>', 'cache directory; rebuilder answers are kept in its rebuilders/ and revalidated with If-Modified-Since, attestations kept and verified again or their seal checked (default: $REPRO_OCI_CACHE or ~/.cache/repro-oci)'))
     .action(async (input: string, opts: StatusCliOptions) => {
       await checkCache(opts.cache);
       const policy: Partial<Policy> = {};
