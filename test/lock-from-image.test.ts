@@ -143,6 +143,7 @@ describe('lock --from-image', { skip }, () => {
     assert.ok(lock.packages.find((p) => p.name === 'fi-old')!.filename.endsWith('.pkg.tar.xz'));
     assert.deepEqual(Object.fromEntries(lock.packages.map((p) => [p.name, p.reason])), { 'fi-app': 'explicit', 'fi-lib': 'dependency', 'fi-old': 'explicit' });
     assert.deepEqual(lock.targets, ['fi-app', 'fi-old']);
+    assert.deepEqual(lock.packages.map((p) => p.name), ['fi-lib', 'fi-app', 'fi-old'], 'install order: dependencies first, then by name');
     assert.equal(lock.architecture, 'x86_64');
     assert.equal(lock.sigLevel, 'Required DatabaseNever');
     assert.ok(lock.packages.every((p) => p.urls.length === 1 && p.urls[0]!.startsWith(`${f.archive('good')}packages/f/${p.name}/`) && p.signature));
@@ -159,8 +160,11 @@ describe('lock --from-image', { skip }, () => {
 
     // The same image locked again gives the same bytes.
     const again = join(f.work, 'again.lock.json');
-    await runCliOk(lockArgs(f, f.image, again), { env: cacheEnv(f, 'positive') });
+    const json = await runCliOk([...lockArgs(f, f.image, again), '--json'], { env: cacheEnv(f, 'positive') });
     assert.equal(readFileSync(again, 'utf8'), readFileSync(output, 'utf8'));
+    const report = JSON.parse(json.stdout) as { lock: string; packages: Array<{ name: string; sha256: string; repository: string }> };
+    assert.equal(report.lock, again);
+    assert.deepEqual(report.packages.map((p) => [p.name, p.sha256, p.repository]), lock.packages.map((p) => [p.name, p.sha256, 'archive']));
   });
 
   /** An image of the pacman root after `edit` (run on a copy), locked: must fail with exit 2 and write nothing. */

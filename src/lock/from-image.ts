@@ -13,6 +13,7 @@ import { canonicalJson } from '../oci/canonical-json.js';
 import { sha256, type Digest } from '../oci/digest.js';
 import { checkConfig } from '../oci/raw-json.js';
 import { parseDesc, type DescBlocks } from '../pacman/desc.js';
+import { packageSatisfies, parseDependency, type Dependency } from '../pacman/depend.js';
 import { keyringIdentity, loadKeyringFromDirectory, type Keyring } from '../pacman/keyring.js';
 import { parseMtree, type MtreeEntry } from '../pacman/mtree.js';
 import { checkPackageFilename, checkPackageName, checkPackageVersion } from '../pacman/names.js';
@@ -81,6 +82,9 @@ export interface InstalledEntry {
   /** Installed size (%SIZE%). */
   size: number;
   reason: 'explicit' | 'dependency';
+  /** %DEPENDS% and %PROVIDES%, for the install order. */
+  depends: Dependency[];
+  provides: Dependency[];
   /** The desc as the image holds it. */
   desc: Buffer;
   /** The database's copy of the package's `.MTREE`, when the image has one. */
@@ -134,12 +138,36 @@ export function installedEntries(merged: LayerIndex): InstalledEntry[] {
       packager: blocks.has('PACKAGER') ? onlyValue(blocks, 'PACKAGER', what) : undefined,
       size: optionalCount(blocks, 'SIZE', what) ?? 0,
       reason: reason === 1 ? 'dependency' : 'explicit',
+      depends: (blocks.get('DEPENDS') ?? []).map(parseDependency),
+      provides: (blocks.get('PROVIDES') ?? []).map(parseDependency),
       desc,
       mtree: merged.pacmanDb.get(`${dir}/mtree`),
     });
   }
   if (entries.length === 0) throw new UserError(`the image has no pacman database (${LOCAL_DB_DIR}/*/desc): nothing to lock`);
-  return entries.sort((a, b) => byteOrder(a.name, b.name));
+  return installOrder(entries.sort((a, b) => byteOrder(a.name, b.name)));
+}
+
+/**
+ * The local database keeps no install order: dependencies before the packages that need them (depth first, post
+ * order, as libalpm sorts a transaction), ties by name, so the lock installs as a pacman transaction would.
+ */
+function installOrder(byName: InstalledEntry[]): InstalledEntry[] {
+  const done = new Set<InstalledEntry>();
+  const open = new Set<InstalledEntry>();
+  const out: InstalledEntry[] = [];
+  const visit = (entry: InstalledEntry): void => {
+    open.add(entry);
+    for (const dep of entry.depends) {
+      const found = byName.find((other) => other !== entry && packageSatisfies(dep, other));
+      if (found && !done.has(found) && !open.has(found)) visit(found); // a cycle is broken where it is met
+    }
+    open.delete(entry);
+    done.add(entry);
+    out.push(entry);
+  };
+  for (const entry of byName) if (!done.has(entry)) visit(entry);
+  return out;
 }
 
 /** A package's `.PKGINFO` and `.MTREE`, read from the leading members (metadata sorts first) of its verified file. */
@@ -342,7 +370,7 @@ export async function lockFromImage(reference: string, options: LockFromImageOpt
   }
   if (refused.length > 0) throw new UserError(`refused ${refused.length} of ${entries.length} packages: ${refused.join('; ')}`);
   // The database the lock was made from: each entry's desc and mtree digests, by directory, as the image holds them.
-  const database = sha256(canonicalJson(entries.map((e) => ({ dir: e.dir, desc: sha256(e.desc), mtree: e.mtree ? sha256(e.mtree) : null }))));
+  const database = sha256(canonicalJson([...entries].sort((a, b) => byteOrder(a.dir, b.dir)).map((e) => ({ dir: e.dir, desc: sha256(e.desc), mtree: e.mtree ? sha256(e.mtree) : null }))));
   const lock: Lock = {
     lockVersion: LOCK_VERSION,
     specDigest: manifestDigest,
