@@ -47,6 +47,7 @@ const skip = pacmanUnavailable() ?? makepkgUnavailable();
 
 const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 
+/** `build --rootfs ROOT -o oci:OUT` (OUT may end in `:TAG`). */
 async function imageOf(root: string, out: string): Promise<string> {
   await runCliOk(['build', '--rootfs', root, '-o', `oci:${out}`], { env: { SOURCE_DATE_EPOCH: String(SDE) } });
   return `oci:${out}`;
@@ -167,6 +168,24 @@ describe('lock --from-image', { skip }, () => {
     assert.deepEqual(report.packages.map((p) => [p.name, p.sha256, p.repository]), lock.packages.map((p) => [p.name, p.sha256, 'archive']));
   });
 
+  test('reads the merged filesystem: a second layer (umoci) that removes a package whiteouts its database entry', async () => {
+    const f = fixture!;
+    const layout = join(f.work, 'layered');
+    await imageOf(f.root, `${layout}:base`);
+    const bundle = join(f.work, 'bundle');
+    await runOk('umoci', ['unpack', '--image', `${layout}:base`, bundle]);
+    // What `pacman -R fi-old` leaves: its files and its database entry gone.
+    rmSync(join(bundle, 'rootfs', LOCAL, 'fi-old-0.9-1'), { recursive: true });
+    rmSync(join(bundle, 'rootfs', 'usr/share/fi-old'), { recursive: true });
+    await runOk('umoci', ['repack', '--image', `${layout}:removed`, bundle]);
+    const manifest = JSON.parse((await runOk('umoci', ['stat', '--image', `${layout}:removed`, '--json'])).stdout) as { history: unknown[] };
+    assert.ok(manifest.history.length >= 2, 'two layers');
+    const output = join(f.work, 'layered.lock.json');
+    await runCliOk(lockArgs(f, `oci:${layout}:removed`, output), { env: cacheEnv(f, 'layered') });
+    const lock = JSON.parse(readFileSync(output, 'utf8')) as { packages: Array<{ name: string }> };
+    assert.deepEqual(lock.packages.map((p) => p.name), ['fi-lib', 'fi-app']);
+  });
+
   /** An image of the pacman root after `edit` (run on a copy), locked: must fail with exit 2 and write nothing. */
   async function refusedImage(name: string, edit: (root: string) => void, archive = 'good'): Promise<RunResult> {
     const f = fixture!;
@@ -228,7 +247,7 @@ describe('lock --from-image', { skip }, () => {
     assert.match(builddate.stderr, /refused 1 of 3 packages: package fi-old 0\.9-1: the image's database says builddate 1600000000, the package's \.PKGINFO 1700000000/);
   });
 
-  test('a database mtree entry that differs from the package .MTREE: refused, the path named', async () => {
+  test('a database mtree entry that differs from the package .MTREE, or no mtree: refused, the path named', async () => {
     const result = await refusedImage('mtree', (root) => {
       const path = join(root, LOCAL, dirOf(root, 'fi-app'), 'mtree');
       const text = gunzipSync(readFileSync(path)).toString('utf8');
@@ -237,6 +256,8 @@ describe('lock --from-image', { skip }, () => {
       writeFileSync(path, gzipSync(edited));
     });
     assert.match(result.stderr, /package fi-app 1:2\.0-1: the image's database mtree differs from the package's \.MTREE at usr\/bin\/fi-app: sha256digest 0{64} in the image/);
+    const missing = await refusedImage('no-mtree', (root) => rmSync(join(root, LOCAL, dirOf(root, 'fi-lib'), 'mtree')));
+    assert.match(missing.stderr, /refused 1 of 3 packages: package fi-lib 1\.2-3: the image's database has no mtree for it/);
   });
 
   test('a missing or foreign signature, or a package changed after signing, in the archive: refused, named', async () => {
