@@ -85,7 +85,7 @@ export function registerLock(program: Command): void {
     .addHelpText('after', `\n${EXIT_STATUS}`)
     .action(async (specPath: string | undefined, opts: LockCliOptions) => {
       if (opts.fromImage !== undefined) return lockImage(specPath, opts);
-      for (const [given, flag] of [[opts.archive, '--archive'], [opts.keyring, '--keyring'], [opts.keyringName, '--keyring-name'], [opts.platform, '--platform']] as const) {
+      for (const [given, flag] of [[opts.archive, '--archive'], [opts.keyring, '--keyring'], [opts.keyringName, '--keyring-name'], [opts.platform, '--platform'], [opts.creds, '--creds'], [opts.insecure, '--insecure']] as const) {
         if (given !== undefined) throw new UserError(`${flag} goes with --from-image`);
       }
       if (specPath === undefined) throw new UserError('lock needs a SPEC, or --from-image REF');
