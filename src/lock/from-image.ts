@@ -336,7 +336,7 @@ function lockArchitecture(entries: InstalledEntry[], imageArch: string): string 
  * A lock for the packages an image's pacman database lists, each fetched from the archive and checked (see the
  * module comment). Refusals are gathered and reported together, one line naming every refused package.
  */
-export async function lockFromImage(reference: string, options: LockFromImageOptions): Promise<Lock> {
+export async function createImageLock(reference: string, options: LockFromImageOptions): Promise<Lock> {
   const log = options.log ?? (() => {});
   const archive = options.archive ?? DEFAULT_ARCHIVE_URL;
   if (!/^(https?|file):\/\/[^\p{Cc}\s]+$/u.test(archive)) throw new UserError(`--archive ${JSON.stringify(archive)}: expected an http(s):// or file:// URL`);
@@ -384,15 +384,15 @@ export async function lockFromImage(reference: string, options: LockFromImageOpt
   return checkLock(lock, 'lock from image');
 }
 
-export interface LockImageFileResult {
+export interface LockFromImageResult {
   lock: Lock;
   path: string;
 }
 
 /** `lock --from-image REF -o LOCK`: the lock written atomically, only once every package passed. */
-export async function lockImageFile(reference: string, output: string, options: LockFromImageOptions): Promise<LockImageFileResult> {
+export async function lockFromImage(reference: string, output: string, options: LockFromImageOptions): Promise<LockFromImageResult> {
   await checkWritableFile(output, `lock ${output}`);
-  const lock = await lockFromImage(reference, options);
+  const lock = await createImageLock(reference, options);
   await writeFileAtomic(output, serializeLock(lock));
   return { lock, path: output };
 }

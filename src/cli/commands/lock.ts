@@ -4,7 +4,7 @@ import { UserError } from '../../errors.js';
 import { note, printJson } from '../output.js';
 import type { KeyExpiry } from '../../pacman/signature.js';
 import { addRegistryOptions, keyExpiryOption, transportOptions, type RegistryCliOptions } from '../options.js';
-import { DEFAULT_ARCHIVE_URL, lockImageFile } from '../../lock/from-image.js';
+import { DEFAULT_ARCHIVE_URL, lockFromImage } from '../../lock/from-image.js';
 
 interface LockCliOptions extends RegistryCliOptions {
   output?: string;
@@ -50,7 +50,7 @@ async function lockImage(specPath: string | undefined, opts: LockCliOptions): Pr
   if (specPath !== undefined) throw new UserError('--from-image locks an image, not a spec: give one or the other');
   if (opts.update || opts.check || opts.snapshot !== undefined) throw new UserError('--from-image does not go with --update, --check or --snapshot');
   if (opts.keyring === undefined) throw new UserError('--from-image verifies every package signature: give the keyring (--keyring DIR, e.g. /usr/share/pacman/keyrings)');
-  const result = await lockImageFile(opts.fromImage!, opts.output ?? FROM_IMAGE_DEFAULT_OUTPUT, {
+  const result = await lockFromImage(opts.fromImage!, opts.output ?? FROM_IMAGE_DEFAULT_OUTPUT, {
     keyringDir: opts.keyring,
     ...(opts.keyringName !== undefined ? { keyringName: opts.keyringName } : {}),
     ...(opts.archive !== undefined ? { archive: opts.archive } : {}),
