@@ -161,7 +161,23 @@ describe('lock --from-image', { skip }, () => {
 
     // The same image locked again gives the same bytes.
     const again = join(f.work, 'again.lock.json');
+    const packageGets = (): string[] => f.server.requests.filter((r) => /^GET \/good\/packages\/.*\.pkg\.tar\.(zst|xz)$/.test(r));
+    const before = packageGets().length;
     const json = await runCliOk([...lockArgs(f, f.image, again), '--json'], { env: cacheEnv(f, 'positive') });
+    // The packages come from the cache (hashed in full, the archive's signatures fetched and verified again).
+    assert.deepEqual(packageGets().slice(before), ['GET /good/packages/f/fi-old/fi-old-0.9-1-any.pkg.tar.zst'], 'only the .zst the archive does not have is asked for again');
+    assert.doesNotMatch(json.stderr, /fetched/);
+
+    // A cache hint that names another package's blob: the archive's signature does not cover it, so it is fetched.
+    const lib = f.corpus.get('fi-lib')!;
+    const libUrl = `${f.archive('good')}packages/f/fi-lib/${lib.filename}`;
+    const hint = join(f.work, 'cache', 'positive', 'archive-urls', sha256(Buffer.from(libUrl)));
+    assert.ok(existsSync(hint), hint);
+    writeFileSync(hint, `sha256:${f.corpus.get('fi-app')!.sha256}`);
+    const third = join(f.work, 'third.lock.json');
+    const rerun = await runCliOk(lockArgs(f, f.image, third), { env: cacheEnv(f, 'positive') });
+    assert.match(rerun.stderr, new RegExp(`fetched ${lib.filename.replace(/\./g, '\\.')}`));
+    assert.equal(readFileSync(third, 'utf8'), readFileSync(output, 'utf8'));
     assert.equal(readFileSync(again, 'utf8'), readFileSync(output, 'utf8'));
     const report = JSON.parse(json.stdout) as { lock: string; packages: Array<{ name: string; sha256: string; repository: string }> };
     assert.equal(report.lock, again);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { rm, stat } from 'node:fs/promises';
+import { copyFile, readFile, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { decompressAuto } from '../compress/index.js';
 import { mergedImage } from '../status/packages.js';
 import type { LayerIndex } from '../compare/layer-index.js';
@@ -10,7 +11,7 @@ import { downloadUnverified, fetchBytes, MAX_UNSIZED_DOWNLOAD } from '../fetch/d
 import { VerifiedFile } from '../fetch/verified-file.js';
 import { LOCAL_DB_DIR } from '../install/local-db.js';
 import { canonicalJson } from '../oci/canonical-json.js';
-import { sha256, type Digest } from '../oci/digest.js';
+import { isDigest, sha256, type Digest } from '../oci/digest.js';
 import { checkConfig } from '../oci/raw-json.js';
 import { parseDesc, type DescBlocks } from '../pacman/desc.js';
 import { packageSatisfies, parseDependency, type Dependency } from '../pacman/depend.js';
@@ -23,7 +24,7 @@ import { readTar } from '../tar/reader.js';
 import { openSource, type TransportOptions } from '../transports/open.js';
 import { readJsonBlob } from '../transports/layout.js';
 import { resolvePlatformManifest } from '../transports/platform-manifest.js';
-import { readSmall, writeFileAtomic } from '../util/fs.js';
+import { ensureDir, readSmall, writeFileAtomic } from '../util/fs.js';
 import { byteOrder } from '../util/order.js';
 import { decodeName, displayName } from '../util/raw-name.js';
 import { checkWritableFile } from '../util/writable.js';
@@ -249,6 +250,27 @@ async function hashFile(file: string): Promise<{ digest: Digest; size: number }>
   return { digest: `sha256:${hash.digest('hex')}`, size: (await stat(file)).size };
 }
 
+/**
+ * Which cached blob an archive URL gave last time (`<cache>/archive-urls/<sha256 of the URL>`), so that locking
+ * an image again does not download its packages again. Only a hint: the blob is hashed in full as it is looked up,
+ * and then checked exactly as a download is (the archive's signature over all of it, its metadata).
+ */
+function urlHintPath(context: ArchiveContext, url: string): string {
+  return join(context.cache.root, 'archive-urls', sha256(url).slice('sha256:'.length));
+}
+
+async function cachedDownload(context: ArchiveContext, url: string): Promise<string | undefined> {
+  const hint = await readFile(urlHintPath(context, url), 'latin1').catch(() => undefined);
+  if (hint === undefined || !isDigest(hint)) return undefined;
+  return context.cache.lookup(hint, undefined, context.log);
+}
+
+async function rememberDownload(context: ArchiveContext, url: string, digest: Digest): Promise<void> {
+  const path = urlHintPath(context, url);
+  await ensureDir(dirname(path));
+  await writeFileAtomic(path, digest);
+}
+
 interface ArchiveContext {
   archive: string;
   cache: ContentCache;
@@ -261,15 +283,17 @@ interface ArchiveContext {
  * Fetches one installed package from the archive (`.pkg.tar.zst`, else `.pkg.tar.xz`), verifies its signature
  * over the whole file, keeps it in the cache by digest, and checks it against the database entry.
  */
-async function lockInstalledPackage(entry: InstalledEntry, context: ArchiveContext): Promise<LockedPackage> {
+async function lockInstalledPackage(entry: InstalledEntry, context: ArchiveContext, useCache = true): Promise<LockedPackage> {
   const what = `package ${entry.name} ${entry.version}`;
   const tried: string[] = [];
   for (const extension of PACKAGE_EXTENSIONS) {
     const filename = checkPackageFilename(`${entry.name}-${entry.version}-${entry.arch}${extension}`, what);
     const url = archivePackageUrl(context.archive, entry.name, filename);
+    const cached = useCache ? await cachedDownload(context, url) : undefined;
     const partial = await context.cache.partial(sha256(url), { resume: false });
     try {
-      await downloadUnverified(url, partial, MAX_UNSIZED_DOWNLOAD, what);
+      if (cached) await copyFile(cached, partial);
+      else await downloadUnverified(url, partial, MAX_UNSIZED_DOWNLOAD, what);
     } catch (err) {
       await rm(partial, { force: true });
       if (!(err instanceof NotFoundError)) throw err;
@@ -288,12 +312,17 @@ async function lockInstalledPackage(entry: InstalledEntry, context: ArchiveConte
       const bytes = await VerifiedFile.open(partial, digest, size);
       try {
         await checkPackageSignature({ level: 'required', trust: 'trustedOnly' }, signature, { data: bytes.chunks(), keyring: context.keyring, what, keyExpiry: context.keyExpiry });
+      } catch (err) {
+        // A cached copy the archive's signature does not cover (a stale or altered hint): judge the download instead.
+        if (cached && signature !== undefined) return await lockInstalledPackage(entry, context, false);
+        throw err;
       } finally {
         await bytes.verify(what);
       }
       const file = context.cache.path(digest);
       await context.cache.place(partial, file);
-      context.log(`fetched ${filename}`);
+      await rememberDownload(context, url, digest);
+      if (!cached) context.log(`fetched ${filename}`);
       const { pkginfo, mtree } = await packageMetadata(file, digest, size, what);
       comparePkgInfo(entry, pkginfo, what);
       if (!entry.mtree) throw new UserError(`${what}: the image's database has no mtree for it (${displayName(`${entry.dir}/mtree`)})`);
