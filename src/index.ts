@@ -8,6 +8,7 @@
 
 // The verbs.
 export { lockSpecFile as lock, checkLockFile, defaultLockPath, diffLocks, lockChanges, type LockChange, type LockSpecOptions, type LockSpecResult } from './lock/lock.js';
+export { lockFromImage, createImageLock, DEFAULT_ARCHIVE_URL, type LockFromImageOptions, type LockFromImageResult } from './lock/from-image.js';
 export {
   buildSpecFile as build,
   buildLockedSpec as buildFromLock,

@@ -26,6 +26,7 @@ export const EXAMPLES: Record<string, ManExample[]> = {
     { says: 'Resolve spec.yaml into spec.lock.json beside it:', command: 'repro-oci lock spec.yaml' },
     { says: 'Move the lock to a newer Arch Linux Archive snapshot and print what changed (exit 1 when it changed):', command: 'repro-oci lock spec.yaml --update --snapshot 2024-04-01' },
     { says: 'In CI: fail when the lock is missing or was made for another package selection, resolving nothing:', command: 'repro-oci lock spec.yaml --check' },
+    { says: "Lock an Arch image built by someone else from its pacman database, each package fetched from the Arch Linux Archive and checked against it (needs network):", command: 'repro-oci lock --from-image docker://docker.io/library/archlinux:latest --keyring /usr/share/pacman/keyrings -o archlinux.lock.json' },
   ],
   build: [
     { says: 'Build a spec from its lock into an OCI layout and a docker archive; prints the manifest digest:', command: 'repro-oci build spec.yaml -o oci:image:latest -o docker-archive:image.tar:hello:latest' },

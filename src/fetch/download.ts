@@ -70,7 +70,8 @@ async function fetchIntoPartial(url: string, partial: string, size: number | und
   if (response.status === 416 && resumeFrom === limit) return; // already complete
   if (response.status !== 200 && response.status !== 206) {
     await response.body?.cancel();
-    throw new UserError(`${url}: HTTP ${response.status}${response.status === 404 ? ' (not found)' : ''}`);
+    if (response.status === 404) throw new NotFoundError(`${url}: HTTP 404 (not found)`);
+    throw new UserError(`${url}: HTTP ${response.status}`);
   }
   const append = response.status === 206 && resumeFrom > 0;
   const start = append ? resumeFrom : 0;
@@ -114,7 +115,7 @@ function localPath(url: string): string {
 async function copyIntoPartial(url: string, partial: string, size: number | undefined): Promise<void> {
   const limit = size ?? MAX_UNSIZED_DOWNLOAD;
   const path = localPath(url);
-  if (!(await stat(path).catch(() => undefined))?.isFile()) throw new UserError(`${url}: no such file`);
+  if (!(await stat(path).catch(() => undefined))?.isFile()) throw new NotFoundError(`${url}: no such file`);
   let copied = 0;
   const counted = async function* (source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
     for await (const chunk of source) {
@@ -184,6 +185,26 @@ export async function downloadToCache(
     }
   }
   throw new UserError(`${what}: could not be downloaded: ${failures.join('; ') || 'no URL'}`);
+}
+
+/**
+ * Fetches a file whose digest is not known in advance (a package named only by its name and version) into `file`,
+ * at most `limit` bytes, with the same retries and resumption. One that does not exist is a NotFoundError. The
+ * caller must hash all of it, and check it, before any use.
+ */
+export async function downloadUnverified(url: string, file: string, limit: number, what: string, retry: RetryPolicy = DEFAULT_RETRY): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      if (url.startsWith('file:')) await copyIntoPartial(url, file, limit);
+      else await fetchIntoPartial(url, file, limit, new Progress(what, { brief: true }));
+      return;
+    } catch (err) {
+      if (err instanceof OverlongError) await rm(file, { force: true });
+      if (!(err instanceof TransientError)) throw err;
+      if (attempt >= retry.attempts) throw new UserError(`${what}: ${err.message} (after ${attempt} attempts)`);
+      await sleep(err.retryAfterMs ?? Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (attempt - 1)));
+    }
+  }
 }
 
 /**

@@ -11,6 +11,7 @@ import { checkConfig } from '../oci/raw-json.js';
 import { readJsonBlob } from '../transports/layout.js';
 import { resolvePlatformManifest } from '../transports/platform-manifest.js';
 import type { ImageSource } from '../transports/types.js';
+import type { Descriptor, ImageConfig, Manifest } from '../oci/types.js';
 import { layerDiffIds, readLayer } from '../transports/verify.js';
 import { byteOrder } from '../util/order.js';
 import { displayName } from '../util/raw-name.js';
@@ -58,11 +59,19 @@ export async function packagesFromImage(source: ImageSource, label: string, plat
   const { descriptor, manifest } = await resolvePlatformManifest(source, platform, label);
   const config = checkConfig(await readJsonBlob(source, manifest.config, 'config'), `${label} config`).value;
   if (config.config?.Labels?.[RECIPE_LABEL]) return packagesFromLock((await readRecipe(source, descriptor, manifest)).lock, 'recipe');
+  return { source: 'pacman-db', packages: packagesFromPacmanDb(await mergedImage(source, descriptor, manifest, config, label)) };
+}
+
+/**
+ * The merged view of an image's layers (whiteouts applied), pacman's local database files kept: every layer read
+ * is verified against its digest and diffID.
+ */
+export async function mergedImage(source: ImageSource, descriptor: Descriptor, manifest: Manifest, config: ImageConfig, label: string): Promise<LayerIndex> {
   const diffIds = layerDiffIds(manifest, config, `${label} manifest ${descriptor.digest}`);
   const layers: LayerIndex[] = [];
   for (const [i, layer] of manifest.layers.entries()) {
     const what = `${label}: layer ${layer.digest}`;
     layers.push(await readLayer(source, layer, diffIds[i], what, (content) => indexLayer(content, what)));
   }
-  return { source: 'pacman-db', packages: packagesFromPacmanDb(mergeLayers(layers)) };
+  return mergeLayers(layers);
 }
