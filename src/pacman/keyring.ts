@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { enums, readKeys, type PublicKey, type SignaturePacket, type Subkey, type User } from 'openpgp';
+import type { enums, PublicKey, SignaturePacket, Subkey, User } from 'openpgp';
+import { loadOpenpgp, openpgp } from './openpgp.js';
 import { UserError, errorMessage } from '../errors.js';
 
 /**
@@ -144,6 +145,7 @@ function fingerprintLines(input: string | Uint8Array, what: string, field: (line
 }
 
 async function readKeyFile(bytes: Uint8Array, what: string): Promise<PublicKey[]> {
+  const { readKeys } = await loadOpenpgp();
   try {
     const head = Buffer.from(bytes.subarray(0, 64)).toString('latin1');
     if (!head.trimStart().startsWith('-----BEGIN PGP')) return await readKeys({ binaryKeys: bytes });
@@ -182,13 +184,13 @@ export async function revocationReason(keyring: Keyring, key: PublicKey, signing
     return `subkey ${fingerprintOf(signingKey)} is listed as revoked by the keyring`;
   }
   const primary = key.keyPacket;
-  if (await anyValid(key.revocationSignatures, (sig) => verifyTimeless(sig, primary, enums.signature.keyRevocation, { key: primary }))) {
+  if (await anyValid(key.revocationSignatures, (sig) => verifyTimeless(sig, primary, openpgp().enums.signature.keyRevocation, { key: primary }))) {
     return `key ${fingerprint} carries a revocation signature`;
   }
   if (signingKey !== undefined && signingKey !== key) {
     const subkey = signingKey as Subkey;
     const data = { key: primary, bind: subkey.keyPacket };
-    if (await anyValid(subkey.revocationSignatures, (sig) => verifyTimeless(sig, primary, enums.signature.subkeyRevocation, data))) {
+    if (await anyValid(subkey.revocationSignatures, (sig) => verifyTimeless(sig, primary, openpgp().enums.signature.subkeyRevocation, data))) {
       return `subkey ${fingerprintOf(subkey)} carries a revocation signature`;
     }
   }
@@ -208,14 +210,14 @@ export async function primaryKeyLifetime(key: PublicKey, at: Date): Promise<KeyL
   for (const user of key.users) {
     if (user.userID === null) continue;
     const data = { userID: user.userID, key: primary };
-    selfSignatures.push(...(await validOnes(user.selfCertifications, (sig) => verifyTimeless(sig, primary, sig.signatureType ?? enums.signature.certGeneric, data))));
+    selfSignatures.push(...(await validOnes(user.selfCertifications, (sig) => verifyTimeless(sig, primary, sig.signatureType ?? openpgp().enums.signature.certGeneric, data))));
   }
   const uidSignature = inForceAt(selfSignatures, at);
   if (uidSignature === undefined) return undefined;
   let expires = keyExpiry(primary.created, uidSignature);
   // Direct-key signatures can carry an expiry too (openpgp.js keeps them outside its typings).
   const direct = (key as unknown as { directSignatures?: SignaturePacket[] }).directSignatures ?? [];
-  const directSignature = inForceAt(await validOnes(direct, (sig) => verifyTimeless(sig, primary, enums.signature.key, { key: primary })), at);
+  const directSignature = inForceAt(await validOnes(direct, (sig) => verifyTimeless(sig, primary, openpgp().enums.signature.key, { key: primary })), at);
   const directExpiry = directSignature === undefined ? undefined : keyExpiry(primary.created, directSignature);
   if (directExpiry !== undefined && (expires === undefined || directExpiry < expires)) expires = directExpiry;
   return { created: primary.created, expires };
@@ -225,7 +227,7 @@ export async function primaryKeyLifetime(key: PublicKey, at: Date): Promise<KeyL
 export async function subkeyLifetime(key: PublicKey, subkey: Subkey, at: Date): Promise<KeyLifetime | undefined> {
   const primary = key.keyPacket;
   const data = { key: primary, bind: subkey.keyPacket };
-  const binding = inForceAt(await validOnes(subkey.bindingSignatures, (sig) => verifyTimeless(sig, primary, enums.signature.subkeyBinding, data)), at);
+  const binding = inForceAt(await validOnes(subkey.bindingSignatures, (sig) => verifyTimeless(sig, primary, openpgp().enums.signature.subkeyBinding, data)), at);
   if (binding === undefined) return undefined;
   return { created: subkey.keyPacket.created, expires: keyExpiry(subkey.keyPacket.created, binding) };
 }
@@ -271,18 +273,18 @@ async function certifiedBy(key: PublicKey, user: User, master: PublicKey, at: Da
   if (user.userID === null) return false;
   const primary = key.keyPacket;
   const data = { userID: user.userID, key: primary };
-  const selfValid = await anyValid(user.selfCertifications, (sig) => verifyTimeless(sig, primary, sig.signatureType ?? enums.signature.certGeneric, data));
+  const selfValid = await anyValid(user.selfCertifications, (sig) => verifyTimeless(sig, primary, sig.signatureType ?? openpgp().enums.signature.certGeneric, data));
   if (!selfValid) return false;
   const issuedBy = (sig: SignaturePacket): boolean => sig.issuerKeyID.equals(master.getKeyID());
   const byOwner = user.revocationSignatures.filter((sig) => sig.issuerKeyID.equals(key.getKeyID()));
-  if (await anyValid(byOwner, (sig) => verifyTimeless(sig, primary, enums.signature.certRevocation, data))) return false;
+  if (await anyValid(byOwner, (sig) => verifyTimeless(sig, primary, openpgp().enums.signature.certRevocation, data))) return false;
 
   const masterPacket = master.keyPacket;
   const certifications = await validOnes(user.otherCertifications.filter(issuedBy), (sig) =>
-    verifyTimeless(sig, masterPacket, sig.signatureType ?? enums.signature.certGeneric, data),
+    verifyTimeless(sig, masterPacket, sig.signatureType ?? openpgp().enums.signature.certGeneric, data),
   );
   const revocations = await validOnes(user.revocationSignatures.filter(issuedBy), (sig) =>
-    verifyTimeless(sig, masterPacket, enums.signature.certRevocation, data),
+    verifyTimeless(sig, masterPacket, openpgp().enums.signature.certRevocation, data),
   );
   const newestRevocation = Math.max(-Infinity, ...revocations.map(createdMs));
   for (const certification of certifications) {

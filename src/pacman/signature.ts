@@ -1,5 +1,6 @@
 import { ReadableStream } from 'node:stream/web';
-import { createMessage, enums, readSignature, type LiteralDataPacket, type PublicKey, type SignaturePacket, type Subkey } from 'openpgp';
+import type { enums, LiteralDataPacket, PublicKey, SignaturePacket, Subkey } from 'openpgp';
+import { loadOpenpgp, openpgp } from './openpgp.js';
 import { UserError, errorMessage } from '../errors.js';
 import type { SigPolicy } from './siglevel.js';
 import { findIssuer, fingerprintOf, keyTrust, primaryKeyLifetime, revocationReason, subkeyLifetime, type KeyLifetime, type Keyring } from './keyring.js';
@@ -166,13 +167,14 @@ export async function checkPackageSignature(
 async function readSignaturePacket(bytes: Uint8Array, what: string): Promise<SignaturePacket> {
   let packets: SignaturePacket[];
   try {
-    packets = [...(await readSignature({ binarySignature: bytes })).packets];
+    packets = [...(await (await loadOpenpgp()).readSignature({ binarySignature: bytes })).packets];
   } catch (err) {
     throw new SignatureError('malformed', `${what}: not an OpenPGP signature: ${errorMessage(err)}`);
   }
   // pacman's signatures carry exactly one; more would raise the question of which must hold.
   if (packets.length !== 1) throw new SignatureError('malformed', `${what}: expected one signature packet, found ${packets.length}`);
   const packet = packets[0] as SignaturePacket;
+  const { enums } = openpgp();
   if (packet.signatureType !== enums.signature.binary && packet.signatureType !== enums.signature.text) {
     throw new SignatureError('malformed', `${what}: not a signature of data (signature type ${packet.signatureType})`);
   }
@@ -214,8 +216,9 @@ async function checkCanSign(key: PublicKey, signingKey: PublicKey | Subkey, what
  * Returns openpgp.js's reason when the signature does not verify; errors reading `data` propagate unchanged.
  */
 async function verifyData(packet: SignaturePacket, signingKey: PublicKey | Subkey, data: AsyncIterable<Uint8Array> | Uint8Array, created: Date): Promise<string | undefined> {
+  const { createMessage, enums: values } = openpgp();
   const message = await createMessage({ binary: toWebStream(data) });
-  const literal = message.packets.findPacket(enums.packet.literalData) as LiteralDataPacket;
+  const literal = message.packets.findPacket(values.packet.literalData) as LiteralDataPacket;
   // For a stream, the signature hashes a passive clone that only flows while the original is read: start the
   // verification (which makes the clone), then drain the original.
   const verified = packet.verify(signingKey.keyPacket, packet.signatureType as enums.signature, literal, created, true).then(
