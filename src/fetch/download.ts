@@ -8,34 +8,9 @@ import type { Digest } from '../oci/digest.js';
 import { readSmall } from '../util/fs.js';
 import type { ContentCache } from './cache.js';
 import { Progress } from '../util/progress.js';
+import { backoffDelay, DEFAULT_RETRY, parseRetryAfter, sleep, TransientError, withRetries, type RetryPolicy } from './retry.js';
 
-/** Retry policy for transient failures (connection errors, 5xx, 429). Tests shorten the delays. */
-export interface RetryPolicy {
-  attempts: number;
-  baseDelayMs: number;
-  maxDelayMs: number;
-}
-
-/** $REPRO_OCI_RETRY_DELAY_MS shortens the first backoff delay (tests against a flaky local server use 1). */
-const envDelay = Number(process.env.REPRO_OCI_RETRY_DELAY_MS);
-export const DEFAULT_RETRY: RetryPolicy = Number.isFinite(envDelay) && envDelay >= 0
-  ? { attempts: 5, baseDelayMs: envDelay, maxDelayMs: Math.max(envDelay, 1) * 30 }
-  : { attempts: 5, baseDelayMs: 500, maxDelayMs: 15000 };
-
-/** An HTTP failure that another attempt may cure. */
-class TransientError extends Error {
-  constructor(message: string, readonly retryAfterMs?: number) {
-    super(message);
-  }
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-function retryAfter(header: string | null): number | undefined {
-  if (!header) return undefined;
-  const seconds = Number(header);
-  return Number.isFinite(seconds) && seconds >= 0 ? Math.min(seconds * 1000, 60000) : undefined;
-}
+export { DEFAULT_RETRY, type RetryPolicy } from './retry.js';
 
 function describeNetworkError(err: unknown): string {
   const cause = (err as { cause?: { code?: string; message?: string } }).cause;
@@ -65,7 +40,7 @@ async function fetchIntoPartial(url: string, partial: string, size: number | und
   }
   if (response.status === 429 || response.status >= 500) {
     await response.body?.cancel();
-    throw new TransientError(`${url}: HTTP ${response.status}`, retryAfter(response.headers.get('retry-after')));
+    throw new TransientError(`${url}: HTTP ${response.status}`, parseRetryAfter(response.headers.get('retry-after')));
   }
   if (response.status === 416 && resumeFrom === limit) return; // already complete
   if (response.status !== 200 && response.status !== 206) {
@@ -171,7 +146,7 @@ export async function downloadToCache(
           failed(err instanceof Error ? err.message : String(err), index);
           break;
         }
-        await sleep(err.retryAfterMs ?? Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (attempt - 1)));
+        await sleep(backoffDelay(retry, attempt, err));
         continue;
       }
       // Complete: hash it (and check it); wrong bytes are deleted and the next mirror is tried.
@@ -193,18 +168,15 @@ export async function downloadToCache(
  * caller must hash all of it, and check it, before any use.
  */
 export async function downloadUnverified(url: string, file: string, limit: number, what: string, retry: RetryPolicy = DEFAULT_RETRY): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
+  await withRetries(what, retry, async () => {
     try {
       if (url.startsWith('file:')) await copyIntoPartial(url, file, limit);
       else await fetchIntoPartial(url, file, limit, new Progress(what, { brief: true }));
-      return;
     } catch (err) {
       if (err instanceof OverlongError) await rm(file, { force: true });
-      if (!(err instanceof TransientError)) throw err;
-      if (attempt >= retry.attempts) throw new UserError(`${what}: ${err.message} (after ${attempt} attempts)`);
-      await sleep(err.retryAfterMs ?? Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (attempt - 1)));
+      throw err;
     }
-  }
+  });
 }
 
 /**
@@ -245,48 +217,42 @@ export async function fetchConditional(url: string, what: string, limit: number,
     return { body: await readSmall(createReadStream(path, { end: limit }), limit, `${what}: ${url}`), lastModified: undefined };
   }
   const headers: Record<string, string> = ifModifiedSince !== undefined ? { 'If-Modified-Since': ifModifiedSince } : {};
-  for (let attempt = 1; ; attempt++) {
+  return withRetries(what, retry, async () => {
+    let response: Response;
     try {
-      let response: Response;
-      try {
-        response = await fetch(url, { headers, redirect: 'follow', signal: AbortSignal.timeout(timeoutMs) });
-      } catch (err) {
-        throw new TransientError(`${url}: ${describeNetworkError(err)}`);
-      }
-      if (response.status === 429 || response.status >= 500) {
-        await response.body?.cancel();
-        throw new TransientError(`${url}: HTTP ${response.status}`, retryAfter(response.headers.get('retry-after')));
-      }
-      if (response.status === 304) {
-        await response.body?.cancel();
-        if (ifModifiedSince === undefined) throw new UserError(`${what}: ${url}: HTTP 304 (not modified) to a request that was not conditional`);
-        return 'not modified';
-      }
-      if (response.status !== 200) {
-        await response.body?.cancel();
-        if (response.status === 404) throw new NotFoundError(`${what}: ${url}: HTTP 404 (not found)`);
-        throw new UserError(`${what}: ${url}: HTTP ${response.status}`);
-      }
-      const declared = Number(response.headers.get('content-length') ?? NaN);
-      if (declared > limit) throw new UserError(`${what}: ${url}: ${declared} bytes exceeds the ${limit}-byte limit`);
-      const chunks: Buffer[] = [];
-      let total = 0;
-      try {
-        for await (const chunk of Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>)) {
-          total += (chunk as Buffer).length;
-          if (total > limit) throw new UserError(`${what}: ${url}: more than the ${limit}-byte limit`);
-          chunks.push(chunk as Buffer);
-        }
-      } catch (err) {
-        if (err instanceof UserError) throw err;
-        throw new TransientError(`${url}: connection lost (${describeNetworkError(err)})`);
-      }
-      if (Number.isFinite(declared) && total !== declared) throw new TransientError(`${url}: truncated (${total} of ${declared} bytes)`);
-      return { body: Buffer.concat(chunks), lastModified: usableLastModified(response.headers.get('last-modified')) };
+      response = await fetch(url, { headers, redirect: 'follow', signal: AbortSignal.timeout(timeoutMs) });
     } catch (err) {
-      if (!(err instanceof TransientError)) throw err;
-      if (attempt >= retry.attempts) throw new UserError(`${what}: ${err.message} (after ${attempt} attempts)`);
-      await sleep(err.retryAfterMs ?? Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (attempt - 1)));
+      throw new TransientError(`${url}: ${describeNetworkError(err)}`);
     }
-  }
+    if (response.status === 429 || response.status >= 500) {
+      await response.body?.cancel();
+      throw new TransientError(`${url}: HTTP ${response.status}`, parseRetryAfter(response.headers.get('retry-after')));
+    }
+    if (response.status === 304) {
+      await response.body?.cancel();
+      if (ifModifiedSince === undefined) throw new UserError(`${what}: ${url}: HTTP 304 (not modified) to a request that was not conditional`);
+      return 'not modified';
+    }
+    if (response.status !== 200) {
+      await response.body?.cancel();
+      if (response.status === 404) throw new NotFoundError(`${what}: ${url}: HTTP 404 (not found)`);
+      throw new UserError(`${what}: ${url}: HTTP ${response.status}`);
+    }
+    const declared = Number(response.headers.get('content-length') ?? NaN);
+    if (declared > limit) throw new UserError(`${what}: ${url}: ${declared} bytes exceeds the ${limit}-byte limit`);
+    const chunks: Buffer[] = [];
+    let total = 0;
+    try {
+      for await (const chunk of Readable.fromWeb(response.body as import('node:stream/web').ReadableStream<Uint8Array>)) {
+        total += (chunk as Buffer).length;
+        if (total > limit) throw new UserError(`${what}: ${url}: more than the ${limit}-byte limit`);
+        chunks.push(chunk as Buffer);
+      }
+    } catch (err) {
+      if (err instanceof UserError) throw err;
+      throw new TransientError(`${url}: connection lost (${describeNetworkError(err)})`);
+    }
+    if (Number.isFinite(declared) && total !== declared) throw new TransientError(`${url}: truncated (${total} of ${declared} bytes)`);
+    return { body: Buffer.concat(chunks), lastModified: usableLastModified(response.headers.get('last-modified')) };
+  });
 }

@@ -1,9 +1,9 @@
 import http from 'node:http';
 import https from 'node:https';
-import { setTimeout as sleep } from 'node:timers/promises';
 import zlib from 'node:zlib';
 import { NotFoundError, UserError } from '../errors.js';
-import { DEFAULT_RETRY, usableLastModified, type Fetched, type RetryPolicy } from '../fetch/download.js';
+import { usableLastModified, type Fetched } from '../fetch/download.js';
+import { DEFAULT_RETRY, parseRetryAfter, TransientError, withRetries, type RetryPolicy } from '../fetch/retry.js';
 
 /**
  * GET for `status`, which asks a few servers for thousands of small answers (an attestation per GOOD). The
@@ -21,19 +21,6 @@ const AGENTS = {
 };
 const MAX_REDIRECTS = 5;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
-
-/** A failure that another attempt may cure. */
-class TransientError extends Error {
-  constructor(message: string, readonly retryAfterMs?: number) {
-    super(message);
-  }
-}
-
-function retryAfter(header: string | undefined): number | undefined {
-  if (!header) return undefined;
-  const seconds = Number(header);
-  return Number.isFinite(seconds) && seconds >= 0 ? Math.min(seconds * 1000, 60000) : undefined;
-}
 
 function decoder(encoding: string | undefined, problem: (why: string) => never): zlib.Gunzip | zlib.BrotliDecompress | undefined {
   switch ((encoding ?? 'identity').trim().toLowerCase()) {
@@ -99,7 +86,7 @@ function once(target: URL, a: Attempt, redirects = 0): Promise<Fetched | 'not mo
           once(next, a, redirects + 1).then((r) => finish(r, true), (err: Error) => finish(err));
           return;
         }
-        if (status === 429 || status >= 500) throw new TransientError(`${a.url}: HTTP ${status}`, retryAfter(res.headers['retry-after']));
+        if (status === 429 || status >= 500) throw new TransientError(`${a.url}: HTTP ${status}`, parseRetryAfter(res.headers['retry-after']));
         if (status === 304) {
           if (!a.conditional) fail('HTTP 304 (not modified) to a request that was not conditional');
           res.resume();
@@ -162,15 +149,7 @@ export async function getConditional(url: string, what: string, limit: number, r
   const target = new URL(url);
   if (target.protocol !== 'http:' && target.protocol !== 'https:') throw new UserError(`${what}: ${url}: only http and https are supported`);
   const headers: Record<string, string> = { 'Accept-Encoding': 'gzip, br', ...(ifModifiedSince !== undefined ? { 'If-Modified-Since': ifModifiedSince } : {}) };
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await once(target, { url, what, limit, headers, conditional: ifModifiedSince !== undefined, deadline: Date.now() + timeoutMs, timeoutMs });
-    } catch (err) {
-      if (!(err instanceof TransientError)) throw err;
-      if (attempt >= retry.attempts) throw new UserError(`${what}: ${err.message} (after ${attempt} attempts)`);
-      await sleep(err.retryAfterMs ?? Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (attempt - 1)));
-    }
-  }
+  return withRetries(what, retry, () => once(target, { url, what, limit, headers, conditional: ifModifiedSince !== undefined, deadline: Date.now() + timeoutMs, timeoutMs }));
 }
 
 /** getConditional without a condition: the body of a 200. */

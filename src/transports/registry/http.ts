@@ -1,57 +1,13 @@
 import { UserError } from '../../errors.js';
-import { DEFAULT_RETRY, type RetryPolicy } from '../../fetch/download.js';
+import { parseRetryAfter, TransientError } from '../../fetch/retry.js';
 
-export type { RetryPolicy };
-export { DEFAULT_RETRY };
-
-/** A failure another attempt may cure: a connection error or reset, HTTP 429 or 5xx, a body cut short. */
-export class TransientError extends Error {
-  constructor(
-    message: string,
-    readonly retryAfterMs?: number,
-  ) {
-    super(message);
-    this.name = 'TransientError';
-  }
-}
-
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Retry-After as delta-seconds or an HTTP date, capped at a minute. */
-export function parseRetryAfter(header: string | null): number | undefined {
-  if (!header) return undefined;
-  const seconds = Number(header);
-  if (Number.isFinite(seconds) && seconds >= 0) return Math.min(seconds * 1000, 60_000);
-  const date = Date.parse(header);
-  if (Number.isFinite(date)) return Math.min(Math.max(0, date - Date.now()), 60_000);
-  return undefined;
-}
+export { backoffDelay, DEFAULT_RETRY, parseRetryAfter, sleep, TransientError, withRetries, type RetryPolicy } from '../../fetch/retry.js';
 
 /** The most useful words of a fetch() failure (undici hides the socket error in `cause`). */
 export function describeNetworkError(err: unknown): string {
   const cause = (err as { cause?: { code?: string; message?: string } }).cause;
   if (cause?.message && cause.code && !cause.message.includes(cause.code)) return `${cause.message} (${cause.code})`;
   return cause?.message || cause?.code || (err as Error).message;
-}
-
-export function backoffDelay(policy: RetryPolicy, attempt: number, err: TransientError): number {
-  return err.retryAfterMs ?? Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (attempt - 1));
-}
-
-/**
- * Runs `attempt` until it succeeds, fails with something other than a TransientError, or the policy's attempts
- * run out; then the last transient failure becomes a one-line UserError.
- */
-export async function withRetries<T>(what: string, policy: RetryPolicy, attempt: (n: number) => Promise<T>): Promise<T> {
-  for (let n = 1; ; n++) {
-    try {
-      return await attempt(n);
-    } catch (err) {
-      if (!(err instanceof TransientError)) throw err;
-      if (n >= policy.attempts) throw new UserError(`${what}: ${err.message} (after ${n} attempts)`);
-      await sleep(backoffDelay(policy, n, err));
-    }
-  }
 }
 
 /** One fetch() whose network failures and 429/5xx answers are TransientErrors (the body of those is discarded). */
