@@ -94,8 +94,11 @@ export function inputAttestations(report: StatusReport): { uri: string; digest: 
   return [...byUri].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([uri, hex]) => ({ uri, digest: { sha256: hex } }));
 }
 
-/** The hex sha256 of the canonical JSON of `reproOci.policy`, which `policy.digest` holds. */
-export function policyDigestHex(policy: PolicyRecord | null): string {
+/**
+ * The hex sha256 of the canonical JSON of `reproOci.policy`, which `policy.digest` holds. `verify` passes what an
+ * attestation recorded, whatever its shape; a number that is not whole has no canonical JSON and throws.
+ */
+export function policyDigestHex(policy: PolicyRecord | null | unknown): string {
   return digestHex(sha256(canonicalJsonBytes(policy)));
 }
 

@@ -1,10 +1,10 @@
-import { canonicalJsonBytes } from '../oci/canonical-json.js';
-import { digestHex, isDigest, sha256, type Digest } from '../oci/digest.js';
+import { isDigest, type Digest } from '../oci/digest.js';
 import type { PackageRule } from '../status/model.js';
 import { normalizeBaseUrl } from '../status/rebuilders.js';
 import { displayName } from '../util/raw-name.js';
 import type { Statement } from './dsse.js';
 import { PACKAGES_REBUILT_LEVEL, VSA_PREDICATE_TYPE } from './media-types.js';
+import { policyDigestHex } from './verification-summary.js';
 
 /**
  * The claims of a publish attestation's statement (docs/attestation.md, "Policy"), checked against the image a
@@ -100,7 +100,7 @@ function claims(statement: Statement, expected: ExpectedImage): AttestedClaims {
   const policyDigest = isObject(predicate.policy) && isObject(predicate.policy.digest) ? predicate.policy.digest.sha256 : undefined;
   let computed: string;
   try {
-    computed = digestHex(sha256(canonicalJsonBytes(ext.policy)));
+    computed = policyDigestHex(ext.policy);
   } catch {
     return fail('policy.digest', 'reproOci.policy has a number that is not a whole number: it has no canonical JSON');
   }
