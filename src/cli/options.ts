@@ -28,6 +28,11 @@ export function applyProgressOption(program: Command): void {
   setProgress(progressMode(given, process.env.REPRO_OCI_PROGRESS));
 }
 
+/** --attestations, for the commands that judge packages by rebuilders' answers (status, publish). */
+export function attestationsOption(): Option {
+  return new Option('--attestations <mode>', 'required (default): only a GOOD whose rebuilder attestation verifies counts; optional: any GOOD counts unless its attestation is invalid').choices(['required', 'optional']);
+}
+
 /** --key-expiry, for the commands that verify signatures (lock, build, install, ls, rebuild). */
 export function keyExpiryOption(): Option {
   return new Option(

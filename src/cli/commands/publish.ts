@@ -7,7 +7,7 @@ import { publishSpec } from '../../publish/publish.js';
 import { limitsFromOptions, parseDuration } from '../../setup/limits.js';
 import { HttpCache } from '../../status/http-cache.js';
 import type { Policy } from '../../status/model.js';
-import { addCommandOptions, addRegistryOptions, keyExpiryOption, repeatable, transportOptions, type CommandCliOptions, type RegistryCliOptions } from '../options.js';
+import { addCommandOptions, addRegistryOptions, attestationsOption, keyExpiryOption, repeatable, transportOptions, type CommandCliOptions, type RegistryCliOptions } from '../options.js';
 import { checkCache } from '../preflight.js';
 import { parseRequire } from './status.js';
 
@@ -26,7 +26,7 @@ interface PublishCliOptions extends RegistryCliOptions, CommandCliOptions {
   rebuilders?: string;
   requireRebuilders?: string;
   require: string[];
-  attestations?: string;
+  attestations?: 'required' | 'optional';
   stateDir?: string;
   timeout: string;
   json?: boolean;
@@ -39,10 +39,7 @@ function policyOptions(opts: PublishCliOptions): Partial<Omit<Policy, 'failOnBad
   if (opts.requireRebuilders !== undefined && opts.require.some((r) => !r.includes('='))) throw new UserError('give the number of rebuilders once: --require-rebuilders N (--require takes GLOB=N here)');
   if (require !== undefined) policy.require = require;
   if (rules.length) policy.rules = rules;
-  if (opts.attestations !== undefined) {
-    if (opts.attestations !== 'required' && opts.attestations !== 'optional') throw new UserError(`--attestations ${JSON.stringify(opts.attestations)}: give required or optional`);
-    policy.attestations = opts.attestations;
-  }
+  if (opts.attestations !== undefined) policy.attestations = opts.attestations;
   return policy;
 }
 
@@ -58,7 +55,7 @@ export function registerPublish(program: Command): void {
     .option('--rebuilders <file>', 'YAML file of rebuilders and a policy, as status --rebuilders')
     .option('--require-rebuilders <n>', 'verified GOOD answers each package needs, from different rebuilders (default 1, or the file\'s)')
     .option('--require <glob=n>', 'GOOD answers the packages whose name matches GLOB need, first match wins, 0 exempts them (repeatable)', repeatable, [])
-    .option('--attestations <mode>', 'required (default): only a GOOD whose rebuilder attestation verifies counts; optional: any GOOD counts unless its attestation is invalid')
+    .addOption(attestationsOption())
     .option('--state-dir <dir>', 'where rebuilders\' keys are pinned on first use (as status --state-dir)')
     .option('--timeout <duration>', 'time limit of each request to a rebuilder', '30s')
     .option('--lock <file>', 'lock to build from, which must exist (default SPEC.lock.json beside the spec, created when missing)')

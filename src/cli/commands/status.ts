@@ -6,14 +6,14 @@ import { HttpCache } from '../../status/http-cache.js';
 import { checkStatus } from '../../status/status.js';
 import { explainPackage, formatExplain, formatStatus } from '../../status/verdict.js';
 import { checkCache } from '../preflight.js';
-import { addRegistryOptions, repeatable, transportOptions, type RegistryCliOptions } from '../options.js';
+import { addRegistryOptions, attestationsOption, repeatable, transportOptions, type RegistryCliOptions } from '../options.js';
 
 interface StatusCliOptions extends RegistryCliOptions {
   rebuilder: string[];
   rebuilders?: string;
   require: string[];
   failOnBad?: boolean;
-  attestations?: string;
+  attestations?: 'required' | 'optional';
   stateDir?: string;
   timeout: string;
   platform?: string;
@@ -55,7 +55,7 @@ export function registerStatus(program: Command): void {
     .option('--rebuilders <file>', 'YAML file listing rebuilders (name, url, keys) and a policy (schemas/rebuilders.schema.json; default $XDG_CONFIG_HOME/repro-oci/rebuilders.yaml when no --rebuilder is given)')
     .option('--require <n|glob=n>', 'verified GOOD answers each package needs, from different rebuilders (default 1); GLOB=N for the packages whose name matches GLOB, first match wins, 0 exempts them (repeatable)', repeatable, [])
     .option('--no-fail-on-bad', 'do not fail a package for a BAD answer (or an invalid attestation) when it has enough GOOD ones')
-    .option('--attestations <mode>', 'required (default): only a GOOD whose attestation verifies counts; optional: any GOOD counts unless its attestation is invalid')
+    .addOption(attestationsOption())
     .option('--state-dir <dir>', 'where rebuilders\' keys are pinned on first use, and the private key that seals verified attestations in the cache (default $REPRO_OCI_STATE, else $XDG_STATE_HOME/repro-oci, else ~/.local/state/repro-oci)')
     .option('--timeout <duration>', 'time limit of each request to a rebuilder (500ms, 30s, 2m); one that runs out after the retries gives no answer', '30s')
     .option('--platform <os/arch>', 'platform manifest to read when the image reference names an index (default linux/amd64)')
@@ -69,10 +69,7 @@ export function registerStatus(program: Command): void {
       if (require !== undefined) policy.require = require;
       if (rules.length) policy.rules = rules;
       if (opts.failOnBad === false) policy.failOnBad = false;
-      if (opts.attestations !== undefined) {
-        if (opts.attestations !== 'required' && opts.attestations !== 'optional') throw new UserError(`--attestations ${JSON.stringify(opts.attestations)}: give required or optional`);
-        policy.attestations = opts.attestations;
-      }
+      if (opts.attestations !== undefined) policy.attestations = opts.attestations;
       const report = await checkStatus(input, {
         policy,
         timeoutMs: parseDuration(opts.timeout, '--timeout'),
