@@ -27,6 +27,18 @@ export {
   type RebuildResult,
 } from './verify/rebuild.js';
 export {
+  verifyForeignReference as rebuildFromPacmanDb,
+  verifyForeignImage,
+  formatForeignRebuild,
+  foreignRebuildJson,
+  foreignContentPasses,
+  type ForeignRebuildOptions,
+  type ForeignRebuildReferenceOptions,
+  type ForeignRebuildResult,
+} from './foreign/verify-content.js';
+export type { ContentReport, DifferingPath, MissingGroup, UnownedPath, GeneratedPath, FieldDifference } from './foreign/content-compare.js';
+export type { LayerVerdict } from './foreign/layers.js';
+export {
   verifyReference as verify,
   verifyImage,
   formatVerify,

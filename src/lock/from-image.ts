@@ -366,27 +366,47 @@ function lockArchitecture(entries: InstalledEntry[], imageArch: string): string 
  * module comment). Refusals are gathered and reported together, one line naming every refused package.
  */
 export async function createImageLock(reference: string, options: LockFromImageOptions): Promise<Lock> {
-  const log = options.log ?? (() => {});
+  const context = await imageLockContext(options);
+  const source = await openSource(reference, options.transport ?? {});
+  let image: LockedImage;
+  try {
+    const { descriptor, manifest } = await resolvePlatformManifest(source, options.platform, reference);
+    const config = checkConfig(await readJsonBlob(source, manifest.config, 'config'), `${reference} config`).value;
+    image = { entries: installedEntries(await mergedImage(source, descriptor, manifest, config, reference)), manifestDigest: descriptor.digest, architecture: config.architecture };
+  } finally {
+    await source.close();
+  }
+  return lockInstalledEntries(image, context);
+}
+
+/** What a lock is made from: an image's database entries, its platform manifest's digest and OCI architecture. */
+export interface LockedImage {
+  entries: InstalledEntry[];
+  manifestDigest: Digest;
+  architecture: string;
+}
+
+/** Where packages come from and how they are judged: checked (and the keyring loaded) before any image is read. */
+export interface ImageLockContext extends ArchiveContext {
+  keyringName: string;
+}
+
+export async function imageLockContext(options: Omit<LockFromImageOptions, 'platform' | 'transport'>): Promise<ImageLockContext> {
   const archive = options.archive ?? DEFAULT_ARCHIVE_URL;
   if (!/^(https?|file):\/\/[^\p{Cc}\s]+$/u.test(archive)) throw new UserError(`--archive ${JSON.stringify(archive)}: expected an http(s):// or file:// URL`);
   const keyExpiry = parseKeyExpiry(options.keyExpiry ?? DEFAULT_KEY_EXPIRY, 'keyExpiry');
   const keyringName = options.keyringName ?? 'archlinux';
   const keyring = await loadKeyringFromDirectory(options.keyringDir, keyringName);
-  const source = await openSource(reference, options.transport ?? {});
-  let entries: InstalledEntry[];
-  let manifestDigest: Digest;
-  let imageArch: string;
-  try {
-    const { descriptor, manifest } = await resolvePlatformManifest(source, options.platform, reference);
-    const config = checkConfig(await readJsonBlob(source, manifest.config, 'config'), `${reference} config`).value;
-    entries = installedEntries(await mergedImage(source, descriptor, manifest, config, reference));
-    manifestDigest = descriptor.digest;
-    imageArch = config.architecture;
-  } finally {
-    await source.close();
-  }
-  const architecture = lockArchitecture(entries, imageArch);
-  const context: ArchiveContext = { archive, cache: options.cache ?? ContentCache.at(), keyring, keyExpiry, log };
+  return { archive, cache: options.cache ?? ContentCache.at(), keyring, keyringName, keyExpiry, log: options.log ?? (() => {}) };
+}
+
+/**
+ * The lock for database entries already read from an image (createImageLock reads them; a caller holding the
+ * merged image gives them here): every package fetched from the archive and checked, or all refusals named.
+ */
+export async function lockInstalledEntries(image: LockedImage, context: ImageLockContext): Promise<Lock> {
+  const { entries } = image;
+  const architecture = lockArchitecture(entries, image.architecture);
   const packages: LockedPackage[] = [];
   const refused: string[] = [];
   for (const entry of entries) {
@@ -402,12 +422,12 @@ export async function createImageLock(reference: string, options: LockFromImageO
   const database = sha256(canonicalJson([...entries].sort((a, b) => byteOrder(a.dir, b.dir)).map((e) => ({ dir: e.dir, desc: sha256(e.desc), mtree: e.mtree ? sha256(e.mtree) : null }))));
   const lock: Lock = {
     lockVersion: LOCK_VERSION,
-    specDigest: manifestDigest,
+    specDigest: image.manifestDigest,
     architecture,
     repositories: [{ name: IMAGE_REPOSITORY, servers: [], database }],
     targets: packages.filter((p) => p.reason === 'explicit').map((p) => p.name),
     sigLevel: IMAGE_LOCK_SIGLEVEL,
-    keyring: { name: keyringName, ...keyringIdentity(keyring) },
+    keyring: { name: context.keyringName, ...keyringIdentity(context.keyring) },
     packages,
   };
   return checkLock(lock, 'lock from image');

@@ -58,7 +58,7 @@ export async function scan(root: string): Promise<Map<string, Snapshot>> {
   return out;
 }
 
-async function fileHash(path: Buffer): Promise<string> {
+export async function fileHash(path: Buffer): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
   return hash.digest('hex');
@@ -344,8 +344,8 @@ export async function runSandboxed(sandbox: Sandbox, command: string[], sourceDa
   throw new UserError(failureMessage(what, code, signal, stdout.text(), errors));
 }
 
-/** Runs the commands on one materialized copy and returns what it changed relative to `before`. */
-async function runOnCopy(entries: TreeNode[], commands: string[][], sourceDateEpoch: number, dir: string, limits: SandboxLimits, progress: Progress): Promise<{ before: Map<string, Snapshot>; after: Map<string, Snapshot> }> {
+/** The tree written to `dir` (a new directory in a private scratch directory) and handed to the sandbox's uid. */
+export async function sandboxOnCopy(entries: TreeNode[], dir: string, limits: SandboxLimits): Promise<{ sandbox: Sandbox; before: Map<string, Snapshot> }> {
   await materialize(entries, dir);
   const identity = sandboxIdentity();
   if (identity.own) {
@@ -354,7 +354,12 @@ async function runOnCopy(entries: TreeNode[], commands: string[][], sourceDateEp
     await handOver(dir, identity);
   }
   const before = await scan(dir);
-  const sandbox: Sandbox = { root: dir, identity, limits, initialUsage: await treeUsage(dir) };
+  return { sandbox: { root: dir, identity, limits, initialUsage: await treeUsage(dir) }, before };
+}
+
+/** Runs the commands on one materialized copy and returns what it changed relative to `before`. */
+async function runOnCopy(entries: TreeNode[], commands: string[][], sourceDateEpoch: number, dir: string, limits: SandboxLimits, progress: Progress): Promise<{ before: Map<string, Snapshot>; after: Map<string, Snapshot> }> {
+  const { sandbox, before } = await sandboxOnCopy(entries, dir, limits);
   for (const command of commands) {
     await runSandboxed(sandbox, command, sourceDateEpoch);
     progress.advance();

@@ -1,7 +1,7 @@
 import type { Lock } from '../lock/lock.js';
 import { parseDesc } from '../pacman/desc.js';
 import { checkPackageName, checkPackageVersion } from '../pacman/names.js';
-import { indexLayer, type LayerIndex } from '../compare/layer-index.js';
+import { indexLayer, type LayerIndex, type OnFile } from '../compare/layer-index.js';
 import { mergeLayers } from '../compare/image-diff.js';
 import { UserError } from '../errors.js';
 import { RECIPE_LABEL } from '../image/recipe.js';
@@ -64,14 +64,14 @@ export async function packagesFromImage(source: ImageSource, label: string, plat
 
 /**
  * The merged view of an image's layers (whiteouts applied), pacman's local database files kept: every layer read
- * is verified against its digest and diffID.
+ * is verified against its digest and diffID. `onFile` sees every regular file's content of every layer, in order.
  */
-export async function mergedImage(source: ImageSource, descriptor: Descriptor, manifest: Manifest, config: ImageConfig, label: string): Promise<LayerIndex> {
+export async function mergedImage(source: ImageSource, descriptor: Descriptor, manifest: Manifest, config: ImageConfig, label: string, onFile?: (layer: number) => OnFile): Promise<LayerIndex> {
   const diffIds = layerDiffIds(manifest, config, `${label} manifest ${descriptor.digest}`);
   const layers: LayerIndex[] = [];
   for (const [i, layer] of manifest.layers.entries()) {
     const what = `${label}: layer ${layer.digest}`;
-    layers.push(await readLayer(source, layer, diffIds[i], what, (content) => indexLayer(content, what)));
+    layers.push(await readLayer(source, layer, diffIds[i], what, (content) => indexLayer(content, what, onFile?.(i))));
   }
   return mergeLayers(layers);
 }

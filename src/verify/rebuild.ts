@@ -65,6 +65,9 @@ export interface RebuildResult {
   diff?: DiffReport;
 }
 
+/** The image has no repro-oci recipe: `rebuild` then checks it against its pacman database (foreign/verify-content.ts). */
+export class NoRecipeError extends UserError {}
+
 /** The media type of a recipe stored as an artifact next to an image (see `archive`). */
 export const RECIPE_ARTIFACT_TYPE = 'application/vnd.io.github.repro-oci.recipe.v1+json';
 
@@ -76,7 +79,7 @@ export const RECIPE_ARTIFACT_TYPE = 'application/vnd.io.github.repro-oci.recipe.
 export async function readRecipeBytes(source: ImageSource, descriptor: Descriptor, manifest: Manifest): Promise<{ bytes: Buffer; digest: string }> {
   const config = checkConfig(await readJsonBlob(source, manifest.config, 'config'), 'config').value;
   const digest = config.config?.Labels?.[RECIPE_LABEL];
-  if (!digest) throw new UserError(`the image carries no recipe (no ${RECIPE_LABEL} label): it was not built by repro-oci from a spec`);
+  if (!digest) throw new NoRecipeError(`the image carries no recipe (no ${RECIPE_LABEL} label): it was not built by repro-oci from a spec`);
   const diffIds = layerDiffIds(manifest, config, `manifest ${descriptor.digest}`);
   for (let i = manifest.layers.length - 1; i >= 0; i--) {
     const layer = manifest.layers[i]!;

@@ -1,0 +1,260 @@
+import assert from 'node:assert/strict';
+import { appendFileSync, chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { serveDirectory, type FileServer } from './support/http-server.js';
+import { makeTempDir, removeDir, runCli, runOk, type RunResult } from './support/cli.js';
+import { CORPUS, LOCAL, buildForeignCorpus, foreignImageUnavailable, imageOfRoot, makeForeignRoot, type ForeignCorpus } from './support/foreign-image.js';
+
+/**
+ * `rebuild REF` for an image repro-oci did not build: images made here as Arch's own is (real pacman, the
+ * archlinux-docker steps that run without systemd, GNU tar with its repro flags, zstd, umoci; see
+ * support/foreign-image.ts), checked against their pacman database: the content level's verdict for the faithful
+ * image, and for each kind of tampering the verdict, the exit status and the path named.
+ */
+
+const skip = foreignImageUnavailable();
+
+interface Fixture {
+  work: string;
+  corpus: ForeignCorpus;
+  server: FileServer;
+  /** The faithful root and its image. */
+  root: string;
+  image: string;
+}
+
+let fixture: Fixture | undefined;
+
+/** One more package, built and in the repository, that the archive does not have. */
+const UNARCHIVED = { pkgname: 'fi-extra', pkgver: '1.0', pkgrel: 1, files: [{ path: 'usr/share/fi-extra/data', content: 'extra\n' }] };
+
+before(async () => {
+  if (skip) return;
+  const work = await makeTempDir('foreign-content');
+  const corpus = await buildForeignCorpus(work, [...CORPUS, UNARCHIVED], ['fi-extra']);
+  const root = await makeForeignRoot(corpus, join(work, 'faithful'));
+  const image = await imageOfRoot(root, join(work, 'faithful-image'));
+  const server = await serveDirectory(corpus.archive);
+  fixture = { work, corpus, server, root, image };
+});
+
+after(async () => {
+  if (!fixture) return;
+  await fixture.server.close();
+  await fixture.corpus.gpg.dispose();
+  await removeDir(fixture.work);
+});
+
+function rebuildArgs(f: Fixture, image: string, extra: string[] = []): string[] {
+  return ['rebuild', image, '--archive', `${f.server.url}/`, '--keyring', f.corpus.keyring, '--keyring-name', 'test', ...extra];
+}
+
+async function rebuild(image: string, name: string, extra: string[] = []): Promise<RunResult> {
+  const f = fixture!;
+  return runCli(rebuildArgs(f, image, extra), { env: { REPRO_OCI_CACHE: join(f.work, 'cache', name) } });
+}
+
+interface ContentJson {
+  from: string;
+  passed: boolean;
+  packages: number;
+  content: {
+    verdict: string;
+    equal: number;
+    generated: number;
+    unexplained: number;
+    differs: Array<{ path: string; package: string; fields: Array<{ field: string; image: unknown; installed: unknown }>; backup: boolean; setidAdded: boolean }>;
+    generatedPaths: Array<{ path: string; by: string; status: string; reason?: string; package?: string }>;
+    notFromPackage: Array<{ path: string; type: string; mode: number; setid: boolean }>;
+    missing: Array<{ glob: string; except: string[]; paths: number; packages: string[] }>;
+    databaseEntries: number;
+  };
+  layers: Array<{ layer: number; verdict: string; diffId: string }>;
+  signatures: { verified: number };
+}
+
+/** An image of a copy of the faithful root after `edit`. */
+async function variantImage(name: string, edit: (root: string) => void | Promise<void>): Promise<string> {
+  const f = fixture!;
+  const root = join(f.work, 'variants', name, 'root');
+  mkdirSync(join(f.work, 'variants', name), { recursive: true });
+  await runOk('cp', ['-a', f.root, root]);
+  await edit(root);
+  return imageOfRoot(root, join(f.work, 'variants', name, 'image'));
+}
+
+async function memberCount(image: string): Promise<number> {
+  const layout = image.replace(/^oci:/, '').replace(/:latest$/, '');
+  const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> };
+  const blob = (digest: string): string => join(layout, 'blobs', 'sha256', digest.slice('sha256:'.length));
+  const manifest = JSON.parse(readFileSync(blob(index.manifests[0]!.digest), 'utf8')) as { layers: Array<{ digest: string }> };
+  const listed = await runOk('tar', ['-tzf', blob(manifest.layers[0]!.digest)]);
+  return listed.stdout.split('\n').filter((l) => l !== '' && l !== './').length;
+}
+
+function errorLine(result: RunResult): string {
+  const errors = result.stderr.split('\n').filter((l) => l.startsWith('repro-oci: '));
+  assert.equal(errors.length, 1, result.stderr);
+  assert.doesNotMatch(result.stderr, /^\s+at /m, 'no stack trace');
+  return errors[0]!;
+}
+
+describe('rebuild of an image without a recipe: the content level', { skip }, () => {
+  test('the archlinux-docker recipe made with real pacman, GNU tar, zstd and umoci: content identical, every path accounted for', async () => {
+    const f = fixture!;
+    const result = await rebuild(f.image, 'faithful');
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    assert.match(result.stderr, /the image carries no recipe .*; checking it against its pacman database/);
+    const lines = result.stdout.split('\n');
+    assert.match(lines[0]!, /^content: identical \(\d+ files from 4 packages, 4 generated \(1 not regenerated\), 0 unexplained\)$/);
+    assert.equal(lines[1], 'layer 1 diffID: not checked');
+    assert.match(result.stdout, /^ {2}usr\/share\/doc\/\*: 3 paths, 8 bytes \(fi-app\)$/m);
+    assert.match(result.stdout, /^ {2}usr\/share\/man\/\*: 3 paths, 13 bytes \(fi-app\)$/m);
+    assert.match(result.stdout, /^ {2}\/etc\/ld\.so\.cache: by ldconfig, identical$/m);
+    assert.match(result.stdout, /^ {2}\/etc\/locale\.conf: by archlinux-docker's overlay, identical$/m);
+    assert.match(result.stdout, /^ {2}\/etc\/os-release: by archlinux-docker .*, identical$/m);
+    assert.match(result.stdout, /^ {2}\/var\/lib\/pacman\/sync: by pacman -Sy \(sync databases\), not regenerated: /m);
+    assert.match(result.stdout, /^signatures: 4 package signature\(s\) verified/m);
+
+    const json = await rebuild(f.image, 'faithful', ['--json', '--from-pacman-db']);
+    assert.equal(json.code, 0, json.stderr);
+    const report = JSON.parse(json.stdout) as ContentJson;
+    assert.equal(report.from, 'pacman-db');
+    assert.equal(report.passed, true);
+    const { content } = report;
+    assert.equal(content.verdict, 'identical');
+    assert.equal(content.unexplained, 0);
+    assert.deepEqual(content.differs, []);
+    assert.deepEqual(content.notFromPackage, []);
+    assert.equal(content.databaseEntries, 4);
+    assert.deepEqual(content.missing.map((g) => g.glob), ['usr/share/doc/*', 'usr/share/man/*'], 'exactly what NoExtract left out');
+    assert.deepEqual(Object.fromEntries(content.generatedPaths.map((g) => [g.path, g.status])), {
+      'etc/ld.so.cache': 'identical',
+      'etc/locale.conf': 'identical',
+      'etc/os-release': 'identical',
+      'var/lib/pacman/sync': 'not-regenerated',
+    });
+    assert.equal(content.generatedPaths.find((g) => g.path === 'etc/os-release')!.package, 'fi-filesystem', 'the link replaced the package\'s own');
+    // Every member of the layer is in exactly one category.
+    assert.equal(content.equal + content.generatedPaths.length, await memberCount(f.image));
+    assert.deepEqual(report.layers.map((l) => [l.layer, l.verdict]), [[1, 'not-checked']]);
+  });
+
+  test('an edited %BACKUP% file is named as such, and is no unexplained difference', async () => {
+    const image = await variantImage('backup', (root) => writeFileSync(join(root, 'etc/fi-app.conf'), 'x=2\n'));
+    const result = await rebuild(image, 'backup');
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    assert.match(result.stdout, /^content: identical \(.*, 0 unexplained\)$/m);
+    assert.match(result.stdout, /^modified %BACKUP% files \(as pacman -Qkk reports them\):\n {2}\/etc\/fi-app\.conf \(fi-app\)$/m);
+  });
+
+  test('a changed byte in a package file: DIFFERS, exit 1, the path and its package named', async () => {
+    const image = await variantImage('byte', (root) => {
+      const path = join(root, 'usr/bin/fi-app');
+      const bytes = readFileSync(path);
+      bytes[bytes.length - 2] ^= 1;
+      writeFileSync(path, bytes);
+    });
+    const result = await rebuild(image, 'byte');
+    assert.equal(result.code, 1, result.stdout + result.stderr);
+    assert.match(result.stdout, /^content: DIFFERS \(.*, 1 unexplained\)$/m);
+    assert.match(result.stdout, /^differs from its package \(unexplained\):\n {2}\/usr\/bin\/fi-app \(fi-app\): content$/m);
+  });
+
+  test('an added setuid binary and a setuid bit added to a package file: both named, exit 1', async () => {
+    const image = await variantImage('setuid', (root) => {
+      writeFileSync(join(root, 'usr/local/bin/sneaky'), '#!/usr/bin/sh\nid -u\n');
+      chmodSync(join(root, 'usr/local/bin/sneaky'), 0o4755);
+      chmodSync(join(root, 'usr/bin/fi-app'), 0o4755);
+    });
+    const result = await rebuild(image, 'setuid', ['--json']);
+    assert.equal(result.code, 1, result.stdout + result.stderr);
+    const { content } = JSON.parse(result.stdout) as ContentJson;
+    assert.equal(content.unexplained, 2);
+    assert.deepEqual(content.notFromPackage, [{ path: 'usr/local/bin/sneaky', type: 'file', mode: 0o4755, size: 20, setid: true }]);
+    assert.deepEqual(content.differs, [{ path: 'usr/bin/fi-app', package: 'fi-app', fields: [{ field: 'mode', image: '4755', installed: '0755' }], backup: false, setidAdded: true }]);
+    const text = await rebuild(image, 'setuid');
+    assert.match(text.stdout, /^ {2}\/usr\/bin\/fi-app \(fi-app\): SETUID\/SETGID ADDED; mode 4755 in the image, 0755 from the package$/m);
+    assert.match(text.stdout, /^not from any package \(unexplained\):\n {2}\/usr\/local\/bin\/sneaky \(file, 4755, 15 bytes\) SETUID\/SETGID$/m);
+  });
+
+  test('a generated file that is not what its generator makes from the packages: named, exit 1', async () => {
+    const image = await variantImage('ldcache', (root) => appendFileSync(join(root, 'etc/ld.so.cache'), 'libevil.so\n'));
+    const result = await rebuild(image, 'ldcache');
+    assert.equal(result.code, 1, result.stdout + result.stderr);
+    assert.match(result.stdout, /^generated, but not as its generator makes it, or not checked \(unexplained\):\n {2}\/etc\/ld\.so\.cache: by ldconfig: not what ldconfig makes from the image's packages: size \d+ in the image, \d+ from the package, content$/m);
+    // --no-commands: nothing of the image's runs, so the file cannot be checked — unexplained, and said so.
+    const noCommands = await rebuild(fixture!.image, 'faithful', ['--no-commands']);
+    assert.equal(noCommands.code, 1, noCommands.stdout);
+    assert.match(noCommands.stdout, /^ {2}\/etc\/ld\.so\.cache: by ldconfig: not verified: --no-commands: ldconfig is not run$/m);
+  });
+
+  test("os-release as the Dockerfile's sed leaves it passes; any other edit, or a huge file, is named", async () => {
+    const edited = await variantImage('os-release-sed', (root) => {
+      rmSync(join(root, 'etc/os-release'));
+      writeFileSync(join(root, 'etc/os-release'), `${readFileSync(join(root, 'usr/lib/os-release'), 'utf8')}IMAGE_ID=archlinux\nIMAGE_VERSION=20240101.0.1\n`);
+    });
+    const ok = await rebuild(edited, 'os-release-sed');
+    assert.equal(ok.code, 0, ok.stdout + ok.stderr);
+    assert.match(ok.stdout, /^ {2}\/etc\/os-release: by .*, identical \(usr\/lib\/os-release with IMAGE_ID\/IMAGE_VERSION set\)$/m);
+    for (const [name, content] of [['os-release-lie', 'NAME="Other"\nID=fi\nBUILD_ID=rolling\n'], ['os-release-huge', `${'A'.repeat(1024 * 1024)}\n`]] as const) {
+      const image = await variantImage(name, (root) => {
+        rmSync(join(root, 'etc/os-release'));
+        writeFileSync(join(root, 'etc/os-release'), content);
+      });
+      const result = await rebuild(image, name);
+      assert.equal(result.code, 1, `${name}: ${result.stdout}${result.stderr}`);
+      assert.match(result.stdout, /^ {2}\/etc\/os-release: by .*: neither a link to \/usr\/lib\/os-release nor a copy of it/m, name);
+    }
+    const link = await variantImage('os-release-link', (root) => {
+      rmSync(join(root, 'etc/os-release'));
+      symlinkSync('/etc/shadow', join(root, 'etc/os-release'));
+    });
+    const linked = await rebuild(link, 'os-release-link');
+    assert.equal(linked.code, 1);
+    assert.match(linked.stdout, /\/etc\/os-release: by .*: a link to "\/etc\/shadow", not to \/usr\/lib\/os-release/);
+  });
+
+  test("a database desc edited beyond the installer's own fields is named; %INSTALLDATE% alone is not", async () => {
+    const dirOf = (root: string, name: string): string => join(root, LOCAL, readdirSync(join(root, LOCAL)).find((d) => d.startsWith(`${name}-`))!);
+    const image = await variantImage('desc', (root) => {
+      const app = join(dirOf(root, 'fi-app'), 'desc');
+      writeFileSync(app, readFileSync(app, 'utf8').replace(/%INSTALLDATE%\n\d+\n/, '%INSTALLDATE%\n1\n'));
+      const lib = join(dirOf(root, 'fi-glibc'), 'desc');
+      writeFileSync(lib, readFileSync(lib, 'utf8').replace(/%URL%\n[^\n]*\n/, '%URL%\nhttps://example.invalid/\n'));
+    });
+    const result = await rebuild(image, 'desc');
+    assert.equal(result.code, 1, result.stdout + result.stderr);
+    assert.match(result.stdout, /^content: DIFFERS \(.*, 1 unexplained\)$/m);
+    assert.match(result.stdout, /^ {2}\/var\/lib\/pacman\/local\/fi-glibc-2\.39-2\/desc \(pacman's database\): desc \(beyond %INSTALLDATE%\/%VALIDATION%\)$/m);
+  });
+
+  test('a database entry whose version was edited: refused, exit 2, the package named', async () => {
+    const image = await variantImage('version', (root) => {
+      const dir = join(root, LOCAL, 'fi-glibc-2.39-2');
+      writeFileSync(join(dir, 'desc'), readFileSync(join(dir, 'desc'), 'utf8').replace('%VERSION%\n2.39-2\n', '%VERSION%\n2.39-3\n'));
+      renameSync(dir, join(root, LOCAL, 'fi-glibc-2.39-3'));
+    });
+    const result = await rebuild(image, 'version');
+    assert.equal(result.code, 2, result.stdout + result.stderr);
+    assert.match(errorLine(result), /refused 1 of 4 packages: package fi-glibc 2\.39-3: not in the archive/);
+    assert.equal(result.stdout, '');
+  });
+
+  test('a package the archive does not have: refused, exit 2, named', async () => {
+    const f = fixture!;
+    const root = await makeForeignRoot(f.corpus, join(f.work, 'unarchived'), ['fi-app', 'fi-extra']);
+    const image = await imageOfRoot(root, join(f.work, 'unarchived-image'));
+    const result = await rebuild(image, 'unarchived');
+    assert.equal(result.code, 2, result.stdout + result.stderr);
+    assert.match(errorLine(result), /refused 1 of 5 packages: package fi-extra 1\.0-1: not in the archive .* \(no fi-extra-1\.0-1-any\.pkg\.tar\.zst nor fi-extra-1\.0-1-any\.pkg\.tar\.xz\)/);
+  });
+
+  test('without --keyring: one line saying what is needed, exit 2', async () => {
+    const f = fixture!;
+    const result = await runCli(['rebuild', f.image, '--archive', `${f.server.url}/`], { env: { REPRO_OCI_CACHE: join(f.work, 'cache', 'nokeyring') } });
+    assert.equal(result.code, 2);
+    assert.match(errorLine(result), /give the keyring \(--keyring DIR/);
+  });
+});
