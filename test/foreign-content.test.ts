@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { serveDirectory, type FileServer } from './support/http-server.js';
 import { makeTempDir, removeDir, runCli, runOk, type RunResult } from './support/cli.js';
+import { compareContent, missingGroups, type ContentInputs, type InstalledFacts, type PathFacts } from '../src/foreign/content-compare.js';
 import { CORPUS, LOCAL, buildForeignCorpus, foreignImageUnavailable, imageOfRoot, makeForeignRoot, type ForeignCorpus } from './support/foreign-image.js';
 
 /**
@@ -256,5 +257,51 @@ describe('rebuild of an image without a recipe: the content level', { skip }, ()
     const result = await runCli(['rebuild', f.image, '--archive', `${f.server.url}/`], { env: { REPRO_OCI_CACHE: join(f.work, 'cache', 'nokeyring') } });
     assert.equal(result.code, 2);
     assert.match(errorLine(result), /give the keyring \(--keyring DIR/);
+  });
+});
+
+describe('content comparison as pure code', () => {
+  const file = (path: string, owner: string, extra: Partial<InstalledFacts> = {}): [string, InstalledFacts] => [path, { type: 'file', mode: 0o644, uid: 0, gid: 0, size: 1, sha256: 'aa', owner, ...extra }];
+  const dir = (path: string, owner = ''): [string, InstalledFacts] => [path, { type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, owner }];
+  const inputs = (installed: Array<[string, InstalledFacts]>, image: Array<[string, PathFacts]>, backup: string[] = []): ContentInputs => ({
+    installed: new Map(installed),
+    image: new Map(image),
+    backup: new Set(backup),
+    imageContent: new Map(),
+    installedContent: new Map(),
+    packages: 1,
+  });
+
+  test('missing groups: one glob per wholly missing directory, many siblings with few kept as parent/* with exceptions, names escaped', () => {
+    const locales = ['de', 'fr', 'it', 'ja', 'nl', 'pt'].flatMap((l) => [dir(`usr/share/locale/${l}`, 'p'), file(`usr/share/locale/${l}/p.mo`, 'p')]);
+    const installed = [dir('usr'), dir('usr/share'), dir('usr/share/locale'), ...locales, file('usr/share/locale/locale.alias', 'p'), dir('usr/share/man'), dir('usr/share/man/man1', 'q'), file('usr/share/man/man1/q.1', 'q'), file('usr/share/a*b', 'q'), file('usr/share/kept', 'q')];
+    const present = installed.filter(([p]) => !p.startsWith('usr/share/locale/') || p === 'usr/share/locale/locale.alias').filter(([p]) => !p.startsWith('usr/share/man/') && p !== 'usr/share/a*b');
+    const groups = missingGroups(inputs(installed, present));
+    assert.deepEqual(groups.map((g) => [g.glob, g.except, g.paths, g.bytes, g.packages]), [
+      ['usr/share/a\\*b', [], 1, 1, ['q']],
+      ['usr/share/locale/*', ['usr/share/locale/locale.alias'], 12, 6, ['p']],
+      ['usr/share/man/*', [], 2, 1, ['q']],
+    ]);
+  });
+
+  test('each path in one category; a backup edit is not unexplained, a mode change of a backup file is', () => {
+    const installed = [dir('etc'), file('etc/a.conf', 'p'), file('etc/b.conf', 'p'), file('usr', 'p')];
+    const image: Array<[string, PathFacts]> = [dir('etc'), file('etc/a.conf', '', { sha256: 'bb', size: 2 }), file('etc/b.conf', '', { mode: 0o666 }), file('usr', '', { type: 'symlink', linkTarget: 'x' }), file('opt/x', '', { mode: 0o2755 })];
+    const report = compareContent(inputs(installed, image, ['etc/a.conf', 'etc/b.conf']));
+    assert.equal(report.equal, 1);
+    assert.deepEqual(report.differs.map((d) => [d.path, d.backup, d.fields.map((f) => f.field)]), [
+      ['etc/a.conf', true, ['size', 'sha256']],
+      ['etc/b.conf', false, ['mode']],
+      ['usr', false, ['type']],
+    ]);
+    assert.deepEqual(report.notFromPackage, [{ path: 'opt/x', type: 'file', mode: 0o2755, size: 1, setid: true }]);
+    assert.equal(report.unexplained, 3);
+    assert.equal(report.verdict, 'differs');
+  });
+
+  test('a regeneration that could not run leaves its files unverified, counted as unexplained', () => {
+    const report = compareContent(inputs([], [file('etc/ld.so.cache', '')]), new Map([['ldconfig', { ok: false as const, reason: 'ldconfig is not installed by the image\'s packages' }]]));
+    assert.deepEqual(report.generatedPaths, [{ path: 'etc/ld.so.cache', by: 'ldconfig', status: 'unverified', reason: "ldconfig is not installed by the image's packages" }]);
+    assert.equal(report.unexplained, 1);
   });
 });
