@@ -108,7 +108,7 @@ describe('rebuild of an image without a recipe: the content level', { skip }, ()
     assert.equal(result.code, 0, result.stdout + result.stderr);
     assert.match(result.stderr, /the image carries no recipe .*; checking it against its pacman database/);
     const lines = result.stdout.split('\n');
-    assert.match(lines[0]!, /^content: identical \(\d+ files from 4 packages, 4 generated \(1 not regenerated\), 0 unexplained\)$/);
+    assert.match(lines[0]!, /^content: identical \(\d+ files from 5 packages, 8 generated \(1 not regenerated\), 0 unexplained\)$/);
     assert.equal(lines[1], 'layer 1 diffID: not checked');
     assert.match(result.stdout, /^ {2}usr\/share\/doc\/\*: 3 paths, 8 bytes \(fi-app\)$/m);
     assert.match(result.stdout, /^ {2}usr\/share\/man\/\*: 3 paths, 13 bytes \(fi-app\)$/m);
@@ -116,7 +116,7 @@ describe('rebuild of an image without a recipe: the content level', { skip }, ()
     assert.match(result.stdout, /^ {2}\/etc\/locale\.conf: by archlinux-docker's overlay, identical$/m);
     assert.match(result.stdout, /^ {2}\/etc\/os-release: by archlinux-docker .*, identical$/m);
     assert.match(result.stdout, /^ {2}\/var\/lib\/pacman\/sync: by pacman -Sy \(sync databases\), not regenerated: /m);
-    assert.match(result.stdout, /^signatures: 4 package signature\(s\) verified/m);
+    assert.match(result.stdout, /^signatures: 5 package signature\(s\) verified/m);
 
     const json = await rebuild(f.image, 'faithful', ['--json', '--from-pacman-db']);
     assert.equal(json.code, 0, json.stderr);
@@ -128,14 +128,19 @@ describe('rebuild of an image without a recipe: the content level', { skip }, ()
     assert.equal(content.unexplained, 0);
     assert.deepEqual(content.differs, []);
     assert.deepEqual(content.notFromPackage, []);
-    assert.equal(content.databaseEntries, 4);
+    assert.equal(content.databaseEntries, 5);
     assert.deepEqual(content.missing.map((g) => g.glob), ['usr/share/doc/*', 'usr/share/man/*'], 'exactly what NoExtract left out');
     assert.deepEqual(Object.fromEntries(content.generatedPaths.map((g) => [g.path, g.status])), {
+      'etc/group': 'identical',
+      'etc/gshadow': 'identical',
       'etc/ld.so.cache': 'identical',
       'etc/locale.conf': 'identical',
       'etc/os-release': 'identical',
+      'etc/passwd': 'identical',
+      'etc/shadow': 'identical',
       'var/lib/pacman/sync': 'not-regenerated',
     });
+    assert.match(result.stdout, /^ {2}\/etc\/shadow: by systemd-sysusers \(root's password locked\), identical$/m);
     assert.equal(content.generatedPaths.find((g) => g.path === 'etc/os-release')!.package, 'fi-filesystem', 'the link replaced the package\'s own');
     // Every member of the layer is in exactly one category.
     assert.equal(content.equal + content.generatedPaths.length, await memberCount(f.image));
@@ -177,7 +182,7 @@ describe('rebuild of an image without a recipe: the content level', { skip }, ()
     assert.deepEqual(content.differs, [{ path: 'usr/bin/fi-app', package: 'fi-app', fields: [{ field: 'mode', image: '4755', installed: '0755' }], backup: false, setidAdded: true }]);
     const text = await rebuild(image, 'setuid');
     assert.match(text.stdout, /^ {2}\/usr\/bin\/fi-app \(fi-app\): SETUID\/SETGID ADDED; mode 4755 in the image, 0755 from the package$/m);
-    assert.match(text.stdout, /^not from any package \(unexplained\):\n {2}\/usr\/local\/bin\/sneaky \(file, 4755, 15 bytes\) SETUID\/SETGID$/m);
+    assert.match(text.stdout, /^not from any package \(unexplained\):\n {2}\/usr\/local\/bin\/sneaky \(file, 4755, 20 bytes\) SETUID\/SETGID$/m);
   });
 
   test('a generated file that is not what its generator makes from the packages: named, exit 1', async () => {
@@ -239,17 +244,17 @@ describe('rebuild of an image without a recipe: the content level', { skip }, ()
     });
     const result = await rebuild(image, 'version');
     assert.equal(result.code, 2, result.stdout + result.stderr);
-    assert.match(errorLine(result), /refused 1 of 4 packages: package fi-glibc 2\.39-3: not in the archive/);
+    assert.match(errorLine(result), /refused 1 of 5 packages: package fi-glibc 2\.39-3: not in the archive/);
     assert.equal(result.stdout, '');
   });
 
   test('a package the archive does not have: refused, exit 2, named', async () => {
     const f = fixture!;
-    const root = await makeForeignRoot(f.corpus, join(f.work, 'unarchived'), ['fi-app', 'fi-extra']);
+    const root = await makeForeignRoot(f.corpus, join(f.work, 'unarchived'), ['fi-app', 'fi-systemd', 'fi-extra']);
     const image = await imageOfRoot(root, join(f.work, 'unarchived-image'));
     const result = await rebuild(image, 'unarchived');
     assert.equal(result.code, 2, result.stdout + result.stderr);
-    assert.match(errorLine(result), /refused 1 of 5 packages: package fi-extra 1\.0-1: not in the archive .* \(no fi-extra-1\.0-1-any\.pkg\.tar\.zst nor fi-extra-1\.0-1-any\.pkg\.tar\.xz\)/);
+    assert.match(errorLine(result), /refused 1 of 6 packages: package fi-extra 1\.0-1: not in the archive .* \(no fi-extra-1\.0-1-any\.pkg\.tar\.zst nor fi-extra-1\.0-1-any\.pkg\.tar\.xz\)/);
   });
 
   test('without --keyring: one line saying what is needed, exit 2', async () => {

@@ -10,8 +10,9 @@ import { pacmanUnavailable, TRANSACTION } from './pacman.js';
  * shared reference arch-image-pipeline.md), by the real tools, from a makepkg-built corpus:
  *   1. real pacman `-Sy` into an empty root, `--noscriptlet`, an empty private hook dir (the host's hooks masked),
  *      NoExtract for man pages and docs, `--logfile /dev/null` (the `repro` variant);
- *   2. the steps that run without systemd or a keyring: the overlay's etc/locale.conf, `ln -fs /usr/lib/os-release
- *      etc/os-release`, and the Dockerfile's `RUN ldconfig` (the corpus' own, through real chroot);
+ *   2. the steps that run without a keyring: the overlay's etc/locale.conf, `ln -fs /usr/lib/os-release
+ *      etc/os-release`, `systemd-sysusers` and root's password locked, and the Dockerfile's `RUN ldconfig` (the
+ *      corpus' own sysusers and ldconfig, small scripts, through real chroot);
  *   3. GNU tar with the `repro` flags and the exclude list, `zstd --long -T0 -8`, and the tarball (decompressed, as
  *      a COPY does) added as the layer of a new image by umoci (`init`, `new`, `raw add-layer`).
  * The Arch Linux Archive is a directory (`packages/<c>/<name>/<file>` + `.sig`) for a loopback server.
@@ -22,6 +23,9 @@ export const LOCAL = 'var/lib/pacman/local';
 
 /** What the corpus' `ldconfig` writes: the library names under /usr/lib, as a cache stand-in (deterministic). */
 const LDCONFIG = "#!/usr/bin/sh\nls /usr/lib | grep '\\.so' > /etc/ld.so.cache\n";
+
+/** What the corpus' `systemd-sysusers` does: adds its one system user and group, as sysusers.d would. */
+const SYSUSERS = "#!/usr/bin/sh\necho 'fi:x:900:900::/:/usr/bin/nologin' >> /etc/passwd\necho 'fi:x:900:' >> /etc/group\necho 'fi:!*:::::::' >> /etc/shadow\necho 'fi:!*::' >> /etc/gshadow\n";
 
 export const CORPUS: Omit<MakepkgSpec, 'workDir'>[] = [
   {
@@ -34,7 +38,12 @@ export const CORPUS: Omit<MakepkgSpec, 'workDir'>[] = [
       { path: 'etc/os-release', type: 'symlink', target: '../usr/lib/os-release' },
       { path: 'usr/share/fi/data', content: 'kept\n' },
       { path: 'usr/local/bin', type: 'dir' },
+      { path: 'etc/passwd', content: 'root:x:0:0:root:/root:/usr/bin/sh\n' },
+      { path: 'etc/group', content: 'root:x:0:root\n' },
+      { path: 'etc/shadow', content: 'root::14871::::::\n', mode: 0o600 },
+      { path: 'etc/gshadow', content: 'root:::root\n', mode: 0o600 },
     ],
+    backup: ['etc/passwd', 'etc/group', 'etc/shadow', 'etc/gshadow'],
   },
   { pkgname: 'fi-busybox', pkgver: '1.36.1', pkgrel: 1, arch: 'x86_64', files: ['install -Dm755 /bin/busybox "$pkgdir"/usr/bin/busybox', ...['sh', 'ls', 'grep'].map((a) => `ln -s busybox "$pkgdir"/usr/bin/${a}`)].map((l) => `  ${l}`).join('\n') },
   {
@@ -48,6 +57,14 @@ export const CORPUS: Omit<MakepkgSpec, 'workDir'>[] = [
       { path: 'usr/lib/libfi.so', type: 'symlink', target: 'libfi.so.1' },
       { path: 'usr/bin/ldconfig', content: LDCONFIG, mode: 0o755 },
     ],
+  },
+  {
+    pkgname: 'fi-systemd',
+    pkgver: '256.1',
+    pkgrel: 1,
+    arch: 'x86_64',
+    depends: ['fi-filesystem', 'fi-busybox'],
+    files: [{ path: 'usr/bin/systemd-sysusers', content: SYSUSERS, mode: 0o755 }],
   },
   {
     pkgname: 'fi-app',
@@ -128,7 +145,7 @@ export async function publishToArchive(archive: string, file: string, gpg: Gpg, 
 }
 
 /** Steps 1 and 2: the root archlinux-docker's make-rootfs.sh and Dockerfile make, at `dir`/root. */
-export async function makeForeignRoot(corpus: ForeignCorpus, dir: string, packages: string[] = ['fi-app']): Promise<string> {
+export async function makeForeignRoot(corpus: ForeignCorpus, dir: string, packages: string[] = ['fi-app', 'fi-systemd']): Promise<string> {
   const root = join(dir, 'root');
   for (const sub of ['root/var/lib/pacman', 'cache', 'hooks', 'gnupg']) mkdirSync(join(dir, sub), { recursive: true });
   const conf = ['[options]', 'Architecture = x86_64', 'SigLevel = Never', `NoExtract = ${NO_EXTRACT.join(' ')}`, '', '[fitest]', `Server = file://${corpus.repo}`, ''];
@@ -139,6 +156,9 @@ export async function makeForeignRoot(corpus: ForeignCorpus, dir: string, packag
   chmodSync(join(root, 'etc/locale.conf'), 0o644);
   rmSync(join(root, 'etc/os-release'), { force: true });
   symlinkSync('/usr/lib/os-release', join(root, 'etc/os-release'));
+  await runOk('chroot', [root, '/usr/bin/systemd-sysusers'], { env: { LC_ALL: 'C' } });
+  const shadow = join(root, 'etc/shadow');
+  writeFileSync(shadow, readFileSync(shadow, 'latin1').replace(/^root::/m, 'root:!:'), 'latin1');
   await runOk('chroot', [root, '/usr/bin/ldconfig'], { env: { LC_ALL: 'C' } });
   return root;
 }
