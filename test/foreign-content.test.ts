@@ -1,11 +1,16 @@
 import assert from 'node:assert/strict';
 import { appendFileSync, chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { serveDirectory, type FileServer } from './support/http-server.js';
 import { makeTempDir, removeDir, runCli, runOk, type RunResult } from './support/cli.js';
+import { COMMANDS_SKIP } from './support/busybox.js';
+import type { TreeNode } from '../src/install/installer.js';
+import { REGENERATORS } from '../src/foreign/generated.js';
+import { regenerate } from '../src/foreign/regenerate.js';
 import { compareContent, missingGroups, type ContentInputs, type InstalledFacts, type PathFacts } from '../src/foreign/content-compare.js';
-import { CORPUS, LOCAL, buildForeignCorpus, foreignImageUnavailable, imageOfRoot, makeForeignRoot, type ForeignCorpus } from './support/foreign-image.js';
+import { CORPUS, LOCAL, SDE, buildForeignCorpus, foreignImageUnavailable, imageOfRoot, makeForeignRoot, type ForeignCorpus } from './support/foreign-image.js';
 
 /**
  * `rebuild REF` for an image repro-oci did not build: images made here as Arch's own is (real pacman, the
@@ -30,22 +35,21 @@ let fixture: Fixture | undefined;
 /** One more package, built and in the repository, that the archive does not have. */
 const UNARCHIVED = { pkgname: 'fi-extra', pkgver: '1.0', pkgrel: 1, files: [{ path: 'usr/share/fi-extra/data', content: 'extra\n' }] };
 
-before(async () => {
-  if (skip) return;
+async function setUp(): Promise<void> {
   const work = await makeTempDir('foreign-content');
   const corpus = await buildForeignCorpus(work, [...CORPUS, UNARCHIVED], ['fi-extra']);
   const root = await makeForeignRoot(corpus, join(work, 'faithful'));
   const image = await imageOfRoot(root, join(work, 'faithful-image'));
   const server = await serveDirectory(corpus.archive);
   fixture = { work, corpus, server, root, image };
-});
+}
 
-after(async () => {
+async function tearDown(): Promise<void> {
   if (!fixture) return;
   await fixture.server.close();
   await fixture.corpus.gpg.dispose();
   await removeDir(fixture.work);
-});
+}
 
 function rebuildArgs(f: Fixture, image: string, extra: string[] = []): string[] {
   return ['rebuild', image, '--archive', `${f.server.url}/`, '--keyring', f.corpus.keyring, '--keyring-name', 'test', ...extra];
@@ -102,6 +106,9 @@ function errorLine(result: RunResult): string {
 }
 
 describe('rebuild of an image without a recipe: the content level', { skip }, () => {
+  before(setUp);
+  after(tearDown);
+
   test('the archlinux-docker recipe made with real pacman, GNU tar, zstd and umoci: content identical, every path accounted for', async () => {
     const f = fixture!;
     const result = await rebuild(f.image, 'faithful');
@@ -308,5 +315,31 @@ describe('content comparison as pure code', () => {
     const report = compareContent(inputs([], [file('etc/ld.so.cache', '')]), new Map([['ldconfig', { ok: false as const, reason: 'ldconfig is not installed by the image\'s packages' }]]));
     assert.deepEqual(report.generatedPaths, [{ path: 'etc/ld.so.cache', by: 'ldconfig', status: 'unverified', reason: "ldconfig is not installed by the image's packages" }]);
     assert.equal(report.unexplained, 1);
+  });
+});
+
+describe('regeneration in the sandbox', { skip: COMMANDS_SKIP }, () => {
+  test("a regenerator's output is read without following links: a link made to a host file stays a link", async () => {
+    const node = (path: string, type: 'file' | 'dir' | 'symlink', extra: Partial<TreeNode> = {}): TreeNode => ({ path, type, mode: type === 'dir' ? 0o755 : 0o644, uid: 0, gid: 0, mtime: 0, size: 0, owner: 'p', ...extra });
+    const content = (path: string, bytes: Buffer, mode: number): TreeNode => node(path, 'file', { size: bytes.length, mode, open: () => Readable.from([bytes]) });
+    const script = "#!/usr/bin/sh\nln -s /etc/shadow /etc/ld.so.cache\necho 'x' > /etc/passwd\n";
+    const entries = [
+      node('etc', 'dir'),
+      node('usr', 'dir'),
+      node('usr/bin', 'dir'),
+      content('usr/bin/busybox', readFileSync('/bin/busybox'), 0o755),
+      node('usr/bin/sh', 'symlink', { linkTarget: 'busybox', mode: 0o777 }),
+      node('usr/bin/ln', 'symlink', { linkTarget: 'busybox', mode: 0o777 }),
+      content('usr/bin/ldconfig', Buffer.from(script), 0o755),
+    ];
+    const ldconfig = REGENERATORS.find((r) => r.id === 'ldconfig')!;
+    const sysusers = REGENERATORS.find((r) => r.id === 'systemd-sysusers')!;
+    const result = await regenerate(entries, [sysusers, ldconfig], SDE);
+    assert.deepEqual(result.get('systemd-sysusers'), { ok: false, reason: "systemd-sysusers is not installed by the image's packages" });
+    const made = result.get('ldconfig');
+    assert.ok(made?.ok);
+    assert.deepEqual(made.files.get('etc/ld.so.cache'), { type: 'symlink', mode: 0o777, uid: 0, gid: 0, size: 0, linkTarget: '/etc/shadow' });
+    // The program ran as the image's, but sysusers' files are not attributed to it.
+    assert.equal(made.files.get('etc/passwd'), undefined);
   });
 });
