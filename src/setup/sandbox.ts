@@ -58,7 +58,7 @@ export async function scan(root: string): Promise<Map<string, Snapshot>> {
   return out;
 }
 
-export async function fileHash(path: Buffer): Promise<string> {
+async function fileHash(path: Buffer): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
   return hash.digest('hex');
