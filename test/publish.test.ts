@@ -11,7 +11,7 @@ import { sha256, type Digest } from '../src/oci/digest.js';
 import { RECIPE_LABEL } from '../src/image/recipe.js';
 import { parseDockerReference } from '../src/transports/registry/reference.js';
 import { listReferrers, referrersTag } from '../src/transports/registry/referrers.js';
-import { RECIPE_ARTIFACT_TYPE } from '../src/verify/rebuild.js';
+import { RECIPE_ARTIFACT_TYPE } from '../src/image/read-recipe.js';
 import { VERSION } from '../src/version.js';
 import { busyboxRepo, COMMANDS_SKIP } from './support/busybox.js';
 import { makeTempDir, removeDir, runCli, runCliOk, type RunResult } from './support/cli.js';

@@ -5,7 +5,7 @@ import { indexLayer, type LayerIndex } from '../compare/layer-index.js';
 import { mergeLayers } from '../compare/image-diff.js';
 import { UserError } from '../errors.js';
 import { RECIPE_LABEL } from '../image/recipe.js';
-import { readRecipe } from '../verify/rebuild.js';
+import { readRecipe } from '../image/read-recipe.js';
 import { LOCAL_DB_DIR } from '../install/local-db.js';
 import { checkConfig } from '../oci/raw-json.js';
 import { readJsonBlob } from '../transports/layout.js';
