@@ -82,7 +82,7 @@ export { checkStatus as status, packagesOf, type StatusOptions } from './status/
 export { HttpCache } from './status/http-cache.js';
 export { explainPackage, formatExplain, formatStatus } from './status/verdict.js';
 export { defaultStateDir } from './status/keys.js';
-export { parsePublicKeys, publicKeyPem, signLink, verifyAttestation, type AttestationKey, type ExpectedProduct, type VerifiedAttestation } from './status/attestation.js';
+export { parseRebuilderKeys, publicKeyPem, signLink, verifyAttestation, type AttestationKey, type ExpectedProduct, type VerifiedAttestation } from './status/attestation.js';
 export { publishSpec as publish, type PublishOptions, type PublishResult, type PublishDestination, type PublishCheck } from './publish/publish.js';
 export { formatPublish, publishJson } from './publish/format.js';
 export {
