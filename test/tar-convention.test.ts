@@ -350,5 +350,9 @@ describe('hostile layers: one-line errors', () => {
     const convention = await detectTarConvention(Readable.from([Buffer.concat([paxHeader('11 a=bcdef\n'), header('a', '0', 0), END])]));
     assert.equal(convention.tool, 'unknown');
     await assert.rejects(collect(writeTarInConvention(convention, [])), (err) => oneLine(err) && /unknown tool/.test((err as Error).message));
+    const tar = Buffer.concat([paxHeader('11 a=bcdef\n'), header('a', '0', 0), END]);
+    const verdict = await reproduce([], tar, tar);
+    assert.equal(verdict.diffID.verdict, 'unknown writer');
+    assert.match(formatLayerVerdict(verdict), /diffID: not compared \(unknown tar writer: .*PAX headers named otherwise/);
   });
 });

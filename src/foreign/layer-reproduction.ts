@@ -34,7 +34,11 @@ export interface FirstDifference {
   what: string;
 }
 
-export type DiffIdVerdict = { verdict: 'identical'; diffID: Digest } | { verdict: 'differs'; diffID: Digest; rebuilt: Digest; first: FirstDifference };
+export type DiffIdVerdict =
+  | { verdict: 'identical'; diffID: Digest }
+  | { verdict: 'differs'; diffID: Digest; rebuilt: Digest; first: FirstDifference }
+  /** The tar's writer is none whose conventions are known here (convention.evidence says what was seen). */
+  | { verdict: 'unknown writer'; diffID: Digest };
 
 export type DigestVerdict =
   | { verdict: 'identical'; digest: Digest; compressor: string }
@@ -58,7 +62,8 @@ export interface ReproduceLayerOptions {
   gzipCommand?: string;
 }
 
-const PREFIX_BYTES = 16 * 1024 * 1024;
+/** Input of the trial compressions that pick candidates before a full recompression. */
+const PREFIX_BYTES = 8 * 1024 * 1024;
 
 function hashTap(source: AsyncIterable<Buffer>, hash: ReturnType<typeof createHash>): AsyncGenerator<Buffer> {
   return (async function* () {
@@ -110,6 +115,7 @@ export async function reproduceLayer(tree: readonly ForeignTarEntry[], blob: Lay
   const originalDiffID = `sha256:${originalHash.digest('hex')}` as Digest;
   if (originalDiffID !== diffID) throw new UserError(`${what}: uncompressed content is ${originalDiffID}, not its diffID ${diffID}`);
 
+  if (convention.tool === 'unknown') return { convention, diffID: { verdict: 'unknown writer', diffID }, digest: { verdict: 'not reached', why: 'the tar writer is not known' } };
   // Pass 2: the rebuilt tar against the layer, member by member.
   const diff = await compareLayers(convention, tree, layerTar(blob, what), diffID, what);
   if (diff.verdict === 'differs') return { convention, diffID: diff, digest: { verdict: 'not reached', why: 'the diffID differs' } };
@@ -383,7 +389,7 @@ async function compressedDigest(source: AsyncIterable<Buffer>, stages: (Transfor
 }
 
 /**
- * Whether a candidate could have made the blob, from the first 16 MiB of the rebuilt tar: its output must equal
+ * Whether a candidate could have made the blob, from the first 8 MiB of the rebuilt tar: its output must equal
  * the blob's start except for the tail it flushed early (the whole of it when the layer is that small). Trials
  * too small to tell pass.
  */
@@ -430,7 +436,10 @@ async function reproduceDigest(convention: TarConvention, tree: readonly Foreign
 /** One line per level, as issue 13 prints them. */
 export function formatLayerVerdict(verdict: LayerVerdict): string {
   const d = verdict.diffID;
-  const layer = d.verdict === 'identical' ? 'identical' : `differs (first at ${displayName(d.first.member)}: ${d.first.what})`;
+  const layer =
+    d.verdict === 'identical' ? 'identical'
+    : d.verdict === 'differs' ? `differs (first at ${displayName(d.first.member)}: ${d.first.what})`
+    : `not compared (unknown tar writer: ${verdict.convention.evidence.join('; ')})`;
   const g = verdict.digest;
   const digest =
     g.verdict === 'identical' ? `identical (${g.compressor})`

@@ -315,7 +315,6 @@ function decide(t: Tally, paths: string[], root: TarConvention['root'], end: Raw
   if (named.other) evidence.push(`${named.other} PAX headers named otherwise`);
   if (t.globalHeaders) evidence.push(`${t.globalHeaders} global PAX headers`);
   if (t.ustarPrefix) evidence.push(`${t.ustarPrefix} long names in the ustar prefix field`);
-  const order: MemberOrder = (['directory', 'path', 'member-name'] as const).find((o) => t.orders.has(o)) ?? 'archive';
 
   let tool: TarTool;
   if (named.gnu || t.gnuMagic || t.longLinks || (!named.go && !named.repro && (namePrefix === './' || root?.name === './' || gnuRecords))) tool = 'gnu-tar';
@@ -329,6 +328,15 @@ function decide(t: Tally, paths: string[], root: TarConvention['root'], end: Raw
     tool = 'unknown';
   }
 
+  // When more than one order fits (a small tree), the tool's own: GNU tar and Go's filepath.Walk sort per
+  // directory, umoci sorts whole paths, repro-oci member names.
+  const preferred: Record<TarTool, Exclude<MemberOrder, 'archive'>[]> = {
+    'gnu-tar': ['directory', 'path', 'member-name'],
+    'go-archive-tar': root?.name === '.' ? ['path', 'directory', 'member-name'] : ['directory', 'path', 'member-name'],
+    'repro-oci': ['member-name', 'directory', 'path'],
+    unknown: ['directory', 'path', 'member-name'],
+  };
+  const order: MemberOrder = preferred[tool].find((o) => t.orders.has(o)) ?? 'archive';
   const base = { evidence, order, namePrefix, endZeroBlocks, recordSize, ...(root ? { root } : {}) };
   const orderText = (o: MemberOrder): string => ({ directory: 'sorted by name per directory', path: 'sorted by path', 'member-name': 'sorted by member name', archive: 'unsorted (archive order kept)' })[o];
   const withOrder = order === 'archive' ? { archiveOrder: paths } : {};
