@@ -1,10 +1,11 @@
 import { posix } from 'node:path';
 import { UserError } from '../errors.js';
 import { compareMemberNames, memberName, type EntryType, type TarSourceEntry } from '../tar/entry.js';
-import { writeTar } from '../tar/writer.js';
+import { paxRecord, writeTar } from '../tar/writer.js';
 import { byteOrder } from '../util/order.js';
 import { compareNames, decodeName, displayName, encodeName } from '../util/raw-name.js';
-import { cField, numericField, walkTar, type RawEnd, type RawMember, type WalkOptions } from './tar-walk.js';
+import { cString as cField, parseNumber as numericField } from '../tar/reader.js';
+import { walkTar, type RawEnd, type RawMember, type WalkOptions } from './tar-walk.js';
 
 /**
  * Which tool wrote a layer tar, told from the tar's own bytes, and the same tool's bytes for another tree: the
@@ -401,13 +402,6 @@ function finishChecksum(buf: Buffer): Buffer {
   buf[154] = 0;
   buf[155] = 0x20;
   return buf;
-}
-
-function paxRecord(key: string, value: Buffer): Buffer {
-  const body = Buffer.concat([Buffer.from(' '), encodeName(key), Buffer.from('='), value, Buffer.from('\n')]);
-  let len = body.length + 1;
-  while (String(len).length + body.length !== len) len = String(len).length + body.length;
-  return Buffer.concat([Buffer.from(String(len), 'latin1'), body]);
 }
 
 function padTo(length: number): Buffer {

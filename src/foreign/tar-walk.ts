@@ -1,6 +1,7 @@
 import { UserError } from '../errors.js';
 import { ByteReader } from '../util/byte-reader.js';
 import { decodeName } from '../util/raw-name.js';
+import { checksumOk, cString, parseNumber, parsePax } from '../tar/reader.js';
 
 /**
  * A header-level view of a tar archive, for telling which tool wrote it and where two archives part: every
@@ -50,65 +51,6 @@ export interface WalkOptions {
 
 const BLOCK = 512;
 
-export function cField(block: Buffer, start: number, width: number): Buffer {
-  const field = block.subarray(start, start + width);
-  const nul = field.indexOf(0);
-  return nul === -1 ? field : field.subarray(0, nul);
-}
-
-/** A numeric header field: octal (NUL or space terminated), or GNU base-256. */
-export function numericField(block: Buffer, start: number, width: number, what: string, field: string): number {
-  const raw = block.subarray(start, start + width);
-  if (raw[0]! & 0x80) {
-    if (raw[0] === 0xff) throw new UserError(`${what}: negative ${field}`);
-    let value = raw[0]! & 0x7f;
-    for (let i = 1; i < raw.length; i++) value = value * 256 + raw[i]!;
-    if (!Number.isSafeInteger(value)) throw new UserError(`${what}: ${field} is too large`);
-    return value;
-  }
-  const text = raw.toString('latin1').replace(/[\0 ]+$/, '').replace(/^ +/, '');
-  if (text === '') return 0;
-  if (!/^[0-7]+$/.test(text)) throw new UserError(`${what}: ${field} field ${JSON.stringify(text)} is not octal`);
-  const value = parseInt(text, 8);
-  if (!Number.isSafeInteger(value)) throw new UserError(`${what}: ${field} is too large`);
-  return value;
-}
-
-function checksumMatches(block: Buffer): boolean {
-  const text = cField(block, 148, 8).toString('latin1').trim();
-  if (!/^[0-7]{1,7}$/.test(text)) return false;
-  const stored = parseInt(text, 8);
-  let unsigned = 0;
-  let signed = 0;
-  for (let i = 0; i < BLOCK; i++) {
-    const b = i >= 148 && i < 156 ? 0x20 : block[i]!;
-    unsigned += b;
-    signed += b > 127 ? b - 256 : b;
-  }
-  return stored === unsigned || stored === signed;
-}
-
-/** PAX records in order; a malformed record is a one-line error. */
-export function parsePaxRecords(data: Buffer, what: string): [string, Buffer][] {
-  const records: [string, Buffer][] = [];
-  let pos = 0;
-  while (pos < data.length) {
-    if (data[pos] === 0) break;
-    const space = data.indexOf(0x20, pos);
-    const digits = space === -1 || space - pos > 12 ? '' : data.subarray(pos, space).toString('latin1');
-    const len = /^[1-9][0-9]*$/.test(digits) ? Number(digits) : NaN;
-    if (!Number.isSafeInteger(len) || pos + len > data.length || data[pos + len - 1] !== 0x0a || space >= pos + len) {
-      throw new UserError(`${what}: malformed PAX record at byte ${pos}`);
-    }
-    const record = data.subarray(space + 1, pos + len - 1);
-    const eq = record.indexOf(0x3d);
-    if (eq <= 0) throw new UserError(`${what}: malformed PAX record at byte ${pos}`);
-    records.push([decodeName(record.subarray(0, eq)), Buffer.from(record.subarray(eq + 1))]);
-    pos += len;
-  }
-  return records;
-}
-
 /**
  * Walks an archive member by member. The generator's return value is the end of the archive; the whole source
  * is read (trailing zeros and record padding too), so a caller hashing the source sees every byte.
@@ -130,17 +72,17 @@ export async function* walkTar(source: AsyncIterable<Buffer | Uint8Array>, optio
         return await readEnd(reader, at, block.length === 0 ? 0 : 1);
       }
       if (block.length < BLOCK) throw new UserError(`${what}: truncated header at byte ${at}`);
-      if (!checksumMatches(block)) throw new UserError(`${what}: bad header checksum at byte ${at} (not a tar archive, or corrupt)`);
+      if (!checksumOk(block)) throw new UserError(`${what}: bad header checksum at byte ${at} (not a tar archive, or corrupt)`);
       if (metadata.length === 0) memberOffset = at;
       const typeflag = String.fromCharCode(block[156]!);
-      const size = numericField(block, 124, 12, what, 'size');
+      const size = parseNumber(block, 124, 12, what, 'size');
       const padding = Math.ceil(size / BLOCK) * BLOCK - size;
       if (typeflag === 'x' || typeflag === 'g' || typeflag === 'L' || typeflag === 'K') {
         if (metadata.length >= maxHeaders) throw new UserError(`${what}: more than ${maxHeaders} metadata headers in a row at byte ${at}`);
         if (size > maxMeta) throw new UserError(`${what}: ${size}-byte metadata record at byte ${at} exceeds the ${maxMeta}-byte limit`);
         const data = Buffer.from(await reader.read(size));
         if (data.length < size || (await reader.skip(padding)) < padding) throw new UserError(`${what}: truncated metadata record at byte ${at}`);
-        const records = typeflag === 'x' || typeflag === 'g' ? parsePaxRecords(data, what) : [];
+        const records = typeflag === 'x' || typeflag === 'g' ? [...parsePax(data, what)] : [];
         metadata.push({ typeflag, block: Buffer.from(block), data, records });
         continue;
       }
@@ -190,13 +132,13 @@ function paxSize(metadata: RawMetadata[], what: string): number | undefined {
 }
 
 function resolveName(block: Buffer, metadata: RawMetadata[]): string {
-  let name = decodeName(cField(block, 0, 100));
+  let name = decodeName(cString(block, 0, 100));
   if (block.subarray(257, 263).toString('latin1') === 'ustar\0') {
-    const prefix = cField(block, 345, 155);
+    const prefix = cString(block, 345, 155);
     if (prefix.length > 0) name = `${decodeName(prefix)}/${name}`;
   }
   for (const m of metadata) {
-    if (m.typeflag === 'L') name = decodeName(cField(m.data, 0, m.data.length));
+    if (m.typeflag === 'L') name = decodeName(cString(m.data, 0, m.data.length));
     for (const [key, value] of m.records) if (key === 'path') name = decodeName(value);
   }
   return name;
