@@ -62,8 +62,11 @@ export interface ReproduceLayerOptions {
   gzipCommand?: string;
 }
 
-/** Input of the trial compressions that pick candidates before a full recompression. */
-const PREFIX_BYTES = 8 * 1024 * 1024;
+/**
+ * Input of the trial compressions that pick candidates before a full recompression: deflate decides within a
+ * 32 KiB window, so 1 MiB tells gzip settings apart; zstd's long mode matches across megabytes.
+ */
+const PREFIX_BYTES = { gzip: 1024 * 1024, zstd: 8 * 1024 * 1024 };
 
 function hashTap(source: AsyncIterable<Buffer>, hash: ReturnType<typeof createHash>): AsyncGenerator<Buffer> {
   return (async function* () {
@@ -216,6 +219,8 @@ async function compareLayers(convention: TarConvention, tree: readonly ForeignTa
 interface Candidate {
   /** Human name, e.g. `zstd CLI v1.5.4 -8 --long=27 -T0`. */
   name: string;
+  /** The compressor without its settings, for messages: `repro-oci zlib gzip`, `zstd CLI v1.5.4`. */
+  family: string;
   stages(): (Transform | Duplex)[];
 }
 
@@ -309,12 +314,14 @@ function identifyGzip(head: Buffer, options: ReproduceLayerOptions): Identified 
   for (const level of levels) {
     for (const parallel of [false, true]) {
       const c = getCompressor('gzip', level, parallel);
-      candidates.push({ name: `repro-oci ${c.identity}`, stages: () => [...c.createStages(), replace(10)] });
+      candidates.push({ name: `repro-oci ${c.identity}`, family: "repro-oci's zlib gzip", stages: () => [...c.createStages(), replace(10)] });
     }
   }
   const gzip = options.gzipCommand ?? 'gzip';
-  const version = programVersion(gzip, ['--version'], /gzip ([0-9.]+)/);
-  if (version) for (const level of levels) candidates.push({ name: `GNU gzip ${version} -${level} -n`, stages: () => [commandStage(gzip, [`-${level}`, '-n', '-c']), replace(10)] });
+  // GNU gzip writes the host's OS byte; only repro-oci's gzip, of those here, writes 255 as Go does.
+  const version = os === 255 ? undefined : programVersion(gzip, ['--version'], /gzip ([0-9.]+)/);
+  // GNU gzip first when the OS byte says Unix: it is the likelier writer there.
+  if (version) for (const level of [...levels].reverse()) candidates.unshift({ name: `GNU gzip ${version} -${level} -n`, family: `GNU gzip ${version}`, stages: () => [commandStage(gzip, [`-${level}`, '-n', '-c']), replace(10)] });
   // A Go writer's deflate is its own (compress/flate): nothing here produces it, so say so instead of trying hard.
   return { compressor, header, candidates };
 }
@@ -349,7 +356,7 @@ function identifyZstd(head: Buffer, tarLength: number, options: ReproduceLayerOp
       for (const long of longs) {
         for (const threads of ['-T0', '--single-thread']) {
           const flags = [`-${level}`, ...long, threads, ...check, ...size];
-          candidates.push({ name: `zstd CLI ${version} ${flags.join(' ')}`, stages: () => [commandStage(zstd, [...flags, '-q', '-c'])] });
+          candidates.push({ name: `zstd CLI ${version} ${flags.join(' ')}`, family: `zstd CLI ${version}`, stages: () => [commandStage(zstd, [...flags, '-q', '-c'])] });
         }
       }
     }
@@ -357,7 +364,7 @@ function identifyZstd(head: Buffer, tarLength: number, options: ReproduceLayerOp
   if (checksum && !hasSize && windowLog !== undefined && windowLog < 24) {
     for (const level of levels) {
       const c = getCompressor('zstd', level);
-      candidates.push({ name: `repro-oci ${c.identity}`, stages: () => c.createStages() });
+      candidates.push({ name: `repro-oci ${c.identity}`, family: "repro-oci's zstd", stages: () => c.createStages() });
     }
   }
   if (candidates.length === 0) return { compressor, header, candidates, notReproducible: `no zstd compressor here writes ${fields}${version ? '' : ' (zstd CLI not installed)'}` };
@@ -389,7 +396,7 @@ async function compressedDigest(source: AsyncIterable<Buffer>, stages: (Transfor
 }
 
 /**
- * Whether a candidate could have made the blob, from the first 8 MiB of the rebuilt tar: its output must equal
+ * Whether a candidate could have made the blob, from the start of the rebuilt tar: its output must equal
  * the blob's start except for the tail it flushed early (the whole of it when the layer is that small). Trials
  * too small to tell pass.
  */
@@ -407,7 +414,7 @@ async function prefixTrial(candidate: Candidate, prefix: Buffer, blobHead: Buffe
 }
 
 async function reproduceDigest(convention: TarConvention, tree: readonly ForeignTarEntry[], blob: LayerBlob, tarLength: number, options: ReproduceLayerOptions, what: string): Promise<DigestVerdict> {
-  const blobHead = await headOf(verifiedStream(blob.open(), blob.digest, blob.size, what), PREFIX_BYTES + 1024 * 1024);
+  const blobHead = await headOf(verifiedStream(blob.open(), blob.digest, blob.size, what), PREFIX_BYTES.zstd + 1024 * 1024);
   const kind = detectCompression(blobHead);
   if (kind === 'none') return { verdict: 'identical', digest: blob.digest, compressor: 'none (uncompressed: the digest is the diffID)' };
   if (kind === 'xz') return { verdict: 'not reproducible', compressor: 'xz', header: 'xz', why: 'no xz compressor here' };
@@ -415,8 +422,9 @@ async function reproduceDigest(convention: TarConvention, tree: readonly Foreign
   const { compressor, header } = identified;
   if (identified.notReproducible) return { verdict: 'not reproducible', compressor, header, why: identified.notReproducible };
 
-  const prefix = identified.exactLength ? undefined : await headOf(writeTarInConvention(convention, tree), PREFIX_BYTES);
-  const whole = tarLength <= PREFIX_BYTES && blob.size <= blobHead.length;
+  const prefixBytes = PREFIX_BYTES[kind];
+  const prefix = identified.exactLength ? undefined : await headOf(writeTarInConvention(convention, tree), prefixBytes);
+  const whole = tarLength <= prefixBytes && blob.size <= blobHead.length;
   const tried: string[] = [];
   for (const candidate of identified.candidates) {
     if (tried.length >= (options.maxFullTrials ?? 4)) break;
@@ -426,7 +434,7 @@ async function reproduceDigest(convention: TarConvention, tree: readonly Foreign
     if (digest === blob.digest) return { verdict: 'identical', digest, compressor: candidate.name };
   }
   if (tried.length > 0) return { verdict: 'differs', digest: blob.digest, compressor, header, tried };
-  const tools = [...new Set(identified.candidates.map((c) => c.name.split(/ -| gzip;| zstd;/)[0]))].join(', ');
+  const tools = [...new Set(identified.candidates.map((c) => c.family))].join(', ');
   const why = compressor === 'Go compress/gzip'
     ? `a deflate of Go's own, which none of the compressors here (${tools}) writes; ${header}`
     : `none of the ${identified.candidates.length} settings of ${tools} here gives these bytes; ${header}`;

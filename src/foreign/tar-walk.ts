@@ -50,6 +50,7 @@ export interface WalkOptions {
 }
 
 const BLOCK = 512;
+const ZERO_BLOCK = Buffer.alloc(BLOCK);
 
 /**
  * Walks an archive member by member. The generator's return value is the end of the archive; the whole source
@@ -66,7 +67,7 @@ export async function* walkTar(source: AsyncIterable<Buffer | Uint8Array>, optio
     while (true) {
       const at = reader.offset;
       const block = await reader.read(BLOCK);
-      if (block.length === 0 || block.every((b) => b === 0)) {
+      if (block.length === 0 || block.equals(ZERO_BLOCK.subarray(0, block.length))) {
         if (metadata.length > 0) throw new UserError(`${what}: metadata header at byte ${memberOffset} without a member`);
         if (block.length > 0 && block.length < BLOCK) throw new UserError(`${what}: truncated block at byte ${at}`);
         return await readEnd(reader, at, block.length === 0 ? 0 : 1);
