@@ -109,6 +109,10 @@ export type { ImageSource, ImageDestination } from './transports/types.js';
 export type { Descriptor, Manifest, Index, ImageConfig, Platform } from './oci/types.js';
 export { isDigest, parseDigest, sha256, type Digest } from './oci/digest.js';
 
+// Foreign images: the layer and digest levels (which tool wrote a layer tar, its bytes for a verified tree).
+export { detectTarConvention, writeTarInConvention, foreignMetadata, type TarConvention, type TarTool, type ForeignTarEntry } from './foreign/tar-convention.js';
+export { reproduceLayer, formatLayerVerdict, type LayerBlob, type LayerVerdict, type DiffIdVerdict, type DigestVerdict } from './foreign/layer-reproduction.js';
+
 // Where verified packages are kept.
 export { ContentCache } from './fetch/cache.js';
 
