@@ -17,7 +17,7 @@
 # The corpus (real files of this machine, packed by real makepkg as user `builder`, repositories by real
 # repo-add) is made once per parameter set under $BENCH_DIR/arch-corpus-x<scale>-<key>/; delete it to make it
 # afresh. Needs root (makepkg runs as `builder` through runuser; pacman -U needs root), makepkg, repo-add, pacman,
-# zstd, gzip, GNU tar and GNU time. Uses the compiled dist/ as it is (run `npx tsc -p tsconfig.json` after
+# zstd, gzip, GNU tar and GNU time. Uses the compiled dist/ as it is (run `npm run build` after
 # changing src/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,7 +48,7 @@ if [ ! -x /usr/bin/time ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends time >/dev/null ||
     { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends time >/dev/null; }
 fi
-[ -f dist/src/cli/main.js ] && [ -f dist/scripts/bench-arch-corpus.js ] || npx tsc -p tsconfig.json --noEmitOnError false || true
+[ -f dist/src/cli/main.js ] && [ -f dist/scripts/bench-arch-corpus.js ] || npm run -s build || true
 [ -f dist/scripts/bench-arch-corpus.js ] || { echo "dist/scripts/bench-arch-corpus.js is missing: compile first" >&2; exit 2; }
 
 mkdir -p "$bench"

@@ -9,7 +9,7 @@
 #   BENCH_SOURCES    directories copied from, in order, until the size is reached
 #                    (default "/usr/lib/x86_64-linux-gnu /usr/share")
 #
-# Uses the compiled dist/ as it is (run `npx tsc -p tsconfig.json` first after changing src/).
+# Uses the compiled dist/ as it is (run `npm run build` first after changing src/).
 # The input trees are copied once and kept in $BENCH_DIR/src-<MB>MB; delete that directory to copy afresh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,7 +28,7 @@ if [ ! -x /usr/bin/time ]; then
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends time >/dev/null ||
     { "${sudo[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends time >/dev/null; }
 fi
-[ -f dist/src/cli/main.js ] && [ -f dist/scripts/bench-rootfs.js ] || npx tsc -p tsconfig.json
+[ -f dist/src/cli/main.js ] && [ -f dist/scripts/bench-rootfs.js ] || npm run -s build
 
 mkdir -p "$bench"
 

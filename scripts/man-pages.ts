@@ -10,7 +10,7 @@ import { renderManPages } from '../src/cli/man.js';
 import { VERSION } from '../src/version.js';
 
 const dir = process.argv[2] ?? fileURLToPath(new URL('../../man/', import.meta.url));
-const pages = renderManPages(createProgram(), VERSION);
+const pages = renderManPages(await createProgram(), VERSION);
 mkdirSync(dir, { recursive: true });
 for (const name of readdirSync(dir)) if (/^repro-oci.*\.1$/.test(name) && !pages.has(name)) rmSync(join(dir, name));
 for (const [name, text] of pages) writeFileSync(join(dir, name), text);

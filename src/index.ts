@@ -37,7 +37,7 @@ export {
   type ForeignRebuildResult,
 } from './foreign/verify-content.js';
 export type { ContentReport, DifferingPath, MissingGroup, UnownedPath, GeneratedPath, FieldDifference } from './foreign/content-compare.js';
-export type { LayerVerdict } from './foreign/layers.js';
+export type { LayerCheck } from './foreign/layers.js';
 export {
   verifyReference as verify,
   verifyImage,
@@ -94,7 +94,7 @@ export { checkStatus as status, packagesOf, type StatusOptions } from './status/
 export { HttpCache } from './status/http-cache.js';
 export { explainPackage, formatExplain, formatStatus } from './status/verdict.js';
 export { defaultStateDir } from './status/keys.js';
-export { parsePublicKeys, publicKeyPem, signLink, verifyAttestation, type AttestationKey, type ExpectedProduct, type VerifiedAttestation } from './status/attestation.js';
+export { parseRebuilderKeys, publicKeyPem, signLink, verifyAttestation, type AttestationKey, type ExpectedProduct, type VerifiedAttestation } from './status/attestation.js';
 export { publishSpec as publish, type PublishOptions, type PublishResult, type PublishDestination, type PublishCheck } from './publish/publish.js';
 export { formatPublish, publishJson } from './publish/format.js';
 export {
@@ -120,6 +120,10 @@ export { openSource, openDestination, type TransportOptions } from './transports
 export type { ImageSource, ImageDestination } from './transports/types.js';
 export type { Descriptor, Manifest, Index, ImageConfig, Platform } from './oci/types.js';
 export { isDigest, parseDigest, sha256, type Digest } from './oci/digest.js';
+
+// Foreign images: the layer and digest levels (which tool wrote a layer tar, its bytes for a verified tree).
+export { detectTarConvention, writeTarInConvention, foreignMetadata, type TarConvention, type TarTool, type ForeignTarEntry } from './foreign/tar-convention.js';
+export { reproduceLayer, formatLayerVerdict, type LayerBlob, type LayerVerdict, type DiffIdVerdict, type DigestVerdict } from './foreign/layer-reproduction.js';
 
 // Where verified packages are kept.
 export { ContentCache } from './fetch/cache.js';

@@ -5,7 +5,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { UserError } from '../src/errors.js';
-import { parsePublicKeys, signLink, verifyAttestation, type AttestationKey, type ExpectedProduct } from '../src/status/attestation.js';
+import { parseRebuilderKeys, signLink, verifyAttestation, type AttestationKey, type ExpectedProduct } from '../src/status/attestation.js';
 import { makeTempDir, removeDir } from './support/cli.js';
 import { makeKeyPair, makeRebuilderdLink, securesystemslibPublicKey, tamperLink, type RebuilderdLinkOptions } from './support/in-toto.js';
 
@@ -47,8 +47,8 @@ describe("links made by Debian's in-toto verify in repro-oci", () => {
   before(() => {
     runOk('in-toto-keygen', ['-t', 'ed25519', 'alice'], dir);
     runOk('in-toto-keygen', ['-t', 'ed25519', 'bob'], dir);
-    alice = parsePublicKeys(readFileSync(join(dir, 'alice.pub'), 'utf8'), 'alice.pub');
-    bob = parsePublicKeys(readFileSync(join(dir, 'bob.pub'), 'utf8'), 'bob.pub');
+    alice = parseRebuilderKeys(readFileSync(join(dir, 'alice.pub'), 'utf8'), 'alice.pub');
+    bob = parseRebuilderKeys(readFileSync(join(dir, 'bob.pub'), 'utf8'), 'bob.pub');
     writeFileSync(join(dir, 'input.pkg.tar.zst'), 'the original package');
     writeFileSync(join(dir, FILE), CONTENT);
     const link = (subdir: string, extra: string[]): Buffer => {

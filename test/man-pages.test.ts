@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Command } from 'commander';
-import { createProgram } from '../src/cli/main.js';
+import { createProgram, invokedCommand } from '../src/cli/main.js';
 import { EXAMPLES, leafCommands, pageName, renderManPages } from '../src/cli/man.js';
 import { VERSION } from '../src/version.js';
 import { REPO_ROOT, run } from './support/cli.js';
@@ -14,7 +14,7 @@ import { REPO_ROOT, run } from './support/cli.js';
  * a command has no EXAMPLES or an example uses an option its command lacks, and when man-db cannot render a page.
  */
 
-const program = createProgram();
+const program = await createProgram();
 const pages = renderManPages(program, VERSION);
 const MAN_DIR = join(REPO_ROOT, 'man');
 
@@ -55,8 +55,8 @@ test('the built man pages are current: man/ holds exactly the pages the command 
   for (const script of ['build', 'prepare']) assert.match(pkg.scripts[script]!, /&& node dist\/scripts\/man-pages\.js$/, `${script} makes the pages`);
 });
 
-test('the pages are deterministic and name every command and option', () => {
-  assert.deepEqual(renderManPages(createProgram(), VERSION), pages, 'the same definitions give the same bytes');
+test('the pages are deterministic and name every command and option', async () => {
+  assert.deepEqual(renderManPages(await createProgram(), VERSION), pages, 'the same definitions give the same bytes');
   const main = pages.get('repro-oci.1')!;
   for (const { path, command } of leafCommands(program)) {
     assert.ok(main.includes(`.BR ${pageName(path).replace(/-/g, '\\-')} (1)`), `repro-oci(1) lists ${path}`);
@@ -82,4 +82,18 @@ test('man -l renders every page without a warning, with its sections, options an
       for (const flag of flagsOf(leafCommands(program).find((c) => c.path === path)!.command)) assert.ok(text.includes(flag), `${name}: ${flag}`);
     }
   }
+});
+
+test('a command run alone is defined exactly as in the whole program: its page is the same, and it loads only its own module', async () => {
+  assert.equal(invokedCommand(['--progress', 'none', 'status', 'lock.json']), 'status');
+  assert.equal(invokedCommand(['--progress=plain', '-V']), undefined);
+  assert.equal(invokedCommand(['--', 'build']), undefined);
+  for (const { path } of leafCommands(program)) {
+    const top = path.split(' ')[0]!;
+    const alone = await createProgram(top);
+    assert.ok(alone.commands.length < program.commands.length, `${top} alone registers fewer commands than the whole program`);
+    const name = `${pageName(path)}.1`;
+    assert.equal(renderManPages(alone, VERSION).get(name), pages.get(name), `${name}: the same definition when only ${top}'s module is loaded`);
+  }
+  assert.equal((await createProgram('no-such-command')).commands.length, program.commands.length, 'an unknown command loads them all, so commander can suggest one');
 });

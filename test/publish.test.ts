@@ -11,7 +11,8 @@ import { sha256, type Digest } from '../src/oci/digest.js';
 import { RECIPE_LABEL } from '../src/image/recipe.js';
 import { parseDockerReference } from '../src/transports/registry/reference.js';
 import { listReferrers, referrersTag } from '../src/transports/registry/referrers.js';
-import { RECIPE_ARTIFACT_TYPE } from '../src/verify/rebuild.js';
+import { RECIPE_ARTIFACT_TYPE } from '../src/image/read-recipe.js';
+import { currentUmask, rebuildEnvironment } from '../src/publish/isolated-rebuild.js';
 import { VERSION } from '../src/version.js';
 import { busyboxRepo, COMMANDS_SKIP } from './support/busybox.js';
 import { makeTempDir, removeDir, runCli, runCliOk, type RunResult } from './support/cli.js';
@@ -104,6 +105,23 @@ after(async () => {
   await removeDir(work);
 });
 
+test('the rebuild\'s time zone, locale and umask always differ from the caller\'s, and are the same fixed choices on every machine', () => {
+  const callers = [
+    {}, { TZ: 'UTC', LANG: 'C.UTF-8' }, { TZ: 'Pacific/Chatham' }, { LC_ALL: 'tr_TR.UTF-8' }, { LC_CTYPE: 'tr_TR.UTF-8' }, { LANG: 'tr_TR.UTF-8', TZ: 'Asia/Kathmandu' },
+  ];
+  for (const env of callers) {
+    for (const umask of [0o022, 0o077, 0o002]) {
+      const chosen = rebuildEnvironment(env, umask);
+      const callerLocale = env.LC_ALL ?? env.LC_CTYPE ?? env.LANG ?? '';
+      assert.notEqual(chosen.TZ, env.TZ ?? '', JSON.stringify(env));
+      assert.notEqual(chosen.LC_ALL, callerLocale, JSON.stringify(env));
+      assert.notEqual(Number.parseInt(chosen.umask, 8), umask);
+      assert.ok(['Pacific/Chatham', 'Asia/Kathmandu'].includes(chosen.TZ) && ['tr_TR.UTF-8', 'C'].includes(chosen.LC_ALL) && ['0077', '0027'].includes(chosen.umask));
+    }
+  }
+  assert.deepEqual(rebuildEnvironment({ TZ: 'Europe/Berlin', LANG: 'de_DE.UTF-8' }, 0o022), rebuildEnvironment({}, 0o002), 'fixed choices, not derived from the caller beyond avoiding its own');
+});
+
 describe('publish of a reproducible spec', () => {
   let rebuilders: FakeRebuilder[];
   before(async () => {
@@ -177,7 +195,7 @@ describe('publish of a reproducible spec', () => {
     assert.deepEqual(p.reproOci.builds.map((b: { role: string; manifest: string }) => [b.role, b.manifest]), [['build', digest], ['rebuild', digest]]);
     const rebuildEnv = p.reproOci.builds[1].environment as Record<string, string>;
     assert.deepEqual(Object.keys(rebuildEnv).sort(), ['LC_ALL', 'TZ', 'cache', 'cwd', 'process', 'scratch', 'umask']);
-    assert.notEqual(rebuildEnv.TZ, process.env.TZ);
+    assert.deepEqual({ TZ: rebuildEnv.TZ, LC_ALL: rebuildEnv.LC_ALL, umask: rebuildEnv.umask }, rebuildEnvironment(process.env, await currentUmask()), 'the rebuild ran under the recorded settings, chosen from this caller\'s');
     assert.deepEqual(p.reproOci.policy, { rebuilders: [{ name: new URL(rebuilders[0]!.url).host, url: rebuilders[0]!.url }], require: 1, rules: [], attestations: 'required' });
     assert.deepEqual(p.reproOci.packages, { total: 2, meeting: 2, rebuilders: [{ name: new URL(rebuilders[0]!.url).host, url: rebuilders[0]!.url, good: 2, verified: 2 }] });
     assert.equal(p.inputAttestations.length, 2);

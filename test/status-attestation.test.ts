@@ -2,16 +2,16 @@ import assert from 'node:assert/strict';
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { UserError } from '../src/errors.js';
-import { inTotoCanonicalJson, MAX_ATTESTATION_BYTES, parsePublicKeys, verifyAttestation, type AttestationKey, type ExpectedProduct } from '../src/status/attestation.js';
+import { inTotoCanonicalJson, MAX_ATTESTATION_BYTES, parseRebuilderKeys, verifyAttestation, type AttestationKey, type ExpectedProduct } from '../src/status/attestation.js';
 import { zstdFrame } from './support/bombs.js';
 import { makeKeyPair, makeRebuilderdLink, rebuilderdKeyId, rebuilderdPublicKeyPem, rebuilderdPublicKeysBody, securesystemslibPublicKey, zstdCompressed, tamperLink, type RebuilderdLinkOptions } from './support/in-toto.js';
 
 const worker = makeKeyPair();
 const daemon = makeKeyPair();
 const stranger = makeKeyPair();
-const [workerKey] = parsePublicKeys(rebuilderdPublicKeyPem(worker.publicKey), 'worker key') as [AttestationKey];
-const [daemonKey] = parsePublicKeys(rebuilderdPublicKeyPem(daemon.publicKey), 'daemon key') as [AttestationKey];
-const [strangerKey] = parsePublicKeys(rebuilderdPublicKeyPem(stranger.publicKey), 'stranger key') as [AttestationKey];
+const [workerKey] = parseRebuilderKeys(rebuilderdPublicKeyPem(worker.publicKey), 'worker key') as [AttestationKey];
+const [daemonKey] = parseRebuilderKeys(rebuilderdPublicKeyPem(daemon.publicKey), 'daemon key') as [AttestationKey];
+const [strangerKey] = parseRebuilderKeys(rebuilderdPublicKeyPem(stranger.publicKey), 'stranger key') as [AttestationKey];
 
 const FILE = 'zstd-1:1.5.6-1-x86_64.pkg.tar.zst';
 const CONTENT = Buffer.from('the package file\n');
@@ -96,7 +96,7 @@ describe('rebuilderd attestations', () => {
         ],
       }),
     );
-    const keys = parsePublicKeys('{"keytype":"ed25519","scheme":"ed25519","keyval":{"public":"eb8ac26b5c9ef0279e3be3e82262a93bce16fe58ee422500d38caf461c65a3b6"}}', 'alice');
+    const keys = parseRebuilderKeys('{"keytype":"ed25519","scheme":"ed25519","keyval":{"public":"eb8ac26b5c9ef0279e3be3e82262a93bce16fe58ee422500d38caf461c65a3b6"}}', 'alice');
     const result = await verifyAttestation(bytes, keys, { name: 'foo', version: '1', arch: 'any', fileName: 'tests/test_link/foo.tar.gz', sha256: '52947cb78b91ad01fe81cd6aef42d1f6817e92b9e6936c1e5aabb7c98514f355' }, WHAT);
     assert.deepEqual(result.signedBy, [keys[0]!.fingerprint]);
   });
@@ -156,9 +156,9 @@ describe('public keys', () => {
     assert.match(pem, /^-----BEGIN PUBLIC KEY-----\r\nMCwwBwYDK2VwBQADIQ[A-Za-z0-9+/]{44}==\r\n-----END PUBLIC KEY-----\r\n$/);
     assert.throws(() => createPublicKey(pem)); // why normalising is needed
     const standard = daemon.publicKey.export({ format: 'pem', type: 'spki' }).toString();
-    const [fromCrlf] = parsePublicKeys(pem, 'crlf');
-    const [fromLf] = parsePublicKeys(pem.replace(/\r\n/g, '\n'), 'lf');
-    const [fromStandard] = parsePublicKeys(standard, 'standard');
+    const [fromCrlf] = parseRebuilderKeys(pem, 'crlf');
+    const [fromLf] = parseRebuilderKeys(pem.replace(/\r\n/g, '\n'), 'lf');
+    const [fromStandard] = parseRebuilderKeys(standard, 'standard');
     assert.equal(fromCrlf!.fingerprint, `sha256:${createHash('sha256').update(daemon.publicKey.export({ format: 'der', type: 'spki' })).digest('hex')}`);
     for (const k of [fromLf!, fromStandard!]) {
       assert.equal(k.fingerprint, fromCrlf!.fingerprint);
@@ -174,16 +174,16 @@ describe('public keys', () => {
     const privateKey = createPrivateKey({ key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), seed]), format: 'der', type: 'pkcs8' });
     const served = '-----BEGIN PUBLIC KEY-----\r\nMCwwBwYDK2VwBQADIQAHnJJrD5YT1S3Tp9iU9/ZXj7mBsUcDkdkkrufZZYAa8A==\r\n-----END PUBLIC KEY-----\r\n';
     assert.equal(rebuilderdPublicKeyPem(privateKey), served);
-    const [key] = parsePublicKeys(served, 'served');
+    const [key] = parseRebuilderKeys(served, 'served');
     assert.ok(key!.key.equals(createPublicKey(privateKey)));
   });
 
   test('several PEM keys, the public-keys body, and an in-toto .pub JSON key', () => {
-    const both = parsePublicKeys(rebuilderdPublicKeyPem(worker.publicKey) + rebuilderdPublicKeyPem(daemon.publicKey), 'two');
+    const both = parseRebuilderKeys(rebuilderdPublicKeyPem(worker.publicKey) + rebuilderdPublicKeyPem(daemon.publicKey), 'two');
     assert.deepEqual(both.map((k) => k.keyId), [workerKey.keyId, daemonKey.keyId]);
-    assert.deepEqual(parsePublicKeys(rebuilderdPublicKeysBody([daemon.publicKey]), 'body').map((k) => k.keyId), [daemonKey.keyId]);
-    assert.deepEqual(parsePublicKeys(securesystemslibPublicKey(daemon.publicKey), 'json').map((k) => k.fingerprint), [daemonKey.fingerprint]);
-    assert.equal(parsePublicKeys(rebuilderdPublicKeyPem(daemon.publicKey).repeat(2), 'twice').length, 1);
+    assert.deepEqual(parseRebuilderKeys(rebuilderdPublicKeysBody([daemon.publicKey]), 'body').map((k) => k.keyId), [daemonKey.keyId]);
+    assert.deepEqual(parseRebuilderKeys(securesystemslibPublicKey(daemon.publicKey), 'json').map((k) => k.fingerprint), [daemonKey.fingerprint]);
+    assert.equal(parseRebuilderKeys(rebuilderdPublicKeyPem(daemon.publicKey).repeat(2), 'twice').length, 1);
   });
 
   const hostileKeys: [string, string, RegExp][] = [
@@ -202,7 +202,7 @@ describe('public keys', () => {
   ];
   for (const [name, text, reason] of hostileKeys) {
     test(`refuses ${name}`, () => {
-      assert.throws(() => parsePublicKeys(text, 'key file'), (err: Error) => err instanceof UserError && err.message.startsWith('key file: ') && reason.test(err.message));
+      assert.throws(() => parseRebuilderKeys(text, 'key file'), (err: Error) => err instanceof UserError && err.message.startsWith('key file: ') && reason.test(err.message));
     });
   }
 });

@@ -3,7 +3,7 @@ import { createHash, generateKeyPairSync } from 'node:crypto';
 import { chmodSync, readFileSync, symlinkSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { parsePublicKeys, publicKeyPem, type ExpectedProduct } from '../src/status/attestation.js';
+import { parseRebuilderKeys, publicKeyPem, type ExpectedProduct } from '../src/status/attestation.js';
 import { AttestationStore, Seal } from '../src/status/attestation-store.js';
 import { HttpCache } from '../src/status/http-cache.js';
 import { tempDirFor } from './support/cli.js';
@@ -16,7 +16,7 @@ import { tempDirFor } from './support/cli.js';
 
 const BASE = 'http://rebuilder.test';
 const URL_A = `${BASE}/api/v1/builds/1/artifacts/2/attestation`;
-const newKeys = () => parsePublicKeys(publicKeyPem(generateKeyPairSync('ed25519').privateKey), 'key');
+const newKeys = () => parseRebuilderKeys(publicKeyPem(generateKeyPairSync('ed25519').privateKey), 'key');
 const EXPECTED: ExpectedProduct = { name: 'bash', version: '5.2.026-2', arch: 'x86_64', fileName: 'bash-5.2.026-2-x86_64.pkg.tar.zst', sha256: 'b'.repeat(64) };
 const CHECK = { state: 'verified' as const, url: URL_A, digest: `sha256:${'d'.repeat(64)}`, productFile: EXPECTED.fileName!, productSha256: EXPECTED.sha256!, bound: true, signedBy: ['sha256:ff'] };
 

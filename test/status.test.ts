@@ -115,6 +115,31 @@ describe('status against fake rebuilders', () => {
     assert.ok(c.requests.some((q) => q.includes('name=zstd')));
   });
 
+  test('a lock made from an image (repository unknown): rows of any repository count, the file digest still binds the attestation', async () => {
+    const fromImage = JSON.parse(readFileSync(lock, 'utf8')) as Lock;
+    fromImage.repositories = [{ name: 'archive', servers: [], database: fromImage.repositories[0]!.database }];
+    for (const p of fromImage.packages) p.repository = 'archive';
+    const imageLock = join(dir, 'from-image.lock.json');
+    writeFileSync(imageLock, JSON.stringify(fromImage));
+    const r = await status([imageLock, '--rebuilder', a.url, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(r.report!.packages.map((p) => [p.name, p.verdict, p.cells[0]!.attestation?.state]), PACKAGES.map((p) => [p.name, 'ok', 'verified']));
+    assert.match((await status([imageLock, '--rebuilder', a.url])).stdout, /^packages locked from an image \(lock --from-image\), which names no repository: rows of any repository match/m);
+    // A spec's repository that happens to be called "archive" (it has servers) is matched exactly, as any other.
+    fromImage.repositories[0]!.servers = ['https://example.invalid/archive'];
+    writeFileSync(imageLock, JSON.stringify(fromImage));
+    const named = await status([imageLock, '--rebuilder', a.url, '--json']);
+    assert.equal(named.code, 1);
+    assert.ok(named.report!.packages.every((p) => p.cells[0]!.state !== 'GOOD'), 'rows in core/extra are not rows of a repository named archive');
+    // Another file than the locked one in the attestation: GOOD, but not verified.
+    fromImage.repositories[0]!.servers = [];
+    fromImage.packages[0]!.sha256 = 'f'.repeat(64);
+    writeFileSync(imageLock, JSON.stringify(fromImage));
+    const other = await status([imageLock, '--rebuilder', a.url, '--json']);
+    assert.equal(other.code, 1);
+    assert.equal(other.report!.packages[0]!.cells[0]!.attestation?.state, 'invalid');
+  });
+
   test('the table shows one column per rebuilder, other versions with their version, and the summary', async () => {
     const r = await status([lock, ...three()]);
     assert.equal(r.code, 1, r.stderr);

@@ -12,7 +12,9 @@ import { applyProgressOption, progressOption } from './options.js';
  */
 export async function main(argv: string[]): Promise<number> {
   handleInterrupts();
-  const program = createProgram();
+  const command = invokedCommand(argv);
+  // `--version` alone needs no command's definition.
+  const program = await createProgram(command === undefined && argv.some((a) => a === '-V' || a === '--version') ? null : command);
   sweepAbandonedScratchDirs(); // what runs killed before their cleanup (SIGKILL) left in TMPDIR
   try {
     // No progress until --progress is parsed (the preAction hook sets it); a bar is erased before an error prints.
@@ -32,8 +34,11 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-/** The whole command line interface, defined and not yet run: main() runs it, the man pages are made from it. */
-export function createProgram(): Command {
+/**
+ * The command line interface, defined and not yet run: main() runs it, the man pages are made from all of it.
+ * With `command`, only the module that defines that command is loaded (see registerCommands); with null, none.
+ */
+export async function createProgram(command?: string | null): Promise<Command> {
   const program = new Command('repro-oci')
     .description('Build, rebuild and verify bit-for-bit reproducible OCI images of Arch Linux')
     .version(VERSION)
@@ -42,8 +47,22 @@ export function createProgram(): Command {
     .configureHelp({ showGlobalOptions: true })
     .addOption(progressOption())
     .hook('preAction', (self) => applyProgressOption(self));
-  registerCommands(program);
+  if (command !== null) await registerCommands(program, command);
   return program;
+}
+
+/**
+ * The command that `argv` runs: its first word that is not a global option (or the value of one), or undefined
+ * when there is none before `--`.
+ */
+export function invokedCommand(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') return undefined;
+    if (arg === '--progress') i++; // its value is the next word
+    else if (!arg.startsWith('-')) return arg;
+  }
+  return undefined;
 }
 
 /** What a bug prints: the whole stack, asking for a report (exit code 2, never 1, which is a verdict). */

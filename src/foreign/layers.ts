@@ -1,4 +1,5 @@
 import type { InstalledTree } from '../install/installer.js';
+import type { LayerVerdict } from './layer-reproduction.js';
 import type { Lock } from '../lock/lock.js';
 import type { Digest } from '../oci/digest.js';
 import type { ImageConfig, Manifest } from '../oci/types.js';
@@ -8,10 +9,11 @@ import { layerDiffIds } from '../transports/verify.js';
 /**
  * The layer and digest levels of checking a foreign image: each layer rebuilt with the conventions of the tool
  * that wrote it, its diffID (and, where the compressor is reproducible, its digest) compared. This is the one place
- * the content check asks for them; until the layer reproduction is wired in here, every layer is "not checked".
+ * the content check asks for them; until reproduceLayer (layer-reproduction.ts) is wired in here, every layer is
+ * "not checked".
  */
 
-export interface LayerVerdict {
+export interface LayerCheck {
   /** 1-based position in the manifest, as the CLI prints it. */
   layer: number;
   digest: Digest;
@@ -19,6 +21,8 @@ export interface LayerVerdict {
   verdict: 'identical' | 'differs' | 'not-checked';
   /** One line: how the layer was rebuilt (the convention detected), or why it was not. */
   detail?: string;
+  /** reproduceLayer's verdict (layer-reproduction.ts), once wired in here: the diffID and digest levels. */
+  reproduction?: LayerVerdict;
 }
 
 export interface LayerCheckInput {
@@ -33,7 +37,7 @@ export interface LayerCheckInput {
   log: (message: string) => void;
 }
 
-export async function checkLayers(input: LayerCheckInput): Promise<LayerVerdict[]> {
+export async function checkLayers(input: LayerCheckInput): Promise<LayerCheck[]> {
   const diffIds = layerDiffIds(input.manifest, input.config, `${input.label} manifest`);
   return input.manifest.layers.map((layer, i) => ({ layer: i + 1, digest: layer.digest, diffId: diffIds[i]!, verdict: 'not-checked' }));
 }

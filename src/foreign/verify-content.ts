@@ -20,7 +20,7 @@ import type { ImageSource } from '../transports/types.js';
 import { readSmall } from '../util/fs.js';
 import { displayName } from '../util/raw-name.js';
 import { compareContent, describeField, neededRegenerators, type ContentInputs, type ContentReport, type InstalledFacts, type PathFacts } from './content-compare.js';
-import { checkLayers, type LayerVerdict } from './layers.js';
+import { checkLayers, type LayerCheck } from './layers.js';
 import { regenerate } from './regenerate.js';
 
 /**
@@ -50,7 +50,7 @@ export interface ForeignRebuildResult {
   /** SOURCE_DATE_EPOCH the packages were installed and the generated files regenerated with (the newest BUILDDATE). */
   sourceDateEpoch: number;
   content: ContentReport;
-  layers: LayerVerdict[];
+  layers: LayerCheck[];
   signatures: { verified: number; keyExpiry: KeyExpiry };
 }
 

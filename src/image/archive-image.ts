@@ -4,7 +4,7 @@ import type { Descriptor, Manifest } from '../oci/types.js';
 import { bytesStream, LayoutDestination, readJsonBlob } from '../transports/layout.js';
 import type { ImageSource } from '../transports/types.js';
 import { RECIPE_LABEL } from './recipe.js';
-import { readRecipeBytes } from '../verify/rebuild.js';
+import { readRecipeBytes } from './read-recipe.js';
 import { recipeArtifact } from '../publish/artifacts.js';
 
 export interface ArchiveResult {

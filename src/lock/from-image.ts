@@ -28,7 +28,7 @@ import { ensureDir, readSmall, writeFileAtomic } from '../util/fs.js';
 import { byteOrder } from '../util/order.js';
 import { decodeName, displayName } from '../util/raw-name.js';
 import { checkWritableFile } from '../util/writable.js';
-import { checkLock, LOCK_VERSION, serializeLock, type Lock, type LockedPackage } from './lock.js';
+import { checkLock, IMAGE_REPOSITORY, LOCK_VERSION, serializeLock, type Lock, type LockedPackage } from './lock.js';
 import { archivePackageUrl } from './spec.js';
 
 /**
@@ -40,9 +40,6 @@ import { archivePackageUrl } from './spec.js';
  */
 
 export const DEFAULT_ARCHIVE_URL = 'https://archive.archlinux.org/';
-
-/** The one repository of a lock made from an image: pacman's local database records no repository. */
-export const IMAGE_REPOSITORY = 'archive';
 
 /** Package signatures are required (each was checked here); there is no repository database to check. */
 const IMAGE_LOCK_SIGLEVEL = 'Required DatabaseNever';

@@ -53,6 +53,17 @@ export interface LockedRepository {
   database: Digest;
 }
 
+/**
+ * The one repository of a lock made from an image (`lock --from-image`): pacman's local database records no
+ * repository, and the packages come from the archive's `packages/` tree, which has none either.
+ */
+export const IMAGE_REPOSITORY = 'archive';
+
+/** A repository the lock cannot name: the image lock's, which has no servers (a spec's repository always has some). */
+export function isUnknownRepository(repository: LockedRepository): boolean {
+  return repository.name === IMAGE_REPOSITORY && repository.servers.length === 0;
+}
+
 export interface Lock {
   lockVersion: number;
   specDigest: Digest;

@@ -3,7 +3,7 @@ import { canonicalJsonBytes } from '../oci/canonical-json.js';
 import { sha256 } from '../oci/digest.js';
 import { MediaType } from '../oci/mediatypes.js';
 import type { Descriptor } from '../oci/types.js';
-import { RECIPE_ARTIFACT_TYPE } from '../verify/rebuild.js';
+import { RECIPE_ARTIFACT_TYPE } from '../image/read-recipe.js';
 
 /**
  * The OCI artifacts publish attaches to an image as referrers (docs/attestation.md "In the registry"): an image

@@ -68,11 +68,12 @@ const SPKI_ED25519_NULL_PARAMETER = Buffer.from('302c300706032b65700500032100', 
 const HEX_32 = /^[0-9a-f]{64}$/;
 
 /**
- * Public keys from text: one or several PEM `PUBLIC KEY` blocks (LF or CRLF; rebuilderd's SPKI with a NULL
- * algorithm parameter, which OpenSSL refuses, is read as the key it holds), a securesystemslib/in-toto JSON public
- * key (`in-toto-keygen -t ed25519`'s .pub), or rebuilderd's `/api/v1/meta/public-keys` body (`{"current": [PEM…]}`).
+ * A rebuilder's public keys from text (attest/signing-key.ts reads repro-oci's own): one or several PEM `PUBLIC
+ * KEY` blocks (LF or CRLF; rebuilderd's SPKI with a NULL algorithm parameter, which OpenSSL refuses, is read as
+ * the key it holds), a securesystemslib/in-toto JSON public key (`in-toto-keygen -t ed25519`'s .pub), or
+ * rebuilderd's `/api/v1/meta/public-keys` body (`{"current": [PEM…]}`).
  */
-export function parsePublicKeys(text: string, what: string): AttestationKey[] {
+export function parseRebuilderKeys(text: string, what: string): AttestationKey[] {
   if (text.length > MAX_KEY_TEXT) fail(what, `${text.length} characters is more than the ${MAX_KEY_TEXT} a key file may have`);
   const trimmed = text.trim();
   if (trimmed === '') fail(what, 'no public key in it');

@@ -7,7 +7,7 @@ import { DEFAULT_RETRY, type RetryPolicy } from '../fetch/download.js';
 import { getBytes } from './http-get.js';
 import { ensureDir } from '../util/fs.js';
 import { writeNewFile } from '../util/new-file.js';
-import { parsePublicKeys, publicKeyPem, type AttestationKey } from './attestation.js';
+import { parseRebuilderKeys, publicKeyPem, type AttestationKey } from './attestation.js';
 import type { ApiGeneration, KeySource, Rebuilder } from './model.js';
 
 /**
@@ -70,7 +70,7 @@ async function readPin(path: string, url: string): Promise<AttestationKey[] | un
     throw broken('not a pin of this rebuilder');
   }
   try {
-    return uniqueKeys(doc.keys.flatMap((pem, i) => parsePublicKeys(pem, `key ${i}`)));
+    return uniqueKeys(doc.keys.flatMap((pem, i) => parseRebuilderKeys(pem, `key ${i}`)));
   } catch (err) {
     throw broken(errorMessage(err));
   }
@@ -107,7 +107,7 @@ async function fetchPublishedKeys(rebuilder: Rebuilder, api: ApiGeneration, opti
     try {
       const bytes = await getBytes(url, `rebuilder ${rebuilder.name}`, MAX_KEYS_RESPONSE, options.retry ?? DEFAULT_RETRY, options.timeoutMs);
       // The body as the daemon's code serves it, `{ "current": [PEM, …] }`, is read by the key parser itself.
-      return uniqueKeys(parsePublicKeys(bytes.toString('utf8'), `rebuilder ${rebuilder.name}: ${url}`));
+      return uniqueKeys(parseRebuilderKeys(bytes.toString('utf8'), `rebuilder ${rebuilder.name}: ${url}`));
     } catch (err) {
       if (!(err instanceof NotFoundError)) throw err;
     }

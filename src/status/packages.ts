@@ -1,11 +1,11 @@
-import type { Lock } from '../lock/lock.js';
+import { isUnknownRepository, type Lock } from '../lock/lock.js';
 import { parseDesc } from '../pacman/desc.js';
 import { checkPackageName, checkPackageVersion } from '../pacman/names.js';
 import { indexLayer, type LayerIndex, type OnFile } from '../compare/layer-index.js';
 import { mergeLayers } from '../compare/image-diff.js';
 import { UserError } from '../errors.js';
 import { RECIPE_LABEL } from '../image/recipe.js';
-import { readRecipe } from '../verify/rebuild.js';
+import { readRecipe } from '../image/read-recipe.js';
 import { LOCAL_DB_DIR } from '../install/local-db.js';
 import { checkConfig } from '../oci/raw-json.js';
 import { readJsonBlob } from '../transports/layout.js';
@@ -17,9 +17,16 @@ import { byteOrder } from '../util/order.js';
 import { displayName } from '../util/raw-name.js';
 import type { PackageSet, StatusPackage } from './model.js';
 
-/** A lock's packages, with the repository and file digest it pins. */
+/**
+ * A lock's packages, with the repository and file digest it pins; a lock made from an image names no real
+ * repository, so its packages match rows of any (the file digest still binds their attestations).
+ */
 export function packagesFromLock(lock: Lock, source: 'lock' | 'recipe'): PackageSet {
-  return { source, packages: lock.packages.map((p) => ({ name: p.name, version: p.version, arch: p.arch, repository: p.repository, fileName: p.filename, sha256: p.sha256 })) };
+  const unknown = new Set(lock.repositories.filter(isUnknownRepository).map((r) => r.name));
+  return {
+    source,
+    packages: lock.packages.map((p) => ({ name: p.name, version: p.version, arch: p.arch, ...(unknown.has(p.repository) ? {} : { repository: p.repository }), fileName: p.filename, sha256: p.sha256 })),
+  };
 }
 
 const LOCAL_DESC = new RegExp(`^${LOCAL_DB_DIR}/[^/]+/desc$`);

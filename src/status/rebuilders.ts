@@ -4,7 +4,7 @@ import { UserError } from '../errors.js';
 import { exists, readUserFile } from '../util/fs.js';
 import { displayName } from '../util/raw-name.js';
 import { parseYamlText, schemaChecker } from '../util/yaml-schema.js';
-import { parsePublicKeys, type AttestationKey } from './attestation.js';
+import { parseRebuilderKeys, type AttestationKey } from './attestation.js';
 import type { Policy, Rebuilder } from './model.js';
 
 interface RebuildersFile {
@@ -16,7 +16,7 @@ const checkRebuildersFile = schemaChecker<RebuildersFile>('rebuilders.schema.jso
 
 /** Public keys from a file the user named (PEM, or an in-toto JSON public key). */
 export async function readKeyFile(path: string, what: string): Promise<AttestationKey[]> {
-  return parsePublicKeys(await readUserFile(path, what), `${what} ${path}`);
+  return parseRebuilderKeys(await readUserFile(path, what), `${what} ${path}`);
 }
 
 /** A rebuilder's base URL: http(s), no query or fragment, no trailing slash (paths under it are appended). */

@@ -150,6 +150,8 @@ export function formatStatus(report: StatusReport): string {
   out.push(...unverifiedLines(report));
   if (report.source === 'pacman-db') {
     out.push("packages from the image's pacman database, which records neither repository nor file digest: rows match on name, version and architecture, and attestations are matched to the file name alone");
+  } else if (report.packages.some((p) => p.repository === undefined)) {
+    out.push('packages locked from an image (lock --from-image), which names no repository: rows of any repository match on name, version and architecture, and attestations must name the locked file digest');
   }
   const rules = report.policy.rules.map((r) => `${r.match}=${r.require}`);
   out.push(

@@ -28,13 +28,13 @@ const BLOCK = 512;
 /** What a ustar devmajor/devminor field holds (the writer cannot write more). */
 const MAX_DEVICE = 0o7777777;
 
-function cString(buf: Buffer, start: number, width: number): Buffer {
+export function cString(buf: Buffer, start: number, width: number): Buffer {
   const field = buf.subarray(start, start + width);
   const nul = field.indexOf(0);
   return nul === -1 ? field : field.subarray(0, nul);
 }
 
-function parseNumber(buf: Buffer, start: number, width: number, what: string, field: string): number {
+export function parseNumber(buf: Buffer, start: number, width: number, what: string, field: string): number {
   const raw = buf.subarray(start, start + width);
   if (raw[0]! & 0x80) {
     // GNU base-256: big-endian two's complement with the top bit as the marker.
@@ -50,7 +50,7 @@ function parseNumber(buf: Buffer, start: number, width: number, what: string, fi
   return parseInt(text, 8);
 }
 
-function checksumOk(block: Buffer): boolean {
+export function checksumOk(block: Buffer): boolean {
   const stored = parseInt(cString(block, 148, 8).toString('latin1').trim() || 'NaN', 8);
   let unsigned = 0;
   let signed = 0;
@@ -62,7 +62,7 @@ function checksumOk(block: Buffer): boolean {
   return stored === unsigned || stored === signed;
 }
 
-function parsePax(data: Buffer, what: string): Map<string, Buffer> {
+export function parsePax(data: Buffer, what: string): Map<string, Buffer> {
   const records = new Map<string, Buffer>();
   let pos = 0;
   while (pos < data.length) {

@@ -102,7 +102,7 @@ function putOctal(buf: Buffer, offset: number, width: number, value: number): vo
 }
 
 /** One PAX record: `"<len> <key>=<value>\n"`, where len counts the whole record including itself. */
-function paxRecord(key: string, value: Buffer): Buffer {
+export function paxRecord(key: string, value: Buffer): Buffer {
   const body = Buffer.concat([Buffer.from(' '), encodeName(key), Buffer.from('='), value, Buffer.from('\n')]);
   let len = body.length + 1;
   while (String(len).length + body.length !== len) len = String(len).length + body.length;

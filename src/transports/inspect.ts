@@ -1,5 +1,5 @@
 import { RECIPE_LABEL, parseRecipe } from '../image/recipe.js';
-import { readRecipeBytes } from '../verify/rebuild.js';
+import { readRecipeBytes } from '../image/read-recipe.js';
 import { isIndexMediaType } from '../oci/mediatypes.js';
 import { checkConfig, checkIndex, checkManifest, type RawJson } from '../oci/raw-json.js';
 import { Annotation, type Descriptor, type ImageConfig, type Index, type Manifest } from '../oci/types.js';

@@ -1,5 +1,5 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { createRequire } from 'node:module';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import { isAlias, isMap, isScalar, isSeq, parseDocument, type Document } from 'yaml';
 import { UserError } from '../errors.js';
 import { formatPlace, placeOf } from './json-text.js';
@@ -149,18 +149,12 @@ function describeErrors(errors: ErrorObject[]): Problem[] {
   return problems;
 }
 
-const SCHEMA_DIR = new URL('../../../schemas/', import.meta.url);
-let schemas: Ajv | undefined;
+let validators: Record<string, ValidateFunction | undefined> | undefined;
 
-/** Every schema of schemas/ in one Ajv, so that one can refer to another (the spec's `image:` is image settings). */
+/** The schemas of schemas/, compiled at build time (scripts/compile-schemas.ts), loaded on first use. */
 function compiledSchema(name: string): ValidateFunction {
-  if (!schemas) {
-    schemas = new Ajv({ allErrors: true, strict: true, verbose: true });
-    for (const file of readdirSync(SCHEMA_DIR).filter((f) => f.endsWith('.schema.json'))) {
-      schemas.addSchema(JSON.parse(readFileSync(new URL(file, SCHEMA_DIR), 'utf8')) as object);
-    }
-  }
-  const validate = schemas.getSchema(`https://github.com/repro-oci/repro-oci/schemas/${name}`);
+  validators ??= createRequire(import.meta.url)('./schema-validators.cjs') as Record<string, ValidateFunction | undefined>;
+  const validate = validators[name];
   if (!validate) throw new Error(`no schema ${name}`);
   return validate;
 }

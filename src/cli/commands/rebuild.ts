@@ -3,7 +3,8 @@ import { addCommandOptions, addRegistryOptions, keyExpiryOption, repeatable, tra
 import type { KeyExpiry } from '../../pacman/signature.js';
 import { limitsFromOptions } from '../../setup/limits.js';
 import { ContentCache } from '../../fetch/cache.js';
-import { formatRebuild, NoRecipeError, rebuildReference } from '../../verify/rebuild.js';
+import { formatRebuild, rebuildReference } from '../../verify/rebuild.js';
+import { NoRecipeError } from '../../image/read-recipe.js';
 import { formatForeignRebuild, foreignContentPasses, foreignRebuildJson, verifyForeignReference } from '../../foreign/verify-content.js';
 import { DEFAULT_ARCHIVE_URL } from '../../lock/from-image.js';
 import { UserError } from '../../errors.js';
