@@ -441,10 +441,10 @@ async function reproduceDigest(convention: TarConvention, tree: readonly Foreign
   return { verdict: 'not reproducible', compressor, header, why };
 }
 
-/** One line per level, as issue 13 prints them. */
-export function formatLayerVerdict(verdict: LayerVerdict): string {
+/** Each level in words: the tar writer, the diffID and the digest verdicts. */
+export function describeLayerVerdict(verdict: LayerVerdict): { tar: string; diffID: string; digest: string } {
   const d = verdict.diffID;
-  const layer =
+  const diffID =
     d.verdict === 'identical' ? 'identical'
     : d.verdict === 'differs' ? `differs (first at ${displayName(d.first.member)}: ${d.first.what})`
     : `not compared (unknown tar writer: ${verdict.convention.evidence.join('; ')})`;
@@ -454,5 +454,11 @@ export function formatLayerVerdict(verdict: LayerVerdict): string {
     : g.verdict === 'differs' ? `differs (${g.header}; tried ${g.tried.join(', ')})`
     : g.verdict === 'not reproducible' ? `not reproducible (${g.compressor}: ${g.why})`
     : `not reached (${g.why})`;
-  return `tar: ${verdict.convention.summary}\ndiffID: ${layer}\ndigest: ${digest}`;
+  return { tar: verdict.convention.summary, diffID, digest };
+}
+
+/** One line per level. */
+export function formatLayerVerdict(verdict: LayerVerdict): string {
+  const { tar, diffID, digest } = describeLayerVerdict(verdict);
+  return `tar: ${tar}\ndiffID: ${diffID}\ndigest: ${digest}`;
 }

@@ -20,6 +20,7 @@ import type { ImageSource } from '../transports/types.js';
 import { readSmall } from '../util/fs.js';
 import { displayName } from '../util/raw-name.js';
 import { compareContent, describeField, neededRegenerators, type ContentInputs, type ContentReport, type InstalledFacts, type PathFacts } from './content-compare.js';
+import { describeLayerVerdict } from './layer-reproduction.js';
 import { checkLayers, type LayerCheck } from './layers.js';
 import { regenerate } from './regenerate.js';
 
@@ -157,9 +158,10 @@ export async function verifyForeignImage(source: ImageSource, label: string, opt
     const image = imageFacts(merged);
     const imageContent = new Map(merged.pacmanDb);
     for (const [path, bytes] of kept) if (image.get(path)?.sha256 === hex(bytes)) imageContent.set(path, bytes);
+    const installed = await installedFacts(tree);
     const inputs: ContentInputs = {
       image,
-      installed: await installedFacts(tree),
+      installed,
       backup: new Set(tree.packages.flatMap((p) => p.backup.map(([path]) => path))),
       imageContent,
       installedContent: await installedContents(tree),
@@ -170,7 +172,7 @@ export async function verifyForeignImage(source: ImageSource, label: string, opt
       ? new Map(regenerators.map((r) => [r.id, { ok: false as const, reason: `--no-commands: ${r.command.join(' ')} is not run` }]))
       : await regenerate(tree.entries, regenerators, sourceDateEpoch, options.limits, log);
     const content = compareContent(inputs, regenerated);
-    const layers = await checkLayers({ source, label, manifest, config, lock, tree, sourceDateEpoch, log });
+    const layers = await checkLayers({ source, label, manifest, config, tree, installed, content, log });
     return {
       manifest: descriptor.digest,
       ...(index ? { index: { digest: index.digest, platform: index.platform, skipped: index.skipped } } : {}),
@@ -214,6 +216,13 @@ export function foreignRebuildJson(result: ForeignRebuildResult): Record<string,
 const plural = (n: number, one: string, many = `${one}s`): string => `${n.toLocaleString('en-US')} ${n === 1 ? one : many}`;
 const mode = (m: number): string => m.toString(8).padStart(4, '0');
 
+/** A layer's diffID and digest levels, one line each. */
+function layerLines(layer: LayerCheck): string[] {
+  if (!layer.reproduction) return [`layer ${layer.layer} diffID: not checked${layer.detail ? ` (${layer.detail})` : ''}`];
+  const { diffID, digest } = describeLayerVerdict(layer.reproduction);
+  return [`layer ${layer.layer} diffID: ${diffID} (${layer.detail})`, `layer ${layer.layer} digest: ${digest}`];
+}
+
 /** The levels first, then the details, at most `limit` lines per category. */
 export function formatForeignRebuild(result: ForeignRebuildResult, limit = 40): string {
   const { content } = result;
@@ -221,7 +230,7 @@ export function formatForeignRebuild(result: ForeignRebuildResult, limit = 40): 
   const notRegenerated = content.generatedPaths.filter((g) => g.status === 'not-regenerated').length;
   const head = `${plural(content.equal, 'file')} from ${plural(content.packages, 'package')}, ${content.generated} generated${notRegenerated ? ` (${notRegenerated} not regenerated)` : ''}, ${content.unexplained} unexplained`;
   lines.push(`content: ${content.verdict === 'identical' ? 'identical' : 'DIFFERS'} (${head})`);
-  for (const layer of result.layers) lines.push(`layer ${layer.layer} diffID: ${layer.verdict === 'not-checked' ? 'not checked' : layer.verdict}${layer.detail ? ` (${layer.detail})` : ''}`);
+  for (const layer of result.layers) lines.push(...layerLines(layer));
   if (result.index) lines.push(`index ${result.index.digest}: checked its ${result.index.platform} manifest ${result.manifest}`);
   else lines.push(`manifest ${result.manifest}`);
   const skipped = result.index && describeSkipped(result.index.digest, result.index.skipped);
