@@ -9,7 +9,9 @@ import { parse, stringify } from 'yaml';
 import { generateExampleArchive } from '../src/example/generate.js';
 import { buildPackage } from '../src/example/package-writer.js';
 import { repoPackageFromBuilt, writeRepo } from '../src/example/repo-writer.js';
-import { ARCHLINUX_DOCKER_COMMIT, archlinuxDockerNoExtract, disableSandbox, lookupInTree } from '../src/setup/archlinux-docker.js';
+import { ARCHLINUX_DOCKER_COMMIT, archlinuxDockerNoExtract, disableSandbox, dockerfileLayerEntries, editOsRelease, lookupInTree } from '../src/setup/archlinux-docker.js';
+import { readNodeContent } from '../src/setup/setup.js';
+import { Readable } from 'node:stream';
 import type { TreeNode } from '../src/install/installer.js';
 import { COMMANDS_SKIP } from './support/busybox.js';
 import { fakeClockEnv, REPO_ROOT, runCli, tempDirFor } from './support/cli.js';
@@ -272,4 +274,34 @@ test('with the tools in the tree: update-ca-trust, systemd-sysusers --root / and
   assert.ok(run.names.has('etc/ld.so.cache') && run.names.has('etc/os-release'));
   assert.match(run.read('etc/ld.so.cache'), /libc\.so\.6/);
   for (const layer of [rootfs, run]) assert.ok(!layer.names.has('var/cache/ldconfig/aux-cache'), 'aux-cache records inodes and times: excluded');
+});
+
+test('hostile input: a bad version is refused by the schema; a huge or looping os-release is a clear outcome; a removed path becomes a whiteout', async () => {
+  const spec = profileSpec(work, 'base', (s) => { (s.image as { setup: { archlinuxDocker: Record<string, unknown> } }).setup.archlinuxDocker.version = '1\nVERSION_ID=evil'; });
+  const r = await runCli(['build', spec, '--cache', join(work, 'cache'), '-o', `oci:${join(work, 'never')}`], { cwd: work });
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /^repro-oci: spec .*archlinuxDocker\/version.*\n$/m);
+  assert.equal(r.stderr.trim().split('\n').filter((l) => l.startsWith('repro-oci:')).length, 1);
+
+  const file = (path: string, content: Buffer, size = content.length): [string, TreeNode] => [path, { path, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, size, owner: 'x', open: async () => Readable.from([content]) }];
+  const link = (path: string, linkTarget: string): [string, TreeNode] => [path, { path, type: 'symlink', mode: 0o777, uid: 0, gid: 0, mtime: 0, size: 0, owner: 'x', linkTarget }];
+  const dir = (path: string): [string, TreeNode] => [path, { path, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: 0, size: 0, owner: 'x' }];
+  const huge = new Map([dir('etc'), link('etc/os-release', '/usr/lib/os-release'), dir('usr'), dir('usr/lib'), file('usr/lib/os-release', Buffer.alloc(0), 2 ** 40)]);
+  await assert.rejects(editOsRelease(huge, '1', 0, () => {}), /^UserError: setup archlinux-docker: etc\/os-release leads to usr\/lib\/os-release, 1099511627776 bytes, more than the 1048576 the os-release edit reads$/);
+  const notes: string[] = [];
+  const looping = new Map([dir('etc'), link('etc/os-release', 'os-release')]);
+  assert.equal(await editOsRelease(looping, '1', 0, (m) => notes.push(m)), false);
+  assert.match(notes[0]!, /skipped the os-release edit/);
+  // No BUILD_ID and no final newline: sed appends nothing and keeps the bytes as they are.
+  const plain = new Map([dir('etc'), file('etc/os-release', Buffer.from('ID=x'))]);
+  assert.equal(await editOsRelease(plain, '1', 0, () => {}), true);
+  assert.equal((await readNodeContent(plain.get('etc/os-release')!)).toString(), 'ID=x');
+  const last = new Map([dir('etc'), file('etc/os-release', Buffer.from('ID=x\nBUILD_ID=rolling'))]);
+  await editOsRelease(last, '2', 0, () => {});
+  assert.equal((await readNodeContent(last.get('etc/os-release')!)).toString(), 'ID=x\nBUILD_ID=rolling\nVERSION_ID=2\n', 'as GNU sed: the appended line ends with a newline');
+
+  const lower = new Map([dir('var'), file('var/gone', Buffer.from('x'))]);
+  const upper = dockerfileLayerEntries(lower, new Map([dir('var')]), { changed: ['var'], removed: ['var/gone'] }, 5);
+  assert.deepEqual([...upper.keys()].sort(), ['var', 'var/.wh.gone']);
+  assert.equal(upper.get('var/.wh.gone')!.size, 0);
 });

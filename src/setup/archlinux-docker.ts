@@ -166,6 +166,9 @@ export function presetVersion(preset: ArchlinuxDockerPreset, sourceDateEpoch: nu
   return preset.version ?? `${rfc3339(sourceDateEpoch).slice(0, 10).replace(/-/g, '')}.0`;
 }
 
+/** os-release is a few hundred bytes; the edit holds it in memory, so a package's huge one is refused. */
+const OS_RELEASE_LIMIT = 1024 * 1024;
+
 /** The RUN line of Dockerfile.template this step implements; a changed template must be looked at again. */
 const TEMPLATE_RUN = "RUN ldconfig && \\\n    sed -i '/BUILD_ID/a VERSION_ID=TEMPLATE_VERSION_ID' /etc/os-release\n";
 
@@ -180,6 +183,7 @@ export async function editOsRelease(nodes: Map<string, TreeNode>, version: strin
     log('archlinux-docker: skipped the os-release edit: etc/os-release leads to no file (the packages do not provide usr/lib/os-release)');
     return false;
   }
+  if (read.size > OS_RELEASE_LIMIT) throw new UserError(`setup archlinux-docker: etc/os-release leads to ${read.path}, ${read.size} bytes, more than the ${OS_RELEASE_LIMIT} the os-release edit reads`);
   const text = (await readNodeContent(read)).toString('latin1');
   const lines = text.split('\n');
   const complete = text.endsWith('\n');
