@@ -131,18 +131,32 @@ export function treeHasCommand(nodes: ReadonlyMap<string, TreeNode>, command: st
   });
 }
 
+/** What each tool-run step acts on: a tree with some of it and without the tool is worth a note. */
+const STEP_INPUTS: Record<string, { what: string; matches: (path: string) => boolean }> = {
+  'update-ca-trust': { what: 'a trust store to extract', matches: (p) => p.startsWith('usr/share/ca-certificates/trust-source/') || p.startsWith('etc/ca-certificates/trust-source/') },
+  '/usr/bin/systemd-sysusers': { what: 'sysusers.d files', matches: (p) => /^(usr\/lib|etc)\/sysusers\.d\/[^/]+\.conf$/.test(p) },
+  ldconfig: { what: 'shared libraries', matches: (p) => /^(usr\/)?lib(32|64)?\/[^/]+\.so(\.[0-9]+)*$/.test(p) },
+};
+
 /**
- * make-rootfs.sh's chroot commands after pacman, in its order, kept to those whose tool the tree has (a tree
- * without it has nothing for the step to do; each skipped one is logged). pacman-key is not run: no keyring is
- * shipped (docs/archlinux-docker.md, "Keyring").
+ * Skips a step whose tool the tree does not have: there is nothing to run it with. When the tree has what the
+ * step acts on, that is said (a spec that lists ca-certificates but not its tools, say); a tree with neither
+ * (a small image of one's own) stays quiet. Returns whether the step runs.
+ */
+function toolStep(nodes: ReadonlyMap<string, TreeNode>, command: string[], log: (message: string) => void): boolean {
+  const tool = command[0]!;
+  if (treeHasCommand(nodes, tool)) return true;
+  const inputs = STEP_INPUTS[tool];
+  if (inputs && [...nodes.keys()].some(inputs.matches)) log(`archlinux-docker: skipped ${command.join(' ')}: the tree has ${inputs.what} but no ${tool} (the packages do not provide it)`);
+  return false;
+}
+
+/**
+ * make-rootfs.sh's chroot commands after pacman, in its order, kept to those whose tool the tree has (toolStep).
+ * pacman-key is not run: no keyring is shipped (docs/archlinux-docker.md, "Keyring").
  */
 export function archlinuxDockerCommands(nodes: ReadonlyMap<string, TreeNode>, log: (message: string) => void): string[][] {
-  const steps = [['update-ca-trust'], ['/usr/bin/systemd-sysusers', '--root', '/']];
-  return steps.filter((command) => {
-    if (treeHasCommand(nodes, command[0]!)) return true;
-    log(`archlinux-docker: skipped ${command.join(' ')}: the tree has no ${command[0]} (the packages do not provide it)`);
-    return false;
-  });
+  return [['update-ca-trust'], ['/usr/bin/systemd-sysusers', '--root', '/']].filter((command) => toolStep(nodes, command, log));
 }
 
 function ensureDirNode(nodes: Map<string, TreeNode>, path: string, mtime: number): void {
@@ -207,17 +221,17 @@ export interface DockerfileStepResult {
 
 /**
  * The Dockerfile's `RUN ldconfig && sed … /etc/os-release` (the repro variant's `rm -f` of ldconfig's aux-cache is
- * the exclude list's). ldconfig runs in the sandbox where the tree has it; otherwise it is skipped, logged.
+ * the exclude list's). ldconfig runs in the sandbox where the tree has it (toolStep).
  */
 export async function runDockerfileStep(nodes: Map<string, TreeNode>, preset: ArchlinuxDockerPreset, sourceDateEpoch: number, context: { exclude: string[]; spool: Spool; limits?: SandboxLimits; log: (message: string) => void }): Promise<DockerfileStepResult> {
   if (!archlinuxDockerData('Dockerfile.template').includes(TEMPLATE_RUN)) throw new Error('data/archlinux-docker/Dockerfile.template: its RUN step is not the one setup/archlinux-docker.ts implements');
   const changed = new Set<string>();
   const removed: string[] = [];
-  if (treeHasCommand(nodes, 'ldconfig')) {
+  if (toolStep(nodes, ['ldconfig'], context.log)) {
     const result = await runSetupCommands(nodes, [['ldconfig']], sourceDateEpoch, context.exclude, context.spool, context.limits);
     result.changed.forEach((p) => changed.add(p));
     removed.push(...result.removed);
-  } else context.log('archlinux-docker: skipped ldconfig: the tree has no ldconfig (the packages do not provide it)');
+  }
   if (await editOsRelease(nodes, presetVersion(preset, sourceDateEpoch), sourceDateEpoch, context.log)) changed.add('etc/os-release');
   for (const path of [...changed]) parentPaths(path).forEach((p) => changed.add(p));
   return { changed: [...changed].sort(), removed: removed.sort() };
