@@ -42,16 +42,17 @@ export interface GeneratedRepository {
 }
 
 /**
- * Generates the example's repositories under `dir/repo/<repo>/os/<arch>/` from a packages.yaml. Every byte is
+ * Generates the example's repositories under `dir/<repoDir>/<repo>/os/<arch>/` from a packages.yaml (`repoDir`
+ * `repo` by default; `repos/YYYY/MM/DD` lays them out as an Arch Linux Archive snapshot). Every byte is
  * fixed by the file (no version, clock or host in it), so every machine generates the same archive. Package files
  * already there are left (an older image still rebuilds from them); the databases list only the packages of the
  * file.
  */
-export async function generateExampleArchive(packagesYaml: string, dir: string, arch = 'x86_64'): Promise<GeneratedRepository[]> {
+export async function generateExampleArchive(packagesYaml: string, dir: string, arch = 'x86_64', repoDir = 'repo'): Promise<GeneratedRepository[]> {
   const def = await readExamplePackages(packagesYaml);
   const written: GeneratedRepository[] = [];
   for (const [repo, packages] of Object.entries(def.repositories)) {
-    const out = join(dir, 'repo', repo, 'os', arch);
+    const out = join(dir, repoDir, repo, 'os', arch);
     await mkdir(out, { recursive: true });
     const built = [];
     for (const p of packages) {
@@ -86,7 +87,7 @@ export async function generateExampleArchive(packagesYaml: string, dir: string, 
       built.push(repoPackageFromBuilt(pkg));
     }
     await writeRepo(out, repo, built, { mtime: def.sourceDateEpoch, symlinks: false });
-    written.push({ repository: repo, directory: join('repo', repo, 'os', arch), files: built.map((b) => b.filename) });
+    written.push({ repository: repo, directory: join(repoDir, repo, 'os', arch), files: built.map((b) => b.filename) });
   }
   return written;
 }

@@ -3,6 +3,7 @@ import { stat } from 'node:fs/promises';
 import { UserError } from '../errors.js';
 import { canonicalJsonBytes } from '../oci/canonical-json.js';
 import { MediaType, ociLayerMediaType } from '../oci/mediatypes.js';
+import type { Digest } from '../oci/digest.js';
 import { Annotation, type Descriptor, type ImageConfig, type Manifest } from '../oci/types.js';
 import { treeFromDirectory } from '../rootfs/from-directory.js';
 import { treeFromTarball } from '../rootfs/from-tarball.js';
@@ -20,7 +21,10 @@ import { timed, type Timings } from '../util/timings.js';
 export interface BuildResult {
   manifest: Descriptor;
   config: Descriptor;
+  /** The first (for most images the only) layer. */
   layer: Descriptor & { diffId: string };
+  /** Every layer, bottom first. */
+  layers: (Descriptor & { diffId: string })[];
 }
 
 /** Where an image was written, and the digest of the root document written there. */
@@ -45,20 +49,40 @@ export async function readRootfs(path: string, settings: ImageSettings, sourceDa
 }
 
 /** Turns a tree into a one-layer image held in scratch space. Its digest depends on the tree and settings only. */
-export async function stageImage(
+export function stageImage(
   tree: Pick<RootfsTree, 'entries'>,
   settings: ImageSettings,
   sourceDateEpoch: number,
   createdBy: string,
   extraLabels: Record<string, string> = {},
 ): Promise<{ image: StagedImage; result: BuildResult }> {
+  return stageLayers([{ entries: tree.entries, createdBy }], settings, sourceDateEpoch, extraLabels);
+}
+
+/** One layer to stage: its entries in order, and the history entry that says what made it. */
+export interface LayerSource {
+  entries: RootfsTree['entries'];
+  createdBy: string;
+}
+
+/** Turns layers (bottom first) into an image held in scratch space; its digest depends on them and the settings only. */
+export async function stageLayers(
+  sources: LayerSource[],
+  settings: ImageSettings,
+  sourceDateEpoch: number,
+  extraLabels: Record<string, string> = {},
+): Promise<{ image: StagedImage; result: BuildResult }> {
   const scratch = await makeScratchDir('build');
   const image = new StagedImage(scratch.cleanup);
   try {
     const compressor = layerCompressor(settings);
-    const layerFile = join(scratch.path, 'layer');
-    const layer = await writeLayer(tree.entries, sourceDateEpoch, compressor, layerFile);
-    image.addFile(layer.digest, layerFile);
+    const layers: (Descriptor & { diffId: Digest })[] = [];
+    for (const [i, source] of sources.entries()) {
+      const layerFile = join(scratch.path, `layer-${i}`);
+      const layer = await writeLayer(source.entries, sourceDateEpoch, compressor, layerFile);
+      image.addFile(layer.digest, layerFile);
+      layers.push({ mediaType: ociLayerMediaType(compressor.compression), digest: layer.digest, size: layer.size, annotations: { [Annotation.Compressor]: compressor.identity }, diffId: layer.diffId });
+    }
 
     const created = rfc3339(sourceDateEpoch);
     const platform = parsePlatform(settings.platform);
@@ -78,26 +102,20 @@ export async function stageImage(
         ...(c.Labels || Object.keys(extraLabels).length ? { Labels: { ...c.Labels, ...extraLabels } } : {}),
         ...(c.StopSignal !== undefined ? { StopSignal: c.StopSignal } : {}),
       },
-      rootfs: { type: 'layers', diff_ids: [layer.diffId] },
-      history: [{ created, created_by: createdBy }],
+      rootfs: { type: 'layers', diff_ids: layers.map((l) => l.diffId) },
+      history: sources.map((source) => ({ created, created_by: source.createdBy })),
     };
     const configDescriptor = image.addJson(MediaType.OciConfig, canonicalJsonBytes(config));
-    const layerDescriptor: Descriptor = {
-      mediaType: ociLayerMediaType(compressor.compression),
-      digest: layer.digest,
-      size: layer.size,
-      annotations: { [Annotation.Compressor]: compressor.identity },
-    };
     const manifest: Manifest = {
       schemaVersion: 2,
       mediaType: MediaType.OciManifest,
       config: configDescriptor,
-      layers: [layerDescriptor],
+      layers: layers.map(({ diffId: _diffId, ...descriptor }) => descriptor),
       ...(settings.annotations && Object.keys(settings.annotations).length > 0 ? { annotations: settings.annotations } : {}),
     };
     const manifestDescriptor = image.addJson(MediaType.OciManifest, canonicalJsonBytes(manifest));
     image.setRoot(manifestDescriptor);
-    return { image, result: { manifest: manifestDescriptor, config: configDescriptor, layer: { ...layerDescriptor, diffId: layer.diffId } } };
+    return { image, result: { manifest: manifestDescriptor, config: configDescriptor, layer: layers[0]!, layers } };
   } catch (err) {
     await image.close();
     throw err;

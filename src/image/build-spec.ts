@@ -4,7 +4,7 @@ import { sbomPackage, serializeSbom, type SbomInput } from '../sbom/sbom.js';
 import { spdxDocument } from '../sbom/spdx.js';
 import { cycloneDxDocument } from '../sbom/cyclonedx.js';
 import { loadSpec, resolutionDigest, type LoadedSpec, type Spec } from '../lock/spec.js';
-import { stageImage, writeOutputs, type BuildResult, type BuiltImage } from './build-rootfs.js';
+import { stageLayers, writeOutputs, type BuildResult, type BuiltImage } from './build-rootfs.js';
 import { checkImageSettings, layerCompressor, resolveSourceDateEpoch, type ImageSettings } from './image-settings.js';
 import type { StagedImage } from './staged-image.js';
 import { UserError } from '../errors.js';
@@ -23,6 +23,7 @@ import { RECIPE_LABEL, RECIPE_PATH, serializeRecipe, type Recipe } from './recip
 import type { SandboxLimits } from '../setup/limits.js';
 import { runSetupCommands } from '../setup/sandbox.js';
 import { runTransaction } from '../setup/scriptlets.js';
+import { archlinuxDockerCommands, archlinuxDockerDirectories, dockerfileLayerEntries, runDockerfileStep, withArchlinuxDockerConfig } from '../setup/archlinux-docker.js';
 import { applyExcludes, applySetupFiles, contentNode, expandSetup, lockRootPassword, refuseCommands } from '../setup/setup.js';
 import { basename, join, resolve as resolvePath } from 'node:path';
 
@@ -135,23 +136,39 @@ export async function buildFromRecipeInputs(
     const signatures = await lockSignatures(lock, options.keyringDir ?? (spec.keyring && options.trustSpecPaths !== false ? resolvePath(baseDir, spec.keyring.dir) : undefined), options.keyExpiry);
     return fetchLockedPackages(options.fetchLock ?? lock, { baseDir, cache: options.cache, mirrors: options.mirrors ?? [], signatures, log: options.log });
   });
-  const tree = await timed(timings, 'install', () => installPackages(packages, { sourceDateEpoch: sde, noExtract: spec.noExtract ?? [], warn: (m) => options.log(`warning: ${m}`) }));
+  const setup = expandSetup(settings.setup);
+  const noExtract = [...setup.noExtract, ...(spec.noExtract ?? [])];
+  const tree = await timed(timings, 'install', () => installPackages(packages, { sourceDateEpoch: sde, noExtract, warn: (m) => options.log(`warning: ${m}`) }));
   try {
     const nodes = new Map<string, TreeNode>(tree.entries.map((e) => [e.path, e]));
-    const setup = expandSetup(settings.setup);
+    const preset = setup.archlinuxDocker;
+    let rootfsLayer: Map<string, TreeNode> | undefined;
+    let runLayer: Map<string, TreeNode> | undefined;
     await timed(timings, 'setup', async () => {
       if (setup.scriptlets || setup.hooks) {
-        const done = await runTransaction(nodes, tree.packages, tree.spool, { ...setup, sourceDateEpoch: sde, noExtract: spec.noExtract ?? [], limits: options.limits, log: options.log });
+        const done = await runTransaction(nodes, tree.packages, tree.spool, { ...setup, sourceDateEpoch: sde, noExtract, limits: options.limits, log: options.log });
         done.warnings.concat(done.failures).forEach((w) => options.log(`warning: ${w}`));
         options.log(`scriptlets and hooks: ${done.ran.length} ran, ${done.changed.length} path(s) changed, ${done.removed.length} removed`);
       }
       applySetupFiles(nodes, setup, sde);
-      if (setup.commands.length) {
-        const changes = await runSetupCommands(nodes, setup.commands, sde, setup.exclude, tree.spool, options.limits);
+      const commands = [...(preset ? archlinuxDockerCommands(nodes, options.log) : []), ...setup.commands];
+      if (commands.length) {
+        const changes = await runSetupCommands(nodes, commands, sde, setup.exclude, tree.spool, options.limits);
         options.log(`setup commands changed ${changes.changed.length} and removed ${changes.removed.length} path(s)`);
       }
-      if (setup.lockRootPassword) await lockRootPassword(nodes);
+      if (preset) archlinuxDockerDirectories(nodes, sde);
+      if (setup.lockRootPassword) await lockRootPassword(nodes, preset && settings.setup?.lockRootPassword === undefined ? options.log : undefined);
       applyExcludes(nodes, setup.exclude);
+      if (preset) {
+        // The Dockerfile's RUN step: in its own layer for the official two-layer shape.
+        const lower = preset.layers === 2 ? new Map(nodes) : undefined;
+        const step = await runDockerfileStep(nodes, preset, sde, { exclude: setup.exclude, spool: tree.spool, ...(options.limits ? { limits: options.limits } : {}), log: options.log });
+        applyExcludes(nodes, setup.exclude);
+        if (lower) {
+          rootfsLayer = lower;
+          runLayer = dockerfileLayerEntries(lower, nodes, step, sde);
+        }
+      }
     });
 
     // SBOMs of what was installed, inside the image and for --sbom.
@@ -167,9 +184,13 @@ export async function buildFromRecipeInputs(
 
     const recipe: Recipe = { recipeVersion: 1, reproOci: VERSION, spec, lock, sourceDateEpoch: sde, compressor: compressor.identity };
     const { bytes, digest } = serializeRecipe(recipe);
-    placeOwnFiles(nodes, { [RECIPE_PATH]: bytes, ...sboms }, sde);
+    // repro-oci's own files go with the rootfs (the first layer), not into the RUN layer.
+    placeOwnFiles(rootfsLayer ?? nodes, { [RECIPE_PATH]: bytes, ...sboms }, sde);
 
-    const { image, result } = await timed(timings, 'layer', () => stageImage({ entries: sortWithHardlinks(nodes) }, settings, sde, `repro-oci ${VERSION} build`, { [RECIPE_LABEL]: digest }));
+    const imageSettings = preset ? withArchlinuxDockerConfig(settings, preset, sde) : settings;
+    const layers = [{ entries: sortWithHardlinks(rootfsLayer ?? nodes), createdBy: `repro-oci ${VERSION} build` }];
+    if (runLayer) layers.push({ entries: sortWithHardlinks(runLayer), createdBy: `repro-oci ${VERSION} build: RUN ldconfig && sed -i '/BUILD_ID/a VERSION_ID=…' /etc/os-release (archlinux-docker)` });
+    const { image, result } = await timed(timings, 'layer', () => stageLayers(layers, imageSettings, sde, { [RECIPE_LABEL]: digest }));
     return { image, result, recipe, sboms, timings, signaturesVerified: packages.filter((p) => p.validation.includes('pgp')).length };
   } finally {
     await tree.cleanup();

@@ -3,10 +3,13 @@ import { UserError } from '../errors.js';
 import { PathPatterns } from '../install/noextract.js';
 import type { TreeNode } from '../install/installer.js';
 import { normalizeMemberPath, parentPaths } from '../tar/entry.js';
+import { archlinuxDockerExclude, archlinuxDockerFiles, archlinuxDockerNoExtract, resolvePreset, type ArchlinuxDockerPreset, type ArchlinuxDockerSettings } from './archlinux-docker.js';
 
 /** `setup:` in image settings (schemas/image-config.schema.json). */
 export interface SetupSettings {
   presets?: 'archlinux-docker'[];
+  /** Options of the archlinux-docker preset (setup/archlinux-docker.ts). */
+  archlinuxDocker?: ArchlinuxDockerSettings;
   files?: { path: string; content: string; mode?: string; uid?: number; gid?: number }[];
   symlinks?: { path: string; target: string }[];
   commands?: string[][];
@@ -20,43 +23,28 @@ export interface SetupSettings {
   hookFiles?: { name: string; content: string }[];
 }
 
-export type ExpandedSetup = Required<Omit<SetupSettings, 'presets'>>;
-
-/**
- * What archlinux-docker's make-rootfs.sh does around pacman, minus what varies: the overlay files, the
- * os-release link, root's password locked, and its tar exclude list (plus the package cache, sync databases,
- * pacman's log and ldconfig's aux-cache, which record the build machine). Its keyring steps are left out on
- * purpose: no keyring is shipped (users run `pacman-key --init && pacman-key --populate archlinux`).
- */
-export const ARCHLINUX_DOCKER_PRESET: Omit<ExpandedSetup, 'commands' | 'scriptlets' | 'hooks' | 'hookFiles'> = {
-  files: [{ path: 'etc/locale.conf', content: 'LANG=C.UTF-8\n' }],
-  symlinks: [{ path: 'etc/os-release', target: '../usr/lib/os-release' }],
-  lockRootPassword: true,
-  exclude: [
-    'etc/hostname',
-    'etc/machine-id',
-    'etc/resolv.conf',
-    'root/*',
-    'tmp/*',
-    'var/tmp/*',
-    'var/cache/pacman/pkg/*',
-    'var/lib/pacman/sync/*',
-    'var/log/pacman.log',
-    'var/cache/ldconfig/aux-cache',
-    'etc/pacman.d/gnupg/*',
-  ],
+export type ExpandedSetup = Required<Omit<SetupSettings, 'presets' | 'archlinuxDocker'>> & {
+  /** NoExtract patterns of the presets, before the spec's own `noExtract`. */
+  noExtract: string[];
+  /** The archlinux-docker preset, when the setup names it: its steps on the tree, its config and layers. */
+  archlinuxDocker?: ArchlinuxDockerPreset;
 };
 
 /** Presets expanded, then the user's own entries: the settings every later step works from. */
 export function expandSetup(setup: SetupSettings | undefined): ExpandedSetup {
-  const out: ExpandedSetup = { files: [], symlinks: [], commands: [], lockRootPassword: false, exclude: [], scriptlets: setup?.scriptlets ?? false, hooks: setup?.hooks ?? false, hookFiles: setup?.hookFiles ?? [] };
+  const out: ExpandedSetup = { files: [], symlinks: [], commands: [], lockRootPassword: false, exclude: [], noExtract: [], scriptlets: setup?.scriptlets ?? false, hooks: setup?.hooks ?? false, hookFiles: setup?.hookFiles ?? [] };
   for (const preset of setup?.presets ?? []) {
     if (preset !== 'archlinux-docker') throw new UserError(`unknown setup preset ${String(preset)}`);
-    out.files.push(...ARCHLINUX_DOCKER_PRESET.files);
-    out.symlinks.push(...ARCHLINUX_DOCKER_PRESET.symlinks);
-    out.exclude.push(...ARCHLINUX_DOCKER_PRESET.exclude);
+    const resolved = resolvePreset(setup?.archlinuxDocker);
+    const { files, symlinks } = archlinuxDockerFiles(resolved);
+    out.archlinuxDocker = resolved;
+    out.files.push(...files);
+    out.symlinks.push(...symlinks);
+    out.exclude.push(...archlinuxDockerExclude());
+    out.noExtract.push(...archlinuxDockerNoExtract());
     out.lockRootPassword = true;
   }
+  if (setup?.archlinuxDocker && !out.archlinuxDocker) throw new UserError('setup.archlinuxDocker is set but presets does not name archlinux-docker');
   out.files.push(...(setup?.files ?? []));
   out.symlinks.push(...(setup?.symlinks ?? []));
   out.commands.push(...(setup?.commands ?? []));
@@ -70,6 +58,7 @@ export function refuseCommands(setup: ExpandedSetup, what: string): void {
   const { commands } = setup;
   if (commands.length) throw new UserError(`--no-commands: the ${what} has ${commands.length} setup command(s): ${commands.map((c) => JSON.stringify(c)).join(', ')}`);
   const runs = [setup.scriptlets ? 'the packages\' install scriptlets' : '', setup.hooks ? 'ALPM hooks' : ''].filter(Boolean);
+  if (setup.archlinuxDocker) throw new UserError(`--no-commands: the ${what}'s archlinux-docker preset runs update-ca-trust, systemd-sysusers and ldconfig in the sandbox where the tree has them`);
   if (runs.length) throw new UserError(`--no-commands: the ${what} runs ${runs.join(' and ')} (setup.${setup.scriptlets ? 'scriptlets' : 'hooks'}: true)`);
 }
 
@@ -86,7 +75,7 @@ export async function readNodeContent(node: TreeNode): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-function ensureParents(nodes: Map<string, TreeNode>, path: string, mtime: number, what: string): void {
+export function ensureParents(nodes: Map<string, TreeNode>, path: string, mtime: number, what: string): void {
   for (const parent of parentPaths(path)) {
     const node = nodes.get(parent);
     if (node && node.type !== 'dir') throw new UserError(`setup ${what}: ${parent} is a ${node.type}, not a directory`);
@@ -115,10 +104,15 @@ export function applySetupFiles(nodes: Map<string, TreeNode>, setup: ExpandedSet
   }
 }
 
-/** root:: → root:!: in etc/shadow, as archlinux-docker does; keeps the file's metadata. */
-export async function lockRootPassword(nodes: Map<string, TreeNode>): Promise<void> {
+/**
+ * root:: → root:!: in etc/shadow, as archlinux-docker does; keeps the file's metadata. A tree without etc/shadow
+ * has no password to lock: with `skipMissing` (the preset's own step) that is logged, else (the spec asks for it
+ * itself) it is the error.
+ */
+export async function lockRootPassword(nodes: Map<string, TreeNode>, skipMissing?: (message: string) => void): Promise<void> {
   const shadow = nodes.get('etc/shadow');
-  if (!shadow || shadow.type !== 'file') throw new UserError('setup lockRootPassword: the tree has no etc/shadow');
+  if (!shadow && skipMissing) return skipMissing('archlinux-docker: skipped the root password lock: the tree has no etc/shadow (the packages do not provide it; filesystem does in Arch)');
+  if (!shadow || shadow.type !== 'file') throw new UserError(`setup lockRootPassword: the tree has no etc/shadow${shadow ? ' file (it is a ' + shadow.type + ')' : ''}`);
   const text = (await readNodeContent(shadow)).toString('utf8');
   const locked = text.replace(/^root::/m, 'root:!:');
   if (locked !== text) nodes.set('etc/shadow', contentNode('etc/shadow', Buffer.from(locked), shadow, shadow.owner));

@@ -3,4 +3,4 @@
  * recipe (which names the repro-oci version) and the layer compressor: a change to any of them must be a
  * deliberate one, made here.
  */
-export const EXAMPLE_DIGEST = 'sha256:346f84861ff94381abc13e1e12808c4ca7ccf179e64ecbb9490fe96f627406b1';
+export const EXAMPLE_DIGEST = 'sha256:ea750736967743fc43634ebabc2f5d4b9f4fee967ad0c3b4c3f09c0d23b53d16';

@@ -74,7 +74,7 @@ export function buildJson(result: BuiltImage): object {
     manifest: descriptorJson(result.manifest),
     config: descriptorJson(result.config),
     // The same fields, in the same order, as each layer of `inspect --json`.
-    layers: [result.layer].map((l) => ({
+    layers: result.layers.map((l) => ({
       digest: l.digest,
       diffId: l.diffId,
       size: l.size,
