@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { join } from 'node:path';
-import { Transform } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { InstalledTree, TreeNode } from '../install/installer.js';
 import { LOCAL_DB_DIR } from '../install/local-db.js';
@@ -12,6 +12,7 @@ import { readTar } from '../tar/reader.js';
 import type { ImageSource } from '../transports/types.js';
 import { layerDiffIds, readLayer } from '../transports/verify.js';
 import { makeScratchDir } from '../util/fs.js';
+import { byteOrder } from '../util/order.js';
 import type { ContentReport, InstalledFacts } from './content-compare.js';
 import { reproduceLayer, type LayerVerdict } from './layer-reproduction.js';
 import { foreignMetadata, type ForeignTarEntry } from './tar-convention.js';
@@ -43,6 +44,23 @@ export interface LayerSources {
   omitted: number;
 }
 
+/** What one layer adds and deletes, attributed (item 3 of derived images: `FROM archlinux` plus RUN layers). */
+export interface LayerContents {
+  /**
+   * Packages whose files this layer adds or rewrites, by the installed tree's owner (pacman's database entry
+   * counted with its package), with how many of this layer's members each; sorted by name. Directories are left
+   * out: every layer that writes under one carries it.
+   */
+  packages: Array<{ name: string; members: number }>;
+  /**
+   * This layer's members no package explains: paths the content level counts as unexplained, and hidden members a
+   * later layer covers that the rebuild had to replace or leave out. Sorted.
+   */
+  unexplained: Array<{ path: string; rebuilt: 'package' | 'left-out' }>;
+  /** Paths this layer deletes (whiteouts; an opaque directory as `DIR/*`), sorted. */
+  deleted: string[];
+}
+
 export interface LayerCheck {
   /** 1-based position in the manifest, as the CLI prints it. */
   layer: number;
@@ -53,6 +71,8 @@ export interface LayerCheck {
   /** One line: the tar writer detected and how the layer was rebuilt, or why it was not. */
   detail?: string;
   sources?: LayerSources;
+  /** What the layer adds and deletes, attributed to packages, or listed as unexplained. */
+  contents?: LayerContents;
   /** reproduceLayer's verdict: the convention, the diffID and the digest levels. */
   reproduction?: LayerVerdict;
 }
@@ -105,7 +125,9 @@ async function sha256Of(content: AsyncIterable<Buffer>): Promise<string> {
 }
 
 /** The rebuilt layer's members (see the module comment), reading the original once, checked against its digest and diffID. */
-async function rebuiltMembers(input: LayerCheckInput, index: number, diffId: Digest, scratch: string, kept: ReadonlySet<string>, nodes: ReadonlyMap<string, TreeNode>): Promise<{ entries: ForeignTarEntry[]; sources: LayerSources }> {
+async function rebuiltMembers(input: LayerCheckInput, index: number, diffId: Digest, scratch: string, known: KnownPaths): Promise<{ entries: ForeignTarEntry[]; sources: LayerSources; contents: LayerContents }> {
+  const { kept, nodes } = known;
+  const attribution = new LayerAttribution(known, input.installed);
   const layer = input.manifest.layers[index]!;
   const what = `${input.label} layer ${index + 1}`;
   const sources: LayerSources = { packages: 0, image: 0, replaced: 0, omitted: 0 };
@@ -125,9 +147,20 @@ async function rebuiltMembers(input: LayerCheckInput, index: number, diffId: Dig
       if (read.xattrs) entry.xattrs = read.xattrs;
       if (read.uname) entry.uname = read.uname;
       if (read.gname) entry.gname = read.gname;
+      if (attribution.member(path, read.type) && read.size === 0) {
+        // A whiteout (an empty file by the OCI spec) is kept as the layer has it: the merged view applies it, checked there.
+        for await (const chunk of read.content()) void chunk;
+        if (read.type === 'file') entry.open = () => Readable.from([]);
+        sources.image++;
+        entries.push(entry);
+        continue;
+      }
       const facts = input.installed.get(path);
       const explained = kept.has(path);
       const fromPackage = !explained && facts !== undefined && facts.type === read.type && read.type !== 'hardlink';
+      if (fromPackage && (read.type === 'symlink' ? read.linkTarget !== facts.linkTarget : read.mode !== facts.mode || read.uid !== facts.uid || read.gid !== facts.gid)) {
+        attribution.unexplainedMember(path, 'package'); // the package's metadata goes into the rebuild
+      }
       if (read.type === 'file') {
         if (explained) {
           if ((keptBytes += read.size) > MAX_KEPT_BYTES) throw new LayerTooLarge(`more than ${MAX_KEPT_BYTES / 1024 ** 3} GiB of explained files to keep from the image`);
@@ -140,17 +173,21 @@ async function rebuiltMembers(input: LayerCheckInput, index: number, diffId: Dig
           const node = contentNode(nodes, path);
           if (!node?.open) {
             sources.omitted++;
+            attribution.unexplainedMember(path, 'left-out');
             continue;
           }
           entry.open = node.open;
           entry.size = node.size;
           if (fromPackage && facts.sha256 === actual) sources.packages++;
-          else sources.replaced++;
+          else {
+            sources.replaced++;
+            attribution.unexplainedMember(path, 'package');
+          }
         }
       } else {
         for await (const chunk of read.content()) void chunk;
-        if (read.type === 'hardlink' || path.split('/').pop()!.startsWith('.wh.')) {
-          // A hardlink's content is its target's member's; a whiteout is the merged view's business, checked there.
+        if (read.type === 'hardlink') {
+          // A hardlink's content is its target's member's.
         } else if (fromPackage) {
           if (read.type === 'symlink') entry.linkTarget = nodes.get(path)!.linkTarget!;
           sources.packages++;
@@ -158,8 +195,10 @@ async function rebuiltMembers(input: LayerCheckInput, index: number, diffId: Dig
           sources.image++;
         } else if (facts !== undefined) {
           sources.replaced++; // another type than the package's: kept, the diffID differs only if the bytes do
+          attribution.unexplainedMember(path, 'package');
         } else {
           sources.omitted++;
+          attribution.unexplainedMember(path, 'left-out');
           continue;
         }
       }
@@ -167,10 +206,84 @@ async function rebuiltMembers(input: LayerCheckInput, index: number, diffId: Dig
       entries.push(entry);
     }
   });
-  return { entries, sources };
+  return { entries, sources, contents: attribution.contents() };
 }
 
 class LayerTooLarge extends Error {}
+
+/** What every layer's rebuild and attribution look paths up in. */
+interface KnownPaths {
+  /** Explained paths kept as the image has them. */
+  kept: ReadonlySet<string>;
+  nodes: ReadonlyMap<string, TreeNode>;
+  /** pacman's database entry directory (`var/lib/pacman/local/NAME-VERSION`) → the package's name. */
+  databaseEntries: ReadonlyMap<string, string>;
+}
+
+function knownPaths(input: LayerCheckInput): KnownPaths {
+  const databaseEntries = new Map(input.tree.packages.map((p) => [`${LOCAL_DB_DIR}/${p.pkginfo.pkgname}-${p.pkginfo.pkgver}`, p.pkginfo.pkgname]));
+  return { kept: keptFromImage(input.content, input.installed), nodes: new Map(input.tree.entries.map((n) => [n.path, n])), databaseEntries };
+}
+
+const WHITEOUT = '.wh.';
+const OPAQUE = '.wh..wh..opq';
+
+/**
+ * One layer's LayerContents, member by member: each member is a deletion, or counted for the package that
+ * installs its path, unless the rebuild finds it unexplained (then listed instead). Judged on the layer's own
+ * member, so an edit is charged to the layer that made it, not to the one whose copy it hides.
+ */
+class LayerAttribution {
+  private readonly packages = new Map<string, number>();
+  private readonly unexplained = new Map<string, 'package' | 'left-out'>();
+  private readonly deleted = new Set<string>();
+  private counted: { path: string; owner: string } | undefined;
+
+  constructor(private readonly known: KnownPaths, private readonly installed: ReadonlyMap<string, InstalledFacts>) {}
+
+  /** Every member, first; `true` for a whiteout (nothing more to attribute). */
+  member(path: string, type: string): boolean {
+    this.counted = undefined;
+    const slash = path.lastIndexOf('/');
+    const name = path.slice(slash + 1);
+    if (name.startsWith(WHITEOUT)) {
+      const dir = path.slice(0, slash + 1);
+      this.deleted.add(name === OPAQUE ? `${dir}*` : `${dir}${name.slice(WHITEOUT.length)}`);
+      return true;
+    }
+    if (type === 'dir') return false; // every layer that writes under a directory carries it
+    const owner = this.installed.get(path)?.owner || this.databaseOwner(path);
+    if (owner) {
+      this.packages.set(owner, (this.packages.get(owner) ?? 0) + 1);
+      this.counted = { path, owner };
+    }
+    return false;
+  }
+
+  /** The member just seen is unexplained: rebuilt from its package, or left out of the rebuild. */
+  unexplainedMember(path: string, rebuilt: 'package' | 'left-out'): void {
+    if (this.counted?.path === path) {
+      const left = this.packages.get(this.counted.owner)! - 1;
+      if (left) this.packages.set(this.counted.owner, left);
+      else this.packages.delete(this.counted.owner);
+      this.counted = undefined;
+    }
+    this.unexplained.set(path, rebuilt);
+  }
+
+  private databaseOwner(path: string): string | undefined {
+    if (!path.startsWith(`${LOCAL_DB_DIR}/`)) return undefined;
+    return this.known.databaseEntries.get(path.split('/').slice(0, 5).join('/'));
+  }
+
+  contents(): LayerContents {
+    return {
+      packages: [...this.packages].sort(([a], [b]) => byteOrder(a, b)).map(([name, members]) => ({ name, members })),
+      unexplained: [...this.unexplained].sort(([a], [b]) => byteOrder(a, b)).map(([path, rebuilt]) => ({ path, rebuilt })),
+      deleted: [...this.deleted].sort(byteOrder),
+    };
+  }
+}
 
 function describeSources(s: LayerSources): string {
   const parts = [`${s.packages.toLocaleString('en-US')} members from the packages`, `${s.image.toLocaleString('en-US')} explained kept as the image has them`];
@@ -181,8 +294,7 @@ function describeSources(s: LayerSources): string {
 
 export async function checkLayers(input: LayerCheckInput): Promise<LayerCheck[]> {
   const diffIds = layerDiffIds(input.manifest, input.config, `${input.label} manifest`);
-  const kept = keptFromImage(input.content, input.installed);
-  const nodes = new Map(input.tree.entries.map((n) => [n.path, n]));
+  const known = knownPaths(input);
   const checks: LayerCheck[] = [];
   for (const [i, layer] of input.manifest.layers.entries()) {
     const check: LayerCheck = { layer: i + 1, digest: layer.digest, diffId: diffIds[i]!, verdict: 'not-checked' };
@@ -190,7 +302,8 @@ export async function checkLayers(input: LayerCheckInput): Promise<LayerCheck[]>
     const scratch = await makeScratchDir('layer-check');
     try {
       input.log(`rebuilding layer ${i + 1} (${layer.digest}) in its writer's conventions`);
-      const { entries, sources } = await rebuiltMembers(input, i, diffIds[i]!, scratch.path, kept, nodes);
+      const { entries, sources, contents } = await rebuiltMembers(input, i, diffIds[i]!, scratch.path, known);
+      check.contents = contents;
       const blob = { digest: layer.digest, size: layer.size, mediaType: layer.mediaType, open: async function* () { yield* await input.source.openBlob(layer); } };
       const reproduction = await reproduceLayer(entries, blob, diffIds[i]!, { what: `${input.label} layer ${i + 1}` });
       const verdict = reproduction.diffID.verdict;

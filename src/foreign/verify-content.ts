@@ -249,6 +249,13 @@ export function formatForeignRebuild(result: ForeignRebuildResult, limit = 40): 
   section('modified %BACKUP% files (as pacman -Qkk reports them)', content.differs.filter((d) => d.backup), (d) => `/${displayName(d.path)} (${d.package})${d.note ? `: ${d.note}` : ''}`);
   section('missing from the image (the packages install them; NoExtract-style globs)', content.missing, (g) => `${g.glob}${g.except.length ? ` except ${g.except.join(', ')}` : ''}: ${plural(g.paths, 'path')}, ${plural(g.bytes, 'byte')} (${g.packages.join(', ') || "pacman's database"})`);
   section('generated', content.generatedPaths.filter((g) => g.status === 'identical' || g.status === 'not-regenerated'), (g) => `/${displayName(g.path)}: by ${g.by}, ${g.status === 'identical' ? `identical${g.reason ? ` (${g.reason})` : ''}` : `not regenerated: ${g.reason}`}`);
+  for (const { layer, contents } of result.layers) {
+    if (!contents) continue;
+    const files = contents.packages.map((p) => `${p.name} (${p.members.toLocaleString('en-US')})`).join(', ');
+    lines.push(`layer ${layer} adds files of: ${files || 'no package'}`);
+    section(`layer ${layer} deletes`, contents.deleted, (path) => `/${displayName(path)}`);
+    section(`layer ${layer} not explained by any package`, contents.unexplained, (u) => `/${displayName(u.path)} (${u.rebuilt === 'package' ? "rebuilt as its package has it" : 'left out of the rebuild'})`);
+  }
   if (content.databaseEntries) lines.push(`pacman database: ${plural(content.databaseEntries, 'entry', 'entries')} locked from ${result.archive} and compared (desc but for %INSTALLDATE% and %VALIDATION%)`);
   const { verified, keyExpiry } = result.signatures;
   lines.push(`signatures: ${verified} package signature(s) verified; ${describeKeyExpiry(keyExpiry)}`);
