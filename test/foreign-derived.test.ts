@@ -37,6 +37,8 @@ interface Fixture {
   server: FileServer;
   base: string;
   derived: string;
+  /** The same second layer without the edit. */
+  clean: string;
 }
 
 let fixture: Fixture | undefined;
@@ -64,19 +66,19 @@ interface DerivedJson {
 }
 
 /** The second layer: `umoci unpack`, pacman -U of fi-tools into the unpacked root, an edit, a deletion, `umoci repack`. */
-async function deriveImage(f: { work: string; corpus: ForeignCorpus }, base: string): Promise<string> {
-  const layout = join(f.work, 'derived-layout');
+async function deriveImage(f: { work: string; corpus: ForeignCorpus }, base: string, name: string, edit: boolean): Promise<string> {
+  const layout = join(f.work, `${name}-layout`);
   cpSync(base.replace(/^oci:/, '').replace(/:latest$/, ''), layout, { recursive: true });
-  const bundle = join(f.work, 'bundle');
+  const bundle = join(f.work, `${name}-bundle`);
   await runOk('umoci', ['unpack', '--image', `${layout}:latest`, bundle]);
   const rootfs = join(bundle, 'rootfs');
-  const pac = join(f.work, 'pacman-run');
+  const pac = join(f.work, `${name}-pacman`);
   for (const sub of ['hooks', 'gnupg', 'cache']) mkdirSync(join(pac, sub), { recursive: true });
   writeFileSync(join(pac, 'pacman.conf'), ['[options]', 'Architecture = x86_64', 'SigLevel = Never', 'LocalFileSigLevel = Never', `NoExtract = ${NO_EXTRACT.join(' ')}`, ''].join('\n'));
   const args = ['--root', rootfs, '--dbpath', join(rootfs, 'var/lib/pacman'), '--config', join(pac, 'pacman.conf'), '--cachedir', join(pac, 'cache'), '--hookdir', join(pac, 'hooks'), '--gpgdir', join(pac, 'gnupg'), '--logfile', '/dev/null'];
   await runOk('pacman', [...args, ...TRANSACTION, '-U', join(f.corpus.repo, f.corpus.files.get('fi-tools')!)], { env: { LC_ALL: 'C' } });
   // A non-%BACKUP% package file edited, another package file deleted.
-  writeFileSync(join(rootfs, 'usr/bin/fi-app'), `${readFileSync(join(rootfs, 'usr/bin/fi-app'), 'utf8')}echo patched\n`);
+  if (edit) writeFileSync(join(rootfs, 'usr/bin/fi-app'), `${readFileSync(join(rootfs, 'usr/bin/fi-app'), 'utf8')}echo patched\n`);
   rmSync(join(rootfs, 'usr/share/fi/data'));
   await runOk('umoci', ['repack', '--image', `${layout}:latest`, '--history.created_by', 'RUN pacman -S fi-tools && edit && rm', bundle]);
   return `oci:${layout}:latest`;
@@ -87,9 +89,10 @@ async function setUp(): Promise<void> {
   const corpus = await buildForeignCorpus(work, [...CORPUS, TOOLS]);
   const root = await makeForeignRoot(corpus, join(work, 'base'));
   const base = await imageOfRoot(root, join(work, 'base-image'));
-  const derived = await deriveImage({ work, corpus }, base);
+  const derived = await deriveImage({ work, corpus }, base, 'derived', true);
+  const clean = await deriveImage({ work, corpus }, base, 'clean', false);
   const server = await serveDirectory(corpus.archive);
-  fixture = { work, corpus, server, base, derived };
+  fixture = { work, corpus, server, base, derived, clean };
 }
 
 async function tearDown(): Promise<void> {
@@ -158,6 +161,19 @@ describe('rebuild of a derived image: FROM an Arch base, plus a layer made by um
     assert.match(text.stdout, /^layer 2 deletes:\n {2}\/usr\/share\/fi\/data$/m);
     assert.match(text.stdout, /^layer 2 not explained by any package:\n {2}\/usr\/bin\/fi-app \(rebuilt as its package has it\)$/m);
     assert.doesNotMatch(text.stdout, /^layer 1 not explained/m);
+  });
+
+  test('the same layer without the edit: nothing unexplained, both diffIDs identical (the whiteout kept as the layer has it)', async () => {
+    const f = fixture!;
+    const result = await rebuild(f.clean, ['--json']);
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    const report = JSON.parse(result.stdout) as DerivedJson;
+    assert.equal(report.content.unexplained, 0);
+    assert.deepEqual(report.layers.map((l) => [l.layer, l.verdict, l.contents.unexplained.length, l.contents.deleted]), [
+      [1, 'identical', 0, []],
+      [2, 'identical', 0, ['usr/share/fi/data']],
+    ]);
+    assert.deepEqual(report.layers[1]!.contents.packages, [{ name: 'fi-tools', members: 6 }]);
   });
 
   test('the base alone: one layer, every file from a package, nothing unexplained or deleted', async () => {
