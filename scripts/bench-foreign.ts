@@ -10,6 +10,7 @@
  *   BENCH_DIR    where the corpus is made once and kept (default .bench/ in the repository, which git ignores)
  *   BENCH_RUNS   warm runs of each; the fastest is reported (default 1)
  *   BENCH_SDE    SOURCE_DATE_EPOCH (default 1700000000)
+ *   BENCH_KEEP   1 keeps the image, archive, keyring and caches under BENCH_DIR/foreign-run (to profile the check)
  *
  * The corpus is scripts/bench-arch-corpus.ts's (real files packed by real makepkg). The foreign image is made as
  * Arch's own is (test/support/foreign-image.ts): real `pacman -U` into an empty root, GNU tar with the repro
@@ -123,5 +124,5 @@ try {
   }
 } finally {
   await gpg.dispose();
-  rmSync(work, { recursive: true, force: true });
+  if (env.BENCH_KEEP !== '1') rmSync(work, { recursive: true, force: true });
 }
