@@ -37,7 +37,7 @@ export {
   type ForeignRebuildResult,
 } from './foreign/verify-content.js';
 export type { ContentReport, DifferingPath, MissingGroup, UnownedPath, GeneratedPath, FieldDifference } from './foreign/content-compare.js';
-export type { LayerCheck } from './foreign/layers.js';
+export type { LayerCheck, LayerContents } from './foreign/layers.js';
 export {
   verifyReference as verify,
   verifyImage,

@@ -29,8 +29,11 @@ import { foreignMetadata, type ForeignTarEntry } from './tar-convention.js';
  * - a path not explained: the package's content when a package installs it, else left out — the diffID then
  *   differs at that member, as the content level already says;
  * - timestamps, owner names, PAX times and ACLs: as the layer records them (nothing to rebuild them from).
+ * - a whiteout: as the layer has it (the merged view applied it; the content level judged the result).
  * So an identical diffID means the layer holds nothing besides what the content level verified or named: no
  * hidden member, record or byte, including in files a later layer hides.
+ * The same walk attributes each layer's members (LayerContents): to the package that installs the path, or, when
+ * the rebuild had to replace or leave the member out, as unexplained — charged to the layer whose member it is.
  */
 
 export interface LayerSources {
