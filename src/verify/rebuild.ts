@@ -13,7 +13,7 @@ import { buildFromRecipeInputs } from '../image/build-spec.js';
 import type { Recipe } from '../image/recipe.js';
 import { readRecipe } from '../image/read-recipe.js';
 import { DEFAULT_LIMITS, summarizeLimits, type SandboxLimits } from '../setup/limits.js';
-import { expandSetup, refuseCommands } from '../setup/setup.js';
+import { expandSetup, refuseCommands, sandboxedRuns } from '../setup/setup.js';
 import { applyUrlPolicy, refusedPackageError, UrlPolicy } from './url-policy.js';
 import type { Lock } from '../lock/lock.js';
 import { DEFAULT_KEY_EXPIRY, describeKeyExpiry, type KeyExpiry } from '../pacman/signature.js';
@@ -92,13 +92,15 @@ export async function rebuild(source: ImageSource, label: string, options: Rebui
   notes.forEach((n) => options.log(`note: ${n}`));
 
   // The recipe is the image author's: its commands and URLs are judged before anything is fetched or run.
-  const { commands } = expandSetup(settings.setup);
+  const setup = expandSetup(settings.setup);
   const limits = options.limits ?? DEFAULT_LIMITS;
-  if (options.noCommands) refuseCommands(expandSetup(settings.setup), 'recipe');
+  if (options.noCommands) refuseCommands(setup, 'recipe');
   const fetchLock = await lockWithinPolicy(recipe, options);
-  if (commands.length) {
-    options.log(`the image's recipe runs ${commands.length} setup command(s), sandboxed (no network; ${summarizeLimits(limits)}):`);
-    commands.forEach((c) => options.log(`  ${JSON.stringify(c)}`));
+  const runs = sandboxedRuns(setup);
+  if (setup.commands.length || runs.length) {
+    options.log(`the image's recipe runs, sandboxed (no network; ${summarizeLimits(limits)}):`);
+    setup.commands.forEach((c) => options.log(`  ${JSON.stringify(c)}`));
+    runs.forEach((r) => options.log(`  ${r}`));
   }
 
   const built = await buildFromRecipeInputs(recipe.spec, options.baseDir ?? process.cwd(), recipe.lock, {
