@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { generateExampleArchive } from '../src/example/generate.js';
@@ -230,4 +230,73 @@ test('oci-import hostile targets: a file, a non-git directory, a bad branch, a d
   assert.match(zstd.stderr, /^repro-oci: oci-import:zstd-repo: docker-library's oci-import takes tar or gzip layers; layer 0 is application\/vnd\.oci\.image\.layer\.v1\.tar\+zstd/);
   assert.equal(snapshot(work), before, 'a refused import leaves nothing');
   assert.deepEqual(readdirSync(work).filter((n) => n.includes('.tmp-')), []);
+});
+
+test('oci-import into existing repositories: a bare one, HEAD on another branch, a SHA-256 one, a branch locked mid-write, an index as the root', async (t) => {
+  const work = await tempDirFor(t, 'oci-import-repos');
+  mkdirSync(join(work, 'rootfs', 'etc'), { recursive: true });
+  writeFileSync(join(work, 'rootfs', 'etc', 'hello'), 'hi\n');
+  const build = async (output: string): Promise<{ code: number | null; stderr: string; commit?: string }> => {
+    const r = await runCli(['build', '--rootfs', 'rootfs', '-o', output, '--json'], { cwd: work });
+    return { code: r.code, stderr: r.stderr, ...(r.code === 0 ? { commit: (JSON.parse(r.stdout) as { outputs: { ociImport: { commit: string } }[] }).outputs[0]!.ociImport.commit } : {}) };
+  };
+  const fresh = await build('oci-import:fresh');
+  assert.equal(fresh.code, 0, fresh.stderr);
+
+  // A bare repository (a mirror to push from): the same commit, on the named branch.
+  await runOk('git', ['init', '--quiet', '--bare', join(work, 'bare.git')]);
+  const bare = await build('oci-import:bare.git:dist-amd64');
+  assert.equal(bare.commit, fresh.commit);
+  assert.equal(await git(join(work, 'bare.git'), 'rev-parse', 'dist-amd64'), `${fresh.commit}\n`);
+
+  // HEAD on another branch: only dist-amd64 moves (an orphan commit: the same hash); the checkout stays as it was.
+  const other = join(work, 'other');
+  await runOk('git', ['init', '--quiet', '--initial-branch=notes', other]);
+  writeFileSync(join(other, 'README'), 'notes\n');
+  await git(other, 'add', 'README');
+  await runOk('git', ['-C', other, '-c', 'user.name=n', '-c', 'user.email=n@example.org', 'commit', '--quiet', '-m', 'notes']);
+  const notesHead = await git(other, 'rev-parse', 'HEAD');
+  const onOther = await build('oci-import:other');
+  assert.equal(onOther.commit, fresh.commit);
+  assert.equal(await git(other, 'rev-parse', 'HEAD'), notesHead);
+  assert.deepEqual(readdirSync(other).sort(), ['.git', 'README']);
+  assert.equal(await git(other, 'status', '--porcelain', '--untracked-files=all'), '');
+
+  // SHA-256 repositories cannot give bashbrew a GitCommit.
+  await runOk('git', ['init', '--quiet', '--object-format=sha256', join(work, 's256')]);
+  const s256 = await build('oci-import:s256');
+  assert.equal(s256.code, 2);
+  assert.equal(s256.stderr, "repro-oci: oci-import:s256: a sha256 repository; bashbrew's GitCommit is a SHA-1 commit\n");
+
+  // The branch moves last: when git cannot move it (another git holds its lock), the checkout is put back.
+  writeFileSync(join(work, 'rootfs', 'etc', 'hello'), 'changed\n');
+  const lock = join(work, 'fresh', '.git', 'refs', 'heads', 'dist-amd64.lock');
+  writeFileSync(lock, '');
+  const treeBefore = snapshot(join(work, 'fresh', 'blobs')) + readFileSync(join(work, 'fresh', 'index.json'), 'utf8');
+  const locked = await build('oci-import:fresh');
+  assert.equal(locked.code, 2);
+  assert.match(locked.stderr, /^repro-oci: oci-import:fresh: git update-ref failed: .*dist-amd64\.lock.*\n$/);
+  assert.equal(await git(join(work, 'fresh'), 'rev-parse', 'HEAD'), `${fresh.commit}\n`);
+  assert.equal(await git(join(work, 'fresh'), 'status', '--porcelain', '--untracked-files=all'), '');
+  assert.equal(snapshot(join(work, 'fresh', 'blobs')) + readFileSync(join(work, 'fresh', 'index.json'), 'utf8'), treeBefore);
+  rmSync(lock);
+  const unlocked = await build('oci-import:fresh');
+  assert.equal(unlocked.code, 0, unlocked.stderr);
+  assert.equal(await git(join(work, 'fresh'), 'rev-parse', 'HEAD^'), `${fresh.commit}\n`);
+
+  // copy makes the same commit as build; one platform's image only: an index is refused.
+  const layout = join(work, 'layout');
+  await runCliOk(['build', '--rootfs', 'rootfs', '-o', `oci:${layout}:x`], { cwd: work });
+  await runCliOk(['copy', `oci:${layout}:x`, 'oci-import:copied'], { cwd: work });
+  const fresh2 = await build('oci-import:fresh2');
+  assert.equal(await git(join(work, 'copied'), 'rev-parse', 'HEAD'), `${fresh2.commit}\n`);
+  assert.equal(await git(join(work, 'copied'), 'rev-parse', 'HEAD^{tree}'), await git(join(work, 'fresh'), 'rev-parse', 'HEAD^{tree}'));
+  const manifest = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8')).manifests[0] as { digest: string; size: number; mediaType: string };
+  const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [{ ...manifest, annotations: undefined, platform: { architecture: 'amd64', os: 'linux' } }] }));
+  writeFileSync(join(layout, 'blobs', 'sha256', sha256(index).slice(7)), index);
+  writeFileSync(join(layout, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.index.v1+json', digest: sha256(index), size: index.length }] }));
+  const refused = await runCli(['copy', `oci:${layout}`, 'oci-import:from-index'], { cwd: work });
+  assert.equal(refused.code, 2);
+  assert.match(refused.stderr, /^repro-oci: oci-import:from-index: docker-library's oci-import takes one platform's image, not an index \(application\/vnd\.oci\.image\.index\.v1\+json\): name one platform's manifest\n$/);
+  assert.equal(existsSync(join(work, 'from-index')), false);
 });

@@ -143,7 +143,9 @@ async function scrubbedGit(cwd: string, label: string): Promise<Git> {
         child.on('close', (code) => {
           const stdout = Buffer.concat(out).toString('utf8');
           if (code === 0 || options.okCodes?.includes(code ?? -1)) return resolvePromise({ code: code ?? -1, stdout });
-          const why = Buffer.concat(err).toString('utf8').trim().split('\n').filter(Boolean).pop() ?? `exit ${code}`;
+          // git's first fatal:/error: line says why (hints follow it); else its last line.
+          const lines = Buffer.concat(err).toString('utf8').trim().split('\n').filter(Boolean);
+          const why = (lines.find((l) => /^(fatal|error): /.test(l)) ?? lines.pop() ?? `exit ${code}`).replace(/^(fatal|error): /, '');
           reject(new UserError(`${label}: git ${args[0]} failed: ${why}`));
         });
         child.stdin.on('error', () => {}); // git may exit before reading all of stdin; its exit code tells
@@ -232,7 +234,7 @@ interface ImageFacts {
 
 async function readImageFacts(documents: ReadonlyMap<string, Buffer>, root: Descriptor, label: string): Promise<ImageFacts> {
   if (!isManifestMediaType(root.mediaType)) {
-    throw new UserError(`${label}: docker-library's oci-import takes one platform's image, not an index (${root.mediaType}): copy it with --platform OS/ARCH`);
+    throw new UserError(`${label}: docker-library's oci-import takes one platform's image, not an index (${root.mediaType}): name one platform's manifest`);
   }
   const blob = async (digest: Digest): Promise<Buffer> => {
     const bytes = documents.get(digest);
