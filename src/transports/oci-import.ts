@@ -105,6 +105,8 @@ const GIT_CONFIG = [
   'core.eol=lf',
   'core.symlinks=false',
   'gc.auto=0',
+  // Layers above this stream into a pack and out to the checkout instead of being held whole in git's memory.
+  'core.bigFileThreshold=16m',
   'maintenance.auto=false',
 ];
 
