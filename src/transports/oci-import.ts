@@ -125,6 +125,8 @@ async function scrubbedGit(cwd: string, label: string): Promise<Git> {
     GIT_CONFIG_NOSYSTEM: '1',
     GIT_CONFIG_GLOBAL: '/dev/null',
     GIT_TERMINAL_PROMPT: '0',
+    // status must not refresh the user's index: a refused run touches nothing.
+    GIT_OPTIONAL_LOCKS: '0',
     // git must not find a repository above DIR (a layout directory inside someone's checkout).
     GIT_CEILING_DIRECTORIES: dirname(cwd),
     LC_ALL: 'C',
