@@ -117,6 +117,16 @@ export { KEY_EXPIRY_POLICIES, DEFAULT_KEY_EXPIRY, type KeyExpiry } from './pacma
 // Images: references, transports, OCI types.
 export { parseReference, formatReference, TRANSPORTS, type ImageReference } from './transports/reference.js';
 export { openSource, openDestination, type TransportOptions } from './transports/open.js';
+export {
+  OciImportDestination,
+  openOciImportSource,
+  checkOciImportTarget,
+  ociImportStanza,
+  bashbrewArchitecture,
+  OCI_IMPORT_IDENTITY,
+  type OciImportCommit,
+  type OciImportStanza,
+} from './transports/oci-import.js';
 export type { ImageSource, ImageDestination } from './transports/types.js';
 export type { Descriptor, Manifest, Index, ImageConfig, Platform } from './oci/types.js';
 export { isDigest, parseDigest, sha256, type Digest } from './oci/digest.js';

@@ -1,5 +1,6 @@
 import { createDockerArchiveDestination, createOciArchiveDestination, openDockerArchiveSource, openOciArchiveSource } from './archive.js';
 import { LayoutDestination, LayoutSource } from './layout.js';
+import { OciImportDestination, openOciImportSource } from './oci-import.js';
 import { formatReference, parseReference, type ImageReference } from './reference.js';
 import { RegistryDestination, type RegistryDestinationOptions } from './registry/destination.js';
 import { RegistrySource, type RegistrySourceOptions } from './registry/source.js';
@@ -19,6 +20,8 @@ export async function openSource(reference: string | ImageReference, options: Tr
       return openDockerArchiveSource(ref.path, ref.name, ref.sourceIndex);
     case 'docker':
       return RegistrySource.open(ref, options);
+    case 'oci-import':
+      return openOciImportSource(ref.path, ref.branch, formatReference(ref));
   }
 }
 
@@ -33,5 +36,7 @@ export async function openDestination(reference: string | ImageReference, option
       return createDockerArchiveDestination(ref.path, ref.name);
     case 'docker':
       return RegistryDestination.create(ref, options);
+    case 'oci-import':
+      return OciImportDestination.create(ref.path, ref.branch, formatReference(ref));
   }
 }

@@ -12,6 +12,7 @@ import { checkCache, checkOutputs } from '../preflight.js';
 import { checkWritableDirectory, checkWritableFile } from '../../util/writable.js';
 import { exists } from '../../util/fs.js';
 import { Annotation } from '../../oci/types.js';
+import type { OciImportCommit } from '../../transports/oci-import.js';
 import { checkDigestFile, descriptorJson, note, printJson, writeDigestFile } from '../output.js';
 
 
@@ -68,6 +69,11 @@ async function buildSpec(specPath: string, opts: BuildOptions): Promise<BuiltIma
   });
 }
 
+/** An oci-import output in --json: the commit and the official-images stanza, field for field. */
+function ociImportJson(c: OciImportCommit): object {
+  return { repository: c.repository, branch: c.branch, commit: c.commit, parent: c.parent ?? null, tree: c.tree, architecture: c.architecture, stanza: c.stanza };
+}
+
 /** `build --json` (docs/json-output.md): the image's documents, each output and the time each phase took. */
 export function buildJson(result: BuiltImage): object {
   return {
@@ -81,7 +87,7 @@ export function buildJson(result: BuiltImage): object {
       mediaType: l.mediaType,
       ...(l.annotations?.[Annotation.Compressor] ? { compressor: l.annotations[Annotation.Compressor] } : {}),
     })),
-    outputs: result.outputs.map((o) => ({ reference: o.reference, digest: o.digest })),
+    outputs: result.outputs.map((o) => ({ reference: o.reference, digest: o.digest, ...(o.ociImport ? { ociImport: ociImportJson(o.ociImport) } : {}) })),
     timings: result.timings,
   };
 }
@@ -93,7 +99,7 @@ export function registerBuild(program: Command): void {
     .argument('[spec]', 'SPEC.yaml (see schemas/spec.schema.json); or use --rootfs')
     .option('--rootfs <path>', 'directory or tarball (plain, gzip or zstd) holding the root filesystem')
     .option('--config <file>', 'image settings for --rootfs (IMAGE.yaml; see schemas/image-config.schema.json)')
-    .requiredOption('-o, --output <ref>', 'where to write: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG] (repeatable)', repeatable, [])
+    .requiredOption('-o, --output <ref>', 'where to write: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG], docker://…, oci-import:DIR[:BRANCH] (a git commit for docker-library; prints its official-images stanza) (repeatable)', repeatable, [])
     .option('--source-date-epoch <seconds>', 'timestamp for created and file mtimes (default: $SOURCE_DATE_EPOCH, then the settings, then for a spec the lock\'s snapshot date)')
     .option('--lock <file>', 'lock to build from, which must exist (default SPEC.lock.json beside the spec, created when missing)')
     .option('--frozen', 'for CI: never resolve nor write a lock; fail when it is missing or was made for another package selection')
@@ -117,6 +123,6 @@ export function registerBuild(program: Command): void {
       const result = opts.rootfs ? await buildRootfs({ ...opts, rootfs: opts.rootfs }) : await buildSpec(spec!, opts);
       await writeDigestFile(opts.digestfile, result.manifest.digest);
       if (opts.json) printJson(buildJson(result));
-      else process.stdout.write(`${result.manifest.digest}\n`);
+      else process.stdout.write(`${result.manifest.digest}\n${result.outputs.map((o) => (o.ociImport ? `\n${o.ociImport.stanzaText}` : '')).join('')}`);
     });
 }
