@@ -9,7 +9,9 @@ import { archisoVersion, pacmanQuery } from '../src/bootstrap/archiso.js';
 import { parseBootstrapOutput } from '../src/bootstrap/tarball.js';
 import { bootstrapTarballPath } from '../src/bootstrap/rebuild.js';
 import { COMMANDS_SKIP } from './support/busybox.js';
-import { runCli, tempDirFor } from './support/cli.js';
+import { REPO_ROOT, runCli, tempDirFor } from './support/cli.js';
+import { loadSpec } from '../src/lock/spec.js';
+import { checkImageSettings } from '../src/image/image-settings.js';
 
 /**
  * `build -o bootstrap:FILE`: archiso's bootstrap tarball (root.<arch>/, pkglist.<arch>.txt, version) from a
@@ -246,7 +248,11 @@ test('bootstrap outputs: bad names and places fail in one line before any work; 
   assert.deepEqual(readdirSync(work).filter((n) => n.startsWith('out') || n.startsWith('.')), []);
 });
 
-test('bootstrap output and tarball names parse as documented', () => {
+test('bootstrap output and tarball names parse as documented; the bundled bootstrap spec is valid', async () => {
+  const example = await loadSpec(join(REPO_ROOT, 'examples', 'archlinux-bootstrap.yaml'));
+  assert.deepEqual(example.spec.packages, ['arch-install-scripts', 'base'], "archiso's releng bootstrap_packages");
+  const settings = checkImageSettings(example.spec.image, 'example');
+  assert.deepEqual([settings.setup?.scriptlets, settings.setup?.hooks, settings.bootstrap?.level], [true, true, 19]);
   assert.deepEqual(parseBootstrapOutput('bootstrap:dir/archlinux-bootstrap-x86_64.tar.zst'), { path: 'dir/archlinux-bootstrap-x86_64.tar.zst', compression: 'zstd', sha256File: false });
   assert.deepEqual(parseBootstrapOutput('bootstrap:a.tar.gz:sha256'), { path: 'a.tar.gz', compression: 'gzip', sha256File: true });
   assert.deepEqual(parseBootstrapOutput('bootstrap:a.tar'), { path: 'a.tar', compression: 'none', sha256File: false });

@@ -131,10 +131,14 @@ export async function buildBootstrapSpecFile(specPath: string, options: Bootstra
   const log = options.log ?? (() => {});
   const timings: Timings = {};
   const lock = await timed(timings, 'lock', () => lockForBuild(loaded, options.lock ?? defaultLockPath(specPath), log, mustExist, options.keyExpiry));
-  const { cache, sourceDateEpoch, lock: _lock, frozen: _frozen, noCommands: _noCommands, output: _output, ...rest } = options;
+  const { cache, sourceDateEpoch, sourceDateEpochEnv, mirrors, keyringDir, limits, keyExpiry } = options;
   const built = await buildBootstrap(loaded.spec, loaded.baseDir, lock, output.compression, {
-    ...rest,
     ...(sourceDateEpoch !== undefined ? { sourceDateEpochFlag: sourceDateEpoch } : {}),
+    ...(sourceDateEpochEnv !== undefined ? { sourceDateEpochEnv } : {}),
+    ...(mirrors ? { mirrors } : {}),
+    ...(keyringDir !== undefined ? { keyringDir } : {}),
+    ...(limits ? { limits } : {}),
+    ...(keyExpiry ? { keyExpiry } : {}),
     cache: cache ?? ContentCache.at(),
     log,
   }, (entries, sde, compressor) => writeTarballAtomic(entries, sde, compressor, output));

@@ -63,8 +63,7 @@ export function bootstrapEntries(nodes: Map<string, TreeNode>, settings: Bootstr
   };
   const entries: TarSourceEntry[] = [small(`pkglist.${settings.arch}.txt`, pkglist), { path: root, type: 'dir', mode: 0o755, uid: 0, gid: 0, mtime: sourceDateEpoch, size: 0 }];
   for (const node of sortWithHardlinks(nodes)) {
-    const { owner: _owner, ...entry } = node;
-    entries.push({ ...entry, path: `${root}/${node.path}`, ...(node.type === 'hardlink' ? { linkTarget: `${root}/${node.linkTarget}` } : {}) });
+    entries.push({ ...node, path: `${root}/${node.path}`, ...(node.type === 'hardlink' ? { linkTarget: `${root}/${node.linkTarget}` } : {}) });
   }
   entries.push(small('version', `${settings.imageVersion}\n`));
   return entries;
