@@ -6,8 +6,7 @@ import { test } from 'node:test';
 import { buildPackage, type PackageEntry, type PackageMetadata } from '../src/example/package-writer.js';
 import { repoPackageFromBuilt, writeRepo } from '../src/example/repo-writer.js';
 import { archisoVersion, pacmanQuery } from '../src/bootstrap/archiso.js';
-import { parseBootstrapOutput } from '../src/bootstrap/tarball.js';
-import { bootstrapTarballPath } from '../src/bootstrap/rebuild.js';
+import { bootstrapTarballPath, parseBootstrapOutput } from '../src/bootstrap/tarball.js';
 import { COMMANDS_SKIP } from './support/busybox.js';
 import { REPO_ROOT, runCli, tempDirFor } from './support/cli.js';
 import { loadSpec } from '../src/lock/spec.js';
@@ -158,6 +157,14 @@ test('gzip bootstrap tarball: pinned compressor, rebuilt from itself; a differen
   const rebuilt = await runCli(['rebuild', join(work, 'a.tar.gz'), '--mirror', join(work, 'repo/core/os/x86_64')], { env: { REPRO_OCI_CACHE: join(work, 'rebuild-cache') } });
   assert.equal(rebuilt.code, 0, rebuilt.stderr + rebuilt.stdout);
   assert.match(rebuilt.stdout, /^reproducible: sha256:/);
+
+  // diff reads tarballs as one-layer images: entry by entry.
+  const same = await runCli(['diff', 'a.tar.gz', `bootstrap:${join(work, 'a.tar.gz')}`], { cwd: work });
+  assert.equal(same.code, 0, same.stderr + same.stdout);
+  const differ = await runCli(['diff', 'a.tar.gz', 'later.tar.gz'], { cwd: work });
+  assert.equal(differ.code, 1, differ.stderr);
+  assert.match(differ.stdout, /^ +~ \/version: mtime 1700000000 → 1700086400, sha256 [0-9a-f]{16} → [0-9a-f]{16}$/m);
+  assert.match(differ.stdout, /^ +~ \/root\.x86_64\/usr\/lib\/os-release: mtime 1700000000 → 1700086400, sha256 /m);
 });
 
 /** Repacks an extracted tarball with GNU tar (the member order of `names`), zstd-compressed. */
@@ -202,6 +209,7 @@ test('hostile bootstrap tarballs given to rebuild: one line each, nothing built'
   const tampered = await runCli(['rebuild', 'tampered.tar.zst', '--mirror', 'repo/core/os/x86_64'], { cwd: work, env: { REPRO_OCI_CACHE: join(work, 'tampered-cache') } });
   assert.equal(tampered.code, 1, tampered.stderr + tampered.stdout);
   assert.match(tampered.stdout, /^NOT reproducible: image sha256:[0-9a-f]{64}, rebuild sha256:[0-9a-f]{64}\n/);
+  assert.match(tampered.stdout, /^ +~ \/root\.x86_64\/usr\/share\/repro-oci\/recipe\.json: /m, 'the differences are listed');
   writeFileSync(recipePath, recipe);
 
   // Path traversal and strangers beside root.<arch>/: refused while reading, before anything is fetched.

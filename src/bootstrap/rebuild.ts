@@ -5,18 +5,10 @@ import { checkImageSettings } from '../image/image-settings.js';
 import { prepareRebuild, type RebuildOptions, type RebuildResult } from '../verify/rebuild.js';
 import { displayName } from '../util/raw-name.js';
 import { buildBootstrapToScratch, checkBootstrapRecipe } from './build.js';
-import { bootstrapCompressor, BOOTSTRAP_PREFIX, fileDigest, readTarballRecipe } from './tarball.js';
+import { bootstrapCompressor, fileDigest, readTarballRecipe } from './tarball.js';
+import { openTarballSource } from './source.js';
+import { diffImages } from '../compare/image-diff.js';
 import { specArchitecture } from '../lock/spec.js';
-
-/**
- * A bootstrap tarball named for `rebuild`: `bootstrap:FILE`, or a bare FILE.tar.zst, .tar.gz or .tar (no transport
- * prefix of an image reference). Undefined for anything else.
- */
-export function bootstrapTarballPath(reference: string): string | undefined {
-  if (reference.startsWith(BOOTSTRAP_PREFIX)) return reference.slice(BOOTSTRAP_PREFIX.length);
-  if (/^(oci|oci-archive|docker-archive|docker):/.test(reference)) return undefined;
-  return /\.tar(\.zst|\.gz)?$/.test(reference) ? reference : undefined;
-}
 
 /**
  * `rebuild FILE.tar.zst`: reads the recipe the tarball carries, builds the tarball again from it and compares the
@@ -43,13 +35,15 @@ export async function rebuildBootstrap(path: string, options: RebuildOptions): P
     log: options.log,
   });
   try {
-    return {
+    const result: RebuildResult = {
       reproducible: built.digest === digest,
       manifest: digest,
       rebuilt: built.digest,
       notes,
       signatures: { verified: built.signaturesVerified, keyExpiry: options.keyExpiry ?? DEFAULT_KEY_EXPIRY },
     };
+    if (!result.reproducible) result.diff = await diffImages({ label: path, source: await openTarballSource(path) }, { label: 'rebuild', source: await openTarballSource(built.file) });
+    return result;
   } finally {
     await built.cleanup();
   }

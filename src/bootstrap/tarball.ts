@@ -49,6 +49,16 @@ export function parseBootstrapOutput(text: string): BootstrapOutput | undefined 
   return { path, compression: ending[1], sha256File };
 }
 
+/**
+ * A bootstrap tarball named for `rebuild` or `diff`: `bootstrap:FILE`, or a bare FILE.tar.zst, .tar.gz or .tar (no transport
+ * prefix of an image reference). Undefined for anything else.
+ */
+export function bootstrapTarballPath(reference: string): string | undefined {
+  if (reference.startsWith(BOOTSTRAP_PREFIX)) return reference.slice(BOOTSTRAP_PREFIX.length);
+  if (/^(oci|oci-archive|docker-archive|docker):/.test(reference)) return undefined;
+  return /\.tar(\.zst|\.gz)?$/.test(reference) ? reference : undefined;
+}
+
 /** The pinned compressor of a bootstrap tarball: as for layers, gzip in parallel 1 MiB blocks. */
 export function bootstrapCompressor(compression: Compression, level: number | undefined): Compressor {
   return getCompressor(compression, level, true);

@@ -21,7 +21,8 @@ import type { Lock } from '../lock/lock.js';
 import { DEFAULT_KEY_EXPIRY, describeKeyExpiry, type KeyExpiry } from '../pacman/signature.js';
 import { resolveLocation } from '../lock/spec.js';
 import type { Digest } from '../oci/digest.js';
-import { bootstrapTarballPath, rebuildBootstrap } from '../bootstrap/rebuild.js';
+import { rebuildBootstrap } from '../bootstrap/rebuild.js';
+import { bootstrapTarballPath } from '../bootstrap/tarball.js';
 
 export interface RebuildOptions {
   cache: ContentCache;
