@@ -33,7 +33,7 @@ const PATH_HOOKS = 20;
 const PACKAGE_HOOKS = 5;
 
 function hook(name: string, trigger: string[], needsTargets: boolean): string {
-  const exec = needsTargets ? `/usr/bin/sh -c "sort > /var/lib/bench-hooks/${name}"` : `/usr/bin/sh -c "echo ran > /var/lib/bench-hooks/${name}"`;
+  const exec = needsTargets ? `/usr/local/bin/sh -c "sort > /var/lib/bench-hooks/${name}"` : `/usr/local/bin/sh -c "echo ran > /var/lib/bench-hooks/${name}"`;
   return ['[Trigger]', 'Operation = Install', 'Operation = Upgrade', ...trigger, '', '[Action]', `Description = bench hook ${name}`, 'When = PostTransaction', `Exec = ${exec}`, ...(needsTargets ? ['NeedsTargets'] : []), ''].join('\n');
 }
 
@@ -51,9 +51,12 @@ async function hookRepository(dir: string): Promise<string[]> {
     names.push(pkgname);
   };
   const applets = ['sh', 'sort', 'echo', 'cat', 'mkdir'];
+  // In usr/local/bin, first in the sandbox's PATH: the corpus holds this machine's usr/bin (its own sh, sort, …).
   await add('bench-sh', [
-    { path: 'usr/bin/busybox', type: 'file', content: readFileSync('/bin/busybox'), mode: 0o755 },
-    ...applets.map((a) => ({ path: `usr/bin/${a}`, type: 'symlink' as const, linkTarget: 'busybox' })),
+    { path: 'bin', type: 'dir' },
+    { path: 'bin/sh', type: 'symlink', linkTarget: '../usr/local/bin/busybox' },
+    { path: 'usr/local/bin/busybox', type: 'file', content: readFileSync('/bin/busybox'), mode: 0o755 },
+    ...applets.map((a) => ({ path: `usr/local/bin/${a}`, type: 'symlink' as const, linkTarget: 'busybox' })),
     { path: 'var/lib/bench-hooks', type: 'dir' },
   ]);
   const hooks: PackageEntry[] = [];
