@@ -12,6 +12,7 @@
  *
  *   BENCH_DIR     cache and scratch directory (default .bench/ in the repository)
  *   BENCH_RUNS    runs of each build (default 3)
+ *   BENCH_NODE_ARGS  node options for each repro-oci run, e.g. `--cpu-prof --cpu-prof-dir=DIR` to see where time goes
  *   BENCH_SCALE, BENCH_ARCH_MB, BENCH_ARCH_PKGS, BENCH_ARCH_SOURCES: the corpus (scripts/bench-arch-corpus.ts)
  *
  * Needs root the first time (makepkg runs as user `builder` to make the corpus), bubblewrap and /bin/busybox.
@@ -103,7 +104,8 @@ function spec(corpus: string, hooksDir: string, packages: string[], on: boolean)
 
 function run(args: string[], env: Record<string, string>): { seconds: number; stderr: string } {
   const start = process.hrtime.bigint();
-  const r = spawnSync(process.execPath, [CLI, ...args], { env: { ...process.env, REPRO_OCI_PROGRESS: '0', ...env }, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+  const r = spawnSync(process.execPath, [...nodeArgs, CLI, ...args], { env: { ...process.env, REPRO_OCI_PROGRESS: '0', ...env }, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   if (r.status !== 0) throw new Error(`repro-oci ${args.join(' ')} failed (${r.status}):\n${r.stderr}`);
   return { seconds, stderr: r.stderr };
