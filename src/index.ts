@@ -16,6 +16,7 @@ export {
   type SpecOutputOptions,
   type SpecBuildResult,
 } from './image/build-spec.js';
+export { buildBootstrapSpecFile as buildBootstrap, type BootstrapFileBuildOptions, type BootstrapFileBuild, type BuiltBootstrap, type BootstrapRecipe } from './bootstrap/build.js';
 export { buildRootfsImage as buildRootfs, type RootfsBuildOptions, type BuildResult, type BuiltImage, type WrittenOutput } from './image/build-rootfs.js';
 export type { Timings } from './util/timings.js';
 export {

@@ -5,11 +5,16 @@ import { formatReference, parseReference, type ImageReference } from './referenc
 import { RegistryDestination, type RegistryDestinationOptions } from './registry/destination.js';
 import { RegistrySource, type RegistrySourceOptions } from './registry/source.js';
 import type { ImageDestination, ImageSource } from './types.js';
+import { bootstrapTarballPath } from '../bootstrap/tarball.js';
+import { openTarballSource } from '../bootstrap/source.js';
 
 /** Options that only some transports use (the registry: credentials, --insecure, platform, upload chunk size). */
 export type TransportOptions = RegistrySourceOptions & RegistryDestinationOptions;
 
 export async function openSource(reference: string | ImageReference, options: TransportOptions = {}): Promise<ImageSource> {
+  // A bootstrap tarball (bootstrap:FILE, or a bare FILE.tar.zst): read as a one-layer image, for diff.
+  const tarball = typeof reference === 'string' ? bootstrapTarballPath(reference) : undefined;
+  if (tarball !== undefined) return openTarballSource(tarball);
   const ref = typeof reference === 'string' ? parseReference(reference) : reference;
   switch (ref.transport) {
     case 'oci':

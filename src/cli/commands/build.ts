@@ -5,6 +5,8 @@ import { buildRootfsImage, type BuiltImage } from '../../image/build-rootfs.js';
 import { UserError } from '../../errors.js';
 import { ContentCache } from '../../fetch/cache.js';
 import { buildSpecFile } from '../../image/build-spec.js';
+import { buildBootstrapSpecFile } from '../../bootstrap/build.js';
+import { parseBootstrapOutput } from '../../bootstrap/tarball.js';
 import { limitsFromOptions } from '../../setup/limits.js';
 import { parseReference } from '../../transports/reference.js';
 import { defaultLockPath } from '../../lock/lock.js';
@@ -92,6 +94,37 @@ export function buildJson(result: BuiltImage): object {
   };
 }
 
+/** `build SPEC -o bootstrap:FILE`: archiso's bootstrap tarball instead of an image; stdout gets its sha256. */
+async function buildBootstrapCli(spec: string | undefined, opts: BuildOptions): Promise<void> {
+  if (opts.output.length !== 1) throw new UserError('a bootstrap:FILE output is the build\'s only output (its recipe and tree are not an image\'s)');
+  if (!spec || opts.rootfs) throw new UserError('a bootstrap tarball is built from a spec (SPEC.yaml), not --rootfs');
+  if (opts.sbom) throw new UserError('--sbom is for image outputs; the bootstrap tarball carries its SBOMs in root.<arch>/usr/share/repro-oci/');
+  const output = parseBootstrapOutput(opts.output[0]!)!;
+  await checkWritableFile(output.path, opts.output[0]!);
+  if (output.sha256File) await checkWritableFile(`${output.path}.sha256`, `${opts.output[0]!} (its .sha256)`);
+  await checkDigestFile(opts.digestfile);
+  const lockPath = opts.lock ?? defaultLockPath(spec);
+  if (!opts.frozen && opts.lock === undefined && !(await exists(lockPath))) await checkWritableFile(lockPath, `lock ${lockPath}`);
+  await checkCache(opts.cache);
+  const built = await buildBootstrapSpecFile(spec, {
+    output: opts.output[0]!,
+    ...(opts.lock !== undefined ? { lock: opts.lock } : {}),
+    ...(opts.frozen ? { frozen: true } : {}),
+    noCommands: !opts.commands,
+    cache: ContentCache.at(opts.cache),
+    mirrors: opts.mirror,
+    ...(opts.keyring ? { keyringDir: opts.keyring } : {}),
+    keyExpiry: opts.keyExpiry,
+    limits: limitsFromOptions(opts),
+    ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}),
+    ...(process.env.SOURCE_DATE_EPOCH ? { sourceDateEpochEnv: process.env.SOURCE_DATE_EPOCH } : {}),
+    log,
+  });
+  await writeDigestFile(opts.digestfile, built.digest);
+  if (opts.json) printJson({ bootstrap: { path: built.output.path, digest: built.digest, size: built.size, diffId: built.diffId, compressor: built.compressor }, timings: built.timings });
+  else process.stdout.write(`${built.digest}\n`);
+}
+
 export function registerBuild(program: Command): void {
   addCommandOptions(addRegistryOptions(program
     .command('build')
@@ -99,7 +132,7 @@ export function registerBuild(program: Command): void {
     .argument('[spec]', 'SPEC.yaml (see schemas/spec.schema.json); or use --rootfs')
     .option('--rootfs <path>', 'directory or tarball (plain, gzip or zstd) holding the root filesystem')
     .option('--config <file>', 'image settings for --rootfs (IMAGE.yaml; see schemas/image-config.schema.json)')
-    .requiredOption('-o, --output <ref>', 'where to write: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG], docker://…, oci-import:DIR[:BRANCH] (a git commit for docker-library; prints its official-images stanza) (repeatable)', repeatable, [])
+    .requiredOption('-o, --output <ref>', 'where to write: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG], docker://…, oci-import:DIR[:BRANCH] (a git commit for docker-library; prints its official-images stanza) (repeatable); or, alone, bootstrap:FILE.tar.zst|.tar.gz[:sha256] for archiso\'s bootstrap tarball (:sha256 also writes FILE.sha256)', repeatable, [])
     .option('--source-date-epoch <seconds>', 'timestamp for created and file mtimes (default: $SOURCE_DATE_EPOCH, then the settings, then for a spec the lock\'s snapshot date)')
     .option('--lock <file>', 'lock to build from, which must exist (default SPEC.lock.json beside the spec, created when missing)')
     .option('--frozen', 'for CI: never resolve nor write a lock; fail when it is missing or was made for another package selection')
@@ -112,6 +145,7 @@ export function registerBuild(program: Command): void {
     .option('--digestfile <file>', 'also write the manifest digest to FILE (sha256:…, no newline, as skopeo copy --digestfile)')))
     .action(async (spec: string | undefined, opts: BuildOptions) => {
       if (opts.output.length === 0) throw new UserError('build needs at least one --output');
+      if (opts.output.some((o) => parseBootstrapOutput(o))) return buildBootstrapCli(spec, opts);
       opts.output.forEach((o) => parseReference(o));
       if (spec && opts.rootfs) throw new UserError('give either a spec or --rootfs, not both');
       if (!spec && !opts.rootfs) throw new UserError('build needs a spec (SPEC.yaml) or --rootfs');
