@@ -100,10 +100,10 @@ export async function prepareRebuild(recipe: Recipe, compressor: string, compres
   if (options.noCommands) refuseCommands(setup, 'recipe');
   const fetchLock = await lockWithinPolicy(recipe, options);
   const runs = sandboxedRuns(setup);
-  if (setup.commands.length || runs.length) {
-    options.log(`the image's recipe runs, sandboxed (no network; ${summarizeLimits(limits)}):`);
+  const parts = [...(setup.commands.length ? [`${setup.commands.length} setup command(s)`] : []), ...runs];
+  if (parts.length) {
+    options.log(`the image's recipe runs ${parts.join(' and ')}, sandboxed (no network; ${summarizeLimits(limits)})${setup.commands.length ? ':' : ''}`);
     setup.commands.forEach((c) => options.log(`  ${JSON.stringify(c)}`));
-    runs.forEach((r) => options.log(`  ${r}`));
   }
   return { notes, fetchLock, limits };
 }
