@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { after, test } from 'node:test';
 import { pathToFileURL } from 'node:url';
@@ -195,7 +195,12 @@ test('the base profile equals archlinux-docker\'s own pipeline run here, file by
 
   // And what both must have done, read from the merged view: the diff found no difference at these paths.
   const paths = new Set(report.differences.map((d) => d.path));
-  for (const same of ['/etc/pacman.conf', '/etc/pacman.d/mirrorlist', '/etc/locale.conf', '/etc/os-release', '/etc/shadow', '/etc/passwd', '/etc/ca-certificates/extracted/tls-ca-bundle.pem', '/etc/pacman.d/gnupg']) assert.ok(!paths.has(same), same);
+  for (const same of ['/etc/pacman.conf', '/etc/pacman.d/mirrorlist', '/etc/locale.conf', '/etc/os-release', '/etc/shadow', '/etc/passwd', '/etc/ca-certificates/extracted/tls-ca-bundle.pem', '/etc/pacman.d/gnupg']) {
+    assert.ok(!paths.has(same), same);
+    assert.ok(lstatSync(join(work, 'upstream/build', same), { throwIfNoEntry: false }), `${same} is in upstream's root`);
+  }
+  assert.match(readFileSync(join(work, 'upstream/build/etc/shadow'), 'utf8'), /^root:!:14871:/);
+  assert.match(readFileSync(join(work, 'upstream/build/etc/passwd'), 'utf8'), /\nnobody:x:65534:/, 'systemd-sysusers ran');
 });
 
 /** docs/archlinux-docker.md, "What differs from archlinux-docker's output, and why": the items this test meets. */
