@@ -7,6 +7,8 @@ declare -A need=(
   [xz]=xz-utils [makepkg]=makepkg [fakeroot]=fakeroot [bwrap]=bubblewrap [gpg]=gnupg
   [docker-registry]=docker-registry [faketime]=faketime
   [htpasswd]=apache2-utils [openssl]=openssl [man]=man-db
+  # oci-import: outputs (git) and docker-library's index rewrite redone with jq (test/oci-import.test.ts).
+  [git]=git [jq]=jq
   # in-toto (Python) and its ed25519 backend python3-nacl, a Depends: the attestation cross-check.
   [in-toto-run]=in-toto [in-toto-sign]=in-toto [in-toto-keygen]=in-toto
 )

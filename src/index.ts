@@ -16,6 +16,7 @@ export {
   type SpecOutputOptions,
   type SpecBuildResult,
 } from './image/build-spec.js';
+export { buildBootstrapSpecFile as buildBootstrap, type BootstrapFileBuildOptions, type BootstrapFileBuild, type BuiltBootstrap, type BootstrapRecipe } from './bootstrap/build.js';
 export { buildRootfsImage as buildRootfs, type RootfsBuildOptions, type BuildResult, type BuiltImage, type WrittenOutput } from './image/build-rootfs.js';
 export type { Timings } from './util/timings.js';
 export {
@@ -117,6 +118,16 @@ export { KEY_EXPIRY_POLICIES, DEFAULT_KEY_EXPIRY, type KeyExpiry } from './pacma
 // Images: references, transports, OCI types.
 export { parseReference, formatReference, TRANSPORTS, type ImageReference } from './transports/reference.js';
 export { openSource, openDestination, type TransportOptions } from './transports/open.js';
+export {
+  OciImportDestination,
+  openOciImportSource,
+  checkOciImportTarget,
+  ociImportStanza,
+  bashbrewArchitecture,
+  OCI_IMPORT_IDENTITY,
+  type OciImportCommit,
+  type OciImportStanza,
+} from './transports/oci-import.js';
 export type { ImageSource, ImageDestination } from './transports/types.js';
 export type { Descriptor, Manifest, Index, ImageConfig, Platform } from './oci/types.js';
 export { isDigest, parseDigest, sha256, type Digest } from './oci/digest.js';

@@ -33,6 +33,7 @@ export const EXAMPLES: Record<string, ManExample[]> = {
     { says: 'In CI: never resolve nor write the lock, and refuse setup commands:', command: 'repro-oci build spec.yaml --frozen --no-commands -o oci:image:latest' },
     { says: 'A one-layer image from a directory, with image settings from a file:', command: 'repro-oci build --rootfs rootfs/ --config image.yaml -o oci-archive:image.tar' },
     { says: 'Push straight to a registry, with the SBOMs written out too:', command: 'repro-oci build spec.yaml --sbom sbom/ -o docker://registry.example.org/team/hello:1' },
+    { says: "Commit the image to a git branch (dist-amd64) for docker-library's Builder: oci-import; prints the digest, then the official-images stanza:", command: 'repro-oci build spec.yaml -o oci-import:archlinux-oci' },
   ],
   rebuild: [
     { says: 'Rebuild a published image from its recipe; exit 0 when the digest matches, 1 with the differences when not:', command: 'repro-oci rebuild docker://docker.io/example/hello@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef' },

@@ -1,4 +1,5 @@
 import { ContentCache } from '../fetch/cache.js';
+import { checkOciImportTarget } from '../transports/oci-import.js';
 import { parseReference } from '../transports/reference.js';
 import { displayName } from '../util/raw-name.js';
 import { checkNewDirectory, checkWritableDirectory, checkWritableFile } from '../util/writable.js';
@@ -8,11 +9,12 @@ import { checkNewDirectory, checkWritableDirectory, checkWritableFile } from '..
  * cache. The commands check their other paths (--sbom, --root, --report-dir, the lock) with util/writable.ts.
  */
 
-/** Every local image output (oci:, oci-archive:, docker-archive:); registry outputs are checked by the registry. */
+/** Every local image output (oci:, oci-archive:, docker-archive:, oci-import:); registry outputs are checked by the registry. */
 export async function checkOutputs(references: string[]): Promise<void> {
   for (const text of references) {
     const ref = parseReference(text);
     if (ref.transport === 'oci') await checkNewDirectory(ref.path, text, { layoutOk: true });
+    else if (ref.transport === 'oci-import') await checkOciImportTarget(ref.path, ref.branch, text);
     else if (ref.transport !== 'docker') await checkWritableFile(ref.path, text);
   }
 }

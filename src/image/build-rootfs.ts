@@ -11,6 +11,7 @@ import type { RootfsTree } from '../rootfs/tree.js';
 import { copyImage } from '../transports/copy.js';
 import { openDestination, type TransportOptions } from '../transports/open.js';
 import { parseReference } from '../transports/reference.js';
+import { OciImportDestination, type OciImportCommit } from '../transports/oci-import.js';
 import { makeScratchDir } from '../util/fs.js';
 import { layerCompressor, loadImageSettings, parsePlatform, resolveSourceDateEpoch, type ImageSettings } from './image-settings.js';
 import { writeLayer } from './layer.js';
@@ -31,6 +32,8 @@ export interface BuildResult {
 export interface WrittenOutput {
   reference: string;
   digest: string;
+  /** For an oci-import: output, the commit made and the official-images stanza. */
+  ociImport?: OciImportCommit;
 }
 
 /** A build's result once written: the image, each output, and how long each phase took (milliseconds). */
@@ -125,7 +128,11 @@ export async function stageLayers(
 /** Writes a staged image to every output (the CLI parses every reference before any work, so a typo fails fast). */
 export async function writeOutputs(image: StagedImage, outputs: string[], options: TransportOptions = {}): Promise<WrittenOutput[]> {
   const written: WrittenOutput[] = [];
-  for (const output of outputs) written.push({ reference: output, digest: (await copyImage(image, await openDestination(parseReference(output), options))).digest });
+  for (const output of outputs) {
+    const destination = await openDestination(parseReference(output), options);
+    const { digest } = await copyImage(image, destination);
+    written.push({ reference: output, digest, ...(destination instanceof OciImportDestination && destination.result ? { ociImport: destination.result } : {}) });
+  }
   return written;
 }
 

@@ -1,5 +1,5 @@
 import { createLock, defaultLockPath, existingLock, lockState, serializeLock, staleLockMessage, type Lock } from '../lock/lock.js';
-import { sha256 } from '../oci/digest.js';
+import { sha256, type Digest } from '../oci/digest.js';
 import { sbomPackage, serializeSbom, type SbomInput } from '../sbom/sbom.js';
 import { spdxDocument } from '../sbom/spdx.js';
 import { cycloneDxDocument } from '../sbom/cyclonedx.js';
@@ -12,6 +12,7 @@ import { ContentCache } from '../fetch/cache.js';
 import { fetchLockedPackages, lockSignatures } from '../install/fetch-packages.js';
 import type { KeyExpiry } from '../pacman/signature.js';
 import { installPackages, type TreeNode } from '../install/installer.js';
+import type { InstalledPackage } from '../install/local-db.js';
 import { sortWithHardlinks } from '../rootfs/tree.js';
 import { ensureDir, writeFileAtomic } from '../util/fs.js';
 import { parseReference } from '../transports/reference.js';
@@ -114,22 +115,53 @@ function placeOwnFiles(nodes: Map<string, TreeNode>, files: Record<string, Buffe
   for (const [path, content] of Object.entries(files)) nodes.set(path, contentNode(path, content, { mode: 0o644, uid: 0, gid: 0, mtime: sde }, 'repro-oci'));
 }
 
+/** A spec's finished file tree, before it is packed: recipe and SBOMs in place, contents still in scratch space. */
+export interface SpecTree {
+  /** The whole tree, as a running container sees it. */
+  nodes: Map<string, TreeNode>;
+  /** The image's layers, bottom first: the whole tree, or the rootfs and the Dockerfile's RUN layer (archlinux-docker, `layers: 2`). */
+  layers: { entries: Map<string, TreeNode>; createdBy: string }[];
+  packages: InstalledPackage[];
+  /** The image settings, with the archlinux-docker preset's config applied. */
+  settings: ImageSettings;
+  sourceDateEpoch: number;
+  recipe: Recipe;
+  recipeDigest: Digest;
+  /** SBOM files by their path in the tree. */
+  sboms: Record<string, Buffer>;
+  timings: Timings;
+  signaturesVerified: number;
+  /** Removes the scratch space that backs the contents: only after the tree was written. */
+  cleanup(): Promise<void>;
+}
+
+/** How a tree that is not an image's layer is finished (the bootstrap tarball: src/bootstrap/). */
+export interface TreeFinish {
+  /** The compressor identity the recipe records. */
+  compressor: string;
+  /** More recipe fields, recorded beside the spec and lock. */
+  recipeFields: Record<string, unknown>;
+  /** Runs after the setup, before the recipe and SBOMs are placed. */
+  finish(nodes: Map<string, TreeNode>, packages: InstalledPackage[], sourceDateEpoch: number): Promise<void> | void;
+}
+
 /**
- * lock → fetch → install → setup → recipe → layer → config and manifest. The same function serves `build`
- * and `rebuild`, so a rebuild runs exactly the recorded pipeline.
+ * lock → fetch → install → setup → recipe: the tree every output of a spec is made from. The same function serves
+ * `build` and `rebuild`, so a rebuild runs exactly the recorded pipeline.
  */
-export async function buildFromRecipeInputs(
+export async function buildSpecTree(
   spec: Spec,
   baseDir: string,
   lock: Lock,
   options: SpecBuildOptions & { sourceDateEpoch?: number },
-): Promise<SpecBuild> {
+  finish?: TreeFinish,
+): Promise<SpecTree> {
   if (lock.specDigest !== resolutionDigest(spec)) throw new UserError('the lock was made for a different package selection than the spec');
   const settings: ImageSettings = checkImageSettings(spec.image ?? {}, 'spec image');
   const sde = options.sourceDateEpoch ?? (options.sourceDateEpochFlag !== undefined || options.sourceDateEpochEnv || settings.sourceDateEpoch !== undefined
     ? resolveSourceDateEpoch(options.sourceDateEpochFlag, options.sourceDateEpochEnv, settings)
     : defaultSourceDateEpoch(lock));
-  const compressor = layerCompressor(settings);
+  const compressor = finish?.compressor ?? layerCompressor(settings).identity;
 
   const timings: Timings = {};
   const packages = await timed(timings, 'fetch', async () => {
@@ -169,6 +201,7 @@ export async function buildFromRecipeInputs(
           runLayer = dockerfileLayerEntries(lower, nodes, step, sde);
         }
       }
+      await finish?.finish(nodes, tree.packages, sde);
     });
 
     // SBOMs of what was installed, inside the image and for --sbom.
@@ -182,18 +215,36 @@ export async function buildFromRecipeInputs(
     };
     const sboms = { [SBOM_PATHS.spdx]: serializeSbom(spdxDocument(sbomInput)), [SBOM_PATHS.cyclonedx]: serializeSbom(cycloneDxDocument(sbomInput)) };
 
-    const recipe: Recipe = { recipeVersion: 1, reproOci: VERSION, spec, lock, sourceDateEpoch: sde, compressor: compressor.identity };
+    const recipe: Recipe = { recipeVersion: 1, reproOci: VERSION, spec, lock, sourceDateEpoch: sde, compressor, ...finish?.recipeFields };
     const { bytes, digest } = serializeRecipe(recipe);
     // repro-oci's own files go with the rootfs (the first layer), not into the RUN layer.
     placeOwnFiles(rootfsLayer ?? nodes, { [RECIPE_PATH]: bytes, ...sboms }, sde);
-
+    const signaturesVerified = packages.filter((p) => p.validation.includes('pgp')).length;
     const imageSettings = preset ? withArchlinuxDockerConfig(settings, preset, sde) : settings;
-    const layers = [{ entries: sortWithHardlinks(rootfsLayer ?? nodes), createdBy: `repro-oci ${VERSION} build` }];
-    if (runLayer) layers.push({ entries: sortWithHardlinks(runLayer), createdBy: `repro-oci ${VERSION} build: RUN ldconfig && sed -i '/BUILD_ID/a VERSION_ID=…' /etc/os-release (archlinux-docker)` });
-    const { image, result } = await timed(timings, 'layer', () => stageLayers(layers, imageSettings, sde, { [RECIPE_LABEL]: digest }));
-    return { image, result, recipe, sboms, timings, signaturesVerified: packages.filter((p) => p.validation.includes('pgp')).length };
-  } finally {
+    const layers = [{ entries: rootfsLayer ?? nodes, createdBy: `repro-oci ${VERSION} build` }];
+    if (runLayer) layers.push({ entries: runLayer, createdBy: `repro-oci ${VERSION} build: RUN ldconfig && sed -i '/BUILD_ID/a VERSION_ID=…' /etc/os-release (archlinux-docker)` });
+    return { nodes, layers, packages: tree.packages, settings: imageSettings, sourceDateEpoch: sde, recipe, recipeDigest: digest, sboms, timings, signaturesVerified, cleanup: () => tree.cleanup() };
+  } catch (err) {
     await tree.cleanup();
+    throw err;
+  }
+}
+
+/** The spec's tree as an image (config, manifest, its layers), held in scratch space. */
+export async function buildFromRecipeInputs(
+  spec: Spec,
+  baseDir: string,
+  lock: Lock,
+  options: SpecBuildOptions & { sourceDateEpoch?: number },
+): Promise<SpecBuild> {
+  const built = await buildSpecTree(spec, baseDir, lock, options);
+  try {
+    const { layers, settings, sourceDateEpoch, recipe, recipeDigest, sboms, timings, signaturesVerified } = built;
+    const sorted = layers.map((l) => ({ entries: sortWithHardlinks(l.entries), createdBy: l.createdBy }));
+    const { image, result } = await timed(timings, 'layer', () => stageLayers(sorted, settings, sourceDateEpoch, { [RECIPE_LABEL]: recipeDigest }));
+    return { image, result, recipe, sboms, timings, signaturesVerified };
+  } finally {
+    await built.cleanup();
   }
 }
 

@@ -25,6 +25,8 @@ export interface ImageSettings {
   layer?: { compression?: Compression; level?: number; parallel?: boolean };
   rootfs?: DirectoryRules;
   setup?: SetupSettings;
+  /** Only for a bootstrap tarball output (src/bootstrap/). */
+  bootstrap?: { imageId?: string; imageVersion?: string; level?: number };
 }
 
 const check = schemaChecker<ImageSettings>('image-config.schema.json');

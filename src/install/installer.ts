@@ -139,8 +139,9 @@ export async function installPackages(packages: PackageToInstall[], options: Ins
         files.push(entry.type === 'dir' ? `${path}/` : path);
 
         // NoExtract applies to directories as well (pacman checks every entry): nothing is created for a
-        // matched path, and a parent it left out is made below like any missing parent.
-        if (noExtract.matches(path)) {
+        // matched path, and a parent it left out is made below like any missing parent. pacman matches the name as
+        // the package's tar holds it, a directory's with its trailing slash: `usr/share/man/*` takes usr/share/man/.
+        if (noExtract.matches(entry.type === 'dir' ? `${path}/` : path)) {
           warn(`${what}: ${displayName(path)} not extracted (NoExtract)`);
           continue;
         }

@@ -114,17 +114,29 @@ export async function assertReachable(dir: string): Promise<void> {
   }
 }
 
-/** Bytes the commands account for in the tree: every file's size, plus 4 KiB for every entry. */
+/** The total GNU du prints for `args` (its first field), even when it could not read some of the tree (exit 1). */
+function duTotal(args: string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('du', args, { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    child.stdout.setEncoding('latin1').on('data', (chunk: string) => (out += chunk.slice(0, 4096)));
+    child.on('error', (err: NodeJS.ErrnoException) => reject(new UserError(err.code === 'ENOENT' ? 'setup commands need du (coreutils), which is not installed' : `du: ${err.message}`)));
+    child.on('close', () => {
+      const total = /^(\d+)\t/.exec(out);
+      if (total) resolve(Number(total[1]));
+      else reject(new UserError(`du ${args.join(' ')} gave no total`));
+    });
+  });
+}
+
+/**
+ * Bytes the commands account for in the tree: every file's (apparent) size, plus 4 KiB for every entry, so that a
+ * swarm of empty files counts too. Measured by GNU du (two passes, at once) rather than a walk here: a tree is
+ * measured after every command, scriptlet and hook, and du is several times cheaper per entry than lstat from node.
+ */
 export async function treeUsage(root: string): Promise<number> {
-  let total = 0;
-  const walk = async (path: Buffer): Promise<void> => {
-    const st = await lstat(path).catch(() => undefined); // the commands may remove it meanwhile
-    if (!st) return;
-    total += ENTRY_COST + (st.isFile() ? st.size : 0);
-    if (st.isDirectory()) for (const child of await children(path).catch(() => [])) await walk(child);
-  };
-  await walk(Buffer.from(root));
-  return total;
+  const [bytes, entries] = await Promise.all([duTotal(['-s', '-x', '-B1', '--apparent-size', '--', root]), duTotal(['-s', '-x', '--inodes', '--', root])]);
+  return bytes + ENTRY_COST * entries;
 }
 
 export const ENTRY_COST = 4096;

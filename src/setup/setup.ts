@@ -54,12 +54,20 @@ export function expandSetup(setup: SetupSettings | undefined): ExpandedSetup {
 }
 
 /** --no-commands: a spec or recipe that runs anything in the sandbox is refused, naming it, before anything is fetched. */
+/** What a setup runs in the sandbox besides its commands, in words: the preset's tools, scriptlets, hooks. */
+export function sandboxedRuns(setup: ExpandedSetup): string[] {
+  const runs: string[] = [];
+  if (setup.archlinuxDocker) runs.push("the archlinux-docker preset's update-ca-trust, systemd-sysusers and ldconfig (where the tree has them)");
+  if (setup.scriptlets) runs.push("the packages' install scriptlets (setup.scriptlets)");
+  if (setup.hooks) runs.push('ALPM hooks (setup.hooks)');
+  return runs;
+}
+
 export function refuseCommands(setup: ExpandedSetup, what: string): void {
   const { commands } = setup;
   if (commands.length) throw new UserError(`--no-commands: the ${what} has ${commands.length} setup command(s): ${commands.map((c) => JSON.stringify(c)).join(', ')}`);
-  const runs = [setup.scriptlets ? 'the packages\' install scriptlets' : '', setup.hooks ? 'ALPM hooks' : ''].filter(Boolean);
-  if (setup.archlinuxDocker) throw new UserError(`--no-commands: the ${what}'s archlinux-docker preset runs update-ca-trust, systemd-sysusers and ldconfig in the sandbox where the tree has them`);
-  if (runs.length) throw new UserError(`--no-commands: the ${what} runs ${runs.join(' and ')} (setup.${setup.scriptlets ? 'scriptlets' : 'hooks'}: true)`);
+  const runs = sandboxedRuns(setup);
+  if (runs.length) throw new UserError(`--no-commands: the ${what} runs ${runs.join(' and ')} in the sandbox`);
 }
 
 function setupPath(raw: string, what: string): string {

@@ -5,18 +5,29 @@ import { formatDockerReference, parseDockerReference } from './registry/referenc
 /**
  * Image references in the containers-transports(5) syntax that skopeo uses:
  * `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]`, `docker-archive:FILE[:NAME[:TAG]|:@INDEX]`,
- * `docker://[HOST[:PORT]/]NAME[:TAG][@sha256:…]`.
+ * `docker://[HOST[:PORT]/]NAME[:TAG][@sha256:…]`; and repro-oci's own `oci-import:DIR[:BRANCH]`, a git branch
+ * holding a layout for docker-library's `Builder: oci-import` (oci-import.ts).
  */
 export type ImageReference =
   | { transport: 'oci'; path: string; tag?: string }
   | { transport: 'oci-archive'; path: string; tag?: string }
   | { transport: 'docker-archive'; path: string; name?: string; sourceIndex?: number }
-  | { transport: 'docker'; registry: string; repository: string; tag?: string; digest?: Digest };
+  | { transport: 'docker'; registry: string; repository: string; tag?: string; digest?: Digest }
+  | { transport: 'oci-import'; path: string; branch?: string };
 
-export const TRANSPORTS = ['oci', 'oci-archive', 'docker-archive', 'docker'] as const;
+export const TRANSPORTS = ['oci', 'oci-archive', 'docker-archive', 'docker', 'oci-import'] as const;
 
 // OCI tag grammar from the image-spec annotations (ref.name may be any string, but a tag this shape is what tools expect).
 const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+
+/** A branch name git's check-ref-format accepts, conservatively: letters, digits, `. _ + -` in `/`-separated parts. */
+export function checkBranchName(branch: string, what: string): string {
+  const partOk = (part: string): boolean => /^[A-Za-z0-9_][A-Za-z0-9._+-]*$/.test(part) && !part.endsWith('.') && !part.endsWith('.lock');
+  if (branch.length === 0 || branch.length > 200 || branch.includes('..') || !branch.split('/').every(partOk)) {
+    throw new UserError(`${what}: invalid branch name ${JSON.stringify(branch)}: use letters, digits and . _ + - in /-separated parts, each starting with a letter, digit or _ (no '..', no '.lock' ending)`);
+  }
+  return branch;
+}
 
 export function parseReference(text: string): ImageReference {
   const colon = text.indexOf(':');
@@ -35,6 +46,13 @@ export function parseReference(text: string): ImageReference {
       const tag = tagParts[0];
       if (tag !== undefined && !TAG_RE.test(tag)) throw new UserError(`${text}: invalid tag ${JSON.stringify(tag)}`);
       return tag === undefined ? { transport, path } : { transport, path, tag };
+    }
+    case 'oci-import': {
+      const [path, ...branchParts] = rest.split(':');
+      if (!path) throw new UserError(`${text}: no path after oci-import:`);
+      if (branchParts.length > 1) throw new UserError(`${text}: a path with ':' is not supported`);
+      const branch = branchParts[0];
+      return branch === undefined ? { transport, path } : { transport, path, branch: checkBranchName(branch, text) };
     }
     case 'docker-archive': {
       const sep = rest.indexOf(':');
@@ -77,5 +95,7 @@ export function formatReference(ref: ImageReference): string {
       return `docker-archive:${ref.path}${ref.name ? `:${ref.name}` : ref.sourceIndex !== undefined ? `:@${ref.sourceIndex}` : ''}`;
     case 'docker':
       return `docker://${formatDockerReference(ref)}`;
+    case 'oci-import':
+      return `oci-import:${ref.path}${ref.branch ? `:${ref.branch}` : ''}`;
   }
 }

@@ -13,12 +13,14 @@ import { buildFromRecipeInputs } from '../image/build-spec.js';
 import type { Recipe } from '../image/recipe.js';
 import { readRecipe } from '../image/read-recipe.js';
 import { DEFAULT_LIMITS, summarizeLimits, type SandboxLimits } from '../setup/limits.js';
-import { expandSetup, refuseCommands } from '../setup/setup.js';
+import { expandSetup, refuseCommands, sandboxedRuns } from '../setup/setup.js';
 import { applyUrlPolicy, refusedPackageError, UrlPolicy } from './url-policy.js';
 import type { Lock } from '../lock/lock.js';
 import { DEFAULT_KEY_EXPIRY, describeKeyExpiry, type KeyExpiry } from '../pacman/signature.js';
 import { resolveLocation } from '../lock/spec.js';
 import type { Digest } from '../oci/digest.js';
+import { rebuildBootstrap } from '../bootstrap/rebuild.js';
+import { bootstrapTarballPath } from '../bootstrap/tarball.js';
 
 export interface RebuildOptions {
   cache: ContentCache;
@@ -80,26 +82,37 @@ async function lockWithinPolicy(recipe: Recipe, options: RebuildOptions): Promis
   return lock;
 }
 
-export async function rebuild(source: ImageSource, label: string, options: RebuildOptions): Promise<RebuildResult> {
-  const { descriptor, manifest, index } = await resolvePlatformManifest(source, options.platform, label);
-  const recipe = await readRecipe(source, descriptor, manifest);
+/**
+ * What every rebuild judges before it fetches anything: the recipe's repro-oci version and compressor (notes;
+ * refused with --strict), what it runs in the sandbox (refused with --no-commands, else listed) and its package URLs (the
+ * URL policy). `compressed` names what the recipe's compressor made (the layer, the tarball).
+ */
+export async function prepareRebuild(recipe: Recipe, compressor: string, compressed: string, options: RebuildOptions): Promise<{ notes: string[]; fetchLock: Lock; limits: SandboxLimits }> {
   const notes: string[] = [];
   if (recipe.reproOci !== VERSION) notes.push(`the image was built by repro-oci ${recipe.reproOci}; this is ${VERSION}`);
-  const settings = checkImageSettings(recipe.spec.image ?? {}, 'recipe spec image');
-  const compressor = layerCompressor(settings).identity;
-  if (compressor !== recipe.compressor) notes.push(`the layer was compressed by ${recipe.compressor}; this build compresses with ${compressor}`);
+  if (compressor !== recipe.compressor) notes.push(`${compressed} was compressed by ${recipe.compressor}; this build compresses with ${compressor}`);
   if (notes.length && options.strict) throw new UserError(`--strict: ${notes.join('; ')}`);
   notes.forEach((n) => options.log(`note: ${n}`));
 
   // The recipe is the image author's: its commands and URLs are judged before anything is fetched or run.
-  const { commands } = expandSetup(settings.setup);
+  const setup = expandSetup(checkImageSettings(recipe.spec.image ?? {}, 'recipe spec image').setup);
   const limits = options.limits ?? DEFAULT_LIMITS;
-  if (options.noCommands) refuseCommands(expandSetup(settings.setup), 'recipe');
+  if (options.noCommands) refuseCommands(setup, 'recipe');
   const fetchLock = await lockWithinPolicy(recipe, options);
-  if (commands.length) {
-    options.log(`the image's recipe runs ${commands.length} setup command(s), sandboxed (no network; ${summarizeLimits(limits)}):`);
-    commands.forEach((c) => options.log(`  ${JSON.stringify(c)}`));
+  const runs = sandboxedRuns(setup);
+  const parts = [...(setup.commands.length ? [`${setup.commands.length} setup command(s)`] : []), ...runs];
+  if (parts.length) {
+    options.log(`the image's recipe runs ${parts.join(' and ')}, sandboxed (no network; ${summarizeLimits(limits)})${setup.commands.length ? ':' : ''}`);
+    setup.commands.forEach((c) => options.log(`  ${JSON.stringify(c)}`));
   }
+  return { notes, fetchLock, limits };
+}
+
+export async function rebuild(source: ImageSource, label: string, options: RebuildOptions): Promise<RebuildResult> {
+  const { descriptor, manifest, index } = await resolvePlatformManifest(source, options.platform, label);
+  const recipe = await readRecipe(source, descriptor, manifest);
+  const settings = checkImageSettings(recipe.spec.image ?? {}, 'recipe spec image');
+  const { notes, fetchLock, limits } = await prepareRebuild(recipe, layerCompressor(settings).identity, 'the layer', options);
 
   const built = await buildFromRecipeInputs(recipe.spec, options.baseDir ?? process.cwd(), recipe.lock, {
     cache: options.cache,
@@ -139,9 +152,11 @@ export interface RebuildReferenceOptions extends Omit<RebuildOptions, 'cache' | 
   log?: (message: string) => void;
 }
 
-/** `rebuild REF`: opens the image, rebuilds it from its recipe and compares (see rebuild). */
+/** `rebuild REF`: opens the image, rebuilds it from its recipe and compares (see rebuild); a bootstrap tarball too. */
 export async function rebuildReference(reference: string, options: RebuildReferenceOptions = {}): Promise<RebuildResult> {
   const { transport, cache, log, ...rest } = options;
+  const tarball = bootstrapTarballPath(reference);
+  if (tarball !== undefined) return rebuildBootstrap(tarball, { ...rest, cache: cache ?? ContentCache.at(), log: log ?? (() => {}) });
   const source = await openSource(reference, transport);
   try {
     return await rebuild(source, reference, { ...rest, cache: cache ?? ContentCache.at(), log: log ?? (() => {}) });

@@ -181,3 +181,98 @@ export async function imageOfRoot(root: string, dir: string): Promise<string> {
   rmSync(tar);
   return `oci:${layout}:latest`;
 }
+
+/**
+ * archlinux-docker's scripts/make-rootfs.sh as its `repro` GROUP runs it (the `base` package set; the variant whose
+ * output does not vary between runs), its lines in order, from the project's copies of its files
+ * (data/archlinux-docker/: devtools' extra.conf, the NoExtract block, the overlay, the exclude file), run by bash
+ * with real pacman, chroot, GNU sed, touch and tar, and zstd. Changed only where this machine needs it: no
+ * fakechroot/fakeroot (the tests run as root); the install-time pacman.conf (the script's `./pacman.conf`, never in
+ * the image) has `SigLevel = Never` (the corpus is unsigned) and no `DownloadUser` (Debian's pacman 6.0); no
+ * `--disable-sandbox-filesystem` (pacman 6.0 has no sandbox); a private `--cachedir` and `--gpgdir`; the archive
+ * `server` is the corpus' (`…/repos/YYYY/MM/DD`). Returns the path of the `.tar.zst`.
+ */
+export async function runMakeRootfs(work: string, data: string, server: string, sourceDateEpoch: number): Promise<string> {
+  const script = String.raw`set -euo pipefail
+export TZ=UTC
+declare -r GROUP=repro BUILDDIR="$1" OUTPUTDIR="$2" SERVER="$3" DATA="$5"
+declare -rx SOURCE_DATE_EPOCH="$4"
+cp -r "$DATA/rootfs" "$DATA/exclude" "$DATA/pacman-conf.d-noextract.conf" .
+
+mkdir -p "$BUILDDIR/alpm-hooks/usr/share/libalpm/hooks"
+if [[ -d /usr/share/libalpm/hooks ]]; then find /usr/share/libalpm/hooks -exec ln -sf /dev/null "$BUILDDIR/alpm-hooks"{} \; ; fi
+
+mkdir -p "$BUILDDIR/var/lib/pacman/" "$OUTPUTDIR"
+install -Dm644 "$DATA/extra.conf" "$BUILDDIR/etc/pacman.conf"
+cat pacman-conf.d-noextract.conf >> "$BUILDDIR/etc/pacman.conf"
+
+sed 's/Include = /&rootfs/g' < "$BUILDDIR/etc/pacman.conf" > pacman.conf
+sed -i -e 's/^SigLevel .*/SigLevel = Never/' -e '/^DownloadUser/d' pacman.conf # this machine
+
+if grep -q '#DisableSandboxFilesystem' "$BUILDDIR/etc/pacman.conf"; then
+sed -i '/#DisableSandboxFilesystem/{c\
+# No kernel landlock in containerd\
+DisableSandboxFilesystem
+}' "$BUILDDIR/etc/pacman.conf"
+else
+sed -i '/#DisableSandbox/{c\
+# No kernel landlock in containerd\
+DisableSandbox
+}' "$BUILDDIR/etc/pacman.conf"
+fi
+
+cp --recursive --preserve=timestamps rootfs/* "$BUILDDIR/"
+ln -fs /usr/lib/os-release "$BUILDDIR/etc/os-release"
+
+sed -i "1iServer = $SERVER/\\\$repo/os/\\\$arch" rootfs/etc/pacman.d/mirrorlist
+pacman -Sy -r "$BUILDDIR" --noconfirm --noprogressbar --dbpath "$BUILDDIR/var/lib/pacman" --config pacman.conf \
+  --noscriptlet --logfile /dev/null --hookdir "$BUILDDIR/alpm-hooks/usr/share/libalpm/hooks/" \
+  --cachedir "$PWD/cache" --gpgdir "$PWD/gnupg" base
+
+chroot "$BUILDDIR" update-ca-trust
+chroot "$BUILDDIR" pacman-key --init
+chroot "$BUILDDIR" pacman-key --populate
+
+rm -rf "$BUILDDIR"/etc/pacman.d/gnupg/*
+find "$BUILDDIR" -exec touch --no-dereference --date="@$SOURCE_DATE_EPOCH" {} +
+
+chroot "$BUILDDIR" /usr/bin/systemd-sysusers --root "/"
+sed -i -e 's/^root::/root:!:/' "$BUILDDIR/etc/shadow"
+
+tar --numeric-owner --xattrs --acls --mtime="@$SOURCE_DATE_EPOCH" --clamp-mtime --sort=name \
+  --pax-option=delete=atime,delete=ctime --exclude-from=exclude -C "$BUILDDIR" -c . -f "$OUTPUTDIR/$GROUP.tar"
+cd "$OUTPUTDIR"
+zstd -q --long -T0 -8 "$GROUP.tar"
+`;
+  mkdirSync(work, { recursive: true });
+  await runOk('bash', ['-c', script, 'make-rootfs', join(work, 'build'), join(work, 'output'), server, String(sourceDateEpoch), data], { cwd: work, env: { LC_ALL: 'C' } });
+  return join(work, 'output', 'repro.tar.zst');
+}
+
+/**
+ * The Dockerfile after make-rootfs.sh, as the `repro` variant's make-dockerfile.sh fills it: the rootfs (decompressed,
+ * as the verify stage extracts it) COPYed as the first layer, then `RUN ldconfig && sed -i '/BUILD_ID/a
+ * VERSION_ID=…' /etc/os-release && rm -f /var/cache/ldconfig/aux-cache` in the unpacked image (real chroot) and its
+ * changes repacked by umoci as the second layer, after every path the step touched is set back to SOURCE_DATE_EPOCH
+ * (podman's `--rewrite-timestamp`). Returns the image reference `oci:DIR:latest`.
+ */
+export async function imageOfRootfs(rootfsZst: string, dir: string, version: string, sourceDateEpoch: number): Promise<string> {
+  mkdirSync(dir, { recursive: true });
+  const tar = join(dir, 'rootfs.tar');
+  await runOk('zstd', ['-d', '-q', '-f', rootfsZst, '-o', tar]);
+  const layout = join(dir, 'layout');
+  const image = `${layout}:latest`;
+  const created = new Date(sourceDateEpoch * 1000).toISOString();
+  await runOk('umoci', ['init', '--layout', layout]);
+  await runOk('umoci', ['new', '--image', image]);
+  await runOk('umoci', ['raw', 'add-layer', '--image', image, '--history.created', created, '--history.created_by', 'COPY /rootfs/ /', tar]);
+  rmSync(tar);
+  const bundle = join(dir, 'bundle');
+  await runOk('umoci', ['unpack', '--image', image, bundle]);
+  const rootfs = join(bundle, 'rootfs');
+  await runOk('chroot', [rootfs, '/bin/sh', '-c', `ldconfig && sed -i '/BUILD_ID/a VERSION_ID=${version}' /etc/os-release && rm -f /var/cache/ldconfig/aux-cache`], { env: { LC_ALL: 'C' } });
+  await runOk('find', [rootfs, '-newermt', `@${sourceDateEpoch}`, '-exec', 'touch', '--no-dereference', `--date=@${sourceDateEpoch}`, '{}', '+']);
+  await runOk('umoci', ['repack', '--image', image, '--history.created', created, '--history.created_by', 'RUN ldconfig && sed …', bundle]);
+  rmSync(bundle, { recursive: true, force: true });
+  return `oci:${image}`;
+}

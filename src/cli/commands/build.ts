@@ -5,6 +5,8 @@ import { buildRootfsImage, type BuiltImage } from '../../image/build-rootfs.js';
 import { UserError } from '../../errors.js';
 import { ContentCache } from '../../fetch/cache.js';
 import { buildSpecFile } from '../../image/build-spec.js';
+import { buildBootstrapSpecFile } from '../../bootstrap/build.js';
+import { parseBootstrapOutput } from '../../bootstrap/tarball.js';
 import { limitsFromOptions } from '../../setup/limits.js';
 import { parseReference } from '../../transports/reference.js';
 import { defaultLockPath } from '../../lock/lock.js';
@@ -12,6 +14,7 @@ import { checkCache, checkOutputs } from '../preflight.js';
 import { checkWritableDirectory, checkWritableFile } from '../../util/writable.js';
 import { exists } from '../../util/fs.js';
 import { Annotation } from '../../oci/types.js';
+import type { OciImportCommit } from '../../transports/oci-import.js';
 import { checkDigestFile, descriptorJson, note, printJson, writeDigestFile } from '../output.js';
 
 
@@ -68,6 +71,11 @@ async function buildSpec(specPath: string, opts: BuildOptions): Promise<BuiltIma
   });
 }
 
+/** An oci-import output in --json: the commit and the official-images stanza, field for field. */
+function ociImportJson(c: OciImportCommit): object {
+  return { repository: c.repository, branch: c.branch, commit: c.commit, parent: c.parent ?? null, tree: c.tree, architecture: c.architecture, stanza: c.stanza };
+}
+
 /** `build --json` (docs/json-output.md): the image's documents, each output and the time each phase took. */
 export function buildJson(result: BuiltImage): object {
   return {
@@ -81,9 +89,40 @@ export function buildJson(result: BuiltImage): object {
       mediaType: l.mediaType,
       ...(l.annotations?.[Annotation.Compressor] ? { compressor: l.annotations[Annotation.Compressor] } : {}),
     })),
-    outputs: result.outputs.map((o) => ({ reference: o.reference, digest: o.digest })),
+    outputs: result.outputs.map((o) => ({ reference: o.reference, digest: o.digest, ...(o.ociImport ? { ociImport: ociImportJson(o.ociImport) } : {}) })),
     timings: result.timings,
   };
+}
+
+/** `build SPEC -o bootstrap:FILE`: archiso's bootstrap tarball instead of an image; stdout gets its sha256. */
+async function buildBootstrapCli(spec: string | undefined, opts: BuildOptions): Promise<void> {
+  if (opts.output.length !== 1) throw new UserError('a bootstrap:FILE output is the build\'s only output (its recipe and tree are not an image\'s)');
+  if (!spec || opts.rootfs) throw new UserError('a bootstrap tarball is built from a spec (SPEC.yaml), not --rootfs');
+  if (opts.sbom) throw new UserError('--sbom is for image outputs; the bootstrap tarball carries its SBOMs in root.<arch>/usr/share/repro-oci/');
+  const output = parseBootstrapOutput(opts.output[0]!)!;
+  await checkWritableFile(output.path, opts.output[0]!);
+  if (output.sha256File) await checkWritableFile(`${output.path}.sha256`, `${opts.output[0]!} (its .sha256)`);
+  await checkDigestFile(opts.digestfile);
+  const lockPath = opts.lock ?? defaultLockPath(spec);
+  if (!opts.frozen && opts.lock === undefined && !(await exists(lockPath))) await checkWritableFile(lockPath, `lock ${lockPath}`);
+  await checkCache(opts.cache);
+  const built = await buildBootstrapSpecFile(spec, {
+    output: opts.output[0]!,
+    ...(opts.lock !== undefined ? { lock: opts.lock } : {}),
+    ...(opts.frozen ? { frozen: true } : {}),
+    noCommands: !opts.commands,
+    cache: ContentCache.at(opts.cache),
+    mirrors: opts.mirror,
+    ...(opts.keyring ? { keyringDir: opts.keyring } : {}),
+    keyExpiry: opts.keyExpiry,
+    limits: limitsFromOptions(opts),
+    ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}),
+    ...(process.env.SOURCE_DATE_EPOCH ? { sourceDateEpochEnv: process.env.SOURCE_DATE_EPOCH } : {}),
+    log,
+  });
+  await writeDigestFile(opts.digestfile, built.digest);
+  if (opts.json) printJson({ bootstrap: { path: built.output.path, digest: built.digest, size: built.size, diffId: built.diffId, compressor: built.compressor }, timings: built.timings });
+  else process.stdout.write(`${built.digest}\n`);
 }
 
 export function registerBuild(program: Command): void {
@@ -93,7 +132,7 @@ export function registerBuild(program: Command): void {
     .argument('[spec]', 'SPEC.yaml (see schemas/spec.schema.json); or use --rootfs')
     .option('--rootfs <path>', 'directory or tarball (plain, gzip or zstd) holding the root filesystem')
     .option('--config <file>', 'image settings for --rootfs (IMAGE.yaml; see schemas/image-config.schema.json)')
-    .requiredOption('-o, --output <ref>', 'where to write: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG] (repeatable)', repeatable, [])
+    .requiredOption('-o, --output <ref>', 'where to write: oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[:NAME:TAG], docker://…, oci-import:DIR[:BRANCH] (a git commit for docker-library; prints its official-images stanza) (repeatable); or, alone, bootstrap:FILE.tar.zst|.tar.gz[:sha256] for archiso\'s bootstrap tarball (:sha256 also writes FILE.sha256)', repeatable, [])
     .option('--source-date-epoch <seconds>', 'timestamp for created and file mtimes (default: $SOURCE_DATE_EPOCH, then the settings, then for a spec the lock\'s snapshot date)')
     .option('--lock <file>', 'lock to build from, which must exist (default SPEC.lock.json beside the spec, created when missing)')
     .option('--frozen', 'for CI: never resolve nor write a lock; fail when it is missing or was made for another package selection')
@@ -106,6 +145,7 @@ export function registerBuild(program: Command): void {
     .option('--digestfile <file>', 'also write the manifest digest to FILE (sha256:…, no newline, as skopeo copy --digestfile)')))
     .action(async (spec: string | undefined, opts: BuildOptions) => {
       if (opts.output.length === 0) throw new UserError('build needs at least one --output');
+      if (opts.output.some((o) => parseBootstrapOutput(o))) return buildBootstrapCli(spec, opts);
       opts.output.forEach((o) => parseReference(o));
       if (spec && opts.rootfs) throw new UserError('give either a spec or --rootfs, not both');
       if (!spec && !opts.rootfs) throw new UserError('build needs a spec (SPEC.yaml) or --rootfs');
@@ -117,6 +157,6 @@ export function registerBuild(program: Command): void {
       const result = opts.rootfs ? await buildRootfs({ ...opts, rootfs: opts.rootfs }) : await buildSpec(spec!, opts);
       await writeDigestFile(opts.digestfile, result.manifest.digest);
       if (opts.json) printJson(buildJson(result));
-      else process.stdout.write(`${result.manifest.digest}\n`);
+      else process.stdout.write(`${result.manifest.digest}\n${result.outputs.map((o) => (o.ociImport ? `\n${o.ociImport.stanzaText}` : '')).join('')}`);
     });
 }

@@ -17,7 +17,7 @@ export function registerRebuild(program: Command): void {
   addCommandOptions(addRegistryOptions(program
     .command('rebuild')
     .description("Rebuild an image from the recipe it carries and say whether the digest matches (exit 0 reproducible, 1 not, 2 error). An image without a recipe (or with --from-pacman-db) is checked against its pacman database instead: its packages locked from the Arch Linux Archive, installed, and every path compared (exit 0 when no difference is unexplained, 1 otherwise, 2 error)")
-    .argument('<ref>', 'oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[…] or docker://HOST/NAME[:TAG|@sha256:…]')
+    .argument('<ref>', 'oci:DIR[:TAG], oci-archive:FILE[:TAG], docker-archive:FILE[…], docker://HOST/NAME[:TAG|@sha256:…], or a bootstrap tarball FILE.tar.zst|.tar.gz (bootstrap:FILE)')
     .option('--cache <dir>', 'package cache (default: $REPRO_OCI_CACHE or ~/.cache/repro-oci)')
     .option('--mirror <url>', 'flat mirror holding packages by file name, tried before the recipe\'s URLs (repeatable)', repeatable, [])
     .option('--allow-url <prefix>', 'also fetch the recipe\'s package URLs under PREFIX (http, https or file:///DIR/; repeatable); by default only https://archive.archlinux.org/ and the mirrors', repeatable, [])
