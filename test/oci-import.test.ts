@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { generateExampleArchive } from '../src/example/generate.js';
@@ -300,4 +300,33 @@ test('oci-import into existing repositories: a bare one, HEAD on another branch,
   assert.equal(refused.code, 2);
   assert.match(refused.stderr, /^repro-oci: oci-import:from-index: docker-library's oci-import takes one platform's image, not an index \(application\/vnd\.oci\.image\.index\.v1\+json\): name one platform's manifest\n$/);
   assert.equal(existsSync(join(work, 'from-index')), false);
+});
+
+test('oci-import as a source from a stranger\'s repository: its smudge filter, hooks and extra files do not run or count; only the layout is read', async (t) => {
+  const work = await tempDirFor(t, 'oci-import-hostile-source');
+  mkdirSync(join(work, 'rootfs', 'etc'), { recursive: true });
+  writeFileSync(join(work, 'rootfs', 'etc', 'hello'), 'hi\n');
+  const made = await runCli(['build', '--rootfs', 'rootfs', '-o', 'oci-import:repo', '-o', 'oci:plain:t'], { cwd: work });
+  assert.equal(made.code, 0, made.stderr);
+  const digest = made.stdout.split('\n')[0]!;
+  // The stranger's repository: a filter on every path in its own config, a checkout hook, and a link beside the layout.
+  const repo = join(work, 'repo');
+  const mark = join(work, 'ran');
+  writeFileSync(join(repo, '.gitattributes'), '* filter=evil\n');
+  symlinkSync('/etc/shadow', join(repo, 'stolen'));
+  await git(repo, 'add', '.gitattributes', 'stolen');
+  await runOk('git', ['-C', repo, '-c', 'user.name=s', '-c', 'user.email=s@example.org', '-c', 'core.hooksPath=/dev/null', 'commit', '--quiet', '-m', 'stranger']);
+  await git(repo, 'config', 'filter.evil.smudge', `touch ${mark}; cat`);
+  await git(repo, 'config', 'filter.evil.required', 'true');
+  await git(repo, 'config', 'core.hooksPath', join(work, 'hooks'));
+  mkdirSync(join(work, 'hooks'));
+  writeFileSync(join(work, 'hooks', 'post-checkout'), `#!/bin/sh\ntouch ${mark}\n`, { mode: 0o755 });
+  const branch = (await git(repo, 'rev-parse', '--abbrev-ref', 'HEAD')).trim();
+  const read = await runCli(['inspect', `oci-import:repo:${branch}`, '--json'], { cwd: work });
+  assert.equal(read.code, 0, read.stderr);
+  assert.equal((JSON.parse(read.stdout) as { digest: string }).digest, digest, 'the image as built');
+  assert.equal(existsSync(mark), false, 'no filter or hook of the repository ran');
+  const copied = await runCli(['copy', `oci-import:repo:${branch}`, 'oci:copy:t'], { cwd: work });
+  assert.equal(copied.code, 0, copied.stderr);
+  assert.equal(existsSync(mark), false);
 });

@@ -1,7 +1,9 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
 import { mkdir, readdir, realpath, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { UserError } from '../errors.js';
 import type { Digest } from '../oci/digest.js';
 import { isManifestMediaType, MediaType } from '../oci/mediatypes.js';
@@ -112,6 +114,8 @@ const GIT_CONFIG = [
 
 interface Git {
   run(args: string[], options?: { input?: string; env?: Record<string, string>; okCodes?: number[] }): Promise<{ code: number; stdout: string }>;
+  /** Runs git with its output streamed into a new file. */
+  toFile(args: string[], file: string): Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -132,18 +136,30 @@ async function scrubbedGit(cwd: string, label: string): Promise<Git> {
     LC_ALL: 'C',
     TZ: 'UTC',
   };
+  const spawnGit = (args: string[], env: Record<string, string> = {}): ChildProcess => spawn('git', [...GIT_CONFIG.flatMap((c) => ['-c', c]), ...args], { cwd, env: { ...base, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const notRunnable = (e: NodeJS.ErrnoException): UserError => (e.code === 'ENOENT' ? new UserError(`${label}: needs git, which is not on PATH (Debian: apt-get install git)`) : new UserError(`${label}: cannot run git: ${e.message}`));
   return {
     cleanup: home.cleanup,
+    toFile: async (args, file) => {
+      const child = spawnGit(args);
+      child.stdin!.end();
+      child.stderr!.resume();
+      const exited = new Promise<number | null>((resolveExit, reject) => {
+        child.on('error', (e: NodeJS.ErrnoException) => reject(notRunnable(e)));
+        child.on('close', resolveExit);
+      });
+      await pipeline(child.stdout!, createWriteStream(file, { flags: 'wx', mode: 0o644 }));
+      const code = await exited;
+      if (code !== 0) throw new UserError(`${label}: git ${args.join(' ')} failed (exit ${code})`);
+    },
     run: (args, options = {}) =>
       new Promise((resolvePromise, reject) => {
-        const child = spawn('git', [...GIT_CONFIG.flatMap((c) => ['-c', c]), ...args], { cwd, env: { ...base, ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+        const child = spawnGit(args, options.env);
         const out: Buffer[] = [];
         const err: Buffer[] = [];
-        child.stdout.on('data', (b: Buffer) => out.push(b));
-        child.stderr.on('data', (b: Buffer) => err.push(b));
-        child.on('error', (e: NodeJS.ErrnoException) =>
-          reject(e.code === 'ENOENT' ? new UserError(`${label}: needs git, which is not on PATH (Debian: apt-get install git)`) : new UserError(`${label}: cannot run git: ${e.message}`)),
-        );
+        child.stdout!.on('data', (b: Buffer) => out.push(b));
+        child.stderr!.on('data', (b: Buffer) => err.push(b));
+        child.on('error', (e: NodeJS.ErrnoException) => reject(notRunnable(e)));
         child.on('close', (code) => {
           const stdout = Buffer.concat(out).toString('utf8');
           if (code === 0 || options.okCodes?.includes(code ?? -1)) return resolvePromise({ code: code ?? -1, stdout });
@@ -152,8 +168,8 @@ async function scrubbedGit(cwd: string, label: string): Promise<Git> {
           const why = (lines.find((l) => /^(fatal|error): /.test(l)) ?? lines.pop() ?? `exit ${code}`).replace(/^(fatal|error): /, '');
           reject(new UserError(`${label}: git ${args[0]} failed: ${why}`));
         });
-        child.stdin.on('error', () => {}); // git may exit before reading all of stdin; its exit code tells
-        child.stdin.end(options.input ?? '');
+        child.stdin!.on('error', () => {}); // git may exit before reading all of stdin; its exit code tells
+        child.stdin!.end(options.input ?? '');
       }),
   };
 }
@@ -452,6 +468,25 @@ export class OciImportDestination implements ImageDestination {
  * Reads the layout a branch (default: HEAD) of an oci-import repository holds, as docker-library does: the
  * commit's tree is checked out into scratch space (symlinks as plain files) and read as an OCI layout.
  */
+/** The paths of an OCI layout that a reader needs; nothing else of the commit is written out. */
+const LAYOUT_PATH = /^(oci-layout|index\.json|blobs\/sha256\/[0-9a-f]{64})$/;
+
+/**
+ * Writes the layout files of `commit` into `dir` from git's blobs, by path, as plain files: no checkout, so no
+ * smudge filter, attribute or hook that a stranger's repository configures runs (a `read-tree -u` runs the filters
+ * of the repository's own config). Anything but regular files at layout paths is left out.
+ */
+async function exportLayout(git: Git, commit: string, dir: string, label: string): Promise<void> {
+  const listing = (await git.run(['ls-tree', '-r', '-z', '--full-tree', commit])).stdout;
+  await mkdir(join(dir, 'blobs', 'sha256'), { recursive: true });
+  for (const record of listing.split('\0')) {
+    const found = /^(100644|100755) blob ([0-9a-f]{40})\t(.*)$/s.exec(record);
+    if (!found || !LAYOUT_PATH.test(found[3]!)) continue;
+    await git.toFile(['cat-file', 'blob', found[2]!], join(dir, found[3]!));
+  }
+  if (!(await stat(join(dir, 'index.json')).catch(() => undefined))) throw new UserError(`${label}: the commit holds no index.json`);
+}
+
 export async function openOciImportSource(dir: string, branch: string | undefined, label = `oci-import:${dir}${branch ? `:${branch}` : ''}`): Promise<ImageSource> {
   if (branch !== undefined) checkBranchName(branch, label);
   const info = await stat(dir).catch(() => undefined);
@@ -464,8 +499,7 @@ export async function openOciImportSource(dir: string, branch: string | undefine
     const commit = await git.run(['rev-parse', '--verify', '--quiet', `${rev}^{commit}`], { okCodes: [1] });
     if (commit.code !== 0) throw new UserError(`${label}: ${branch === undefined ? 'HEAD is not a commit' : `no branch ${branch}`}`);
     const layoutDir = join(scratch.path, 'layout');
-    await mkdir(layoutDir);
-    await git.run(['--work-tree', layoutDir, 'read-tree', '--reset', '-u', commit.stdout.trim()], { env: { GIT_INDEX_FILE: join(scratch.path, 'index') } });
+    await exportLayout(git, commit.stdout.trim(), layoutDir, label);
     return await LayoutSource.open(layoutDir, undefined, label, scratch.cleanup);
   } catch (err) {
     await scratch.cleanup();
