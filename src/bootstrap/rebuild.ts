@@ -22,18 +22,8 @@ export async function rebuildBootstrap(path: string, options: RebuildOptions): P
   const digest = await fileDigest(path);
   const settings = checkImageSettings(recipe.spec.image ?? {}, 'recipe spec image');
   const compressor = bootstrapCompressor(recipe.bootstrap.compression, settings.bootstrap?.level).identity;
-  const { notes, fetchLock, limits } = await prepareRebuild(recipe, compressor, 'the tarball', options);
-  const built = await buildBootstrapToScratch(recipe.spec, options.baseDir ?? process.cwd(), recipe.lock, recipe.bootstrap.compression, {
-    cache: options.cache,
-    mirrors: options.mirrors ?? [],
-    ...(options.keyringDir ? { keyringDir: options.keyringDir } : {}),
-    ...(options.keyExpiry ? { keyExpiry: options.keyExpiry } : {}),
-    trustSpecPaths: false,
-    fetchLock,
-    limits,
-    sourceDateEpoch: recipe.sourceDateEpoch,
-    log: options.log,
-  });
+  const { notes, build } = await prepareRebuild(recipe, compressor, 'the tarball', options);
+  const built = await buildBootstrapToScratch(recipe.spec, options.baseDir ?? process.cwd(), recipe.lock, recipe.bootstrap.compression, build);
   try {
     const result: RebuildResult = {
       reproducible: built.digest === digest,

@@ -9,7 +9,6 @@ import type { Digest } from '../oci/digest.js';
 import type { ImageConfig, Manifest } from '../oci/types.js';
 import { StagedImage } from '../image/staged-image.js';
 import { displayName } from '../util/raw-name.js';
-import { fileDigest } from './tarball.js';
 
 /**
  * A tarball seen as a one-layer image (the file is the layer, a config made up to list its diffID), so that `diff`
@@ -27,10 +26,18 @@ export async function openTarballSource(path: string): Promise<StagedImage> {
   const { bytesRead } = await handle.read(head, 0, 6, 0).finally(() => handle.close());
   const compression = detectCompression(head.subarray(0, bytesRead));
   if (compression === 'xz') throw new UserError(`${what}: xz tarballs are not compared`);
+  // One read: the file's digest from the bytes on their way to the decompressor, the diffID from what comes out.
+  const fileHash = createHash('sha256');
   const hash = createHash('sha256');
-  for await (const chunk of decompressAuto(createReadStream(path), what)) hash.update(chunk);
+  async function* hashed(): AsyncGenerator<Buffer> {
+    for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
+      fileHash.update(chunk);
+      yield chunk;
+    }
+  }
+  for await (const chunk of decompressAuto(hashed(), what)) hash.update(chunk);
   const diffId: Digest = `sha256:${hash.digest('hex')}`;
-  const digest = await fileDigest(path);
+  const digest: Digest = `sha256:${fileHash.digest('hex')}`;
 
   const image = new StagedImage(async () => {});
   image.addFile(digest, path);

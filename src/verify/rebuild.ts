@@ -9,7 +9,7 @@ import { describeSkipped, resolvePlatformManifest, type SkippedManifest } from '
 import type { ImageSource } from '../transports/types.js';
 import { CheckedBlobs, verifyAllBlobs } from '../transports/verify.js';
 import { VERSION } from '../version.js';
-import { buildFromRecipeInputs } from '../image/build-spec.js';
+import { buildFromRecipeInputs, type SpecBuildOptions } from '../image/build-spec.js';
 import type { Recipe } from '../image/recipe.js';
 import { readRecipe } from '../image/read-recipe.js';
 import { DEFAULT_LIMITS, summarizeLimits, type SandboxLimits } from '../setup/limits.js';
@@ -82,12 +82,15 @@ async function lockWithinPolicy(recipe: Recipe, options: RebuildOptions): Promis
   return lock;
 }
 
+/** How a recipe is built again: its own SOURCE_DATE_EPOCH, only the packages the URL policy left, no spec paths. */
+export type RecipeBuildOptions = SpecBuildOptions & { sourceDateEpoch: number };
+
 /**
  * What every rebuild judges before it fetches anything: the recipe's repro-oci version and compressor (notes;
  * refused with --strict), what it runs in the sandbox (refused with --no-commands, else listed) and its package URLs (the
  * URL policy). `compressed` names what the recipe's compressor made (the layer, the tarball).
  */
-export async function prepareRebuild(recipe: Recipe, compressor: string, compressed: string, options: RebuildOptions): Promise<{ notes: string[]; fetchLock: Lock; limits: SandboxLimits }> {
+export async function prepareRebuild(recipe: Recipe, compressor: string, compressed: string, options: RebuildOptions): Promise<{ notes: string[]; build: RecipeBuildOptions }> {
   const notes: string[] = [];
   if (recipe.reproOci !== VERSION) notes.push(`the image was built by repro-oci ${recipe.reproOci}; this is ${VERSION}`);
   if (compressor !== recipe.compressor) notes.push(`${compressed} was compressed by ${recipe.compressor}; this build compresses with ${compressor}`);
@@ -105,16 +108,7 @@ export async function prepareRebuild(recipe: Recipe, compressor: string, compres
     options.log(`the image's recipe runs ${parts.join(' and ')}, sandboxed (no network; ${summarizeLimits(limits)})${setup.commands.length ? ':' : ''}`);
     setup.commands.forEach((c) => options.log(`  ${JSON.stringify(c)}`));
   }
-  return { notes, fetchLock, limits };
-}
-
-export async function rebuild(source: ImageSource, label: string, options: RebuildOptions): Promise<RebuildResult> {
-  const { descriptor, manifest, index } = await resolvePlatformManifest(source, options.platform, label);
-  const recipe = await readRecipe(source, descriptor, manifest);
-  const settings = checkImageSettings(recipe.spec.image ?? {}, 'recipe spec image');
-  const { notes, fetchLock, limits } = await prepareRebuild(recipe, layerCompressor(settings).identity, 'the layer', options);
-
-  const built = await buildFromRecipeInputs(recipe.spec, options.baseDir ?? process.cwd(), recipe.lock, {
+  const build: RecipeBuildOptions = {
     cache: options.cache,
     mirrors: options.mirrors ?? [],
     ...(options.keyringDir ? { keyringDir: options.keyringDir } : {}),
@@ -124,7 +118,16 @@ export async function rebuild(source: ImageSource, label: string, options: Rebui
     limits,
     sourceDateEpoch: recipe.sourceDateEpoch,
     log: options.log,
-  });
+  };
+  return { notes, build };
+}
+
+export async function rebuild(source: ImageSource, label: string, options: RebuildOptions): Promise<RebuildResult> {
+  const { descriptor, manifest, index } = await resolvePlatformManifest(source, options.platform, label);
+  const recipe = await readRecipe(source, descriptor, manifest);
+  const settings = checkImageSettings(recipe.spec.image ?? {}, 'recipe spec image');
+  const { notes, build } = await prepareRebuild(recipe, layerCompressor(settings).identity, 'the layer', options);
+  const built = await buildFromRecipeInputs(recipe.spec, options.baseDir ?? process.cwd(), recipe.lock, build);
   try {
     const rebuilt = built.result.manifest.digest;
     const signatures = { verified: built.signaturesVerified, keyExpiry: options.keyExpiry ?? DEFAULT_KEY_EXPIRY };
