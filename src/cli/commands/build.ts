@@ -44,16 +44,18 @@ async function buildRootfs(opts: BuildOptions & { rootfs: string }): Promise<Bui
     ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}),
     ...(process.env.SOURCE_DATE_EPOCH !== undefined ? { sourceDateEpochEnv: process.env.SOURCE_DATE_EPOCH } : {}),
     transport: transportOptions(opts),
-    log,
   });
 }
 
-async function buildSpec(specPath: string, opts: BuildOptions): Promise<BuiltImage> {
-  // Checked before any work: a lock that will be made must be writable, and so must the cache.
+/**
+ * What building a spec takes from the options, for an image and a bootstrap tarball alike. Checked first, before
+ * any work: a lock that will be made must be writable, and so must the cache.
+ */
+async function specBuildOptions(specPath: string, opts: BuildOptions) {
   const lockPath = opts.lock ?? defaultLockPath(specPath);
   if (!opts.frozen && opts.lock === undefined && !(await exists(lockPath))) await checkWritableFile(lockPath, `lock ${lockPath}`);
   await checkCache(opts.cache);
-  return buildSpecFile(specPath, {
+  return {
     ...(opts.lock !== undefined ? { lock: opts.lock } : {}),
     ...(opts.frozen ? { frozen: true } : {}),
     noCommands: !opts.commands,
@@ -64,6 +66,13 @@ async function buildSpec(specPath: string, opts: BuildOptions): Promise<BuiltIma
     limits: limitsFromOptions(opts),
     ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}),
     ...(process.env.SOURCE_DATE_EPOCH ? { sourceDateEpochEnv: process.env.SOURCE_DATE_EPOCH } : {}),
+    log,
+  };
+}
+
+async function buildSpec(specPath: string, opts: BuildOptions): Promise<BuiltImage> {
+  return buildSpecFile(specPath, {
+    ...(await specBuildOptions(specPath, opts)),
     outputs: opts.output,
     ...(opts.sbom ? { sbomDir: opts.sbom } : {}),
     transport: transportOptions(opts),
@@ -103,23 +112,7 @@ async function buildBootstrapCli(spec: string | undefined, opts: BuildOptions): 
   await checkWritableFile(output.path, opts.output[0]!);
   if (output.sha256File) await checkWritableFile(`${output.path}.sha256`, `${opts.output[0]!} (its .sha256)`);
   await checkDigestFile(opts.digestfile);
-  const lockPath = opts.lock ?? defaultLockPath(spec);
-  if (!opts.frozen && opts.lock === undefined && !(await exists(lockPath))) await checkWritableFile(lockPath, `lock ${lockPath}`);
-  await checkCache(opts.cache);
-  const built = await buildBootstrapSpecFile(spec, {
-    output: opts.output[0]!,
-    ...(opts.lock !== undefined ? { lock: opts.lock } : {}),
-    ...(opts.frozen ? { frozen: true } : {}),
-    noCommands: !opts.commands,
-    cache: ContentCache.at(opts.cache),
-    mirrors: opts.mirror,
-    ...(opts.keyring ? { keyringDir: opts.keyring } : {}),
-    keyExpiry: opts.keyExpiry,
-    limits: limitsFromOptions(opts),
-    ...(opts.sourceDateEpoch !== undefined ? { sourceDateEpoch: opts.sourceDateEpoch } : {}),
-    ...(process.env.SOURCE_DATE_EPOCH ? { sourceDateEpochEnv: process.env.SOURCE_DATE_EPOCH } : {}),
-    log,
-  });
+  const built = await buildBootstrapSpecFile(spec, { ...(await specBuildOptions(spec, opts)), output: opts.output[0]! });
   await writeDigestFile(opts.digestfile, built.digest);
   if (opts.json) printJson({ bootstrap: { path: built.output.path, digest: built.digest, size: built.size, diffId: built.diffId, compressor: built.compressor }, timings: built.timings });
   else process.stdout.write(`${built.digest}\n`);
