@@ -9,6 +9,7 @@ import { serveDirectory, type FileServer } from './support/http-server.js';
 import { makeTempDir, removeDir, runCli, runCliOk, runOk, type RunResult } from './support/cli.js';
 import { buildWithMakepkg, makeRepoWithRepoAdd, makepkgUnavailable, type MakepkgSpec } from './support/makepkg.js';
 import { pacmanSync, pacmanUnavailable } from './support/pacman.js';
+import { LOCAL, publishToArchive, SDE } from './support/foreign-image.js';
 
 /**
  * `lock --from-image`: a "foreign" image made on this machine the way Arch's own image is (real pacman installs a
@@ -17,8 +18,6 @@ import { pacmanSync, pacmanUnavailable } from './support/pacman.js';
  * and install the same package set; every lie an attacker could build into the image is refused by package name.
  */
 
-const SDE = 1_700_000_000;
-const LOCAL = 'var/lib/pacman/local';
 
 const CORPUS: Omit<MakepkgSpec, 'workDir'>[] = [
   { pkgname: 'fi-lib', pkgver: '1.2', pkgrel: 3, arch: 'x86_64', files: [{ path: 'usr/lib/libfi.so.1', content: 'lib\n', mode: 0o755 }, { path: 'usr/lib/libfi.so', type: 'symlink', target: 'libfi.so.1' }] },
@@ -53,16 +52,6 @@ async function imageOf(root: string, out: string): Promise<string> {
   return `oci:${out}`;
 }
 
-/** Puts a package file and its signature where the archive keeps them. */
-async function publish(archive: string, file: string, gpg: Gpg, signer: string): Promise<void> {
-  const name = basename(file).replace(/-[^-]+-[^-]+-[^-]+\.pkg\.tar\.(zst|xz)$/, '');
-  const dir = join(archive, 'packages', name[0]!, name);
-  mkdirSync(dir, { recursive: true });
-  const bytes = readFileSync(file);
-  writeFileSync(join(dir, basename(file)), bytes);
-  writeFileSync(join(dir, `${basename(file)}.sig`), await gpg.detachSign(signer, bytes));
-}
-
 before(async () => {
   if (skip) return;
   const work = await makeTempDir('lock-from-image');
@@ -87,7 +76,7 @@ before(async () => {
       published = join(work, basename(file).replace(/\.zst$/, '.xz'));
       await runOk('sh', ['-c', `zstd -dc '${file}' | xz -c > '${published}'`]);
     }
-    await publish(archive, published, gpg, signer);
+    await publishToArchive(archive, published, gpg, signer);
     const version = `${spec.epoch ? `${spec.epoch}:` : ''}${spec.pkgver}-${spec.pkgrel}`;
     corpus.set(spec.pkgname, { version, sha256: sha256(readFileSync(published)), filename: basename(published) });
   }
