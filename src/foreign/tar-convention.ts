@@ -1,7 +1,7 @@
 import { posix } from 'node:path';
 import { UserError } from '../errors.js';
 import { compareMemberNames, memberName, type EntryType, type TarSourceEntry } from '../tar/entry.js';
-import { paxRecord, writeTar } from '../tar/writer.js';
+import { finishChecksum, padding, paxRecord, writeTar } from '../tar/writer.js';
 import { byteOrder } from '../util/order.js';
 import { compareNames, decodeName, displayName, encodeName } from '../util/raw-name.js';
 import { cString as cField, parseNumber as numericField } from '../tar/reader.js';
@@ -394,20 +394,6 @@ function gnuNumber(buf: Buffer, offset: number, width: number, value: number): v
   buf[offset] = 0x80;
 }
 
-function finishChecksum(buf: Buffer): Buffer {
-  buf.fill(0x20, 148, 156);
-  let sum = 0;
-  for (const byte of buf) sum += byte;
-  buf.write(sum.toString(8).padStart(6, '0'), 148, 6, 'latin1');
-  buf[154] = 0;
-  buf[155] = 0x20;
-  return buf;
-}
-
-function padTo(length: number): Buffer {
-  return Buffer.alloc((BLOCK - (length % BLOCK)) % BLOCK);
-}
-
 function isAscii(bytes: Buffer): boolean {
   return bytes.every((b) => b < 0x80);
 }
@@ -422,7 +408,7 @@ interface Named {
 
 function paxBlock(header: Buffer, records: [string, Buffer][]): Buffer {
   const data = Buffer.concat(records.map(([k, v]) => paxRecord(k, v)));
-  return Buffer.concat([finishChecksum(header), data, padTo(data.length)]);
+  return Buffer.concat([finishChecksum(header), data, padding(data.length)]);
 }
 
 function gnuHeaders(c: TarConvention, { entry, name, link }: Named): Buffer {
@@ -452,7 +438,7 @@ function gnuHeaders(c: TarConvention, { entry, name, link }: Named): Buffer {
       Buffer.from(c.longLinkOwner?.uname ?? 'root').copy(h, 265, 0, 32);
       Buffer.from(c.longLinkOwner?.gname ?? 'root').copy(h, 297, 0, 32);
       const data = Buffer.concat([value, Buffer.alloc(1)]);
-      return Buffer.concat([finishChecksum(h), data, padTo(data.length)]);
+      return Buffer.concat([finishChecksum(h), data, padding(data.length)]);
     };
     if (linkBytes.length > 100) out.push(longLink('K', linkBytes));
     if (nameBytes.length > 100) out.push(longLink('L', nameBytes));
@@ -670,7 +656,7 @@ export async function* writeTarInConvention(convention: TarConvention, entries: 
       if (full) yield full;
     }
     if (length !== entry.size) throw new UserError(`${displayName(entry.path)}: content is ${length > entry.size ? 'longer than' : `${length} bytes, not`} its declared size ${entry.size}`);
-    const full = push(padTo(entry.size));
+    const full = push(padding(entry.size));
     if (full) yield full;
   }
   const endLength = written + convention.endZeroBlocks * BLOCK;

@@ -132,7 +132,6 @@ function ustarHeader(h: HeaderFields): Buffer {
   putOctal(buf, 116, 8, h.gid);
   putOctal(buf, 124, 12, h.size);
   putOctal(buf, 136, 12, h.mtime);
-  buf.fill(0x20, 148, 156); // checksum field counts as spaces while summing
   putString(buf, 156, 1, h.typeflag);
   putName(buf, 157, 100, h.linkname);
   putString(buf, 257, 6, 'ustar\0');
@@ -141,15 +140,22 @@ function ustarHeader(h: HeaderFields): Buffer {
   putString(buf, 297, 32, h.gname);
   putOctal(buf, 329, 8, h.devMajor);
   putOctal(buf, 337, 8, h.devMinor);
+  return finishChecksum(buf);
+}
+
+/** Writes a header block's checksum as every tar writer does: six octal digits, NUL, space (the field summed as spaces). */
+export function finishChecksum(buf: Buffer): Buffer {
+  buf.fill(0x20, 148, 156);
   let sum = 0;
   for (const byte of buf) sum += byte;
-  buf.write(sum.toString(8).padStart(6, '0'), 148, 6, 'ascii');
+  buf.write(sum.toString(8).padStart(6, '0'), 148, 6, 'latin1');
   buf[154] = 0;
   buf[155] = 0x20;
   return buf;
 }
 
-function padding(size: number): Buffer {
+/** The zero bytes that fill `size` bytes of content up to a whole block. */
+export function padding(size: number): Buffer {
   const rest = size % BLOCK;
   return Buffer.alloc(rest === 0 ? 0 : BLOCK - rest);
 }
