@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { join } from 'node:path';
-import { Readable, Transform } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { InstalledTree, TreeNode } from '../install/installer.js';
 import { LOCAL_DB_DIR } from '../install/local-db.js';
-import type { Digest } from '../oci/digest.js';
+import { discard, type Digest } from '../oci/digest.js';
 import type { ImageConfig, Manifest } from '../oci/types.js';
 import { normalizeMemberPath } from '../tar/entry.js';
 import { readTar } from '../tar/reader.js';
@@ -113,13 +113,6 @@ function contentNode(nodes: ReadonlyMap<string, TreeNode>, path: string): TreeNo
   return shared?.type === 'file' ? shared : undefined;
 }
 
-/** Writes `content` to `file` and returns its sha256. */
-async function spool(content: AsyncIterable<Buffer>, file: string): Promise<string> {
-  const hash = createHash('sha256');
-  const tap = new Transform({ transform: (chunk: Buffer, _enc, done) => done(null, hash.update(chunk) && chunk) });
-  await pipeline(content, tap, createWriteStream(file, { mode: 0o600 }));
-  return hash.digest('hex');
-}
 
 async function sha256Of(content: AsyncIterable<Buffer>): Promise<string> {
   const hash = createHash('sha256');
@@ -141,7 +134,7 @@ async function rebuiltMembers(input: LayerCheckInput, index: number, diffId: Dig
       const path = normalizeMemberPath(read.name);
       if (!path) {
         // The root (`./`) is written from the convention's record of it; a hostile name was refused when the image was merged.
-        for await (const chunk of read.content()) void chunk;
+        await discard(read.content());
         continue;
       }
       const entry: ForeignTarEntry = { path, type: read.type, mode: read.mode, uid: read.uid, gid: read.gid, mtime: read.mtime, size: read.size, ...foreignMetadata(read.pax) };
@@ -152,7 +145,7 @@ async function rebuiltMembers(input: LayerCheckInput, index: number, diffId: Dig
       if (read.gname) entry.gname = read.gname;
       if (attribution.member(path, read.type) && read.size === 0) {
         // A whiteout (an empty file by the OCI spec) is kept as the layer has it: the merged view applies it, checked there.
-        for await (const chunk of read.content()) void chunk;
+        await discard(read.content());
         if (read.type === 'file') entry.open = () => Readable.from([]);
         sources.image++;
         entries.push(entry);
@@ -168,7 +161,7 @@ async function rebuiltMembers(input: LayerCheckInput, index: number, diffId: Dig
         if (explained) {
           if ((keptBytes += read.size) > MAX_KEPT_BYTES) throw new LayerTooLarge(`more than ${MAX_KEPT_BYTES / 1024 ** 3} GiB of explained files to keep from the image`);
           const file = join(scratch, `${index}-${entries.length}`);
-          await spool(read.content(), file);
+          await pipeline(read.content(), createWriteStream(file, { mode: 0o600 }));
           entry.open = () => createReadStream(file);
           sources.image++;
         } else {
@@ -188,7 +181,7 @@ async function rebuiltMembers(input: LayerCheckInput, index: number, diffId: Dig
           }
         }
       } else {
-        for await (const chunk of read.content()) void chunk;
+        await discard(read.content());
         if (read.type === 'hardlink') {
           // A hardlink's content is its target's member's.
         } else if (fromPackage) {

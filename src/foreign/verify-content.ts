@@ -97,12 +97,20 @@ function imageFacts(merged: LayerIndex): Map<string, PathFacts> {
   return facts;
 }
 
-/** The installed tree's paths as compared, each file hashed from the spool. */
+/**
+ * The installed tree's paths as compared: each file's sha256 as the installer hashed it while extracting, or, for
+ * what it wrote itself (pacman's database) and a file whose content a hardlink's sort moved, hashed from the spool.
+ */
 async function installedFacts(tree: InstalledTree): Promise<Map<string, InstalledFacts>> {
   const nodes = new Map(tree.entries.map((n) => [n.path, n]));
   const hashes = new Map<string, string>();
   for (const node of tree.entries) {
     if (node.type !== 'file') continue;
+    const known = tree.fileDigests.get(node.path);
+    if (known !== undefined) {
+      hashes.set(node.path, known);
+      continue;
+    }
     const hash = createHash('sha256');
     if (node.open) for await (const chunk of await node.open()) hash.update(chunk as Buffer);
     hashes.set(node.path, hash.digest('hex'));

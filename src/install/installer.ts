@@ -60,6 +60,11 @@ export interface InstalledTree extends RootfsTree {
   packages: InstalledPackage[];
   /** Where the contents are held; later steps (setup commands) may store more there. */
   spool: Spool;
+  /**
+   * The sha256 of each regular file as its package installed it, hashed while extracting (for .MTREE): true of the
+   * tree as returned, not after a setup step changes it. Files the installer writes itself are not in it.
+   */
+  fileDigests: ReadonlyMap<string, string>;
 }
 
 /** Slack over a package's declared installed size before its contents count as a decompression bomb. */
@@ -87,6 +92,7 @@ export async function installPackages(packages: PackageToInstall[], options: Ins
   };
   const nodes = new Map<string, TreeNode>();
   const installed: InstalledPackage[] = [];
+  const fileDigests = new Map<string, string>();
   const noExtract = new PathPatterns(options.noExtract ?? []);
   const warn = options.warn ?? (() => {});
   const maxTotal = options.maxInstalledBytes ?? 64 * 1024 ** 3;
@@ -219,6 +225,10 @@ export async function installPackages(packages: PackageToInstall[], options: Ins
         throw new UserError(`${what}: .PKGINFO names ${pkginfo.pkgname} ${pkginfo.pkgver}, but the lock expects ${pkg.name} ${pkg.version}`);
       }
       if (meta.mtree) checkMtree(meta.mtree.content, contentDigests, what);
+      for (const [path, { sha256 }] of contentDigests) {
+        const node = nodes.get(path);
+        if (node?.owner === pkg.name && node.type === 'file') fileDigests.set(path, sha256);
+      }
       // Every backup entry is recorded, in .PKGINFO order, with the md5 of the file as installed. One that was not
       // extracted (NoExtract, not in the package, not a regular file) keeps libalpm's NULL hash, which glibc's
       // printf writes as "(null)".
@@ -246,7 +256,7 @@ export async function installPackages(packages: PackageToInstall[], options: Ins
       if (existing && !(existing.type === 'dir' && entry.type === 'dir')) throw new UserError(`package ${ownerName(existing)}: ${displayName(entry.path)}: collides with pacman's local database`);
       if (!existing) nodes.set(entry.path, { ...entry, owner: '' });
     }
-    return { entries: sortWithHardlinks(nodes), packages: installed, spool, cleanup };
+    return { entries: sortWithHardlinks(nodes), packages: installed, spool, fileDigests, cleanup };
   } catch (err) {
     await cleanup();
     throw err;
