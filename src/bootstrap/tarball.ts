@@ -2,7 +2,6 @@ import { createReadStream } from 'node:fs';
 import { Readable } from 'node:stream';
 import { chmod, rename, rm, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { createHash } from 'node:crypto';
 import { UserError } from '../errors.js';
 import type { TreeNode } from '../install/installer.js';
 import { decompressAuto, getCompressor, type Compressor } from '../compress/index.js';
@@ -116,13 +115,6 @@ export async function writeTarballAtomic(entries: TarSourceEntry[], sourceDateEp
   }
   if (output.sha256File) await writeFileAtomic(`${output.path}.sha256`, sha256Line(written.digest, output.path));
   return written;
-}
-
-/** The sha256 of a whole file, streamed. */
-export async function fileDigest(path: string): Promise<Digest> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return `sha256:${hash.digest('hex')}`;
 }
 
 const ROOT_RE = /^root\.([a-z0-9_]+)(?:\/|$)/;

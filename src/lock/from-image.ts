@@ -1,5 +1,3 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { copyFile, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { decompressAuto } from '../compress/index.js';
@@ -11,7 +9,7 @@ import { downloadUnverified, fetchBytes, MAX_UNSIZED_DOWNLOAD } from '../fetch/d
 import { VerifiedFile } from '../fetch/verified-file.js';
 import { LOCAL_DB_DIR } from '../install/local-db.js';
 import { canonicalJson } from '../oci/canonical-json.js';
-import { isDigest, sha256, type Digest } from '../oci/digest.js';
+import { fileDigest, isDigest, sha256, type Digest } from '../oci/digest.js';
 import { checkConfig } from '../oci/raw-json.js';
 import { parseDesc, type DescBlocks } from '../pacman/desc.js';
 import { packageSatisfies, parseDependency, type Dependency } from '../pacman/depend.js';
@@ -241,12 +239,6 @@ function comparePkgInfo(entry: InstalledEntry, pkginfoBytes: Buffer, what: strin
   }
 }
 
-async function hashFile(file: string): Promise<{ digest: Digest; size: number }> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-  return { digest: `sha256:${hash.digest('hex')}`, size: (await stat(file)).size };
-}
-
 /**
  * Which cached blob an archive URL gave last time (`<cache>/archive-urls/<sha256 of the URL>`), so that locking
  * an image again does not download its packages again. Only a hint: the blob is hashed in full as it is looked up,
@@ -304,7 +296,7 @@ async function lockInstalledPackage(entry: InstalledEntry, context: ArchiveConte
       } catch (err) {
         if (!(err instanceof NotFoundError)) throw err;
       }
-      const { digest, size } = await hashFile(partial);
+      const [digest, { size }] = await Promise.all([fileDigest(partial), stat(partial)]);
       // The signature is judged on bytes hashed as they are read, and stands only once all of them matched.
       const bytes = await VerifiedFile.open(partial, digest, size);
       try {

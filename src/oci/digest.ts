@@ -123,6 +123,13 @@ export async function discard(chunks: AsyncIterable<unknown>): Promise<void> {
   for await (const chunk of chunks) void chunk;
 }
 
+/** The sha256 of a whole file, streamed. */
+export async function fileDigest(path: string): Promise<Digest> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return `sha256:${hash.digest('hex')}`;
+}
+
 /** Whether the file at `path` holds exactly the bytes `digest` names (hashed in full). */
 export async function fileHasDigest(path: string, digest: Digest): Promise<boolean> {
   const hash = createHash('sha256');
