@@ -12,6 +12,7 @@
  *
  *   BENCH_DIR     cache and scratch directory (default .bench/ in the repository)
  *   BENCH_RUNS    runs of each build (default 3)
+ *   BENCH_KEEP    keep the run directory (its specs and cache) for builds by hand
  *   BENCH_NODE_ARGS  node options for each repro-oci run, e.g. `--cpu-prof --cpu-prof-dir=DIR` to see where time goes
  *   BENCH_SCALE, BENCH_ARCH_MB, BENCH_ARCH_PKGS, BENCH_ARCH_SOURCES: the corpus (scripts/bench-arch-corpus.ts)
  *
@@ -142,7 +143,8 @@ async function main(): Promise<void> {
     }
   }
   load.push(loadavg()[0]!.toFixed(2));
-  await rm(work, { recursive: true, force: true });
+  if (process.env.BENCH_KEEP) process.stderr.write(`kept ${work} (specs off.yaml and on.yaml, cache/)\n`);
+  else await rm(work, { recursive: true, force: true });
   const off = Math.min(...figures.off);
   const on = Math.min(...figures.on);
   const added = ((on - off) / off) * 100;
