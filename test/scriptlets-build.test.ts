@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { busyboxRepo, COMMANDS_SKIP } from './support/busybox.js';
@@ -79,4 +79,25 @@ test('scriptlets stay off unless asked for: the same package, no scriptlet run',
   const { listing } = layerListing(join(work, 'out'));
   assert.match(listing, /var\/lib\/pacman\/local\/busybox-1\.36\.1-1\/install$/m);
   assert.doesNotMatch(listing, /etc\/installed/);
+});
+
+test('the copies scriptlets and hooks run on are in memory when it has room, else in TMPDIR; REPRO_OCI_MEMORY_SCRATCH=off keeps them there', { skip: COMMANDS_SKIP, timeout: 120_000 }, async (t) => {
+  const work = await tempDirFor(t, 'scriptlets-scratch');
+  await busyboxRepo(work, ['sh', 'stat'], [{ path: 'bin', type: 'symlink', linkTarget: 'usr/bin' }], { install: 'post_install() {\n  stat -f -c %T / > /etc/scratch-fs\n}\n' });
+  writeFileSync(join(work, 'spec.yaml'), spec(['scriptlets: true']));
+  const memory = mkdtempSync('/dev/shm/scriptlets-test-');
+  t.after(() => rmSync(memory, { recursive: true, force: true }));
+  chmodSync(memory, 0o755);
+  mkdirSync(join(work, 'tmp'));
+  chmodSync(work, 0o755);
+  const fsType = (dir: string): string => execFileSync('stat', ['-f', '-c', '%T', dir], { encoding: 'utf8' });
+  assert.equal(fsType(memory), 'tmpfs\n');
+  for (const [setting, expected] of [[memory, 'tmpfs\n'], ['off', fsType(join(work, 'tmp'))]] as const) {
+    const out = join(work, `out-${setting === 'off' ? 'off' : 'memory'}`);
+    const r = await runCli(['build', 'spec.yaml', '-o', `oci:${out}:t`], { cwd: work, env: { REPRO_OCI_CACHE: join(work, 'cache'), TMPDIR: join(work, 'tmp'), REPRO_OCI_MEMORY_SCRATCH: setting } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(layerListing(out).file('etc/scratch-fs'), expected, `REPRO_OCI_MEMORY_SCRATCH=${setting}`);
+    assert.deepEqual(readdirSync(memory), []);
+    assert.deepEqual(readdirSync(join(work, 'tmp')), []);
+  }
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { busyboxRepo, COMMANDS_SKIP } from './support/busybox.js';
 import { runCli, tempDirFor } from './support/cli.js';
 import { serveDirectory } from './support/http-server.js';
@@ -11,22 +11,30 @@ import { serveDirectory } from './support/http-server.js';
  * its package URLs are contacted only where the user allows (the Arch Linux Archive, --mirror, --allow-url).
  */
 const SKIP = COMMANDS_SKIP;
-const APPLETS = ['sh', 'sleep', 'dd', 'ls', 'grep', 'head', 'cat', 'mkdir', 'true', 'wc', 'seq', 'tr'];
+const APPLETS = ['sh', 'sleep', 'dd', 'ls', 'grep', 'head', 'cat', 'mkdir', 'true', 'wc', 'seq', 'tr', 'truncate'];
 
 function spec(commands: string[][], server = 'repo/$repo/os/$arch'): string {
   return [`repositories: [{ name: core, servers: ['${server}'] }]`, 'packages: [busybox]', 'sigLevel: Never', 'image:', '  setup:', `    commands: ${JSON.stringify(commands)}`, ''].join('\n');
 }
 
-async function workWithSpec(t: Parameters<typeof tempDirFor>[0], commands: string[][]): Promise<{ work: string; env: Record<string, string> }> {
+/**
+ * The copies commands run on go to memory when it has room (a tmpfs: /dev/shm by default), else to TMPDIR: each
+ * test gets a directory of its own in both, so that what a stopped command leaves behind is seen wherever it went.
+ */
+async function workWithSpec(t: TestContext, commands: string[][]): Promise<{ work: string; env: Record<string, string> }> {
   const work = await tempDirFor(t, 'untrusted');
   await busyboxRepo(work, APPLETS);
   writeFileSync(join(work, 'spec.yaml'), spec(commands));
-  return { work, env: { REPRO_OCI_CACHE: join(work, 'cache'), TMPDIR: join(work, 'tmp') } };
+  const memory = mkdtempSync('/dev/shm/untrusted-test-');
+  chmodSync(memory, 0o755); // the sandbox's uid must reach what is in it
+  t.after(() => rmSync(memory, { recursive: true, force: true }));
+  return { work, env: { REPRO_OCI_CACHE: join(work, 'cache'), TMPDIR: join(work, 'tmp'), REPRO_OCI_MEMORY_SCRATCH: memory } };
 }
 
-/** The scratch directory is the run's own: nothing may be left in it, whatever stopped the commands. */
-function assertScratchEmpty(work: string): void {
+/** The scratch directories are the run's own: nothing may be left in them, whatever stopped the commands. */
+function assertScratchEmpty(work: string, env: Record<string, string>): void {
   assert.deepEqual(readdirSync(join(work, 'tmp')), []);
+  assert.deepEqual(readdirSync(env.REPRO_OCI_MEMORY_SCRATCH!), []);
 }
 
 /** The sandbox runs as a uid of its own, which must be able to reach the scratch directory in TMPDIR. */
@@ -59,7 +67,7 @@ test('a setup command that never ends is stopped at the time limit, with the com
   assert.match(r.stderr, /\nrepro-oci: setup command \["sleep","100000"\] was stopped: it ran longer than the time limit \(1s, --command-timeout\)\n$/);
   assert.equal(processesRunning(forever), 0, 'the sandbox was killed with its command');
   assert.equal(existsSync(join(work, 'out')), false);
-  assertScratchEmpty(work);
+  assertScratchEmpty(work, env);
 });
 
 test('a setup command that writes a huge file is stopped at the disk limit', { skip: SKIP, timeout: 120_000 }, async (t) => {
@@ -68,7 +76,7 @@ test('a setup command that writes a huge file is stopped at the disk limit', { s
   const r = await runCli(['build', 'spec.yaml', '--command-disk', '20M', '-o', `oci:${join(work, 'out')}`], { cwd: work, env });
   assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, /\nrepro-oci: setup command \["dd","if=\/dev\/zero","of=\/big","bs=1M","count=200"\] was stopped: it wrote more than the disk limit \(20 MiB, --command-disk\)\n$/);
-  assertScratchEmpty(work);
+  assertScratchEmpty(work, env);
 });
 
 test('many files, each under the per-file limit, are stopped at the disk limit too; so is a full /tmp', { skip: SKIP, timeout: 120_000 }, async (t) => {
@@ -78,14 +86,14 @@ test('many files, each under the per-file limit, are stopped at the disk limit t
   const r = await runCli(['build', 'spec.yaml', '--command-disk', '20M', '-o', `oci:${join(work, 'out')}`], { cwd: work, env });
   assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, /was stopped: it wrote more than the disk limit \(20 MiB, --command-disk\)\n$/);
-  assertScratchEmpty(work);
+  assertScratchEmpty(work, env);
 
   // The sandbox's /tmp is memory (tmpfs): it is bounded by the same limit, so the command fails on its own.
   writeFileSync(join(work, 'spec.yaml'), spec([['dd', 'if=/dev/zero', 'of=/tmp/big', 'bs=1M', 'count=200']]));
   const tmp = await runCli(['build', 'spec.yaml', '--command-disk', '20M', '-o', `oci:${join(work, 'out')}`], { cwd: work, env });
   assert.equal(tmp.code, 2, tmp.stderr);
   assert.match(tmp.stderr, /\["dd","if=\/dev\/zero","of=\/tmp\/big","bs=1M","count=200"\] was stopped: it wrote a file larger than the disk limit \(20 MiB, --command-disk\)\n$/);
-  assertScratchEmpty(work);
+  assertScratchEmpty(work, env);
 });
 
 test('processes spawned without end are bounded by the process limit', { skip: SKIP, timeout: 120_000 }, async (t) => {
@@ -99,7 +107,7 @@ test('processes spawned without end are bounded by the process limit', { skip: S
   // Either the watch sees the limit reached and stops the sandbox, or the shell fails on its first refused fork.
   assert.match(r.stderr, /\nrepro-oci: setup command \["sh","-c",.*\] (was stopped: it reached the process limit \(32, --command-processes\)|failed \(exit 2\): .*can't fork: Resource temporarily unavailable)\n$/);
   assert.ok(Date.now() - started < 25_000, `took ${Date.now() - started} ms`);
-  assertScratchEmpty(work);
+  assertScratchEmpty(work, env);
 });
 
 test('a setup command that allocates more than the memory limit fails', { skip: SKIP, timeout: 120_000 }, async (t) => {
@@ -110,7 +118,7 @@ test('a setup command that allocates more than the memory limit fails', { skip: 
   const r = await runCli(['build', 'spec.yaml', '--command-memory', '64M', '-o', `oci:${join(work, 'out')}`], { cwd: work, env });
   assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, /\nrepro-oci: setup command \["sh","-c",.*\] failed \(exit \d+\): .*(out of memory|Cannot allocate memory)/i);
-  assertScratchEmpty(work);
+  assertScratchEmpty(work, env);
 });
 
 test('rebuild names the commands it will run, applies its own limits, and --no-commands refuses before fetching', { skip: SKIP, timeout: 300_000 }, async (t) => {
@@ -147,7 +155,7 @@ test('rebuild names the commands it will run, applies its own limits, and --no-c
   assert.equal(ownSpec.code, 2);
   assert.equal(ownSpec.stderr, 'repro-oci: --no-commands: the spec has 2 setup command(s): ["sleep","3"], ["mkdir","/made"]\n');
   assert.equal(existsSync(join(work, 'none-cache', 'blobs')), false, 'nothing fetched');
-  assertScratchEmpty(work);
+  assertScratchEmpty(work, env);
 });
 
 test("a recipe's loopback and file: URLs are never contacted unless --allow-url is given", { skip: SKIP, timeout: 120_000 }, async (t) => {
@@ -185,4 +193,30 @@ test("a recipe's loopback and file: URLs are never contacted unless --allow-url 
   assert.equal(leak.code, 2);
   assert.match(leak.stderr, /^repro-oci: package busybox 1\.36\.1-1: none of the recipe's URLs is allowed \("file:\/\/.*\/secret", "file:\/\/\/etc\/shadow"\); give --mirror URL or --allow-url file:\/\/.*\/\n$/);
   assert.doesNotMatch(leak.stderr, new RegExp(`\\b${statSync(secret).size}\\b|bytes|size|exist|found`));
+});
+
+/** A spec whose only setup is ALPM hooks of its own, each running `script` with /usr/bin/sh after the transaction. */
+function hookSpec(scripts: string[]): string {
+  const hook = (script: string): string => ['[Trigger]', 'Operation = Install', 'Type = Package', 'Target = busybox', '[Action]', 'When = PostTransaction', `Exec = /usr/bin/sh -c "${script}"`, ''].join('\n');
+  const files = scripts.map((s, i) => ({ name: `${String(i).padStart(2, '0')}-fill.hook`, content: hook(s) }));
+  return ['repositories: [{ name: core, servers: [repo/$repo/os/$arch] }]', 'packages: [busybox]', 'sigLevel: Never', 'image:', '  setup:', '    hooks: true', `    hookFiles: ${JSON.stringify(files)}`, ''].join('\n');
+}
+
+test('hooks that each stay under the disk limit are stopped when together they pass it; so are sparse files, whose size takes no disk', { skip: SKIP, timeout: 120_000 }, async (t) => {
+  const { work, env } = await workWithSpec(t, []);
+  prepareTmp(work);
+  // Steps are checked cheaply against the file system's own counters; the third 8 MiB pushes the tree past 20 MiB.
+  writeFileSync(join(work, 'spec.yaml'), hookSpec([0, 1, 2, 3].map((i) => `dd if=/dev/zero of=/fill-${i} bs=1M count=8 2>/dev/null`)));
+  const filled = await runCli(['build', 'spec.yaml', '--command-disk', '20M', '-o', `oci:${join(work, 'out')}`], { cwd: work, env });
+  assert.equal(filled.code, 2, filled.stderr);
+  assert.match(filled.stderr, /\nrepro-oci: hook 02-fill\.hook was stopped: it wrote more than the disk limit \(20 MiB, --command-disk\)\n$/);
+  assertScratchEmpty(work, env);
+
+  // Sparse files take no blocks, so no counter sees them while the hooks run: the tree is measured before it is read.
+  writeFileSync(join(work, 'spec.yaml'), hookSpec(['truncate -s 15M /sparse-a', 'truncate -s 15M /sparse-b']));
+  const sparse = await runCli(['build', 'spec.yaml', '--command-disk', '20M', '-o', `oci:${join(work, 'out')}`], { cwd: work, env });
+  assert.equal(sparse.code, 2, sparse.stderr);
+  assert.match(sparse.stderr, /(^|\n)repro-oci: scriptlets and hooks were stopped: they wrote more than the disk limit \(20 MiB, --command-disk\)\n$/);
+  assert.equal(existsSync(join(work, 'out')), false);
+  assertScratchEmpty(work, env);
 });

@@ -1,5 +1,5 @@
-import { closeSync, createWriteStream, openSync, writeSync } from 'node:fs';
-import { chmod, chown, lchown, link, lstat, lutimes, mkdir, readdir, rename, rm, symlink, utimes } from 'node:fs/promises';
+import { chmodSync, chownSync, closeSync, createWriteStream, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync, utimesSync, writeSync } from 'node:fs';
+import { chmod, lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -20,7 +20,8 @@ export interface MaterializeReport {
 /** One buffer for every spooled copy: contents are local and in the page cache, so a synchronous copy is cheapest. */
 const COPY_BUFFER = Buffer.allocUnsafe(1024 * 1024);
 
-function copySpooled(read: NonNullable<ContentOpener['readSync']>, size: number, target: Buffer): void {
+/** Copies spooled content into a new file and returns it open: its owner, mode and times are then set through the descriptor. */
+function copySpooled(read: NonNullable<ContentOpener['readSync']>, size: number, target: Buffer): number {
   const fd = openSync(target, 'wx', 0o600);
   try {
     let done = 0;
@@ -30,8 +31,10 @@ function copySpooled(read: NonNullable<ContentOpener['readSync']>, size: number,
       for (let w = 0; w < n; ) w += writeSync(fd, COPY_BUFFER, w, n - w);
       done += n;
     }
-  } finally {
+    return fd;
+  } catch (err) {
     closeSync(fd);
+    throw err;
   }
 }
 
@@ -40,10 +43,10 @@ function copySpooled(read: NonNullable<ContentOpener['readSync']>, size: number,
  * empty `root`, whose mode it keeps). On any failure the sibling is removed, and so are parent directories this
  * call created: the root is left as it was. A file-system error is one line naming the entry.
  */
-export async function materialize(entries: TreeNode[], root: string): Promise<MaterializeReport> {
+export async function materialize(entries: TreeNode[], root: string, mapOwner?: OwnerMap): Promise<MaterializeReport> {
   let entry: TreeNode | undefined;
   try {
-    return await materializeAtomically(entries, resolve(root), root, (current) => (entry = current));
+    return await materializeAtomically(entries, resolve(root), root, (current) => (entry = current), mapOwner);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (err instanceof UserError || typeof code !== 'string' || !/^E[A-Z]+$/.test(code)) throw err;
@@ -51,7 +54,7 @@ export async function materialize(entries: TreeNode[], root: string): Promise<Ma
   }
 }
 
-async function materializeAtomically(entries: TreeNode[], target: string, root: string, visiting: (node: TreeNode | undefined) => void): Promise<MaterializeReport> {
+async function materializeAtomically(entries: TreeNode[], target: string, root: string, visiting: (node: TreeNode | undefined) => void, mapOwner?: OwnerMap): Promise<MaterializeReport> {
   const info = await lstat(target).catch(() => undefined);
   if (info && !info.isDirectory()) throw new UserError(`--root ${root}: exists and is not a directory`);
   if (info && (await readdir(target)).length > 0) throw new UserError(`--root ${root}: not empty`);
@@ -59,7 +62,7 @@ async function materializeAtomically(entries: TreeNode[], target: string, root: 
   const temp = siblingTempPath(target);
   try {
     await mkdir(temp, { mode: 0o700 });
-    const report = await writeNodes(entries, temp, visiting);
+    const report = await writeNodes(entries, temp, visiting, mapOwner);
     visiting(undefined);
     await chmod(temp, info ? info.mode & 0o7777 : 0o755);
     await rename(temp, target);
@@ -73,12 +76,17 @@ async function materializeAtomically(entries: TreeNode[], target: string, root: 
   }
 }
 
+/** Who owns what is written: the model's owners (default), or those mapped, e.g. root to a sandbox's own uid. */
+export type OwnerMap = (uid: number, gid: number) => [number, number];
+
 /**
  * Writes the tree's entries into an empty directory; `visiting` learns which entry is being written. Entries come
  * in sorted order, so parents exist before children; nothing is ever written through a symlink (the tree model has
  * none in a parent position, and files are created exclusively). Directory metadata is applied last, deepest first.
+ * System calls are synchronous: a tree is tens of thousands of small local calls, and a thread-pool round trip
+ * each would cost more than the calls themselves.
  */
-export async function writeNodes(entries: TreeNode[], root: string, visiting: (node: TreeNode) => void): Promise<MaterializeReport> {
+export async function writeNodes(entries: TreeNode[], root: string, visiting: (node: TreeNode) => void, mapOwner: OwnerMap = (uid, gid) => [uid, gid]): Promise<MaterializeReport> {
   const isRoot = process.getuid?.() === 0;
   const skipped = new Map<string, number>();
   const skip = (kind: string): void => {
@@ -90,20 +98,21 @@ export async function writeNodes(entries: TreeNode[], root: string, visiting: (n
   for (const node of entries) {
     visiting(node);
     const target = fsPath(root, node.path);
+    let fd: number | undefined;
     switch (node.type) {
       case 'dir':
-        await mkdir(target, { mode: 0o700 });
+        mkdirSync(target, { mode: 0o700 });
         dirs.push(node);
         break;
       case 'file':
-        if (node.open?.readSync) copySpooled(node.open.readSync, node.size, target);
+        if (node.open?.readSync) fd = copySpooled(node.open.readSync, node.size, target);
         else await pipeline(node.open ? Readable.from(await node.open()) : Readable.from([]), createWriteStream(target, { flags: 'wx', mode: 0o600 }));
         break;
       case 'symlink':
-        await symlink(encodeName(node.linkTarget!), target);
+        symlinkSync(encodeName(node.linkTarget!), target);
         break;
       case 'hardlink':
-        await link(fsPath(root, node.linkTarget!), target);
+        linkSync(fsPath(root, node.linkTarget!), target);
         break;
       default:
         skip(`${node.type} device or fifo nodes (need mknod)`);
@@ -111,21 +120,34 @@ export async function writeNodes(entries: TreeNode[], root: string, visiting: (n
     }
     written++;
     if (node.type === 'hardlink') continue;
-    if (isRoot) await (node.type === 'symlink' ? lchown(target, node.uid, node.gid) : chown(target, node.uid, node.gid));
-    else if (node.uid !== process.getuid?.() || node.gid !== process.getgid?.()) skip('owners (need root)');
-    if (node.xattrs) await applyXattrs(root, node.path, node.type, node.xattrs, xattrFailures);
-    if (node.type === 'file') {
-      await chmod(target, node.mode);
-      await utimes(target, node.mtime, node.mtime);
-    } else if (node.type === 'symlink') {
-      await lutimes(target, node.mtime, node.mtime);
+    try {
+      const [uid, gid] = mapOwner(node.uid, node.gid);
+      if (isRoot) {
+        if (fd !== undefined) fchownSync(fd, uid, gid);
+        else (node.type === 'symlink' ? lchownSync : chownSync)(target, uid, gid);
+      } else if (uid !== process.getuid?.() || gid !== process.getgid?.()) skip('owners (need root)');
+      if (node.xattrs) await applyXattrs(root, node.path, node.type, node.xattrs, xattrFailures);
+      // After the owner: chown clears set-id bits.
+      if (node.type === 'file') {
+        if (fd !== undefined) {
+          fchmodSync(fd, node.mode);
+          futimesSync(fd, node.mtime, node.mtime);
+        } else {
+          chmodSync(target, node.mode);
+          utimesSync(target, node.mtime, node.mtime);
+        }
+      } else if (node.type === 'symlink') {
+        lutimesSync(target, node.mtime, node.mtime);
+      }
+    } finally {
+      if (fd !== undefined) closeSync(fd);
     }
   }
   for (const node of dirs.reverse()) {
     visiting(node);
     const target = fsPath(root, node.path);
-    await chmod(target, node.mode);
-    await utimes(target, node.mtime, node.mtime);
+    chmodSync(target, node.mode);
+    utimesSync(target, node.mtime, node.mtime);
   }
   if (xattrFailures.count > 0) skipped.set(xattrFailures.summary(), xattrFailures.count);
   return { written, skipped };

@@ -1,17 +1,17 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes, randomInt } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { chmod, lchown, lstat, readdir, readFile, stat } from 'node:fs/promises';
+import { createReadStream, lstatSync } from 'node:fs';
+import { chmod, lchown, lstat, readdir, readFile, stat, statfs } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { NondeterministicError, UserError } from '../errors.js';
 import type { TreeNode } from '../install/installer.js';
-import { materialize } from '../install/materialize.js';
+import { materialize, type OwnerMap } from '../install/materialize.js';
 import { PathPatterns } from '../install/noextract.js';
 import { sortWithHardlinks } from '../rootfs/tree.js';
-import { makeScratchDir } from '../util/fs.js';
+import { makeScratchDir, memoryScratchParent } from '../util/fs.js';
 import type { Spool } from '../util/spool.js';
 import { Progress } from '../util/progress.js';
-import { displayName, fsPath, readdirNames, readlinkName } from '../util/raw-name.js';
+import { displayName, fsPath, readdirNamesSync, readlinkNameSync } from '../util/raw-name.js';
 import { DEFAULT_LIMITS, describeLimit, type SandboxLimits } from './limits.js';
 
 /**
@@ -34,27 +34,27 @@ export interface Snapshot {
   link?: string;
 }
 
-/** One path under root as a scan records it. */
-export async function snapshotEntry(root: string, path: string): Promise<Snapshot> {
-  const st = await lstat(fsPath(root, path), { bigint: true });
+/** One path under root as a scan records it (synchronously: a scan makes one such call per entry of a local tree). */
+export function snapshotEntry(root: string, path: string): Snapshot {
+  const st = lstatSync(fsPath(root, path), { bigint: true });
   const type = st.isDirectory() ? 'dir' : st.isFile() ? 'file' : st.isSymbolicLink() ? 'symlink' : 'other';
   const snap: Snapshot = { type, mode: Number(st.mode & 0o7777n), size: Number(st.size), ctimeNs: st.ctimeNs };
-  if (type === 'symlink') snap.link = await readlinkName(fsPath(root, path));
+  if (type === 'symlink') snap.link = readlinkNameSync(fsPath(root, path));
   return snap;
 }
 
 /** Every path under root, by its name's raw bytes decoded losslessly (util/raw-name.ts), as the tree model holds it. */
 export async function scan(root: string): Promise<Map<string, Snapshot>> {
   const out = new Map<string, Snapshot>();
-  const walk = async (rel: string): Promise<void> => {
-    for (const name of await readdirNames(fsPath(root, rel))) {
+  const walk = (rel: string): void => {
+    for (const name of readdirNamesSync(fsPath(root, rel))) {
       const path = rel ? `${rel}/${name}` : name;
-      const snap = await snapshotEntry(root, path);
+      const snap = snapshotEntry(root, path);
       out.set(path, snap);
-      if (snap.type === 'dir') await walk(path);
+      if (snap.type === 'dir') walk(path);
     }
   };
-  await walk('');
+  walk('');
   return out;
 }
 
@@ -83,20 +83,15 @@ export function sandboxIdentity(): Identity {
   return { uid: id, gid: id, own: true };
 }
 
-/** A directory's entries as raw paths (names need not be UTF-8: a string readdir would lose them). */
-async function children(dir: Buffer): Promise<Buffer[]> {
-  return (await readdir(dir, { encoding: 'buffer' })).map((name) => Buffer.concat([dir, Buffer.from('/'), name]));
+/**
+ * The owner map (install/materialize.ts) that writes the tree's root-owned entries as the sandbox's uid and gid
+ * (mapped back to 0 inside): the sandbox's root can then change them as root could.
+ */
+export function toSandboxOwner(identity: Identity): OwnerMap {
+  return (uid, gid) => [uid === 0 ? identity.uid : uid, gid === 0 ? identity.gid : gid];
 }
 
-/** Hands the tree's root-owned entries to the sandbox's uid and gid, keeping modes (chown clears set-id bits). */
-async function handOver(root: string, identity: Identity): Promise<void> {
-  const walk = async (path: Buffer): Promise<void> => {
-    if (await handOverEntry(path, identity)) for (const child of await children(path)) await walk(child);
-  };
-  await walk(Buffer.from(root));
-}
-
-/** Hands one entry over (see handOver); returns whether it is a directory. */
+/** Hands one entry the transaction made itself to the sandbox's uid and gid, keeping its mode (chown clears set-id bits); returns whether it is a directory. */
 export async function handOverEntry(path: Buffer, identity: Identity): Promise<boolean> {
   const st = await lstat(path);
   if (st.uid === 0 || st.gid === 0) {
@@ -131,12 +126,46 @@ function duTotal(args: string[]): Promise<number> {
 
 /**
  * Bytes the commands account for in the tree: every file's (apparent) size, plus 4 KiB for every entry, so that a
- * swarm of empty files counts too. Measured by GNU du (two passes, at once) rather than a walk here: a tree is
- * measured after every command, scriptlet and hook, and du is several times cheaper per entry than lstat from node.
+ * swarm of empty files counts too. Measured by GNU du (two passes, at once) rather than a walk here: du is several
+ * times cheaper per entry than lstat from node.
  */
 export async function treeUsage(root: string): Promise<number> {
   const [bytes, entries] = await Promise.all([duTotal(['-s', '-x', '-B1', '--apparent-size', '--', root]), duTotal(['-s', '-x', '--inodes', '--', root])]);
   return bytes + ENTRY_COST * entries;
+}
+
+/** What the file system holding `path` has in use, counted as treeUsage counts a tree: its blocks, 4 KiB per inode. */
+async function fileSystemUsage(path: string): Promise<number> {
+  const fs = await statfs(path);
+  return (fs.blocks - fs.bfree) * fs.bsize + (fs.files - fs.ffree) * ENTRY_COST;
+}
+
+/**
+ * A tree's usage, checked after every command, scriptlet and hook, and while one runs. du over a base-size tree
+ * costs a tenth of a second, most steps write a few bytes: between exact measurements the usage is bounded from
+ * above by the last one plus everything the file system has lost since (statfs, whoever wrote it: writes the
+ * sandbox makes cannot hide from it). Only when that bound passes the limit is the tree measured again.
+ * Sparse files take no blocks, so the bound does not see their apparent size: callers measure exactly before
+ * they read what the commands wrote (transaction's end, a copy's scan).
+ */
+export class TreeUsage {
+  private exact = 0;
+  private fileSystemAtExact = 0;
+
+  constructor(private readonly root: string) {}
+
+  /** Measures the tree now (the file system's counters first, so that what is written meanwhile counts as growth). */
+  async measure(): Promise<number> {
+    this.fileSystemAtExact = await fileSystemUsage(this.root);
+    this.exact = await treeUsage(this.root);
+    return this.exact;
+  }
+
+  /** Whether the tree's usage is over `allowed`, measuring it only when the cheap bound cannot rule that out. */
+  async exceeds(allowed: number): Promise<boolean> {
+    const bound = this.exact + Math.max(0, (await fileSystemUsage(this.root)) - this.fileSystemAtExact);
+    return bound > allowed && (await this.measure()) > allowed;
+  }
 }
 
 export const ENTRY_COST = 4096;
@@ -227,7 +256,9 @@ export interface Sandbox {
   root: string;
   identity: Identity;
   limits: SandboxLimits;
+  /** Usage that does not count against the disk limit: the tree as written before the commands. */
   initialUsage: number;
+  usage: TreeUsage;
   /** /tmp is the tree's own (as under pacman's chroot), not a private tmpfs. */
   treeTmp?: boolean;
 }
@@ -240,6 +271,11 @@ export interface RunOptions {
   what?: string;
   /** A non-zero exit is returned as its message instead of thrown (limits and a sandbox that cannot start still throw). */
   returnFailure?: boolean;
+  /**
+   * Whether the tree is measured exactly once the command is done (default), or only bounded (TreeUsage): for a
+   * caller that runs many short commands in a row and measures exactly itself before it reads what they wrote.
+   */
+  exactUsage?: boolean;
 }
 
 function bwrapArgs(sandbox: Sandbox, command: string[], sourceDateEpoch: number): string[] {
@@ -326,7 +362,7 @@ export async function runSandboxed(sandbox: Sandbox, command: string[], sourceDa
       if (!running) return;
       const started = performance.now();
       if (identity.own && (await processesOf(identity.uid)).length >= limits.processes) stop('processes');
-      else if ((await treeUsage(sandbox.root)) - sandbox.initialUsage > limits.diskBytes) stop('diskBytes');
+      else if (await sandbox.usage.exceeds(sandbox.initialUsage + limits.diskBytes)) stop('diskBytes');
       // A big tree takes a while to walk: never spend more than half the time watching.
       pause = Math.max(WATCH_INTERVAL_MS, performance.now() - started);
     }
@@ -342,7 +378,8 @@ export async function runSandboxed(sandbox: Sandbox, command: string[], sourceDa
   await watch;
   if (identity.own) await killAll(identity.uid); // nothing of the sandbox outlives its command
   const what = options.what ?? `setup command ${JSON.stringify(command)}`;
-  if (!stopped && (await treeUsage(sandbox.root)) - sandbox.initialUsage > limits.diskBytes) stopped = 'diskBytes';
+  const allowed = sandbox.initialUsage + limits.diskBytes;
+  if (!stopped && (options.exactUsage === false ? await sandbox.usage.exceeds(allowed) : (await sandbox.usage.measure()) > allowed)) stopped = 'diskBytes';
   if (!stopped && code === SIGXFSZ_EXIT) stopped = 'fileSize';
   if (stopped) throw new UserError(`${what} was stopped: ${STOP_REASONS[stopped]} (${describeLimit(limits, stopped === 'fileSize' ? 'diskBytes' : stopped)})`);
   if (code === 0) return undefined;
@@ -356,17 +393,26 @@ export async function runSandboxed(sandbox: Sandbox, command: string[], sourceDa
   throw new UserError(failureMessage(what, code, signal, stdout.text(), errors));
 }
 
-/** The tree written to `dir` (a new directory in a private scratch directory) and handed to the sandbox's uid. */
+/**
+ * Measures the tree exactly and stops `what` when it went over the disk limit: for callers that ran commands with
+ * `exactUsage: false`, before they read what the commands wrote.
+ */
+export async function assertWithinDiskLimit(sandbox: Sandbox, what: string): Promise<void> {
+  if ((await sandbox.usage.measure()) - sandbox.initialUsage > sandbox.limits.diskBytes) throw new UserError(`${what} were stopped: ${STOP_REASONS.diskBytes.replace('it wrote', 'they wrote')} (${describeLimit(sandbox.limits, 'diskBytes')})`);
+}
+
+/** The tree written to `dir` (a new directory in a private scratch directory), root's entries owned by the sandbox's uid. */
 export async function sandboxOnCopy(entries: TreeNode[], dir: string, limits: SandboxLimits): Promise<{ sandbox: Sandbox; before: Map<string, Snapshot> }> {
-  await materialize(entries, dir);
   const identity = sandboxIdentity();
   if (identity.own) {
     await chmod(dirname(dir), 0o711);
     await assertReachable(dirname(dir));
-    await handOver(dir, identity);
   }
+  await materialize(entries, dir, identity.own ? toSandboxOwner(identity) : undefined);
+  if (identity.own) await handOverEntry(Buffer.from(dir), identity);
   const before = await scan(dir);
-  return { sandbox: { root: dir, identity, limits, initialUsage: await treeUsage(dir) }, before };
+  const usage = new TreeUsage(dir);
+  return { sandbox: { root: dir, identity, limits, initialUsage: await usage.measure(), usage }, before };
 }
 
 /** Runs the commands on one materialized copy and returns what it changed relative to `before`. */
@@ -389,19 +435,40 @@ export function changedPaths(before: Map<string, Snapshot>, after: Map<string, S
   return { changed, removed };
 }
 
+/**
+ * Where the two copies of a tree go: in memory when it has room for both and for all their commands may write
+ * (util/fs.ts memoryScratchParent), else TMPDIR.
+ */
+export async function scratchParent(nodes: Iterable<TreeNode>, limits: SandboxLimits): Promise<string | undefined> {
+  let size = 0;
+  for (const node of nodes) size += ENTRY_COST + (node.type === 'file' ? node.size : 0);
+  return memoryScratchParent(2 * size, 2 * (size + limits.diskBytes));
+}
+
+/**
+ * Both results, once both are settled: a run that fails first never leaves the other writing into a scratch
+ * directory being removed. The first's failure is reported when both fail, as it would be had they run in turn.
+ */
+export async function bothSettled<A, B>(a: Promise<A>, b: Promise<B>): Promise<[A, B]> {
+  const [ra, rb] = await Promise.allSettled([a, b]);
+  if (ra.status === 'rejected') throw ra.reason;
+  if (rb.status === 'rejected') throw rb.reason;
+  return [ra.value, rb.value];
+}
+
 export async function runSetupCommands(nodes: Map<string, TreeNode>, commands: string[][], sourceDateEpoch: number, exclude: string[], spool: Spool, limits: SandboxLimits = DEFAULT_LIMITS): Promise<CommandResult> {
   if (commands.length === 0) return { changed: [], removed: [] };
   const entries = sortWithHardlinks(new Map([...nodes].map(([k, v]) => [k, { ...v }])));
-  const a = await makeScratchDir('sandbox-a');
-  const b = await makeScratchDir('sandbox-b');
+  const parent = await scratchParent(entries, limits);
+  const a = await makeScratchDir('sandbox-a', parent);
+  const b = await makeScratchDir('sandbox-b', parent);
   // Each command runs twice, once in each copy, to show that it is deterministic.
   const progress = new Progress('setup', { unit: 'command runs' }).start(2 * commands.length);
   try {
     // The scratch directories are searchable by the sandbox's uid, so by anyone: an unguessable name keeps the copies private.
     const rootA = join(a.path, `root-${randomBytes(16).toString('hex')}`);
     const rootB = join(b.path, `root-${randomBytes(16).toString('hex')}`);
-    const runA = await runOnCopy(entries, commands, sourceDateEpoch, rootA, limits, progress);
-    const runB = await runOnCopy(entries, commands, sourceDateEpoch, rootB, limits, progress);
+    const [runA, runB] = await bothSettled(runOnCopy(entries, commands, sourceDateEpoch, rootA, limits, progress), runOnCopy(entries, commands, sourceDateEpoch, rootB, limits, progress));
     const resultA = changedPaths(runA.before, runA.after);
     const differing = await differingPaths({ root: rootA, ...runA }, { root: rootB, ...runB }, exclude);
     if (differing.length > 0) throw new NondeterministicError(`setup commands are nondeterministic: ${differing.length} path(s) differ between two runs: ${differing.slice(0, 10).map(displayName).join(', ')}${differing.length > 10 ? ', …' : ''}`);
@@ -409,8 +476,7 @@ export async function runSetupCommands(nodes: Map<string, TreeNode>, commands: s
     return resultA;
   } finally {
     progress.stop();
-    await a.cleanup();
-    await b.cleanup();
+    await Promise.all([a.cleanup(), b.cleanup()]);
   }
 }
 

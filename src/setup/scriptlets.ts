@@ -1,5 +1,6 @@
-import { chmod, lstat, mkdir, readFile, rm, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readFile, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
+import { lstatSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { NondeterministicError, UserError } from '../errors.js';
 import type { TreeNode } from '../install/installer.js';
@@ -15,15 +16,20 @@ import { fgetsChunks, selectHooks, targetsInput, triggeredHooks, type AlpmHook, 
 import { DEFAULT_LIMITS, type SandboxLimits } from './limits.js';
 import {
   assertReachable,
+  assertWithinDiskLimit,
   changedPaths,
   differingPaths,
   ENTRY_COST,
   foldBack,
   handOverEntry,
+  bothSettled,
   runSandboxed,
   sandboxIdentity,
   scan,
+  scratchParent,
   snapshotEntry,
+  toSandboxOwner,
+  TreeUsage,
   type CommandResult,
   type Identity,
   type Sandbox,
@@ -109,7 +115,7 @@ function dbDir(pkg: InstalledPackage): string {
 export function transactionStages(nodes: Map<string, TreeNode>, packages: InstalledPackage[]): { base: TreeNode[]; perPackage: TreeNode[][] } {
   const baseDirs = new Set([...parentPaths(`${LOCAL_DB_DIR}/x`), `${LOCAL_DB_DIR}/ALPM_DB_VERSION`]);
   const byName = new Map(packages.map((p, i) => [p.pkginfo.pkgname, i]));
-  const dbDirs = packages.map(dbDir);
+  const byDbDir = new Map(packages.map((p, i) => [dbDir(p), i]));
   const base: TreeNode[] = [];
   const perPackage: TreeNode[][] = packages.map(() => []);
   for (const node of sortWithHardlinks(new Map([...nodes].map(([k, v]) => [k, { ...v }])))) {
@@ -117,8 +123,8 @@ export function transactionStages(nodes: Map<string, TreeNode>, packages: Instal
       base.push(node);
       continue;
     }
-    const db = dbDirs.findIndex((d) => node.path === d || node.path.startsWith(`${d}/`));
-    const stage = db !== -1 ? db : byName.get(node.owner);
+    const inDb = node.path.startsWith(`${LOCAL_DB_DIR}/`) ? /^[^/]+/.exec(node.path.slice(LOCAL_DB_DIR.length + 1)) : null;
+    const stage = (inDb && byDbDir.get(`${LOCAL_DB_DIR}/${inDb[0]}`)) ?? byName.get(node.owner);
     if (stage === undefined) base.push(node);
     else perPackage[stage]!.push(node);
   }
@@ -185,7 +191,7 @@ async function expect(run: Run, paths: Iterable<string>): Promise<void> {
     all.add(path);
     for (const parent of parentPaths(path)) all.add(parent);
   }
-  for (const path of all) run.expected.set(path, await snapshotEntry(run.root, path));
+  for (const path of all) run.expected.set(path, snapshotEntry(run.root, path));
 }
 
 /** Gives an entry the transaction created to the sandbox's uid (mapped to root inside), then records it. */
@@ -200,7 +206,8 @@ async function runStep(run: Run, step: string, command: string[], stdin?: Buffer
   await mark(run, step);
   const missing: string[] = [];
   for (const dir of MOUNT_POINTS) if (!(await lstat(fsPath(run.root, dir)).catch(() => undefined))) missing.push(dir);
-  const failure = await runSandboxed(run.sandbox, command, run.sourceDateEpoch, { what: step, returnFailure: true, ...(stdin ? { stdin } : {}) }).finally(async () => {
+  // Measured exactly once, at the transaction's end (assertWithinDiskLimit): a step is only bounded (TreeUsage).
+  const failure = await runSandboxed(run.sandbox, command, run.sourceDateEpoch, { what: step, returnFailure: true, exactUsage: false, ...(stdin ? { stdin } : {}) }).finally(async () => {
     for (const dir of missing) await rmdir(fsPath(run.root, dir)).catch(() => undefined);
   });
   run.report.ran.push(step);
@@ -270,21 +277,20 @@ async function extract(run: Run, pkgName: string, entries: TreeNode[]): Promise<
   for (const entry of entries) {
     for (const parent of parentPaths(entry.path)) {
       if (checked.has(parent)) continue;
-      const st = await lstat(fsPath(run.root, parent)).catch(() => undefined);
+      const st = lstatSync(fsPath(run.root, parent), { throwIfNoEntry: false });
       if (st && !st.isDirectory()) throw new UserError(`scriptlets made /${displayName(parent)} a ${st.isSymbolicLink() ? 'symlink' : 'file'}, and package ${pkgName} installs below it`);
       checked.add(parent);
     }
-    const st = await lstat(fsPath(run.root, entry.path)).catch(() => undefined);
+    const st = lstatSync(fsPath(run.root, entry.path), { throwIfNoEntry: false });
     if (st?.isDirectory()) {
       if (entry.type === 'dir') continue;
       throw new UserError(`scriptlets made /${displayName(entry.path)} a directory, where package ${pkgName} installs a ${entry.type}`);
     }
-    if (st) await rm(fsPath(run.root, entry.path));
+    if (st) rmSync(fsPath(run.root, entry.path));
     toWrite.push(entry);
     if (entry.type === 'dir') checked.add(entry.path);
   }
-  await writeNodes(toWrite, run.root, () => {});
-  for (const entry of toWrite) if (entry.type !== 'hardlink') await handOver(run, entry.path);
+  await writeNodes(toWrite, run.root, () => {}, run.sandbox.identity.own ? toSandboxOwner(run.sandbox.identity) : undefined);
   await expect(run, toWrite.map((e) => e.path));
   run.sandbox.initialUsage += toWrite.reduce((sum, e) => sum + ENTRY_COST + (e.type === 'file' ? e.size : 0), 0);
 }
@@ -358,16 +364,16 @@ async function runLdconfig(run: Run): Promise<void> {
   if (aux?.isFile()) await unlink(fsPath(run.root, LDCONFIG_AUX_CACHE));
 }
 
-async function runOnCopy(root: string, scratch: string, nodes: Map<string, TreeNode>, packages: InstalledPackage[], options: TransactionOptions): Promise<Run> {
-  const { base, perPackage } = transactionStages(nodes, packages);
+async function runOnCopy(root: string, scratch: string, { base, perPackage }: ReturnType<typeof transactionStages>, packages: InstalledPackage[], options: TransactionOptions): Promise<Run> {
   const identity: Identity = sandboxIdentity();
   await mkdir(root, { mode: 0o755 });
   if (identity.own) {
     await chmod(scratch, 0o711);
     await assertReachable(scratch);
   }
-  const sandbox: Sandbox = { root, identity, limits: options.limits ?? DEFAULT_LIMITS, initialUsage: 0, treeTmp: true };
   if (identity.own) await handOverEntry(Buffer.from(root), identity);
+  const usage = new TreeUsage(root);
+  const sandbox: Sandbox = { root, identity, limits: options.limits ?? DEFAULT_LIMITS, initialUsage: await usage.measure(), usage, treeTmp: true };
   const report: TransactionReport = { ran: [], failures: [], warnings: [], changed: [], removed: [] };
   const run: Run = { root, sandbox, expected: new Map(), marks: [], markFile: join(scratch, 'mark'), sourceDateEpoch: options.sourceDateEpoch, report };
   const trans: HookTransaction = { add: packages.map((p) => ({ name: p.pkginfo.pkgname, files: p.files })), remove: [], noExtract: options.noExtract };
@@ -383,6 +389,7 @@ async function runOnCopy(root: string, scratch: string, nodes: Map<string, TreeN
   await runLdconfig(run);
   if (options.hooks) await runHooks(run, 'PostTransaction', trans, packages, options);
   await mark(run, 'end');
+  await assertWithinDiskLimit(sandbox, 'scriptlets and hooks');
   return run;
 }
 
@@ -401,13 +408,15 @@ function lastStep(run: Run, after: Snapshot | undefined): string {
  * the build (pacman installs nothing then).
  */
 export async function runTransaction(nodes: Map<string, TreeNode>, packages: InstalledPackage[], spool: Spool, options: TransactionOptions): Promise<TransactionReport> {
-  const a = await makeScratchDir('transaction-a');
-  const b = await makeScratchDir('transaction-b');
+  const parent = await scratchParent(nodes.values(), options.limits ?? DEFAULT_LIMITS);
+  const a = await makeScratchDir('transaction-a', parent);
+  const b = await makeScratchDir('transaction-b', parent);
   try {
     const rootA = join(a.path, `root-${randomBytes(16).toString('hex')}`);
     const rootB = join(b.path, `root-${randomBytes(16).toString('hex')}`);
-    const runA = await runOnCopy(rootA, a.path, nodes, packages, options);
-    const runB = await runOnCopy(rootB, b.path, nodes, packages, options);
+    // At once: while one run waits on its sandbox, the other writes its files.
+    const stages = transactionStages(nodes, packages);
+    const [runA, runB] = await bothSettled(runOnCopy(rootA, a.path, stages, packages, options), runOnCopy(rootB, b.path, stages, packages, options));
     const afterA = await scan(rootA);
     const afterB = await scan(rootB);
     const differing = await differingPaths({ root: rootA, before: runA.expected, after: afterA }, { root: rootB, before: runB.expected, after: afterB }, options.exclude);
@@ -419,7 +428,6 @@ export async function runTransaction(nodes: Map<string, TreeNode>, packages: Ins
     await foldBack(nodes, result, afterA, rootA, options.sourceDateEpoch, spool, 'scriptlets and hooks');
     return { ...runA.report, ...result };
   } finally {
-    await a.cleanup();
-    await b.cleanup();
+    await Promise.all([a.cleanup(), b.cleanup()]);
   }
 }
