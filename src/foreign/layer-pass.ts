@@ -1,0 +1,169 @@
+import { mergeLayers } from '../compare/image-diff.js';
+import { indexLayer, type LayerIndex, type OnFile } from '../compare/layer-index.js';
+import { discard } from '../oci/digest.js';
+import type { Descriptor, ImageConfig, Manifest } from '../oci/types.js';
+import { normalizeMemberPath, type ContentOpener } from '../tar/entry.js';
+import type { ReadEntry } from '../tar/reader.js';
+import type { ImageSource } from '../transports/types.js';
+import { layerDiffIds, readLayer } from '../transports/verify.js';
+import type { Spool } from '../util/spool.js';
+import type { DetectedLayer } from './layer-reproduction.js';
+import { detectTarConvention, foreignMetadata, type ForeignTarEntry } from './tar-convention.js';
+
+/**
+ * One pass over each layer of a foreign image serves every level of its check: the merged view (indexLayer), the
+ * convention of the tar's writer (tar-convention.ts, from the raw headers of the same bytes), and every member as
+ * read with its content's sha256, for the layer rebuild (layers.ts); the image's copies of files a rebuild may keep
+ * are spooled. Each layer is read once, checked against its digest and diffID before anything read is used; the
+ * layer level reads it again only when it keeps a file this pass did not spool.
+ */
+
+/** One member of a layer as read (the root and unsafe names left out), in archive order. */
+export interface LayerMember {
+  entry: ForeignTarEntry;
+  /** A regular file's content sha256. */
+  sha256?: string;
+  /** A regular file's content as the image has it, when spooled. */
+  kept?: ContentOpener;
+}
+
+export interface LayerPass {
+  members: LayerMember[];
+  /** The writer's convention, or what stopped its detection (reported where the layer level would detect it). */
+  detected: DetectedLayer | { error: unknown };
+}
+
+export interface ForeignLayersRead {
+  merged: LayerIndex;
+  layers: LayerPass[];
+}
+
+export interface ForeignLayersOptions {
+  /** Whether a file's content is spooled for the rebuild (within `maxSpooledBytes` over all layers). */
+  spoolable: (path: string) => boolean;
+  spool: Spool;
+  maxSpooledBytes: number;
+  /** Sees every file's content that is not spooled (it must read all of it), as mergedImage's onFile. */
+  onFile?: (layer: number) => OnFile;
+  /** Sees each spooled file's content, in chunks, as it is spooled. */
+  onSpooled?: (layer: number, path: string, size: number) => ((chunk: Buffer) => void) | undefined;
+}
+
+/** A member as a rebuild writes it again: header fields and PAX metadata as read, content not attached. */
+export function memberEntry(read: ReadEntry, path: string): ForeignTarEntry {
+  const entry: ForeignTarEntry = { path, type: read.type, mode: read.mode, uid: read.uid, gid: read.gid, mtime: read.mtime, size: read.size, ...foreignMetadata(read.pax) };
+  if (read.linkTarget !== undefined) entry.linkTarget = read.type === 'hardlink' ? (normalizeMemberPath(read.linkTarget) ?? read.linkTarget) : read.linkTarget;
+  if (read.devMajor !== undefined) Object.assign(entry, { devMajor: read.devMajor, devMinor: read.devMinor ?? 0 });
+  if (read.xattrs) entry.xattrs = read.xattrs;
+  if (read.uname) entry.uname = read.uname;
+  if (read.gname) entry.gname = read.gname;
+  return entry;
+}
+
+/** Reads every layer once (see the module comment) and merges their views, whiteouts applied. */
+export async function readForeignLayers(source: ImageSource, descriptor: Descriptor, manifest: Manifest, config: ImageConfig, label: string, options: ForeignLayersOptions): Promise<ForeignLayersRead> {
+  const diffIds = layerDiffIds(manifest, config, `${label} manifest ${descriptor.digest}`);
+  const indexes: LayerIndex[] = [];
+  const layers: LayerPass[] = [];
+  let spooled = 0;
+  for (const [i, layer] of manifest.layers.entries()) {
+    const what = `${label}: layer ${layer.digest}`;
+    const members: LayerMember[] = [];
+    const callerOnFile = options.onFile?.(i);
+    let kept: ContentOpener | undefined;
+    const onFile: OnFile = async (path, content, size) => {
+      kept = undefined;
+      if (!options.spoolable(path) || spooled + size > options.maxSpooledBytes) return callerOnFile ? callerOnFile(path, content, size) : discard(content);
+      spooled += size;
+      const see = options.onSpooled?.(i, path, size);
+      kept = (await options.spool.store(see ? tap(content, see) : content)).open;
+    };
+    const onEntry = (read: ReadEntry, summary: { sha256?: string }): void => {
+      const path = normalizeMemberPath(read.name);
+      const opener = kept;
+      kept = undefined;
+      if (!path) return; // the root is written from the convention's record of it
+      members.push({ entry: memberEntry(read, path), ...(summary.sha256 !== undefined ? { sha256: summary.sha256 } : {}), ...(read.type === 'file' && opener ? { kept: opener } : {}) });
+    };
+    let tarLength = 0;
+    const [index, detected] = await readLayer(source, layer, diffIds[i], what, (content) =>
+      consumeTogether(
+        count(content, (n) => (tarLength += n)),
+        (tar) => indexLayer(tar, what, onFile, onEntry),
+        (tar) => detectTarConvention(tar, { what: `${label} layer ${i + 1}` }).then((convention) => ({ convention }), (error: unknown) => ({ error })),
+      ),
+    );
+    indexes.push(index);
+    layers.push({ members, detected: 'convention' in detected ? { convention: detected.convention, tarLength } : detected });
+  }
+  return { merged: mergeLayers(indexes), layers };
+}
+
+function tap(source: AsyncIterable<Buffer>, see: (chunk: Buffer) => void): AsyncGenerator<Buffer> {
+  return (async function* () {
+    for await (const chunk of source) {
+      see(chunk);
+      yield chunk;
+    }
+  })();
+}
+
+function count(source: AsyncIterable<Buffer>, add: (n: number) => void): AsyncGenerator<Buffer> {
+  return tap(source, (chunk) => add(chunk.length));
+}
+
+/**
+ * Hands one stream to two consumers in step: each chunk is read from the source once and given to both, and the
+ * next is read only when both have taken it (or stopped reading), so at most one chunk is held. A consumer that
+ * fails stops the other at its next read; the source is left for the caller to drain or close.
+ */
+export async function consumeTogether<A, B>(source: AsyncIterable<Buffer>, a: (s: AsyncIterable<Buffer>) => Promise<A>, b: (s: AsyncIterable<Buffer>) => Promise<B>): Promise<[A, B]> {
+  const iterator = source[Symbol.asyncIterator]();
+  const taken = [0, 0];
+  const reading = [true, true];
+  let fetched: { round: number; result: Promise<IteratorResult<Buffer>> } | undefined;
+  let failed: { error: unknown } | undefined;
+  let waiting: (() => void)[] = [];
+  const wake = (): void => {
+    const all = waiting;
+    waiting = [];
+    for (const resume of all) resume();
+  };
+  const branch = (k: number): AsyncIterable<Buffer> => ({
+    [Symbol.asyncIterator]: () => ({
+      next: async (): Promise<IteratorResult<Buffer>> => {
+        const round = taken[k]!;
+        // Chunk `round` may be read once the other branch has taken the one before it, or stopped.
+        while (!failed && reading[1 - k] && taken[1 - k]! < round) await new Promise<void>((resume) => waiting.push(resume));
+        if (failed) throw failed.error;
+        if (fetched?.round !== round) fetched = { round, result: iterator.next() };
+        taken[k] = round + 1;
+        const result = await fetched.result;
+        wake();
+        return result;
+      },
+      return: async (): Promise<IteratorResult<Buffer>> => {
+        reading[k] = false;
+        wake();
+        return { done: true, value: undefined };
+      },
+    }),
+  });
+  const settle = <T>(k: number, run: Promise<T>): Promise<T> =>
+    run.then(
+      (value) => {
+        reading[k] = false;
+        wake();
+        return value;
+      },
+      (error: unknown) => {
+        reading[k] = false;
+        failed ??= { error };
+        wake();
+        throw error;
+      },
+    );
+  const results = await Promise.allSettled([settle(0, a(branch(0))), settle(1, b(branch(1)))]);
+  if (failed) throw failed.error;
+  return [(results[0] as PromiseFulfilledResult<A>).value, (results[1] as PromiseFulfilledResult<B>).value];
+}
