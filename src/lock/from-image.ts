@@ -22,6 +22,7 @@ import { readTar } from '../tar/reader.js';
 import { openSource, type TransportOptions } from '../transports/open.js';
 import { readJsonBlob } from '../transports/layout.js';
 import { resolvePlatformManifest } from '../transports/platform-manifest.js';
+import { consumeTogether } from '../util/consume-together.js';
 import { ensureDir, readSmall, writeFileAtomic } from '../util/fs.js';
 import { byteOrder } from '../util/order.js';
 import { decodeName, displayName } from '../util/raw-name.js';
@@ -166,24 +167,50 @@ function installOrder(byName: InstalledEntry[]): InstalledEntry[] {
   return out;
 }
 
-/** A package's `.PKGINFO` and `.MTREE`, read from the leading members (metadata sorts first) of its verified file. */
-async function packageMetadata(file: string, digest: Digest, size: number, what: string): Promise<{ pkginfo: Buffer; mtree: Buffer | undefined }> {
-  const bytes = await VerifiedFile.open(file, digest, size);
+/** A package's `.PKGINFO` and `.MTREE`, read from the leading members (metadata sorts first) of its bytes. */
+async function packageMetadata(bytes: AsyncIterable<Buffer>, what: string): Promise<PackageMetadata> {
   let pkginfo: Buffer | undefined;
   let mtree: Buffer | undefined;
-  try {
-    for await (const entry of readTar(decompressAuto(bytes.chunks(), what), { what })) {
-      const path = entry.name.replace(/^\.\//, '');
-      if (!path.startsWith('.')) break;
-      if (entry.type !== 'file') continue;
-      if (path === '.PKGINFO') pkginfo = await readSmall(entry.content(), MAX_META_BYTES, `${what}: .PKGINFO`);
-      else if (path === '.MTREE') mtree = await readSmall(entry.content(), MAX_META_BYTES, `${what}: .MTREE`);
-    }
-  } finally {
-    await bytes.verify(what);
+  for await (const entry of readTar(decompressAuto(bytes, what), { what })) {
+    const path = entry.name.replace(/^\.\//, '');
+    if (!path.startsWith('.')) break;
+    if (entry.type !== 'file') continue;
+    if (path === '.PKGINFO') pkginfo = await readSmall(entry.content(), MAX_META_BYTES, `${what}: .PKGINFO`);
+    else if (path === '.MTREE') mtree = await readSmall(entry.content(), MAX_META_BYTES, `${what}: .MTREE`);
   }
   if (!pkginfo) throw new UserError(`${what}: the archive's package has no .PKGINFO`);
   return { pkginfo, mtree };
+}
+
+interface PackageMetadata {
+  pkginfo: Buffer;
+  mtree: Buffer | undefined;
+}
+
+/** The metadata read, or what stopped reading it (given out once the file's signature and digest stood). */
+type MetadataRead = { value: PackageMetadata } | { error: unknown };
+
+function metadataOf(read: MetadataRead): PackageMetadata {
+  if ('error' in read) throw read.error;
+  return read.value;
+}
+
+/**
+ * One read of a package file for both its signature and its metadata: the signature is judged on every byte and
+ * the file matched against `bytes`' digest (either failing is thrown, whatever the metadata reader met); the
+ * metadata is read from the same bytes meanwhile and only returned, not yet used.
+ */
+async function verifyPackageFile(bytes: VerifiedFile, signature: Buffer | undefined, context: ArchiveContext, what: string): Promise<MetadataRead> {
+  try {
+    const [, metadata] = await consumeTogether(
+      bytes.chunks(),
+      (data) => checkPackageSignature({ level: 'required', trust: 'trustedOnly' }, signature, { data, keyring: context.keyring, what, keyExpiry: context.keyExpiry }),
+      (data) => packageMetadata(data, what).then((value) => ({ value }), (error: unknown) => ({ error })),
+    );
+    return metadata;
+  } finally {
+    await bytes.verify(what);
+  }
 }
 
 /** The first difference between two mtree entries in what reaches the filesystem, or undefined. */
@@ -210,7 +237,8 @@ function entryDifference(image: MtreeEntry, pkg: MtreeEntry): string | undefined
  */
 export function compareMtrees(imageMtree: Buffer, packageMtree: Buffer, what: string): void {
   const image = parseMtree(imageMtree, `${what}: image database mtree`);
-  const pkg = new Map(parseMtree(packageMtree, `${what}: .MTREE`).map((e) => [e.path, e]));
+  // pacman copies the file as it is: the same bytes parse the same (the usual case, and half the work).
+  const pkg = new Map((imageMtree.equals(packageMtree) ? image : parseMtree(packageMtree, `${what}: .MTREE`)).map((e) => [e.path, e]));
   const seen = new Set<string>();
   for (const entry of image) {
     const theirs = pkg.get(entry.path);
@@ -268,6 +296,62 @@ interface ArchiveContext {
   log: (message: string) => void;
 }
 
+/** A verified package file checked against its database entry (.PKGINFO fields, every mtree entry), as locked. */
+function checkedPackage(entry: InstalledEntry, metadata: PackageMetadata, file: { filename: string; url: string; digest: Digest; size: number; signature: Buffer }, what: string): LockedPackage {
+  comparePkgInfo(entry, metadata.pkginfo, what);
+  if (!entry.mtree) throw new UserError(`${what}: the image's database has no mtree for it (${displayName(`${entry.dir}/mtree`)})`);
+  if (!metadata.mtree) throw new UserError(`${what}: the archive's package has no .MTREE to check the image's database against`);
+  compareMtrees(entry.mtree, metadata.mtree, what);
+  return {
+    name: entry.name,
+    version: entry.version,
+    arch: entry.arch,
+    repository: IMAGE_REPOSITORY,
+    filename: file.filename,
+    urls: [file.url],
+    sha256: file.digest.slice('sha256:'.length),
+    csize: file.size,
+    isize: entry.size,
+    builddate: entry.builddate,
+    signature: file.signature.toString('base64'),
+    reason: entry.reason,
+  };
+}
+
+async function fetchSignature(url: string, what: string): Promise<Buffer | undefined> {
+  try {
+    return await fetchBytes(`${url}.sig`, `${what} signature`, MAX_SIGNATURE_BYTES);
+  } catch (err) {
+    if (!(err instanceof NotFoundError)) throw err;
+    return undefined;
+  }
+}
+
+/**
+ * The package an archive URL gave last time, read once from the cache for its digest, signature and metadata. Not
+ * there, or not what its hint names: undefined (the download path looks it up, and evicts a corrupt copy). Its
+ * signature failing: `download`, to judge the archive's file instead.
+ */
+async function lockCachedPackage(entry: InstalledEntry, context: ArchiveContext, url: string, filename: string, what: string): Promise<LockedPackage | 'download' | undefined> {
+  const hint = await readFile(urlHintPath(context, url), 'latin1').catch(() => undefined);
+  if (hint === undefined || !isDigest(hint)) return undefined;
+  const file = context.cache.path(hint);
+  const size = await stat(file).then((info) => info.size, () => undefined);
+  if (size === undefined) return undefined;
+  const bytes = await VerifiedFile.open(file, hint, size).catch(() => undefined);
+  if (!bytes) return undefined;
+  const signature = await fetchSignature(url, what);
+  let metadata: MetadataRead;
+  try {
+    metadata = await verifyPackageFile(bytes, signature, context, what);
+  } catch (err) {
+    if (await bytes.mismatch()) return undefined;
+    if (signature !== undefined) return 'download';
+    throw err;
+  }
+  return checkedPackage(entry, metadataOf(metadata), { filename, url, digest: hint as Digest, size, signature: signature! }, what);
+}
+
 /**
  * Fetches one installed package from the archive (`.pkg.tar.zst`, else `.pkg.tar.xz`), verifies its signature
  * over the whole file, keeps it in the cache by digest, and checks it against the database entry.
@@ -278,6 +362,11 @@ async function lockInstalledPackage(entry: InstalledEntry, context: ArchiveConte
   for (const extension of PACKAGE_EXTENSIONS) {
     const filename = checkPackageFilename(`${entry.name}-${entry.version}-${entry.arch}${extension}`, what);
     const url = archivePackageUrl(context.archive, entry.name, filename);
+    if (useCache) {
+      const hit = await lockCachedPackage(entry, context, url, filename, what);
+      if (hit === 'download') return lockInstalledPackage(entry, context, false);
+      if (hit) return hit;
+    }
     const cached = useCache ? await cachedDownload(context, url) : undefined;
     const partial = await context.cache.partial(sha256(url), { resume: false });
     try {
@@ -290,47 +379,23 @@ async function lockInstalledPackage(entry: InstalledEntry, context: ArchiveConte
       continue;
     }
     try {
-      let signature: Buffer | undefined;
-      try {
-        signature = await fetchBytes(`${url}.sig`, `${what} signature`, MAX_SIGNATURE_BYTES);
-      } catch (err) {
-        if (!(err instanceof NotFoundError)) throw err;
-      }
+      const signature = await fetchSignature(url, what);
       const [digest, { size }] = await Promise.all([fileDigest(partial), stat(partial)]);
       // The signature is judged on bytes hashed as they are read, and stands only once all of them matched.
       const bytes = await VerifiedFile.open(partial, digest, size);
+      let metadata: MetadataRead;
       try {
-        await checkPackageSignature({ level: 'required', trust: 'trustedOnly' }, signature, { data: bytes.chunks(), keyring: context.keyring, what, keyExpiry: context.keyExpiry });
+        metadata = await verifyPackageFile(bytes, signature, context, what);
       } catch (err) {
         // A cached copy the archive's signature does not cover (a stale or altered hint): judge the download instead.
         if (cached && signature !== undefined) return await lockInstalledPackage(entry, context, false);
         throw err;
-      } finally {
-        await bytes.verify(what);
       }
       const file = context.cache.path(digest);
       await context.cache.place(partial, file);
       await rememberDownload(context, url, digest);
       if (!cached) context.log(`fetched ${filename}`);
-      const { pkginfo, mtree } = await packageMetadata(file, digest, size, what);
-      comparePkgInfo(entry, pkginfo, what);
-      if (!entry.mtree) throw new UserError(`${what}: the image's database has no mtree for it (${displayName(`${entry.dir}/mtree`)})`);
-      if (!mtree) throw new UserError(`${what}: the archive's package has no .MTREE to check the image's database against`);
-      compareMtrees(entry.mtree, mtree, what);
-      return {
-        name: entry.name,
-        version: entry.version,
-        arch: entry.arch,
-        repository: IMAGE_REPOSITORY,
-        filename,
-        urls: [url],
-        sha256: digest.slice('sha256:'.length),
-        csize: size,
-        isize: entry.size,
-        builddate: entry.builddate,
-        signature: signature!.toString('base64'),
-        reason: entry.reason,
-      };
+      return checkedPackage(entry, metadataOf(metadata), { filename, url, digest, size, signature: signature! }, what);
     } finally {
       await rm(partial, { force: true });
     }
