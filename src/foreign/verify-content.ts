@@ -3,10 +3,9 @@ import { join } from 'node:path';
 import type { EntrySummary, LayerIndex, OnFile } from '../compare/layer-index.js';
 import { ContentCache } from '../fetch/cache.js';
 import { defaultSourceDateEpoch } from '../image/build-spec.js';
-import { fetchLockedPackages, lockSignatures } from '../install/fetch-packages.js';
-import { installPackages, type InstalledTree, type TreeNode } from '../install/installer.js';
+import { installPackages, type InstalledTree, type PackageToInstall, type TreeNode } from '../install/installer.js';
 import { LOCAL_DB_DIR } from '../install/local-db.js';
-import { imageLockContext, installedEntries, lockInstalledEntries, type LockFromImageOptions } from '../lock/from-image.js';
+import { imageLockContext, installedEntries, verifyInstalledEntries, type LockFromImageOptions, type VerifiedPackage } from '../lock/from-image.js';
 import type { Digest } from '../oci/digest.js';
 import { discard } from '../oci/digest.js';
 import { checkConfig } from '../oci/raw-json.js';
@@ -170,6 +169,25 @@ async function installedContents(tree: InstalledTree): Promise<Map<string, Buffe
   return out;
 }
 
+/**
+ * A locked package as the installer takes it: the cached file locking verified (every byte against the lock's
+ * sha256, which the installer checks again as it reads, and the archive's signature over them), validated as
+ * fetchLockedPackages would validate it (a lock-held signature stands for the checksum, as pacman has it).
+ */
+function toInstall({ locked, file, signer }: VerifiedPackage): PackageToInstall {
+  return {
+    name: locked.name,
+    version: locked.version,
+    file,
+    sha256: locked.sha256,
+    ...(locked.csize ? { csize: locked.csize } : {}),
+    reason: locked.reason,
+    validation: signer ? ['pgp'] : ['sha256'],
+    isize: locked.isize,
+    ...(signer ? { signer: { fingerprint: signer.fingerprint, ...(signer.signerUserId ? { userId: signer.signerUserId } : {}) } } : {}),
+  };
+}
+
 /** Checks an open image (see the module comment). The source stays open; the caller closes it. */
 export async function verifyForeignImage(source: ImageSource, label: string, options: ForeignRebuildOptions): Promise<ForeignRebuildResult> {
   const scratch = await makeScratchDir('foreign-layers');
@@ -191,12 +209,12 @@ async function verifySpooling(source: ImageSource, label: string, options: Forei
   const config = checkConfig(await readJsonBlob(source, manifest.config, 'config'), `${label} config`).value;
   const kept = new Map<string, Buffer>();
   const { merged, layers: passes } = await readForeignLayers(source, descriptor, manifest, config, label, { spoolable: mayBeKept, spool, maxSpooledBytes: MAX_SPOOLED_BYTES, onFile: keepImageFiles(kept), onSpooled: keepSpooledImageFiles(kept) });
-  const lock = await lockInstalledEntries({ entries: installedEntries(merged), manifestDigest: descriptor.digest, architecture: config.architecture }, context);
+  const { lock, files } = await verifyInstalledEntries({ entries: installedEntries(merged), manifestDigest: descriptor.digest, architecture: config.architecture }, context);
   log(`locked ${lock.packages.length} packages from the image's database; installing them`);
 
   const keyExpiry = options.keyExpiry ?? DEFAULT_KEY_EXPIRY;
-  const signatures = await lockSignatures(lock, options.keyringDir, keyExpiry);
-  const packages = await fetchLockedPackages(lock, { baseDir: '/', cache, mirrors: [], signatures, log });
+  const packages = files.map(toInstall);
+  log(`verified ${packages.filter((p) => p.validation.includes('pgp')).length} package signature(s); ${describeKeyExpiry(keyExpiry)}`);
   const sourceDateEpoch = defaultSourceDateEpoch(lock);
   const tree = await installPackages(packages, { sourceDateEpoch, warn: (m) => log(`warning: ${m}`) });
   try {

@@ -17,7 +17,7 @@ import { keyringIdentity, loadKeyringFromDirectory, type Keyring } from '../pacm
 import { parseMtree, type MtreeEntry } from '../pacman/mtree.js';
 import { checkPackageFilename, checkPackageName, checkPackageVersion } from '../pacman/names.js';
 import { parsePkgInfo } from '../pacman/pkginfo.js';
-import { checkPackageSignature, DEFAULT_KEY_EXPIRY, parseKeyExpiry, type KeyExpiry } from '../pacman/signature.js';
+import { checkPackageSignature, DEFAULT_KEY_EXPIRY, parseKeyExpiry, type KeyExpiry, type VerifiedSignature } from '../pacman/signature.js';
 import { readTar } from '../tar/reader.js';
 import { openSource, type TransportOptions } from '../transports/open.js';
 import { readJsonBlob } from '../transports/layout.js';
@@ -200,14 +200,14 @@ function metadataOf(read: MetadataRead): PackageMetadata {
  * the file matched against `bytes`' digest (either failing is thrown, whatever the metadata reader met); the
  * metadata is read from the same bytes meanwhile and only returned, not yet used.
  */
-async function verifyPackageFile(bytes: VerifiedFile, signature: Buffer | undefined, context: ArchiveContext, what: string): Promise<MetadataRead> {
+async function verifyPackageFile(bytes: VerifiedFile, signature: Buffer | undefined, context: ArchiveContext, what: string): Promise<{ signer: VerifiedSignature | undefined; metadata: MetadataRead }> {
   try {
-    const [, metadata] = await consumeTogether(
+    const [signer, metadata] = await consumeTogether(
       bytes.chunks(),
       (data) => checkPackageSignature({ level: 'required', trust: 'trustedOnly' }, signature, { data, keyring: context.keyring, what, keyExpiry: context.keyExpiry }),
       (data) => packageMetadata(data, what).then((value) => ({ value }), (error: unknown) => ({ error })),
     );
-    return metadata;
+    return { signer, metadata };
   } finally {
     await bytes.verify(what);
   }
@@ -296,6 +296,14 @@ interface ArchiveContext {
   log: (message: string) => void;
 }
 
+/** A package locked from the archive: its lock entry, the cached file it was verified in, and who signed it. */
+export interface VerifiedPackage {
+  locked: LockedPackage;
+  /** The file in the cache whose every byte matched the lock's sha256 and carried the signature. */
+  file: string;
+  signer: VerifiedSignature | undefined;
+}
+
 /** A verified package file checked against its database entry (.PKGINFO fields, every mtree entry), as locked. */
 function checkedPackage(entry: InstalledEntry, metadata: PackageMetadata, file: { filename: string; url: string; digest: Digest; size: number; signature: Buffer }, what: string): LockedPackage {
   comparePkgInfo(entry, metadata.pkginfo, what);
@@ -332,7 +340,7 @@ async function fetchSignature(url: string, what: string): Promise<Buffer | undef
  * there, or not what its hint names: undefined (the download path looks it up, and evicts a corrupt copy). Its
  * signature failing: `download`, to judge the archive's file instead.
  */
-async function lockCachedPackage(entry: InstalledEntry, context: ArchiveContext, url: string, filename: string, what: string): Promise<LockedPackage | 'download' | undefined> {
+async function lockCachedPackage(entry: InstalledEntry, context: ArchiveContext, url: string, filename: string, what: string): Promise<VerifiedPackage | 'download' | undefined> {
   const hint = await readFile(urlHintPath(context, url), 'latin1').catch(() => undefined);
   if (hint === undefined || !isDigest(hint)) return undefined;
   const file = context.cache.path(hint);
@@ -341,22 +349,23 @@ async function lockCachedPackage(entry: InstalledEntry, context: ArchiveContext,
   const bytes = await VerifiedFile.open(file, hint, size).catch(() => undefined);
   if (!bytes) return undefined;
   const signature = await fetchSignature(url, what);
-  let metadata: MetadataRead;
+  let verified: Awaited<ReturnType<typeof verifyPackageFile>>;
   try {
-    metadata = await verifyPackageFile(bytes, signature, context, what);
+    verified = await verifyPackageFile(bytes, signature, context, what);
   } catch (err) {
     if (await bytes.mismatch()) return undefined;
     if (signature !== undefined) return 'download';
     throw err;
   }
-  return checkedPackage(entry, metadataOf(metadata), { filename, url, digest: hint as Digest, size, signature: signature! }, what);
+  const locked = checkedPackage(entry, metadataOf(verified.metadata), { filename, url, digest: hint as Digest, size, signature: signature! }, what);
+  return { locked, file, signer: verified.signer };
 }
 
 /**
  * Fetches one installed package from the archive (`.pkg.tar.zst`, else `.pkg.tar.xz`), verifies its signature
  * over the whole file, keeps it in the cache by digest, and checks it against the database entry.
  */
-async function lockInstalledPackage(entry: InstalledEntry, context: ArchiveContext, useCache = true): Promise<LockedPackage> {
+async function lockInstalledPackage(entry: InstalledEntry, context: ArchiveContext, useCache = true): Promise<VerifiedPackage> {
   const what = `package ${entry.name} ${entry.version}`;
   const tried: string[] = [];
   for (const extension of PACKAGE_EXTENSIONS) {
@@ -383,9 +392,9 @@ async function lockInstalledPackage(entry: InstalledEntry, context: ArchiveConte
       const [digest, { size }] = await Promise.all([fileDigest(partial), stat(partial)]);
       // The signature is judged on bytes hashed as they are read, and stands only once all of them matched.
       const bytes = await VerifiedFile.open(partial, digest, size);
-      let metadata: MetadataRead;
+      let verified: Awaited<ReturnType<typeof verifyPackageFile>>;
       try {
-        metadata = await verifyPackageFile(bytes, signature, context, what);
+        verified = await verifyPackageFile(bytes, signature, context, what);
       } catch (err) {
         // A cached copy the archive's signature does not cover (a stale or altered hint): judge the download instead.
         if (cached && signature !== undefined) return await lockInstalledPackage(entry, context, false);
@@ -395,7 +404,7 @@ async function lockInstalledPackage(entry: InstalledEntry, context: ArchiveConte
       await context.cache.place(partial, file);
       await rememberDownload(context, url, digest);
       if (!cached) context.log(`fetched ${filename}`);
-      return checkedPackage(entry, metadataOf(metadata), { filename, url, digest, size, signature: signature! }, what);
+      return { locked: checkedPackage(entry, metadataOf(verified.metadata), { filename, url, digest, size, signature: signature! }, what), file, signer: verified.signer };
     } finally {
       await rm(partial, { force: true });
     }
@@ -459,13 +468,18 @@ export async function imageLockContext(options: Omit<LockFromImageOptions, 'plat
  * merged image gives them here): every package fetched from the archive and checked, or all refusals named.
  */
 export async function lockInstalledEntries(image: LockedImage, context: ImageLockContext): Promise<Lock> {
+  return (await verifyInstalledEntries(image, context)).lock;
+}
+
+/** lockInstalledEntries, with each package's verified file (for installing them without verifying them again). */
+export async function verifyInstalledEntries(image: LockedImage, context: ImageLockContext): Promise<{ lock: Lock; files: VerifiedPackage[] }> {
   const { entries } = image;
   const architecture = lockArchitecture(entries, image.architecture);
-  const packages: LockedPackage[] = [];
+  const files: VerifiedPackage[] = [];
   const refused: string[] = [];
   for (const entry of entries) {
     try {
-      packages.push(await lockInstalledPackage(entry, context));
+      files.push(await lockInstalledPackage(entry, context));
     } catch (err) {
       if (!(err instanceof UserError)) throw err;
       refused.push(errorMessage(err));
@@ -474,6 +488,7 @@ export async function lockInstalledEntries(image: LockedImage, context: ImageLoc
   if (refused.length > 0) throw new UserError(`refused ${refused.length} of ${entries.length} packages: ${refused.join('; ')}`);
   // The database the lock was made from: each entry's desc and mtree digests, by directory, as the image holds them.
   const database = sha256(canonicalJson([...entries].sort((a, b) => byteOrder(a.dir, b.dir)).map((e) => ({ dir: e.dir, desc: sha256(e.desc), mtree: e.mtree ? sha256(e.mtree) : null }))));
+  const packages = files.map((f) => f.locked);
   const lock: Lock = {
     lockVersion: LOCK_VERSION,
     specDigest: image.manifestDigest,
@@ -484,7 +499,7 @@ export async function lockInstalledEntries(image: LockedImage, context: ImageLoc
     keyring: { name: context.keyringName, ...keyringIdentity(context.keyring) },
     packages,
   };
-  return checkLock(lock, 'lock from image');
+  return { lock: checkLock(lock, 'lock from image'), files };
 }
 
 export interface LockFromImageResult {
