@@ -322,6 +322,7 @@ export async function checkLayers(input: LayerCheckInput): Promise<LayerCheck[]>
         rebuilt = rebuiltMembers(pass?.members ?? (await reread()), input, known);
       } catch (err) {
         if (!(err instanceof NotSpooled)) throw err;
+        input.log(`reading layer ${i + 1} again for the files it keeps as the image has them`);
         rebuilt = rebuiltMembers(await reread(), input, known);
       }
       const { entries, sources, contents } = rebuilt;
