@@ -35,9 +35,12 @@ let fixture: Fixture | undefined;
 /** One more package, built and in the repository, that the archive does not have. */
 const UNARCHIVED = { pkgname: 'fi-extra', pkgver: '1.0', pkgrel: 1, files: [{ path: 'usr/share/fi-extra/data', content: 'extra\n' }] };
 
+/** A package with a %BACKUP% file outside etc/ (the first pass spools only etc/ and generated files for the layer rebuild). */
+const STATEFUL = { pkgname: 'fi-state', pkgver: '1.0', pkgrel: 1, backup: ['var/lib/fi-state/state'], files: [{ path: 'var/lib/fi-state/state', content: 'a=1\n' }] };
+
 async function setUp(): Promise<void> {
   const work = await makeTempDir('foreign-content');
-  const corpus = await buildForeignCorpus(work, [...CORPUS, UNARCHIVED], ['fi-extra']);
+  const corpus = await buildForeignCorpus(work, [...CORPUS, UNARCHIVED, STATEFUL], ['fi-extra']);
   const root = await makeForeignRoot(corpus, join(work, 'faithful'));
   const image = await imageOfRoot(root, join(work, 'faithful-image'));
   const server = await serveDirectory(corpus.archive);
@@ -114,6 +117,7 @@ describe('rebuild of an image without a recipe: the content level', { skip }, ()
     const result = await rebuild(f.image, 'faithful');
     assert.equal(result.code, 0, result.stdout + result.stderr);
     assert.match(result.stderr, /the image carries no recipe .*; checking it against its pacman database/);
+    assert.doesNotMatch(result.stderr, /reading layer 1 again/, 'one pass over the layer served every level');
     const lines = result.stdout.split('\n');
     assert.match(lines[0]!, /^content: identical \(\d+ files from 5 packages, 8 generated \(1 not regenerated\), 0 unexplained\)$/);
     assert.match(lines[1]!, /^layer 1 diffID: identical \(GNU tar, POSIX \(pax\) format, --sort=name, .*; \d+ members from the packages, \d+ explained kept as the image has them; timestamps and owner names as the layer records them\)$/);
@@ -163,6 +167,18 @@ describe('rebuild of an image without a recipe: the content level', { skip }, ()
     assert.match(result.stdout, /^content: identical \(.*, 0 unexplained\)$/m);
     assert.match(result.stdout, /^modified %BACKUP% files \(as pacman -Qkk reports them\):\n {2}\/etc\/fi-app\.conf \(fi-app\)$/m);
     assert.match(result.stdout, /^layer 1 diffID: identical \(.*, \d+ explained kept as the image has them;/m, 'the edited file is kept as the image has it');
+  });
+
+  test('an edited %BACKUP% file outside etc/: kept as the image has it all the same (its layer read again for it)', async () => {
+    const f = fixture!;
+    const root = await makeForeignRoot(f.corpus, join(f.work, 'stateful'), ['fi-app', 'fi-systemd', 'fi-state']);
+    writeFileSync(join(root, 'var/lib/fi-state/state'), 'a=2\n');
+    const image = await imageOfRoot(root, join(f.work, 'stateful-image'));
+    const result = await rebuild(image, 'stateful');
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    assert.match(result.stderr, /^reading layer 1 again for the files it keeps as the image has them$/m);
+    assert.match(result.stdout, /^modified %BACKUP% files \(as pacman -Qkk reports them\):\n {2}\/var\/lib\/fi-state\/state \(fi-state\)$/m);
+    assert.match(result.stdout, /^layer 1 diffID: identical \(.*, \d+ explained kept as the image has them;/m);
   });
 
   test('a changed byte in a package file: DIFFERS, exit 1, the path and its package named', async () => {

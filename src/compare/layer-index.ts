@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { discard } from '../oci/digest.js';
 import type { EntryType } from '../tar/entry.js';
-import { readTar } from '../tar/reader.js';
+import { readTar, type ReadEntry } from '../tar/reader.js';
 
 /** What a diff compares of one tar member: every header field that reaches the filesystem, and the content. */
 export interface EntrySummary {
@@ -36,11 +36,14 @@ const PACMAN_LOCAL = 'var/lib/pacman/local/';
 /** Hands a file's content (of `size` bytes) to a second pass over a layer, e.g. to write it out. */
 export type OnFile = (path: string, content: AsyncIterable<Buffer>, size: number) => Promise<void>;
 
+/** Sees every member but the root as read, with its summary (content hashed), after onFile had its content. */
+export type OnEntry = (entry: ReadEntry, summary: EntrySummary) => void;
+
 /**
  * Streams a layer's uncompressed tar once (see readLayer, which verifies it) and summarizes every member;
  * contents are hashed, not kept, except pacman's local database files, which name the owner of every path.
  */
-export async function indexLayer(tar: AsyncIterable<Buffer>, what: string, onFile?: OnFile): Promise<LayerIndex> {
+export async function indexLayer(tar: AsyncIterable<Buffer>, what: string, onFile?: OnFile, onEntry?: OnEntry): Promise<LayerIndex> {
   const entries = new Map<string, EntrySummary>();
   const order: string[] = [];
   const pacmanDb = new Map<string, Buffer>();
@@ -69,6 +72,7 @@ export async function indexLayer(tar: AsyncIterable<Buffer>, what: string, onFil
       summary.sha256 = hash.digest('hex');
       if (keep) pacmanDb.set(path, Buffer.concat(kept));
     }
+    onEntry?.(entry, summary);
     entries.set(path, summary);
     order.push(path);
   }

@@ -244,12 +244,15 @@ export function detectCompression(head: Buffer): DetectedCompression {
   return 'none';
 }
 
+/** gunzip's output chunks: zlib's 16 KiB default costs every reader downstream (tar, hashes) a step per 16 KiB. */
+const GUNZIP_CHUNK = 256 * 1024;
+
 export function createDecompressor(compression: DetectedCompression): Transform | Duplex {
   switch (compression) {
     case 'none':
       return new PassThroughStream();
     case 'gzip':
-      return zlib.createGunzip();
+      return zlib.createGunzip({ chunkSize: GUNZIP_CHUNK });
     case 'zstd':
       return new DecompressStream();
     case 'xz':

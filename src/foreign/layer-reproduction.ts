@@ -60,6 +60,11 @@ export interface ReproduceLayerOptions {
   zstdCommand?: string;
   /** gzip program for GNU gzip candidates; default `gzip` on PATH. */
   gzipCommand?: string;
+  /**
+   * The convention and length found by a pass that already read the whole blob and matched it against its digest
+   * and diffID (the merged view's): the blob is then not read again for them.
+   */
+  detected?: DetectedLayer;
 }
 
 /**
@@ -99,13 +104,14 @@ async function headOf(source: AsyncIterable<Buffer>, length: number): Promise<Bu
   return Buffer.concat(chunks).subarray(0, length);
 }
 
-/**
- * Rebuilds a layer from `tree` (paths without `./`, contents opened lazily, possibly more than once) in the
- * conventions of the tool that wrote `blob`, and compares it at the diffID and digest levels.
- */
-export async function reproduceLayer(tree: readonly ForeignTarEntry[], blob: LayerBlob, diffID: Digest, options: ReproduceLayerOptions = {}): Promise<LayerVerdict> {
-  const what = options.what ?? `layer ${blob.digest}`;
-  // Pass 1: the blob against its digest and diffID, and the convention of its writer.
+/** What a pass over the layer found: its writer's convention and its uncompressed length. */
+export interface DetectedLayer {
+  convention: TarConvention;
+  tarLength: number;
+}
+
+/** A pass of its own over the blob: checked against its digest and diffID, its writer's convention detected. */
+async function detectLayerConvention(blob: LayerBlob, diffID: Digest, what: string): Promise<DetectedLayer> {
   const originalHash = createHash('sha256');
   let tarLength = 0;
   const counted = (async function* () {
@@ -117,10 +123,20 @@ export async function reproduceLayer(tree: readonly ForeignTarEntry[], blob: Lay
   const convention = await detectTarConvention(counted, { what });
   const originalDiffID = `sha256:${originalHash.digest('hex')}` as Digest;
   if (originalDiffID !== diffID) throw new UserError(`${what}: uncompressed content is ${originalDiffID}, not its diffID ${diffID}`);
+  return { convention, tarLength };
+}
+
+/**
+ * Rebuilds a layer from `tree` (paths without `./`, contents opened lazily, possibly more than once) in the
+ * conventions of the tool that wrote `blob`, and compares it at the diffID and digest levels.
+ */
+export async function reproduceLayer(tree: readonly ForeignTarEntry[], blob: LayerBlob, diffID: Digest, options: ReproduceLayerOptions = {}): Promise<LayerVerdict> {
+  const what = options.what ?? `layer ${blob.digest}`;
+  const { convention, tarLength } = options.detected ?? (await detectLayerConvention(blob, diffID, what));
 
   if (convention.tool === 'unknown') return { convention, diffID: { verdict: 'unknown writer', diffID }, digest: { verdict: 'not reached', why: 'the tar writer is not known' } };
-  // Pass 2: the rebuilt tar against the layer, member by member.
-  const diff = await compareLayers(convention, tree, layerTar(blob, what), diffID, what);
+  // The rebuilt tar against the layer: its digest, and member by member where they part.
+  const diff = await compareLayers(convention, tree, () => layerTar(blob, what), diffID, what);
   if (diff.verdict === 'differs') return { convention, diffID: diff, digest: { verdict: 'not reached', why: 'the diffID differs' } };
   return { convention, diffID: diff, digest: await reproduceDigest(convention, tree, blob, tarLength, options, what) };
 }
@@ -168,8 +184,19 @@ function plain(name: string): string {
   return p.replace(/\/+$/, '') || '.';
 }
 
+/**
+ * The rebuilt tar's digest against the diffID (which the original was matched against before): equal, the layer
+ * is identical without reading it again; else the two are walked side by side for the first member where they part.
+ */
+async function compareLayers(convention: TarConvention, tree: readonly ForeignTarEntry[], original: () => AsyncIterable<Buffer>, diffID: Digest, what: string): Promise<DiffIdVerdict> {
+  const rebuiltHash = createHash('sha256');
+  for await (const chunk of writeTarInConvention(convention, tree)) rebuiltHash.update(chunk);
+  if (`sha256:${rebuiltHash.digest('hex')}` === diffID) return { verdict: 'identical', diffID };
+  return firstDifference(convention, tree, original(), diffID, what);
+}
+
 /** Walks the layer and the rebuilt tar side by side and names the first member where they part. */
-async function compareLayers(convention: TarConvention, tree: readonly ForeignTarEntry[], original: AsyncIterable<Buffer>, diffID: Digest, what: string): Promise<DiffIdVerdict> {
+async function firstDifference(convention: TarConvention, tree: readonly ForeignTarEntry[], original: AsyncIterable<Buffer>, diffID: Digest, what: string): Promise<DiffIdVerdict> {
   const rebuiltHash = createHash('sha256');
   const treePaths = new Set(tree.map((e) => e.path));
   const layer = walkTar(original, { what });

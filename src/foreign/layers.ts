@@ -1,8 +1,6 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { InstalledTree, TreeNode } from '../install/installer.js';
 import { LOCAL_DB_DIR } from '../install/local-db.js';
 import { discard, type Digest } from '../oci/digest.js';
@@ -12,10 +10,12 @@ import { readTar } from '../tar/reader.js';
 import type { ImageSource } from '../transports/types.js';
 import { layerDiffIds, readLayer } from '../transports/verify.js';
 import { makeScratchDir } from '../util/fs.js';
+import { Spool } from '../util/spool.js';
 import { byteOrder } from '../util/order.js';
 import type { ContentReport, InstalledFacts } from './content-compare.js';
 import { reproduceLayer, type LayerVerdict } from './layer-reproduction.js';
-import { foreignMetadata, type ForeignTarEntry } from './tar-convention.js';
+import { memberEntry, type LayerMember, type LayerPass } from './layer-pass.js';
+import type { ForeignTarEntry } from './tar-convention.js';
 
 /**
  * The layer and digest levels of checking a foreign image: each layer written again, in the conventions of the
@@ -90,6 +90,8 @@ export interface LayerCheckInput {
   installed: ReadonlyMap<string, InstalledFacts>;
   content: ContentReport;
   log: (message: string) => void;
+  /** What the first pass over each layer found (layer-pass.ts); without it, each layer is read again here. */
+  passes?: readonly LayerPass[];
 }
 
 /** The most of the image's own bytes one layer's rebuild keeps on disk (explained files are small: logs, keyrings). */
@@ -114,20 +116,14 @@ function contentNode(nodes: ReadonlyMap<string, TreeNode>, path: string): TreeNo
 }
 
 
-async function sha256Of(content: AsyncIterable<Buffer>): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of content) hash.update(chunk);
-  return hash.digest('hex');
-}
-
-/** The rebuilt layer's members (see the module comment), reading the original once, checked against its digest and diffID. */
-async function rebuiltMembers(input: LayerCheckInput, index: number, diffId: Digest, scratch: string, known: KnownPaths): Promise<{ entries: ForeignTarEntry[]; sources: LayerSources; contents: LayerContents }> {
-  const { kept, nodes } = known;
-  const attribution = new LayerAttribution(known, input.installed);
+/**
+ * A layer's members as read, read again: explained files' contents spooled to `scratch`, every other file's hashed.
+ * For a layer whose kept files the first pass (layer-pass.ts) did not spool.
+ */
+async function rereadMembers(input: LayerCheckInput, index: number, diffId: Digest, spool: Spool, kept: ReadonlySet<string>): Promise<LayerMember[]> {
   const layer = input.manifest.layers[index]!;
   const what = `${input.label} layer ${index + 1}`;
-  const sources: LayerSources = { packages: 0, image: 0, replaced: 0, omitted: 0 };
-  const entries: ForeignTarEntry[] = [];
+  const members: LayerMember[] = [];
   let keptBytes = 0;
   await readLayer(input.source, layer, diffId, what, async (content) => {
     for await (const read of readTar(content, { what })) {
@@ -137,71 +133,91 @@ async function rebuiltMembers(input: LayerCheckInput, index: number, diffId: Dig
         await discard(read.content());
         continue;
       }
-      const entry: ForeignTarEntry = { path, type: read.type, mode: read.mode, uid: read.uid, gid: read.gid, mtime: read.mtime, size: read.size, ...foreignMetadata(read.pax) };
-      if (read.linkTarget !== undefined) entry.linkTarget = read.type === 'hardlink' ? (normalizeMemberPath(read.linkTarget) ?? read.linkTarget) : read.linkTarget;
-      if (read.devMajor !== undefined) Object.assign(entry, { devMajor: read.devMajor, devMinor: read.devMinor ?? 0 });
-      if (read.xattrs) entry.xattrs = read.xattrs;
-      if (read.uname) entry.uname = read.uname;
-      if (read.gname) entry.gname = read.gname;
-      if (attribution.member(path, read.type) && read.size === 0) {
-        // A whiteout (an empty file by the OCI spec) is kept as the layer has it: the merged view applies it, checked there.
-        await discard(read.content());
-        if (read.type === 'file') entry.open = () => Readable.from([]);
+      const member: LayerMember = { entry: memberEntry(read, path) };
+      if (read.type === 'file' && kept.has(path)) {
+        if ((keptBytes += read.size) > MAX_KEPT_BYTES) throw new LayerTooLarge(tooLarge);
+        member.kept = (await spool.store(read.content())).open;
+      } else if (read.type === 'file') member.sha256 = await sha256Of(read.content());
+      else await discard(read.content());
+      members.push(member);
+    }
+  });
+  return members;
+}
+
+async function sha256Of(content: AsyncIterable<Buffer>): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of content) hash.update(chunk);
+  return hash.digest('hex');
+}
+
+const tooLarge = `more than ${MAX_KEPT_BYTES / 1024 ** 3} GiB of explained files to keep from the image`;
+
+/** An explained file whose content the first pass did not spool: the layer is read again (rereadMembers). */
+class NotSpooled extends Error {}
+
+/** The rebuilt layer's members (see the module comment), from the original's members as read, in their order. */
+function rebuiltMembers(members: readonly LayerMember[], input: LayerCheckInput, known: KnownPaths): { entries: ForeignTarEntry[]; sources: LayerSources; contents: LayerContents } {
+  const { kept, nodes } = known;
+  const attribution = new LayerAttribution(known, input.installed);
+  const sources: LayerSources = { packages: 0, image: 0, replaced: 0, omitted: 0 };
+  const entries: ForeignTarEntry[] = [];
+  let keptBytes = 0;
+  for (const member of members) {
+    const entry: ForeignTarEntry = { ...member.entry };
+    const { path, type, size } = entry;
+    if (attribution.member(path, type) && size === 0) {
+      // A whiteout (an empty file by the OCI spec) is kept as the layer has it: the merged view applies it, checked there.
+      if (type === 'file') entry.open = () => Readable.from([]);
+      sources.image++;
+      entries.push(entry);
+      continue;
+    }
+    const facts = input.installed.get(path);
+    const explained = kept.has(path);
+    const fromPackage = !explained && facts !== undefined && facts.type === type && type !== 'hardlink';
+    if (fromPackage && (type === 'symlink' ? entry.linkTarget !== facts.linkTarget : entry.mode !== facts.mode || entry.uid !== facts.uid || entry.gid !== facts.gid)) {
+      attribution.unexplainedMember(path, 'package'); // the package's metadata goes into the rebuild
+    }
+    if (type === 'file') {
+      if (explained) {
+        if ((keptBytes += size) > MAX_KEPT_BYTES) throw new LayerTooLarge(tooLarge);
+        if (!member.kept) throw new NotSpooled();
+        entry.open = member.kept;
         sources.image++;
-        entries.push(entry);
-        continue;
-      }
-      const facts = input.installed.get(path);
-      const explained = kept.has(path);
-      const fromPackage = !explained && facts !== undefined && facts.type === read.type && read.type !== 'hardlink';
-      if (fromPackage && (read.type === 'symlink' ? read.linkTarget !== facts.linkTarget : read.mode !== facts.mode || read.uid !== facts.uid || read.gid !== facts.gid)) {
-        attribution.unexplainedMember(path, 'package'); // the package's metadata goes into the rebuild
-      }
-      if (read.type === 'file') {
-        if (explained) {
-          if ((keptBytes += read.size) > MAX_KEPT_BYTES) throw new LayerTooLarge(`more than ${MAX_KEPT_BYTES / 1024 ** 3} GiB of explained files to keep from the image`);
-          const file = join(scratch, `${index}-${entries.length}`);
-          await pipeline(read.content(), createWriteStream(file, { mode: 0o600 }));
-          entry.open = () => createReadStream(file);
-          sources.image++;
-        } else {
-          const actual = await sha256Of(read.content());
-          const node = contentNode(nodes, path);
-          if (!node?.open) {
-            sources.omitted++;
-            attribution.unexplainedMember(path, 'left-out');
-            continue;
-          }
-          entry.open = node.open;
-          entry.size = node.size;
-          if (fromPackage && facts.sha256 === actual) sources.packages++;
-          else {
-            sources.replaced++;
-            attribution.unexplainedMember(path, 'package');
-          }
-        }
       } else {
-        await discard(read.content());
-        if (read.type === 'hardlink') {
-          // A hardlink's content is its target's member's.
-        } else if (fromPackage) {
-          if (read.type === 'symlink') entry.linkTarget = nodes.get(path)!.linkTarget!;
-          sources.packages++;
-        } else if (explained) {
-          sources.image++;
-        } else if (facts !== undefined) {
-          sources.replaced++; // another type than the package's: kept, the diffID differs only if the bytes do
-          attribution.unexplainedMember(path, 'package');
-        } else {
+        const node = contentNode(nodes, path);
+        if (!node?.open) {
           sources.omitted++;
           attribution.unexplainedMember(path, 'left-out');
           continue;
         }
+        entry.open = node.open;
+        entry.size = node.size;
+        if (fromPackage && facts.sha256 === member.sha256) sources.packages++;
+        else {
+          sources.replaced++;
+          attribution.unexplainedMember(path, 'package');
+        }
       }
-      if (fromPackage && read.type !== 'symlink') Object.assign(entry, { mode: facts.mode, uid: facts.uid, gid: facts.gid });
-      entries.push(entry);
+    } else if (type === 'hardlink') {
+      // A hardlink's content is its target's member's.
+    } else if (fromPackage) {
+      if (type === 'symlink') entry.linkTarget = nodes.get(path)!.linkTarget!;
+      sources.packages++;
+    } else if (explained) {
+      sources.image++;
+    } else if (facts !== undefined) {
+      sources.replaced++; // another type than the package's: kept, the diffID differs only if the bytes do
+      attribution.unexplainedMember(path, 'package');
+    } else {
+      sources.omitted++;
+      attribution.unexplainedMember(path, 'left-out');
+      continue;
     }
-  });
+    if (fromPackage && type !== 'symlink') Object.assign(entry, { mode: facts.mode, uid: facts.uid, gid: facts.gid });
+    entries.push(entry);
+  }
   return { entries, sources, contents: attribution.contents() };
 }
 
@@ -296,12 +312,25 @@ export async function checkLayers(input: LayerCheckInput): Promise<LayerCheck[]>
     const check: LayerCheck = { layer: i + 1, digest: layer.digest, diffId: diffIds[i]!, verdict: 'not-checked' };
     checks.push(check);
     const scratch = await makeScratchDir('layer-check');
+    const spool = new Spool(join(scratch.path, 'kept'));
     try {
       input.log(`rebuilding layer ${i + 1} (${layer.digest}) in its writer's conventions`);
-      const { entries, sources, contents } = await rebuiltMembers(input, i, diffIds[i]!, scratch.path, known);
+      const pass = input.passes?.[i];
+      const reread = async (): Promise<LayerMember[]> => rereadMembers(input, i, diffIds[i]!, spool, known.kept);
+      let rebuilt: ReturnType<typeof rebuiltMembers>;
+      try {
+        rebuilt = rebuiltMembers(pass?.members ?? (await reread()), input, known);
+      } catch (err) {
+        if (!(err instanceof NotSpooled)) throw err;
+        input.log(`reading layer ${i + 1} again for the files it keeps as the image has them`);
+        rebuilt = rebuiltMembers(await reread(), input, known);
+      }
+      const { entries, sources, contents } = rebuilt;
       check.contents = contents;
+      const detected = pass?.detected;
+      if (detected && 'error' in detected) throw detected.error;
       const blob = { digest: layer.digest, size: layer.size, mediaType: layer.mediaType, open: async function* () { yield* await input.source.openBlob(layer); } };
-      const reproduction = await reproduceLayer(entries, blob, diffIds[i]!, { what: `${input.label} layer ${i + 1}` });
+      const reproduction = await reproduceLayer(entries, blob, diffIds[i]!, { what: `${input.label} layer ${i + 1}`, ...(detected ? { detected } : {}) });
       const verdict = reproduction.diffID.verdict;
       Object.assign(check, {
         verdict: verdict === 'unknown writer' ? 'unknown-writer' : verdict,
@@ -313,6 +342,7 @@ export async function checkLayers(input: LayerCheckInput): Promise<LayerCheck[]>
       if (!(err instanceof LayerTooLarge)) throw err;
       check.detail = err.message;
     } finally {
+      spool.close();
       await scratch.cleanup();
     }
   }

@@ -1,7 +1,7 @@
 import { posix } from 'node:path';
 import { UserError } from '../errors.js';
 import { compareMemberNames, memberName, type EntryType, type TarSourceEntry } from '../tar/entry.js';
-import { finishChecksum, padding, paxRecord, writeTar } from '../tar/writer.js';
+import { ChunkedOutput, finishChecksum, padding, paxRecord, writeTar } from '../tar/writer.js';
 import { byteOrder } from '../util/order.js';
 import { compareNames, decodeName, displayName, encodeName } from '../util/raw-name.js';
 import { cString as cField, parseNumber as numericField } from '../tar/reader.js';
@@ -618,19 +618,11 @@ export async function* writeTarInConvention(convention: TarConvention, entries: 
   if (convention.tool === 'unknown') throw new UserError(`cannot write a tar as an unknown tool does (${convention.evidence.join('; ')})`);
   const encode = convention.tool === 'gnu-tar' ? gnuHeaders : goHeaders;
   const prefix = convention.namePrefix;
-  const chunkSize = options.chunkSize ?? 1024 * 1024;
-  let pending: Buffer[] = [];
-  let pendingLength = 0;
+  const out = new ChunkedOutput(options.chunkSize ?? 1024 * 1024);
   let written = 0;
-  const push = (data: Buffer): Buffer | undefined => {
-    pending.push(data);
-    pendingLength += data.length;
+  const write = (data: Buffer): Buffer[] => {
     written += data.length;
-    if (pendingLength < chunkSize) return undefined;
-    const out = Buffer.concat(pending);
-    pending = [];
-    pendingLength = 0;
-    return out;
+    return out.write(data);
   };
   const seen = new Set<string>();
   const members: Named[] = [];
@@ -644,24 +636,32 @@ export async function* writeTarInConvention(convention: TarConvention, entries: 
   }
   for (const member of members) {
     const { entry } = member;
-    const out = push(encode(convention, member));
-    if (out) yield out;
+    yield* write(encode(convention, member));
     if (entry.type !== 'file' || entry.size === 0) continue;
     if (!entry.open) throw new Error(`tar writer: file ${displayName(entry.path)} has no content`);
     let length = 0;
-    for await (const chunk of await entry.open()) {
-      length += (chunk as Buffer).length;
-      if (length > entry.size) break;
-      const full = push(chunk as Buffer);
-      if (full) yield full;
+    const readSync = entry.open.readSync;
+    if (readSync) {
+      // Spooled content is copied straight into the output chunks, without a stream per file.
+      while (length < entry.size) {
+        const { read, full } = out.fill((into, offset, room) => readSync(length, into, offset, Math.min(room, entry.size - length)));
+        if (read === 0) break;
+        length += read;
+        written += read;
+        if (full) yield full;
+      }
+    } else {
+      for await (const chunk of await entry.open()) {
+        length += (chunk as Buffer).length;
+        if (length > entry.size) break;
+        yield* write(chunk as Buffer);
+      }
     }
     if (length !== entry.size) throw new UserError(`${displayName(entry.path)}: content is ${length > entry.size ? 'longer than' : `${length} bytes, not`} its declared size ${entry.size}`);
-    const full = push(padding(entry.size));
-    if (full) yield full;
+    yield* write(padding(entry.size));
   }
   const endLength = written + convention.endZeroBlocks * BLOCK;
   const total = Math.ceil(endLength / convention.recordSize) * convention.recordSize;
-  const last = push(Buffer.alloc(total - written));
-  if (last) yield last;
-  if (pendingLength > 0) yield Buffer.concat(pending);
+  yield* write(Buffer.alloc(total - written));
+  yield* out.rest();
 }

@@ -1,25 +1,27 @@
 import { createHash } from 'node:crypto';
+import { join } from 'node:path';
 import type { EntrySummary, LayerIndex, OnFile } from '../compare/layer-index.js';
 import { ContentCache } from '../fetch/cache.js';
 import { defaultSourceDateEpoch } from '../image/build-spec.js';
-import { fetchLockedPackages, lockSignatures } from '../install/fetch-packages.js';
-import { installPackages, type InstalledTree, type TreeNode } from '../install/installer.js';
+import { installPackages, type InstalledTree, type PackageToInstall, type TreeNode } from '../install/installer.js';
 import { LOCAL_DB_DIR } from '../install/local-db.js';
-import { imageLockContext, installedEntries, lockInstalledEntries, type LockFromImageOptions } from '../lock/from-image.js';
+import { imageLockContext, installedEntries, verifyInstalledEntries, type LockFromImageOptions, type VerifiedPackage } from '../lock/from-image.js';
 import type { Digest } from '../oci/digest.js';
 import { discard } from '../oci/digest.js';
 import { checkConfig } from '../oci/raw-json.js';
 import { DEFAULT_KEY_EXPIRY, describeKeyExpiry, type KeyExpiry } from '../pacman/signature.js';
 import type { SandboxLimits } from '../setup/limits.js';
 import { readNodeContent } from '../setup/setup.js';
-import { mergedImage } from '../status/packages.js';
 import { readJsonBlob } from '../transports/layout.js';
 import { openSource, type TransportOptions } from '../transports/open.js';
 import { describeSkipped, resolvePlatformManifest, type SkippedManifest } from '../transports/platform-manifest.js';
 import type { ImageSource } from '../transports/types.js';
-import { readSmall } from '../util/fs.js';
+import { makeScratchDir, readSmall } from '../util/fs.js';
+import { Spool } from '../util/spool.js';
 import { displayName } from '../util/raw-name.js';
 import { compareContent, describeField, neededRegenerators, type ContentInputs, type ContentReport, type InstalledFacts, type PathFacts } from './content-compare.js';
+import { generatedRule } from './generated.js';
+import { readForeignLayers } from './layer-pass.js';
 import { describeLayerVerdict } from './layer-reproduction.js';
 import { checkLayers, type LayerCheck } from './layers.js';
 import { regenerate } from './regenerate.js';
@@ -71,6 +73,28 @@ function keepImageFiles(kept: Map<string, Buffer>): (layer: number) => OnFile {
     else await discard(content);
   };
 }
+
+/** The same for files the first pass spools: their chunks gathered as they go by. */
+function keepSpooledImageFiles(kept: Map<string, Buffer>): (layer: number, path: string, size: number) => ((chunk: Buffer) => void) | undefined {
+  return (_layer, path, size) => {
+    if (!KEPT_IMAGE_FILES.has(path) || size > MAX_KEPT_BYTES) return undefined;
+    const chunks: Buffer[] = [];
+    kept.set(path, Buffer.alloc(0));
+    return (chunk) => {
+      chunks.push(chunk);
+      kept.set(path, Buffer.concat(chunks));
+    };
+  };
+}
+
+/**
+ * Files whose image copy a layer rebuild may keep, spooled by the first pass: generated files, pacman's desc files,
+ * and etc/, where packages' %BACKUP% files are. Any other kept file has its layer read again.
+ */
+function mayBeKept(path: string): boolean {
+  return path.startsWith('etc/') || (path.startsWith(`${LOCAL_DB_DIR}/`) && path.endsWith('/desc')) || generatedRule(path) !== undefined;
+}
+const MAX_SPOOLED_BYTES = 256 * 1024 * 1024;
 
 function strippedLink(target: string): string {
   return target.replace(/^(\.\/|\/)+/, '');
@@ -145,21 +169,52 @@ async function installedContents(tree: InstalledTree): Promise<Map<string, Buffe
   return out;
 }
 
+/**
+ * A locked package as the installer takes it: the cached file locking verified (every byte against the lock's
+ * sha256, which the installer checks again as it reads, and the archive's signature over them), validated as
+ * fetchLockedPackages would validate it (a lock-held signature stands for the checksum, as pacman has it).
+ */
+function toInstall({ locked, file, signer }: VerifiedPackage): PackageToInstall {
+  return {
+    name: locked.name,
+    version: locked.version,
+    file,
+    sha256: locked.sha256,
+    ...(locked.csize ? { csize: locked.csize } : {}),
+    reason: locked.reason,
+    validation: signer ? ['pgp'] : ['sha256'],
+    isize: locked.isize,
+    ...(signer ? { signer: { fingerprint: signer.fingerprint, ...(signer.signerUserId ? { userId: signer.signerUserId } : {}) } } : {}),
+  };
+}
+
 /** Checks an open image (see the module comment). The source stays open; the caller closes it. */
 export async function verifyForeignImage(source: ImageSource, label: string, options: ForeignRebuildOptions): Promise<ForeignRebuildResult> {
+  const scratch = await makeScratchDir('foreign-layers');
+  const spool = new Spool(join(scratch.path, 'spool'));
+  try {
+    return await verifySpooling(source, label, options, spool);
+  } finally {
+    spool.close();
+    await scratch.cleanup();
+  }
+}
+
+/** verifyForeignImage, with `spool` for the image's files a layer rebuild may keep. */
+async function verifySpooling(source: ImageSource, label: string, options: ForeignRebuildOptions, spool: Spool): Promise<ForeignRebuildResult> {
   const log = options.log ?? (() => {});
   const cache = options.cache ?? ContentCache.at();
   const context = await imageLockContext({ ...options, cache, log });
   const { descriptor, manifest, index } = await resolvePlatformManifest(source, options.platform, label);
   const config = checkConfig(await readJsonBlob(source, manifest.config, 'config'), `${label} config`).value;
   const kept = new Map<string, Buffer>();
-  const merged = await mergedImage(source, descriptor, manifest, config, label, keepImageFiles(kept));
-  const lock = await lockInstalledEntries({ entries: installedEntries(merged), manifestDigest: descriptor.digest, architecture: config.architecture }, context);
+  const { merged, layers: passes } = await readForeignLayers(source, descriptor, manifest, config, label, { spoolable: mayBeKept, spool, maxSpooledBytes: MAX_SPOOLED_BYTES, onFile: keepImageFiles(kept), onSpooled: keepSpooledImageFiles(kept) });
+  const { lock, files } = await verifyInstalledEntries({ entries: installedEntries(merged), manifestDigest: descriptor.digest, architecture: config.architecture }, context);
   log(`locked ${lock.packages.length} packages from the image's database; installing them`);
 
   const keyExpiry = options.keyExpiry ?? DEFAULT_KEY_EXPIRY;
-  const signatures = await lockSignatures(lock, options.keyringDir, keyExpiry);
-  const packages = await fetchLockedPackages(lock, { baseDir: '/', cache, mirrors: [], signatures, log });
+  const packages = files.map(toInstall);
+  log(`verified ${packages.filter((p) => p.validation.includes('pgp')).length} package signature(s); ${describeKeyExpiry(keyExpiry)}`);
   const sourceDateEpoch = defaultSourceDateEpoch(lock);
   const tree = await installPackages(packages, { sourceDateEpoch, warn: (m) => log(`warning: ${m}`) });
   try {
@@ -180,7 +235,7 @@ export async function verifyForeignImage(source: ImageSource, label: string, opt
       ? new Map(regenerators.map((r) => [r.id, { ok: false as const, reason: `--no-commands: ${r.command.join(' ')} is not run` }]))
       : await regenerate(tree.entries, regenerators, sourceDateEpoch, options.limits, log);
     const content = compareContent(inputs, regenerated);
-    const layers = await checkLayers({ source, label, manifest, config, tree, installed, content, log });
+    const layers = await checkLayers({ source, label, manifest, config, tree, installed, content, log, passes });
     return {
       manifest: descriptor.digest,
       ...(index ? { index: { digest: index.digest, platform: index.platform, skipped: index.skipped } } : {}),

@@ -17,11 +17,12 @@ import { keyringIdentity, loadKeyringFromDirectory, type Keyring } from '../pacm
 import { parseMtree, type MtreeEntry } from '../pacman/mtree.js';
 import { checkPackageFilename, checkPackageName, checkPackageVersion } from '../pacman/names.js';
 import { parsePkgInfo } from '../pacman/pkginfo.js';
-import { checkPackageSignature, DEFAULT_KEY_EXPIRY, parseKeyExpiry, type KeyExpiry } from '../pacman/signature.js';
+import { checkPackageSignature, DEFAULT_KEY_EXPIRY, parseKeyExpiry, type KeyExpiry, type VerifiedSignature } from '../pacman/signature.js';
 import { readTar } from '../tar/reader.js';
 import { openSource, type TransportOptions } from '../transports/open.js';
 import { readJsonBlob } from '../transports/layout.js';
 import { resolvePlatformManifest } from '../transports/platform-manifest.js';
+import { consumeTogether } from '../util/consume-together.js';
 import { ensureDir, readSmall, writeFileAtomic } from '../util/fs.js';
 import { byteOrder } from '../util/order.js';
 import { decodeName, displayName } from '../util/raw-name.js';
@@ -166,24 +167,50 @@ function installOrder(byName: InstalledEntry[]): InstalledEntry[] {
   return out;
 }
 
-/** A package's `.PKGINFO` and `.MTREE`, read from the leading members (metadata sorts first) of its verified file. */
-async function packageMetadata(file: string, digest: Digest, size: number, what: string): Promise<{ pkginfo: Buffer; mtree: Buffer | undefined }> {
-  const bytes = await VerifiedFile.open(file, digest, size);
+/** A package's `.PKGINFO` and `.MTREE`, read from the leading members (metadata sorts first) of its bytes. */
+async function packageMetadata(bytes: AsyncIterable<Buffer>, what: string): Promise<PackageMetadata> {
   let pkginfo: Buffer | undefined;
   let mtree: Buffer | undefined;
-  try {
-    for await (const entry of readTar(decompressAuto(bytes.chunks(), what), { what })) {
-      const path = entry.name.replace(/^\.\//, '');
-      if (!path.startsWith('.')) break;
-      if (entry.type !== 'file') continue;
-      if (path === '.PKGINFO') pkginfo = await readSmall(entry.content(), MAX_META_BYTES, `${what}: .PKGINFO`);
-      else if (path === '.MTREE') mtree = await readSmall(entry.content(), MAX_META_BYTES, `${what}: .MTREE`);
-    }
-  } finally {
-    await bytes.verify(what);
+  for await (const entry of readTar(decompressAuto(bytes, what), { what })) {
+    const path = entry.name.replace(/^\.\//, '');
+    if (!path.startsWith('.')) break;
+    if (entry.type !== 'file') continue;
+    if (path === '.PKGINFO') pkginfo = await readSmall(entry.content(), MAX_META_BYTES, `${what}: .PKGINFO`);
+    else if (path === '.MTREE') mtree = await readSmall(entry.content(), MAX_META_BYTES, `${what}: .MTREE`);
   }
   if (!pkginfo) throw new UserError(`${what}: the archive's package has no .PKGINFO`);
   return { pkginfo, mtree };
+}
+
+interface PackageMetadata {
+  pkginfo: Buffer;
+  mtree: Buffer | undefined;
+}
+
+/** The metadata read, or what stopped reading it (given out once the file's signature and digest stood). */
+type MetadataRead = { value: PackageMetadata } | { error: unknown };
+
+function metadataOf(read: MetadataRead): PackageMetadata {
+  if ('error' in read) throw read.error;
+  return read.value;
+}
+
+/**
+ * One read of a package file for both its signature and its metadata: the signature is judged on every byte and
+ * the file matched against `bytes`' digest (either failing is thrown, whatever the metadata reader met); the
+ * metadata is read from the same bytes meanwhile and only returned, not yet used.
+ */
+async function verifyPackageFile(bytes: VerifiedFile, signature: Buffer | undefined, context: ArchiveContext, what: string): Promise<{ signer: VerifiedSignature | undefined; metadata: MetadataRead }> {
+  try {
+    const [signer, metadata] = await consumeTogether(
+      bytes.chunks(),
+      (data) => checkPackageSignature({ level: 'required', trust: 'trustedOnly' }, signature, { data, keyring: context.keyring, what, keyExpiry: context.keyExpiry }),
+      (data) => packageMetadata(data, what).then((value) => ({ value }), (error: unknown) => ({ error })),
+    );
+    return { signer, metadata };
+  } finally {
+    await bytes.verify(what);
+  }
 }
 
 /** The first difference between two mtree entries in what reaches the filesystem, or undefined. */
@@ -210,7 +237,8 @@ function entryDifference(image: MtreeEntry, pkg: MtreeEntry): string | undefined
  */
 export function compareMtrees(imageMtree: Buffer, packageMtree: Buffer, what: string): void {
   const image = parseMtree(imageMtree, `${what}: image database mtree`);
-  const pkg = new Map(parseMtree(packageMtree, `${what}: .MTREE`).map((e) => [e.path, e]));
+  // pacman copies the file as it is: the same bytes parse the same (the usual case, and half the work).
+  const pkg = new Map((imageMtree.equals(packageMtree) ? image : parseMtree(packageMtree, `${what}: .MTREE`)).map((e) => [e.path, e]));
   const seen = new Set<string>();
   for (const entry of image) {
     const theirs = pkg.get(entry.path);
@@ -268,16 +296,86 @@ interface ArchiveContext {
   log: (message: string) => void;
 }
 
+/** A package locked from the archive: its lock entry, the cached file it was verified in, and who signed it. */
+export interface VerifiedPackage {
+  locked: LockedPackage;
+  /** The file in the cache whose every byte matched the lock's sha256 and carried the signature. */
+  file: string;
+  signer: VerifiedSignature | undefined;
+}
+
+/** A verified package file checked against its database entry (.PKGINFO fields, every mtree entry), as locked. */
+function checkedPackage(entry: InstalledEntry, metadata: PackageMetadata, file: { filename: string; url: string; digest: Digest; size: number; signature: Buffer }, what: string): LockedPackage {
+  comparePkgInfo(entry, metadata.pkginfo, what);
+  if (!entry.mtree) throw new UserError(`${what}: the image's database has no mtree for it (${displayName(`${entry.dir}/mtree`)})`);
+  if (!metadata.mtree) throw new UserError(`${what}: the archive's package has no .MTREE to check the image's database against`);
+  compareMtrees(entry.mtree, metadata.mtree, what);
+  return {
+    name: entry.name,
+    version: entry.version,
+    arch: entry.arch,
+    repository: IMAGE_REPOSITORY,
+    filename: file.filename,
+    urls: [file.url],
+    sha256: file.digest.slice('sha256:'.length),
+    csize: file.size,
+    isize: entry.size,
+    builddate: entry.builddate,
+    signature: file.signature.toString('base64'),
+    reason: entry.reason,
+  };
+}
+
+async function fetchSignature(url: string, what: string): Promise<Buffer | undefined> {
+  try {
+    return await fetchBytes(`${url}.sig`, `${what} signature`, MAX_SIGNATURE_BYTES);
+  } catch (err) {
+    if (!(err instanceof NotFoundError)) throw err;
+    return undefined;
+  }
+}
+
+/**
+ * The package an archive URL gave last time, read once from the cache for its digest, signature and metadata. Not
+ * there, or not what its hint names: undefined (the download path looks it up, and evicts a corrupt copy). Its
+ * signature failing: `download`, to judge the archive's file instead.
+ */
+async function lockCachedPackage(entry: InstalledEntry, context: ArchiveContext, url: string, filename: string, what: string): Promise<VerifiedPackage | 'download' | undefined> {
+  const hint = await readFile(urlHintPath(context, url), 'latin1').catch(() => undefined);
+  if (hint === undefined || !isDigest(hint)) return undefined;
+  const file = context.cache.path(hint);
+  const size = await stat(file).then((info) => info.size, () => undefined);
+  if (size === undefined) return undefined;
+  const bytes = await VerifiedFile.open(file, hint, size).catch(() => undefined);
+  if (!bytes) return undefined;
+  const signature = await fetchSignature(url, what);
+  let verified: Awaited<ReturnType<typeof verifyPackageFile>>;
+  try {
+    verified = await verifyPackageFile(bytes, signature, context, what);
+  } catch (err) {
+    if (await bytes.mismatch()) return undefined;
+    if (signature !== undefined) return 'download';
+    throw err;
+  }
+  const locked = checkedPackage(entry, metadataOf(verified.metadata), { filename, url, digest: hint as Digest, size, signature: signature! }, what);
+  return { locked, file, signer: verified.signer };
+}
+
 /**
  * Fetches one installed package from the archive (`.pkg.tar.zst`, else `.pkg.tar.xz`), verifies its signature
  * over the whole file, keeps it in the cache by digest, and checks it against the database entry.
  */
-async function lockInstalledPackage(entry: InstalledEntry, context: ArchiveContext, useCache = true): Promise<LockedPackage> {
+async function lockInstalledPackage(entry: InstalledEntry, context: ArchiveContext, useCache = true): Promise<VerifiedPackage> {
   const what = `package ${entry.name} ${entry.version}`;
   const tried: string[] = [];
   for (const extension of PACKAGE_EXTENSIONS) {
     const filename = checkPackageFilename(`${entry.name}-${entry.version}-${entry.arch}${extension}`, what);
     const url = archivePackageUrl(context.archive, entry.name, filename);
+    if (useCache) {
+      const hit = await lockCachedPackage(entry, context, url, filename, what);
+      if (hit === 'download') return lockInstalledPackage(entry, context, false);
+      if (hit) return hit;
+    }
     const cached = useCache ? await cachedDownload(context, url) : undefined;
     const partial = await context.cache.partial(sha256(url), { resume: false });
     try {
@@ -290,47 +388,23 @@ async function lockInstalledPackage(entry: InstalledEntry, context: ArchiveConte
       continue;
     }
     try {
-      let signature: Buffer | undefined;
-      try {
-        signature = await fetchBytes(`${url}.sig`, `${what} signature`, MAX_SIGNATURE_BYTES);
-      } catch (err) {
-        if (!(err instanceof NotFoundError)) throw err;
-      }
+      const signature = await fetchSignature(url, what);
       const [digest, { size }] = await Promise.all([fileDigest(partial), stat(partial)]);
       // The signature is judged on bytes hashed as they are read, and stands only once all of them matched.
       const bytes = await VerifiedFile.open(partial, digest, size);
+      let verified: Awaited<ReturnType<typeof verifyPackageFile>>;
       try {
-        await checkPackageSignature({ level: 'required', trust: 'trustedOnly' }, signature, { data: bytes.chunks(), keyring: context.keyring, what, keyExpiry: context.keyExpiry });
+        verified = await verifyPackageFile(bytes, signature, context, what);
       } catch (err) {
         // A cached copy the archive's signature does not cover (a stale or altered hint): judge the download instead.
         if (cached && signature !== undefined) return await lockInstalledPackage(entry, context, false);
         throw err;
-      } finally {
-        await bytes.verify(what);
       }
       const file = context.cache.path(digest);
       await context.cache.place(partial, file);
       await rememberDownload(context, url, digest);
       if (!cached) context.log(`fetched ${filename}`);
-      const { pkginfo, mtree } = await packageMetadata(file, digest, size, what);
-      comparePkgInfo(entry, pkginfo, what);
-      if (!entry.mtree) throw new UserError(`${what}: the image's database has no mtree for it (${displayName(`${entry.dir}/mtree`)})`);
-      if (!mtree) throw new UserError(`${what}: the archive's package has no .MTREE to check the image's database against`);
-      compareMtrees(entry.mtree, mtree, what);
-      return {
-        name: entry.name,
-        version: entry.version,
-        arch: entry.arch,
-        repository: IMAGE_REPOSITORY,
-        filename,
-        urls: [url],
-        sha256: digest.slice('sha256:'.length),
-        csize: size,
-        isize: entry.size,
-        builddate: entry.builddate,
-        signature: signature!.toString('base64'),
-        reason: entry.reason,
-      };
+      return { locked: checkedPackage(entry, metadataOf(verified.metadata), { filename, url, digest, size, signature: signature! }, what), file, signer: verified.signer };
     } finally {
       await rm(partial, { force: true });
     }
@@ -394,13 +468,18 @@ export async function imageLockContext(options: Omit<LockFromImageOptions, 'plat
  * merged image gives them here): every package fetched from the archive and checked, or all refusals named.
  */
 export async function lockInstalledEntries(image: LockedImage, context: ImageLockContext): Promise<Lock> {
+  return (await verifyInstalledEntries(image, context)).lock;
+}
+
+/** lockInstalledEntries, with each package's verified file (for installing them without verifying them again). */
+export async function verifyInstalledEntries(image: LockedImage, context: ImageLockContext): Promise<{ lock: Lock; files: VerifiedPackage[] }> {
   const { entries } = image;
   const architecture = lockArchitecture(entries, image.architecture);
-  const packages: LockedPackage[] = [];
+  const files: VerifiedPackage[] = [];
   const refused: string[] = [];
   for (const entry of entries) {
     try {
-      packages.push(await lockInstalledPackage(entry, context));
+      files.push(await lockInstalledPackage(entry, context));
     } catch (err) {
       if (!(err instanceof UserError)) throw err;
       refused.push(errorMessage(err));
@@ -409,6 +488,7 @@ export async function lockInstalledEntries(image: LockedImage, context: ImageLoc
   if (refused.length > 0) throw new UserError(`refused ${refused.length} of ${entries.length} packages: ${refused.join('; ')}`);
   // The database the lock was made from: each entry's desc and mtree digests, by directory, as the image holds them.
   const database = sha256(canonicalJson([...entries].sort((a, b) => byteOrder(a.dir, b.dir)).map((e) => ({ dir: e.dir, desc: sha256(e.desc), mtree: e.mtree ? sha256(e.mtree) : null }))));
+  const packages = files.map((f) => f.locked);
   const lock: Lock = {
     lockVersion: LOCK_VERSION,
     specDigest: image.manifestDigest,
@@ -419,7 +499,7 @@ export async function lockInstalledEntries(image: LockedImage, context: ImageLoc
     keyring: { name: context.keyringName, ...keyringIdentity(context.keyring) },
     packages,
   };
-  return checkLock(lock, 'lock from image');
+  return { lock: checkLock(lock, 'lock from image'), files };
 }
 
 export interface LockFromImageResult {

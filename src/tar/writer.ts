@@ -20,7 +20,7 @@ export interface TarWriteOptions {
  * Gathers the archive into fresh buffers of a fixed size, so that consumers (hashes, compressors) see a few large
  * chunks instead of a header, a padding and many content pieces per file.
  */
-class ChunkedOutput {
+export class ChunkedOutput {
   private buffer: Buffer;
   private used = 0;
 
