@@ -79,6 +79,11 @@ async function materializeAtomically(entries: TreeNode[], target: string, root: 
 /** Who owns what is written: the model's owners (default), or those mapped, e.g. root to a sandbox's own uid. */
 export type OwnerMap = (uid: number, gid: number) => [number, number];
 
+/** The owner map that gives root's entries (uid or gid 0) to `owner`, e.g. a sandbox's own uid, mapped back to 0 inside it. */
+export function rootOwnedBy(owner: { uid: number; gid: number }): OwnerMap {
+  return (uid, gid) => [uid === 0 ? owner.uid : uid, gid === 0 ? owner.gid : gid];
+}
+
 /**
  * Writes the tree's entries into an empty directory; `visiting` learns which entry is being written. Entries come
  * in sorted order, so parents exist before children; nothing is ever written through a symlink (the tree model has

@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes, randomInt } from 'node:crypto';
-import { createReadStream, lstatSync } from 'node:fs';
-import { chmod, lchown, lstat, readdir, readFile, stat, statfs } from 'node:fs/promises';
+import { createReadStream, lstatSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { chmod, lchown, lstat, stat, statfs } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { NondeterministicError, UserError } from '../errors.js';
 import type { TreeNode } from '../install/installer.js';
-import { materialize, type OwnerMap } from '../install/materialize.js';
+import { materialize, rootOwnedBy } from '../install/materialize.js';
 import { PathPatterns } from '../install/noextract.js';
 import { sortWithHardlinks } from '../rootfs/tree.js';
 import { makeScratchDir, memoryScratchParent } from '../util/fs.js';
@@ -81,14 +81,6 @@ export function sandboxIdentity(): Identity {
   if (process.getuid?.() !== 0) return { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, own: false };
   const id = randomInt(2 ** 30, 2 ** 31 - 1);
   return { uid: id, gid: id, own: true };
-}
-
-/**
- * The owner map (install/materialize.ts) that writes the tree's root-owned entries as the sandbox's uid and gid
- * (mapped back to 0 inside): the sandbox's root can then change them as root could.
- */
-export function toSandboxOwner(identity: Identity): OwnerMap {
-  return (uid, gid) => [uid === 0 ? identity.uid : uid, gid === 0 ? identity.gid : gid];
 }
 
 /** Hands one entry the transaction made itself to the sandbox's uid and gid, keeping its mode (chown clears set-id bits); returns whether it is a directory. */
@@ -212,14 +204,17 @@ function failureMessage(what: string, code: number | null, signal: string | null
   return `${what} failed (${how}) with no output`;
 }
 
-/** Pids of the processes running as `uid` (the sandbox's own uid: exactly its processes). */
-async function processesOf(uid: number, living = false): Promise<number[]> {
+/**
+ * Pids of the processes running as `uid` (the sandbox's own uid: exactly its processes). Synchronously: it is
+ * looked at after every command, scriptlet and hook, and /proc's few hundred entries cost microseconds each.
+ */
+function processesOf(uid: number, living = false): number[] {
   const pids: number[] = [];
-  for (const name of await readdir('/proc')) {
+  for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
-    const st = await stat(`/proc/${name}`).catch(() => undefined);
+    const st = statSync(`/proc/${name}`, { throwIfNoEntry: false });
     if (st?.uid !== uid) continue;
-    if (living && (await isZombie(name))) continue;
+    if (living && isZombie(name)) continue;
     pids.push(Number(name));
   }
   return pids;
@@ -230,15 +225,20 @@ async function processesOf(uid: number, living = false): Promise<number[]> {
  * init, which may take seconds to reap it: it runs nothing, holds nothing and cannot be killed, so waiting for it
  * would only add those seconds to every command.
  */
-async function isZombie(pid: string): Promise<boolean> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'latin1').catch(() => '');
+function isZombie(pid: string): boolean {
+  let stat = '';
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+  } catch {
+    // gone meanwhile
+  }
   return /\) Z /.test(stat) || stat === '';
 }
 
 /** Kills every process of the sandbox's own uid, again until none is left (a fork bomb may still be forking). */
 async function killAll(uid: number): Promise<void> {
   for (let round = 0; round < 100; round++) {
-    const pids = await processesOf(uid, true);
+    const pids = processesOf(uid, true);
     if (pids.length === 0) return;
     for (const pid of pids) {
       try {
@@ -247,7 +247,8 @@ async function killAll(uid: number): Promise<void> {
         // Gone already.
       }
     }
-    await new Promise((r) => setTimeout(r, 10));
+    // Processes the kernel is already taking down with the pid namespace go within a millisecond or two.
+    await new Promise((r) => setTimeout(r, round < 10 ? 1 : 10));
   }
 }
 
@@ -361,7 +362,7 @@ export async function runSandboxed(sandbox: Sandbox, command: string[], sourceDa
       });
       if (!running) return;
       const started = performance.now();
-      if (identity.own && (await processesOf(identity.uid)).length >= limits.processes) stop('processes');
+      if (identity.own && processesOf(identity.uid).length >= limits.processes) stop('processes');
       else if (await sandbox.usage.exceeds(sandbox.initialUsage + limits.diskBytes)) stop('diskBytes');
       // A big tree takes a while to walk: never spend more than half the time watching.
       pause = Math.max(WATCH_INTERVAL_MS, performance.now() - started);
@@ -408,7 +409,7 @@ export async function sandboxOnCopy(entries: TreeNode[], dir: string, limits: Sa
     await chmod(dirname(dir), 0o711);
     await assertReachable(dirname(dir));
   }
-  await materialize(entries, dir, identity.own ? toSandboxOwner(identity) : undefined);
+  await materialize(entries, dir, identity.own ? rootOwnedBy(identity) : undefined);
   if (identity.own) await handOverEntry(Buffer.from(dir), identity);
   const before = await scan(dir);
   const usage = new TreeUsage(dir);

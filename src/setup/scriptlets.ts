@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { NondeterministicError, UserError } from '../errors.js';
 import type { TreeNode } from '../install/installer.js';
 import { LOCAL_DB_DIR, type InstalledPackage } from '../install/local-db.js';
-import { writeNodes } from '../install/materialize.js';
+import { rootOwnedBy, writeNodes } from '../install/materialize.js';
 import { parseDependency, packageSatisfies } from '../pacman/depend.js';
 import { sortWithHardlinks } from '../rootfs/tree.js';
 import { parentPaths } from '../tar/entry.js';
@@ -28,7 +28,6 @@ import {
   scan,
   scratchParent,
   snapshotEntry,
-  toSandboxOwner,
   TreeUsage,
   type CommandResult,
   type Identity,
@@ -290,7 +289,7 @@ async function extract(run: Run, pkgName: string, entries: TreeNode[]): Promise<
     toWrite.push(entry);
     if (entry.type === 'dir') checked.add(entry.path);
   }
-  await writeNodes(toWrite, run.root, () => {}, run.sandbox.identity.own ? toSandboxOwner(run.sandbox.identity) : undefined);
+  await writeNodes(toWrite, run.root, () => {}, run.sandbox.identity.own ? rootOwnedBy(run.sandbox.identity) : undefined);
   await expect(run, toWrite.map((e) => e.path));
   run.sandbox.initialUsage += toWrite.reduce((sum, e) => sum + ENTRY_COST + (e.type === 'file' ? e.size : 0), 0);
 }
