@@ -40,9 +40,9 @@ import {
  * PreTransaction hooks, then per package in install order its `pre_install` scriptlet, its files and its local
  * database entry, its `post_install` scriptlet; then ldconfig, then the PostTransaction hooks. Everything runs
  * in the setup sandbox (sandbox.ts) on a tree written out progressively — one copy of the tree, one bubblewrap
- * per scriptlet or hook — and the whole transaction runs twice, at once, on separate copies (in memory when there is room: scratchParent): any path the two runs leave
- * different fails the build, naming the step that last changed it. What the runs changed is folded back into the
- * model as setup commands' changes are.
+ * per scriptlet or hook — and the whole transaction runs twice, at once, on separate copies (in memory when there
+ * is room: scratchParent): any path the two runs leave different fails the build, naming the step that last
+ * changed it. What the runs changed is folded back into the model as setup commands' changes are.
  */
 
 export interface HookFile {
