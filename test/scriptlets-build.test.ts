@@ -101,3 +101,21 @@ test('the copies scriptlets and hooks run on are in memory when it has room, els
     assert.deepEqual(readdirSync(join(work, 'tmp')), []);
   }
 });
+
+test('a scriptlet that turns a directory into a symlink (out of the tree, to the host) never gets a later package written through it', { skip: COMMANDS_SKIP, timeout: 120_000 }, async (t) => {
+  const work = await tempDirFor(t, 'scriptlets-escape');
+  const outside = join(work, 'host-dir');
+  mkdirSync(outside);
+  const victim = { pkgname: 'victim', pkgver: '1.0', pkgrel: 1, arch: 'x86_64', sourceDateEpoch: 1700000000, depends: ['busybox'], entries: [{ path: 'usr/share/shared/file', type: 'file' as const, content: 'written\n' }] };
+  // busybox owns usr/share/shared; its post_install swaps it for a symlink to a host directory, before victim is extracted.
+  await busyboxRepo(work, ['sh', 'rm', 'ln'], [{ path: 'bin', type: 'symlink', linkTarget: 'usr/bin' }, { path: 'usr/share/shared', type: 'dir' }], {
+    install: `post_install() {\n  rm -rf /usr/share/shared\n  ln -s ${outside} /usr/share/shared\n}\n`,
+    more: [victim],
+  });
+  writeFileSync(join(work, 'spec.yaml'), spec(['scriptlets: true']).replace('packages: [busybox]', 'packages: [busybox, victim]'));
+  const r = await runCli(['build', 'spec.yaml', '-o', `oci:${join(work, 'out')}`], { cwd: work, env: { REPRO_OCI_CACHE: join(work, 'cache') } });
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /\nrepro-oci: scriptlets made \/usr\/share\/shared a symlink, and package victim installs below it\n$/);
+  assert.deepEqual(readdirSync(outside), [], 'nothing was written through the symlink');
+  assert.equal(existsSync(join(work, 'out')), false);
+});

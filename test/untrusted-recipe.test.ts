@@ -220,3 +220,16 @@ test('hooks that each stay under the disk limit are stopped when together they p
   assert.equal(existsSync(join(work, 'out')), false);
   assertScratchEmpty(work, env);
 });
+
+test('a hook that never ends is stopped at the time limit, and nothing of either run outlives the build', { skip: SKIP, timeout: 120_000 }, async (t) => {
+  const { work, env } = await workWithSpec(t, []);
+  prepareTmp(work);
+  // Hooks start from a process of their own (setup/spawner.ts): stopping one must still reach the command.
+  writeFileSync(join(work, 'spec.yaml'), hookSpec(['sleep 100017']));
+  const r = await runCli(['build', 'spec.yaml', '--command-timeout', '1s', '-o', `oci:${join(work, 'out')}`], { cwd: work, env });
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /\nrepro-oci: hook 00-fill\.hook was stopped: it ran longer than the time limit \(1s, --command-timeout\)\n$/);
+  assert.equal(processesRunning(['sleep', '100017']), 0, 'both runs\' sandboxes were killed with their command');
+  assert.equal(existsSync(join(work, 'out')), false);
+  assertScratchEmpty(work, env);
+});

@@ -252,10 +252,23 @@ interface Matched {
   matches: string[];
 }
 
-function matchPath(trigger: HookTrigger, targets: PathPatterns, trans: HookTransaction, noExtract: PathPatterns): Matched {
+/** The files a transaction extracts (NoExtract left out), worked out once per transaction: every Path trigger of every hook looks at them. */
+const extractedFiles = new WeakMap<HookTransaction, string[]>();
+
+function extracted(trans: HookTransaction): string[] {
+  let files = extractedFiles.get(trans);
+  if (!files) {
+    const noExtract = new PathPatterns(trans.noExtract);
+    files = trans.add.flatMap((pkg) => pkg.files.filter((file) => !noExtract.matches(file)));
+    extractedFiles.set(trans, files);
+  }
+  return files;
+}
+
+function matchPath(trigger: HookTrigger, targets: PathPatterns, trans: HookTransaction): Matched {
   const install: string[] = [];
   const removed: string[] = [];
-  for (const pkg of trans.add) for (const file of pkg.files) if (!noExtract.matches(file) && targets.matches(file)) install.push(file);
+  for (const file of extracted(trans)) if (targets.matches(file)) install.push(file);
   for (const pkg of trans.add) for (const file of pkg.oldFiles ?? []) if (targets.matches(file)) removed.push(file);
   for (const pkg of trans.remove) for (const file of pkg.files) if (targets.matches(file)) removed.push(file);
   // A path both installed and removed is an upgrade of it; it then counts as neither of the others.
@@ -291,12 +304,11 @@ function matchPackage(trigger: HookTrigger, targets: PathPatterns, trans: HookTr
  * Targets use pacman's pattern rules: fnmatch without flags, the last matching pattern decides, `!` negates.
  */
 export function hookTargets(hook: AlpmHook, trans: HookTransaction): { triggered: boolean; targets: string[] } {
-  const noExtract = new PathPatterns(trans.noExtract);
   let triggered = false;
   const matches: string[] = [];
   for (const trigger of hook.triggers) {
     const targets = new PathPatterns(trigger.targets);
-    const result = trigger.type === 'Package' ? matchPackage(trigger, targets, trans) : matchPath(trigger, targets, trans, noExtract);
+    const result = trigger.type === 'Package' ? matchPackage(trigger, targets, trans) : matchPath(trigger, targets, trans);
     if (!result.triggered) continue;
     triggered = true;
     if (!hook.needsTargets) break;

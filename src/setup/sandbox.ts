@@ -11,6 +11,7 @@ import { sortWithHardlinks } from '../rootfs/tree.js';
 import { makeScratchDir, memoryScratchParent } from '../util/fs.js';
 import type { Spool } from '../util/spool.js';
 import { Progress } from '../util/progress.js';
+import { startHere, type Spawner } from './spawner.js';
 import { displayName, fsPath, readdirNamesSync, readlinkNameSync } from '../util/raw-name.js';
 import { DEFAULT_LIMITS, describeLimit, type SandboxLimits } from './limits.js';
 
@@ -262,6 +263,8 @@ export interface Sandbox {
   usage: TreeUsage;
   /** /tmp is the tree's own (as under pacman's chroot), not a private tmpfs. */
   treeTmp?: boolean;
+  /** Starts the sandbox's processes from a small process of its own (spawner.ts); else they start from this one. */
+  spawner?: Spawner;
 }
 
 /** How one sandboxed run is fed and judged. */
@@ -331,21 +334,21 @@ export async function runSandboxed(sandbox: Sandbox, command: string[], sourceDa
   const { identity, limits } = sandbox;
   // The host's sh sets the umask (bubblewrap 0.8 has no --umask): the caller's must not reach what commands write,
   // and this process's own umask stays untouched.
-  const child = spawn('/bin/sh', ['-c', 'umask 022 && exec prlimit "$@"', 'sh', ...bwrapArgs(sandbox, command, sourceDateEpoch)], { stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'], ...(identity.own ? { uid: identity.uid, gid: identity.gid } : {}) });
-  if (options.stdin && child.stdin) {
-    child.stdin.on('error', () => {}); // a command that does not read its input closes the pipe early
-    child.stdin.end(options.stdin);
-  }
   const stdout = new OutputTail();
   const stderr = new OutputTail();
-  child.stdout!.on('data', (chunk: Buffer) => stdout.keep(chunk));
-  child.stderr!.on('data', (chunk: Buffer) => stderr.keep(chunk));
+  const child = (sandbox.spawner ? sandbox.spawner.run.bind(sandbox.spawner) : startHere)({
+    argv: ['/bin/sh', '-c', 'umask 022 && exec prlimit "$@"', 'sh', ...bwrapArgs(sandbox, command, sourceDateEpoch)],
+    ...(identity.own ? { uid: identity.uid, gid: identity.gid } : {}),
+    ...(options.stdin ? { stdin: options.stdin } : {}),
+    onStdout: (chunk) => stdout.keep(chunk),
+    onStderr: (chunk) => stderr.keep(chunk),
+  });
   let stopped: Stop | undefined;
   let running = true;
   const stop = (why: Stop): void => {
     if (stopped || !running) return;
     stopped = why;
-    child.kill('SIGKILL'); // bubblewrap's init dies with it (--die-with-parent), and the pid namespace with that
+    child.kill(); // bubblewrap's init dies with it (--die-with-parent), and the pid namespace with that
     if (identity.own) killAll(identity.uid).catch(() => {}); // done again, awaited, once the command has gone
   };
   const timer = setTimeout(() => stop('timeoutMs'), limits.timeoutMs);
@@ -368,14 +371,15 @@ export async function runSandboxed(sandbox: Sandbox, command: string[], sourceDa
       pause = Math.max(WATCH_INTERVAL_MS, performance.now() - started);
     }
   })().catch(() => {}); // a watch that fails (a /proc race) leaves the rlimits and the final check in place
-  const { code, signal } = await new Promise<{ code: number | null; signal: string | null }>((resolve, reject) => {
-    child.on('error', (err: NodeJS.ErrnoException) => reject(new UserError(err.code === 'ENOENT' ? 'setup commands need prlimit (util-linux), which is not installed' : `prlimit: ${err.message}`)));
-    child.on('close', (c, s) => resolve({ code: c, signal: s }));
-  }).finally(() => {
-    running = false;
-    clearTimeout(timer);
-    wake(); // the watch's pause ends with the command
-  });
+  const { code, signal } = await child.ended
+    .catch((err: NodeJS.ErrnoException) => {
+      throw new UserError(err.code === 'ENOENT' ? 'setup commands need prlimit (util-linux), which is not installed' : `prlimit: ${err.message}`);
+    })
+    .finally(() => {
+      running = false;
+      clearTimeout(timer);
+      wake(); // the watch's pause ends with the command
+    });
   await watch;
   if (identity.own) await killAll(identity.uid); // nothing of the sandbox outlives its command
   const what = options.what ?? `setup command ${JSON.stringify(command)}`;

@@ -14,6 +14,7 @@ import type { Spool } from '../util/spool.js';
 import { displayName, fsPath, readdirNames, readlinkName } from '../util/raw-name.js';
 import { fgetsChunks, selectHooks, targetsInput, triggeredHooks, type AlpmHook, type HookDirEntry, type HookTransaction, type HookWhen } from './alpm-hooks.js';
 import { DEFAULT_LIMITS, type SandboxLimits } from './limits.js';
+import { Spawner } from './spawner.js';
 import {
   assertReachable,
   assertWithinDiskLimit,
@@ -174,6 +175,8 @@ interface Run {
   /** The kernel's ctime at the start of each step, to name the step that last changed a path. */
   marks: { step: string; ctimeNs: bigint }[];
   markFile: string;
+  /** Nothing but the packages' own entries has been written yet: none of a stage's paths can exist. */
+  untouched: boolean;
   sourceDateEpoch: number;
   report: TransactionReport;
 }
@@ -203,6 +206,7 @@ const MOUNT_POINTS = ['dev', 'proc'];
 
 async function runStep(run: Run, step: string, command: string[], stdin?: Buffer): Promise<void> {
   await mark(run, step);
+  run.untouched = false;
   const missing: string[] = [];
   for (const dir of MOUNT_POINTS) if (!(await lstat(fsPath(run.root, dir)).catch(() => undefined))) missing.push(dir);
   // Measured exactly once, at the transaction's end (assertWithinDiskLimit): a step is only bounded (TreeUsage).
@@ -243,6 +247,7 @@ async function runScriptlet(run: Run, pkg: InstalledPackage, fn: 'pre_install' |
   const script = pkg.install!.content;
   // From the database (post_install), pacman looks for the function first; from the package, after unpacking it.
   if (fn === 'post_install' && !scriptletHasFunction(script, fn)) return;
+  run.untouched = false; // its directory and file are written even when the function is not there to run
   await ensureTmp(run);
   const dir = fsPath(run.root, SCRIPTLET_DIR);
   await mkdir(dir, { mode: 0o700 });
@@ -272,8 +277,8 @@ async function runScriptlet(run: Run, pkg: InstalledPackage, fn: 'pre_install' |
  */
 async function extract(run: Run, pkgName: string, entries: TreeNode[]): Promise<void> {
   const checked = new Set<string>();
-  const toWrite: TreeNode[] = [];
-  for (const entry of entries) {
+  const toWrite: TreeNode[] = run.untouched ? entries : [];
+  for (const entry of run.untouched ? [] : entries) {
     for (const parent of parentPaths(entry.path)) {
       if (checked.has(parent)) continue;
       const st = lstatSync(fsPath(run.root, parent), { throwIfNoEntry: false });
@@ -363,7 +368,7 @@ async function runLdconfig(run: Run): Promise<void> {
   if (aux?.isFile()) await unlink(fsPath(run.root, LDCONFIG_AUX_CACHE));
 }
 
-async function runOnCopy(root: string, scratch: string, { base, perPackage }: ReturnType<typeof transactionStages>, packages: InstalledPackage[], options: TransactionOptions): Promise<Run> {
+async function runOnCopy(root: string, scratch: string, spawner: Spawner, { base, perPackage }: ReturnType<typeof transactionStages>, trans: HookTransaction, packages: InstalledPackage[], options: TransactionOptions): Promise<Run> {
   const identity: Identity = sandboxIdentity();
   await mkdir(root, { mode: 0o755 });
   if (identity.own) {
@@ -372,10 +377,9 @@ async function runOnCopy(root: string, scratch: string, { base, perPackage }: Re
   }
   if (identity.own) await handOverEntry(Buffer.from(root), identity);
   const usage = new TreeUsage(root);
-  const sandbox: Sandbox = { root, identity, limits: options.limits ?? DEFAULT_LIMITS, initialUsage: await usage.measure(), usage, treeTmp: true };
+  const sandbox: Sandbox = { root, identity, limits: options.limits ?? DEFAULT_LIMITS, initialUsage: await usage.measure(), usage, treeTmp: true, spawner };
   const report: TransactionReport = { ran: [], failures: [], warnings: [], changed: [], removed: [] };
-  const run: Run = { root, sandbox, expected: new Map(), marks: [], markFile: join(scratch, 'mark'), sourceDateEpoch: options.sourceDateEpoch, report };
-  const trans: HookTransaction = { add: packages.map((p) => ({ name: p.pkginfo.pkgname, files: p.files })), remove: [], noExtract: options.noExtract };
+  const run: Run = { root, sandbox, expected: new Map(), marks: [], markFile: join(scratch, 'mark'), untouched: true, sourceDateEpoch: options.sourceDateEpoch, report };
   await extract(run, 'pacman', base);
   if (options.hooks) await runHooks(run, 'PreTransaction', trans, [], options);
   for (const [i, pkg] of packages.entries()) {
@@ -410,12 +414,14 @@ export async function runTransaction(nodes: Map<string, TreeNode>, packages: Ins
   const parent = await scratchParent(nodes.values(), options.limits ?? DEFAULT_LIMITS);
   const a = await makeScratchDir('transaction-a', parent);
   const b = await makeScratchDir('transaction-b', parent);
+  const spawner = Spawner.start();
   try {
     const rootA = join(a.path, `root-${randomBytes(16).toString('hex')}`);
     const rootB = join(b.path, `root-${randomBytes(16).toString('hex')}`);
     // At once: while one run waits on its sandbox, the other writes its files.
     const stages = transactionStages(nodes, packages);
-    const [runA, runB] = await bothSettled(runOnCopy(rootA, a.path, stages, packages, options), runOnCopy(rootB, b.path, stages, packages, options));
+    const trans: HookTransaction = { add: packages.map((p) => ({ name: p.pkginfo.pkgname, files: p.files })), remove: [], noExtract: options.noExtract };
+    const [runA, runB] = await bothSettled(runOnCopy(rootA, a.path, spawner, stages, trans, packages, options), runOnCopy(rootB, b.path, spawner, stages, trans, packages, options));
     const afterA = await scan(rootA);
     const afterB = await scan(rootB);
     const differing = await differingPaths({ root: rootA, before: runA.expected, after: afterA }, { root: rootB, before: runB.expected, after: afterB }, options.exclude);
@@ -427,6 +433,7 @@ export async function runTransaction(nodes: Map<string, TreeNode>, packages: Ins
     await foldBack(nodes, result, afterA, rootA, options.sourceDateEpoch, spool, 'scriptlets and hooks');
     return { ...runA.report, ...result };
   } finally {
+    spawner.close();
     await Promise.all([a.cleanup(), b.cleanup()]);
   }
 }

@@ -10,11 +10,13 @@ export const COMMANDS_SKIP = !CAN_RUN_COMMANDS && 'needs /bin/busybox (busybox-s
 
 /**
  * A repository `repo/core/os/x86_64` under `dir` with one package, busybox: the static binary, a symlink for each
- * applet the commands use, and `entries` (and an `.INSTALL` scriptlet when given). Returns the package's file name.
+ * applet the commands use, and `entries` (and an `.INSTALL` scriptlet when given); `more` packages beside it.
+ * Returns busybox's file name.
  */
-export async function busyboxRepo(dir: string, applets: string[], entries: PackageEntry[] = [], options: { install?: string } = {}): Promise<string> {
+export async function busyboxRepo(dir: string, applets: string[], entries: PackageEntry[] = [], options: { install?: string; more?: Parameters<typeof buildPackage>[0][] } = {}): Promise<string> {
+  const { more = [], ...busybox } = options;
   const pkg = await buildPackage({
-    ...options,
+    ...busybox,
     pkgname: 'busybox',
     pkgver: '1.36.1',
     pkgrel: 1,
@@ -31,7 +33,8 @@ export async function busyboxRepo(dir: string, applets: string[], entries: Packa
   });
   const out = join(dir, 'repo', 'core', 'os', 'x86_64');
   mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, pkg.filename), pkg.bytes);
-  await writeRepo(out, 'core', [repoPackageFromBuilt(pkg)], { symlinks: false });
+  const all = [pkg, ...(await Promise.all(more.map((m) => buildPackage(m))))];
+  for (const built of all) writeFileSync(join(out, built.filename), built.bytes);
+  await writeRepo(out, 'core', all.map((built) => repoPackageFromBuilt(built)), { symlinks: false });
   return pkg.filename;
 }
