@@ -1,7 +1,7 @@
 import { posix } from 'node:path';
 import { UserError } from '../errors.js';
 import { compareMemberNames, memberName, type EntryType, type TarSourceEntry } from '../tar/entry.js';
-import { ChunkedOutput, finishChecksum, padding, paxRecord, writeTar } from '../tar/writer.js';
+import { ChunkedOutput, finishChecksum, padding, paxRecord, writeContent, writeTar } from '../tar/writer.js';
 import { byteOrder } from '../util/order.js';
 import { compareNames, decodeName, displayName, encodeName } from '../util/raw-name.js';
 import { cString as cField, parseNumber as numericField } from '../tar/reader.js';
@@ -619,11 +619,6 @@ export async function* writeTarInConvention(convention: TarConvention, entries: 
   const encode = convention.tool === 'gnu-tar' ? gnuHeaders : goHeaders;
   const prefix = convention.namePrefix;
   const out = new ChunkedOutput(options.chunkSize ?? 1024 * 1024);
-  let written = 0;
-  const write = (data: Buffer): Buffer[] => {
-    written += data.length;
-    return out.write(data);
-  };
   const seen = new Set<string>();
   const members: Named[] = [];
   if (convention.root) members.push({ entry: convention.root.entry, name: convention.root.name, link: '' });
@@ -635,33 +630,11 @@ export async function* writeTarInConvention(convention: TarConvention, entries: 
     members.push({ entry, name, link });
   }
   for (const member of members) {
-    const { entry } = member;
-    yield* write(encode(convention, member));
-    if (entry.type !== 'file' || entry.size === 0) continue;
-    if (!entry.open) throw new Error(`tar writer: file ${displayName(entry.path)} has no content`);
-    let length = 0;
-    const readSync = entry.open.readSync;
-    if (readSync) {
-      // Spooled content is copied straight into the output chunks, without a stream per file.
-      while (length < entry.size) {
-        const { read, full } = out.fill((into, offset, room) => readSync(length, into, offset, Math.min(room, entry.size - length)));
-        if (read === 0) break;
-        length += read;
-        written += read;
-        if (full) yield full;
-      }
-    } else {
-      for await (const chunk of await entry.open()) {
-        length += (chunk as Buffer).length;
-        if (length > entry.size) break;
-        yield* write(chunk as Buffer);
-      }
-    }
-    if (length !== entry.size) throw new UserError(`${displayName(entry.path)}: content is ${length > entry.size ? 'longer than' : `${length} bytes, not`} its declared size ${entry.size}`);
-    yield* write(padding(entry.size));
+    yield* out.write(encode(convention, member));
+    if (member.entry.type === 'file' && member.entry.size > 0) yield* writeContent(out, member.entry);
   }
-  const endLength = written + convention.endZeroBlocks * BLOCK;
+  const endLength = out.total + convention.endZeroBlocks * BLOCK;
   const total = Math.ceil(endLength / convention.recordSize) * convention.recordSize;
-  yield* write(Buffer.alloc(total - written));
+  yield* out.write(Buffer.alloc(total - out.total));
   yield* out.rest();
 }

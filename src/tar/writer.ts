@@ -23,6 +23,8 @@ export interface TarWriteOptions {
 export class ChunkedOutput {
   private buffer: Buffer;
   private used = 0;
+  /** Bytes taken in so far (an archive's length, for its record padding). */
+  total = 0;
 
   constructor(private readonly size: number) {
     this.buffer = Buffer.allocUnsafe(size);
@@ -35,6 +37,7 @@ export class ChunkedOutput {
       const n = Math.min(data.length - done, this.size - this.used);
       this.buffer.set(data.subarray(done, done + n), this.used);
       this.used += n;
+      this.total += n;
       done += n;
       if (this.used === this.size) full.push(this.take());
     }
@@ -45,6 +48,7 @@ export class ChunkedOutput {
   fill(fill: (into: Buffer, offset: number, length: number) => number): { read: number; full?: Buffer } {
     const read = fill(this.buffer, this.used, this.size - this.used);
     this.used += read;
+    this.total += read;
     return this.used === this.size ? { read, full: this.take() } : { read };
   }
 
@@ -238,6 +242,34 @@ function checkEntry(entry: TarSourceEntry): void {
 }
 
 /**
+ * A file member's content and its padding to the block. Spooled content is copied straight into the output's
+ * chunks, without a stream per file; content that is not exactly the declared size is refused, so a lying source
+ * cannot shift the archive.
+ */
+export async function* writeContent(out: ChunkedOutput, entry: TarSourceEntry): AsyncGenerator<Buffer> {
+  if (!entry.open) throw new Error(`tar writer: file ${displayName(entry.path)} has no content`);
+  let written = 0;
+  const readSync = entry.open.readSync;
+  if (readSync) {
+    while (written < entry.size) {
+      const { read, full } = out.fill((into, offset, length) => readSync(written, into, offset, Math.min(length, entry.size - written)));
+      if (read === 0) break;
+      written += read;
+      if (full) yield full;
+    }
+  } else {
+    for await (const chunk of await entry.open()) {
+      const buf = chunk as Buffer;
+      written += buf.length;
+      if (written > entry.size) throw new UserError(`${displayName(entry.path)}: content is longer than its declared size ${entry.size}`);
+      yield* out.write(buf);
+    }
+  }
+  if (written !== entry.size) throw new UserError(`${displayName(entry.path)}: content is ${written} bytes, declared ${entry.size}`);
+  yield* out.write(padding(entry.size));
+}
+
+/**
  * Streams the archive for entries that arrive in strictly increasing member-name order (bytewise); out-of-order
  * or duplicate entries are a bug in the caller and stop the stream. A file whose content is not exactly its
  * declared size is refused, so a lying source cannot shift the archive.
@@ -252,27 +284,7 @@ export async function* writeTar(entries: AsyncIterable<TarSourceEntry> | Iterabl
     }
     previous = entry;
     yield* out.write(encodeHeader(entry, options));
-    if (entry.type !== 'file' || entry.size === 0) continue;
-    if (!entry.open) throw new Error(`tar writer: file ${entry.path} has no content`);
-    let written = 0;
-    const readSync = entry.open.readSync;
-    if (readSync) {
-      while (written < entry.size) {
-        const { read, full } = out.fill((into, offset, length) => readSync(written, into, offset, Math.min(length, entry.size - written)));
-        if (read === 0) break;
-        written += read;
-        if (full) yield full;
-      }
-    } else {
-      for await (const chunk of await entry.open()) {
-        const buf = chunk as Buffer;
-        written += buf.length;
-        if (written > entry.size) throw new UserError(`${displayName(entry.path)}: content is longer than its declared size ${entry.size}`);
-        yield* out.write(buf);
-      }
-    }
-    if (written !== entry.size) throw new UserError(`${displayName(entry.path)}: content is ${written} bytes, declared ${entry.size}`);
-    yield* out.write(padding(entry.size));
+    if (entry.type === 'file' && entry.size > 0) yield* writeContent(out, entry);
   }
   yield* out.write(Buffer.alloc(2 * BLOCK));
   yield* out.rest();
