@@ -40,7 +40,7 @@ const STATEFUL = { pkgname: 'fi-state', pkgver: '1.0', pkgrel: 1, backup: ['var/
 
 async function setUp(): Promise<void> {
   const work = await makeTempDir('foreign-content');
-  const corpus = await buildForeignCorpus(work, [...CORPUS, UNARCHIVED, STATEFUL], ['fi-extra']);
+  const corpus = await buildForeignCorpus(work, [...CORPUS, UNARCHIVED, STATEFUL], { unpublished: ['fi-extra'] });
   const root = await makeForeignRoot(corpus, join(work, 'faithful'));
   const image = await imageOfRoot(root, join(work, 'faithful-image'));
   const server = await serveDirectory(corpus.archive);

@@ -108,15 +108,20 @@ async function rebuild(image: string, extra: string[] = []): Promise<RunResult> 
   return runCli(args, { env: { REPRO_OCI_CACHE: join(f.work, 'cache') } });
 }
 
+/** `rebuild --json` of an image, its exit code checked, its report parsed. */
+async function rebuildReport(image: string, code: number): Promise<DerivedJson> {
+  const result = await rebuild(image, ['--json']);
+  assert.equal(result.code, code, result.stdout + result.stderr);
+  return JSON.parse(result.stdout) as DerivedJson;
+}
+
 describe('rebuild of a derived image: FROM an Arch base, plus a layer made by umoci', { skip }, () => {
   before(setUp);
   after(tearDown);
 
   test('per layer: the packages whose files it adds, what no package explains, what it deletes; the merged verdict', async () => {
     const f = fixture!;
-    const result = await rebuild(f.derived, ['--json']);
-    assert.equal(result.code, 1, result.stdout + result.stderr);
-    const report = JSON.parse(result.stdout) as DerivedJson;
+    const report = await rebuildReport(f.derived, 1);
 
     // Merged: fi-tools recognized (locked from the database layer 2 wrote, its files equal), the edit unexplained,
     // the deleted file missing.
@@ -165,9 +170,7 @@ describe('rebuild of a derived image: FROM an Arch base, plus a layer made by um
 
   test('the same layer without the edit: nothing unexplained, both diffIDs identical (the whiteout kept as the layer has it)', async () => {
     const f = fixture!;
-    const result = await rebuild(f.clean, ['--json']);
-    assert.equal(result.code, 0, result.stdout + result.stderr);
-    const report = JSON.parse(result.stdout) as DerivedJson;
+    const report = await rebuildReport(f.clean, 0);
     assert.equal(report.content.unexplained, 0);
     assert.deepEqual(report.layers.map((l) => [l.layer, l.verdict, l.contents.unexplained.length, l.contents.deleted]), [
       [1, 'identical', 0, []],
@@ -178,9 +181,7 @@ describe('rebuild of a derived image: FROM an Arch base, plus a layer made by um
 
   test('the base alone: one layer, every file from a package, nothing unexplained or deleted', async () => {
     const f = fixture!;
-    const result = await rebuild(f.base, ['--json']);
-    assert.equal(result.code, 0, result.stdout + result.stderr);
-    const report = JSON.parse(result.stdout) as DerivedJson;
+    const report = await rebuildReport(f.base, 0);
     assert.equal(report.layers.length, 1);
     const { contents } = report.layers[0]!;
     assert.deepEqual(contents.unexplained, []);

@@ -7,9 +7,9 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { Gpg } from './support/gpg.js';
 import { serveDirectory, type FileServer } from './support/http-server.js';
 import { makeTempDir, removeDir, runCli, runCliOk, runOk, type RunResult } from './support/cli.js';
-import { buildWithMakepkg, makeRepoWithRepoAdd, makepkgUnavailable, type MakepkgSpec } from './support/makepkg.js';
+import { makepkgUnavailable, type MakepkgSpec } from './support/makepkg.js';
 import { pacmanSync, pacmanUnavailable } from './support/pacman.js';
-import { LOCAL, publishToArchive, SDE } from './support/foreign-image.js';
+import { buildForeignCorpus, LOCAL, SDE } from './support/foreign-image.js';
 
 /**
  * `lock --from-image`: a "foreign" image made on this machine the way Arch's own image is (real pacman installs a
@@ -55,32 +55,21 @@ async function imageOf(root: string, out: string): Promise<string> {
 before(async () => {
   if (skip) return;
   const work = await makeTempDir('lock-from-image');
-  await runOk('chmod', ['0755', work]);
-  const gpg = await Gpg.create();
-  const signer = await gpg.genKey('Archive Packager <packager@example.invalid>', { at: SDE - 100 });
-  const keyring = join(work, 'keyring');
-  await gpg.writeKeyring(keyring, 'test', [signer], { trusted: [signer] });
-
-  const repo = join(work, 'repo');
-  mkdirSync(repo);
   const archive = join(work, 'archives', 'good');
+  // fi-old is in the archive as the older .pkg.tar.xz only.
+  const publishAs = async (name: string, file: string): Promise<string> => {
+    if (name !== 'fi-old') return file;
+    const xz = join(work, basename(file).replace(/\.zst$/, '.xz'));
+    await runOk('sh', ['-c', `zstd -dc '${file}' | xz -c > '${xz}'`]);
+    return xz;
+  };
+  const { keyring, gpg, signer, repo, published } = await buildForeignCorpus(work, CORPUS, { archive, publishAs });
   const corpus = new Map<string, { version: string; sha256: string; filename: string }>();
-  const files: string[] = [];
   for (const spec of CORPUS) {
-    const built = (await buildWithMakepkg({ ...spec, workDir: join(work, 'build', spec.pkgname) }, SDE))!;
-    const file = join(repo, basename(built));
-    cpSync(built, file);
-    files.push(file);
-    let published = file;
-    if (spec.pkgname === 'fi-old') {
-      published = join(work, basename(file).replace(/\.zst$/, '.xz'));
-      await runOk('sh', ['-c', `zstd -dc '${file}' | xz -c > '${published}'`]);
-    }
-    await publishToArchive(archive, published, gpg, signer);
+    const file = published.get(spec.pkgname)!;
     const version = `${spec.epoch ? `${spec.epoch}:` : ''}${spec.pkgver}-${spec.pkgrel}`;
-    corpus.set(spec.pkgname, { version, sha256: sha256(readFileSync(published)), filename: basename(published) });
+    corpus.set(spec.pkgname, { version, sha256: sha256(readFileSync(file)), filename: basename(file) });
   }
-  await makeRepoWithRepoAdd(repo, 'fitest', files);
   mkdirSync(join(work, 'gnupg'));
   const installed = await pacmanSync(join(work, 'pacman'), join(work, 'gnupg'), 'Never', [{ name: 'fitest', server: repo }], ['fi-app', 'fi-old']);
   assert.equal(installed.result.code, 0, installed.result.stderr);

@@ -103,35 +103,50 @@ export interface ForeignCorpus {
   archive: string;
   /** The local repository pacman installs from. */
   repo: string;
-  /** name → the archive's file name. */
+  /** name → the repository's file name. */
   files: Map<string, string>;
+  /** name → the file the archive holds (path), for the packages published. */
+  published: Map<string, string>;
+}
+
+export interface ForeignCorpusOptions {
+  /** Packages left out of the archive. */
+  unpublished?: string[];
+  /** Where the archive layout goes (default `work`/archive). */
+  archive?: string;
+  /** The file the archive holds for a package (default the package itself; e.g. recompressed as an older one). */
+  publishAs?: (pkgname: string, file: string) => Promise<string>;
 }
 
 /**
  * Builds the corpus with makepkg, signs each package into an archive layout (but `unpublished`), and makes a
  * repository of all of them.
  */
-export async function buildForeignCorpus(work: string, specs = CORPUS, unpublished: string[] = []): Promise<ForeignCorpus> {
+export async function buildForeignCorpus(work: string, specs = CORPUS, options: ForeignCorpusOptions = {}): Promise<ForeignCorpus> {
   await runOk('chmod', ['0755', work]);
   const gpg = await Gpg.create();
   const signer = await gpg.genKey('Archive Packager <packager@example.invalid>', { at: SDE - 100 });
   const keyring = join(work, 'keyring');
   await gpg.writeKeyring(keyring, 'test', [signer], { trusted: [signer] });
   const repo = join(work, 'repo');
-  const archive = join(work, 'archive');
+  const archive = options.archive ?? join(work, 'archive');
   mkdirSync(repo, { recursive: true });
   const files = new Map<string, string>();
+  const published = new Map<string, string>();
   const built: string[] = [];
   for (const spec of specs) {
     const path = (await buildWithMakepkg({ ...spec, workDir: join(work, 'build', spec.pkgname) }, SDE))!;
     const file = join(repo, basename(path));
     cpSync(path, file);
     built.push(file);
-    if (!unpublished.includes(spec.pkgname)) await publishToArchive(archive, file, gpg, signer);
     files.set(spec.pkgname, basename(file));
+    if (options.unpublished?.includes(spec.pkgname)) continue;
+    const archived = options.publishAs ? await options.publishAs(spec.pkgname, file) : file;
+    await publishToArchive(archive, archived, gpg, signer);
+    published.set(spec.pkgname, archived);
   }
   await makeRepoWithRepoAdd(repo, 'fitest', built);
-  return { work, keyring, gpg, signer, archive, repo, files };
+  return { work, keyring, gpg, signer, archive, repo, files, published };
 }
 
 /** Puts a package file and its detached signature where the Arch Linux Archive keeps them. */
