@@ -75,7 +75,7 @@ export async function regenerate(entries: TreeNode[], regenerators: readonly Reg
     }
     const files = new Map<string, PathFacts>();
     const ids = new Set(ran.map((r) => r.id));
-    for (const [path, snap] of await scan(root)) {
+    for (const [path, snap] of scan(root)) {
       const rule = generatedRule(path);
       if (rule?.check.kind !== 'regenerate' || !ids.has(rule.check.regenerator)) continue;
       // Owners as the tree had them (new paths root's): the sandbox's own uid is no part of the result.

@@ -45,7 +45,7 @@ export function snapshotEntry(root: string, path: string): Snapshot {
 }
 
 /** Every path under root, by its name's raw bytes decoded losslessly (util/raw-name.ts), as the tree model holds it. */
-export async function scan(root: string): Promise<Map<string, Snapshot>> {
+export function scan(root: string): Map<string, Snapshot> {
   const out = new Map<string, Snapshot>();
   const walk = (rel: string): void => {
     for (const name of readdirNamesSync(fsPath(root, rel))) {
@@ -415,7 +415,7 @@ export async function sandboxOnCopy(entries: TreeNode[], dir: string, limits: Sa
   }
   await materialize(entries, dir, identity.own ? rootOwnedBy(identity) : undefined);
   if (identity.own) await handOverEntry(Buffer.from(dir), identity);
-  const before = await scan(dir);
+  const before = scan(dir);
   const usage = new TreeUsage(dir);
   return { sandbox: { root: dir, identity, limits, initialUsage: await usage.measure(), usage }, before };
 }
@@ -427,7 +427,7 @@ async function runOnCopy(entries: TreeNode[], commands: string[][], sourceDateEp
     await runSandboxed(sandbox, command, sourceDateEpoch);
     progress.advance();
   }
-  return { before, after: await scan(dir) };
+  return { before, after: scan(dir) };
 }
 
 export function changedPaths(before: Map<string, Snapshot>, after: Map<string, Snapshot>): { changed: string[]; removed: string[] } {

@@ -187,7 +187,7 @@ async function mark(run: Run, step: string): Promise<void> {
 }
 
 /** Records the baseline of paths the transaction itself wrote, and of their parents (whose ctime that moved). */
-async function expect(run: Run, paths: Iterable<string>): Promise<void> {
+function expect(run: Run, paths: Iterable<string>): void {
   const all = new Set<string>();
   for (const path of paths) {
     all.add(path);
@@ -239,7 +239,7 @@ async function ensureTmp(run: Run): Promise<void> {
   await mkdir(fsPath(run.root, 'tmp'));
   await chmod(fsPath(run.root, 'tmp'), 0o1777);
   await handOver(run, 'tmp');
-  await expect(run, ['tmp']);
+  expect(run, ['tmp']);
 }
 
 /** Runs one scriptlet function the way _alpm_runscriptlet does for a fresh install. */
@@ -295,7 +295,7 @@ async function extract(run: Run, pkgName: string, entries: TreeNode[]): Promise<
     if (entry.type === 'dir') checked.add(entry.path);
   }
   await writeNodes(toWrite, run.root, () => {}, run.sandbox.identity.own ? rootOwnedBy(run.sandbox.identity) : undefined);
-  await expect(run, toWrite.map((e) => e.path));
+  expect(run, toWrite.map((e) => e.path));
   run.sandbox.initialUsage += toWrite.reduce((sum, e) => sum + ENTRY_COST + (e.type === 'file' ? e.size : 0), 0);
 }
 
@@ -422,8 +422,8 @@ export async function runTransaction(nodes: Map<string, TreeNode>, packages: Ins
     const stages = transactionStages(nodes, packages);
     const trans: HookTransaction = { add: packages.map((p) => ({ name: p.pkginfo.pkgname, files: p.files })), remove: [], noExtract: options.noExtract };
     const [runA, runB] = await bothSettled(runOnCopy(rootA, a.path, spawner, stages, trans, packages, options), runOnCopy(rootB, b.path, spawner, stages, trans, packages, options));
-    const afterA = await scan(rootA);
-    const afterB = await scan(rootB);
+    const afterA = scan(rootA);
+    const afterB = scan(rootB);
     const differing = await differingPaths({ root: rootA, before: runA.expected, after: afterA }, { root: rootB, before: runB.expected, after: afterB }, options.exclude);
     if (differing.length > 0) {
       const named = differing.slice(0, 10).map((p) => `${displayName(p)} (last changed by ${lastStep(runA, afterA.get(p))})`);
