@@ -81,25 +81,72 @@ test('scriptlets stay off unless asked for: the same package, no scriptlet run',
   assert.doesNotMatch(listing, /etc\/installed/);
 });
 
-test('the copies scriptlets and hooks run on are in memory when it has room, else in TMPDIR; REPRO_OCI_MEMORY_SCRATCH=off keeps them there', { skip: COMMANDS_SKIP, timeout: 120_000 }, async (t) => {
+test('the tree scriptlets and hooks run on is in memory when it has room, else in TMPDIR; REPRO_OCI_MEMORY_SCRATCH=off keeps it there', { skip: COMMANDS_SKIP, timeout: 120_000 }, async (t) => {
   const work = await tempDirFor(t, 'scriptlets-scratch');
-  await busyboxRepo(work, ['sh', 'stat'], [{ path: 'bin', type: 'symlink', linkTarget: 'usr/bin' }], { install: 'post_install() {\n  stat -f -c %T / > /etc/scratch-fs\n}\n' });
+  // The scriptlet's file lands in its run's upper directory (overlay.ts), where the test looks for it while the scriptlet waits.
+  await busyboxRepo(work, ['sh', 'sleep'], [{ path: 'bin', type: 'symlink', linkTarget: 'usr/bin' }], { install: 'post_install() {\n  echo here > /etc/scratch-marker\n  sleep 1\n}\n' });
   writeFileSync(join(work, 'spec.yaml'), spec(['scriptlets: true']));
   const memory = mkdtempSync('/dev/shm/scriptlets-test-');
   t.after(() => rmSync(memory, { recursive: true, force: true }));
   chmodSync(memory, 0o755);
-  mkdirSync(join(work, 'tmp'));
+  const tmp = join(work, 'tmp');
+  mkdirSync(tmp);
   chmodSync(work, 0o755);
-  const fsType = (dir: string): string => execFileSync('stat', ['-f', '-c', '%T', dir], { encoding: 'utf8' });
-  assert.equal(fsType(memory), 'tmpfs\n');
-  for (const [setting, expected] of [[memory, 'tmpfs\n'], ['off', fsType(join(work, 'tmp'))]] as const) {
-    const out = join(work, `out-${setting === 'off' ? 'off' : 'memory'}`);
-    const r = await runCli(['build', 'spec.yaml', '-o', `oci:${out}:t`], { cwd: work, env: { REPRO_OCI_CACHE: join(work, 'cache'), TMPDIR: join(work, 'tmp'), REPRO_OCI_MEMORY_SCRATCH: setting } });
+  assert.equal(execFileSync('stat', ['-f', '-c', '%T', memory], { encoding: 'utf8' }), 'tmpfs\n');
+  const holdsMarker = (dir: string): boolean =>
+    readdirSync(dir)
+      .filter((n) => n.startsWith('repro-oci-transaction-'))
+      .some((n) => readdirSync(join(dir, n)).some((run) => /^[ab]-/.test(run) && existsSync(join(dir, n, run, 'upper', 'etc', 'scratch-marker'))));
+  for (const [setting, expected] of [[memory, memory], ['off', tmp]] as const) {
+    const seen = new Set<string>();
+    const look = setInterval(() => {
+      for (const dir of [memory, tmp]) if (holdsMarker(dir)) seen.add(dir);
+    }, 20);
+    const r = await runCli(['build', 'spec.yaml', '-o', `oci:${join(work, `out-${setting === 'off' ? 'off' : 'memory'}`)}:t`], { cwd: work, env: { REPRO_OCI_CACHE: join(work, 'cache'), TMPDIR: tmp, REPRO_OCI_MEMORY_SCRATCH: setting } });
+    clearInterval(look);
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(layerListing(out).file('etc/scratch-fs'), expected, `REPRO_OCI_MEMORY_SCRATCH=${setting}`);
+    assert.deepEqual([...seen], [expected], `REPRO_OCI_MEMORY_SCRATCH=${setting}`);
     assert.deepEqual(readdirSync(memory), []);
-    assert.deepEqual(readdirSync(join(work, 'tmp')), []);
+    assert.deepEqual(readdirSync(tmp), []);
   }
+});
+
+test('the tree scriptlets change is their run\'s own: a package file changed in place changes once, hardlinks together; a directory made anew takes a later package\'s files, a renamed one moves whole', { skip: COMMANDS_SKIP, timeout: 120_000 }, async (t) => {
+  const work = await tempDirFor(t, 'scriptlets-layers');
+  // busybox's files are one layer of the store both runs share (src/setup/overlay.ts); its post_install changes them.
+  // Written through to the store, the second run would append again, or miss what it removes: the two runs would differ.
+  const later = { pkgname: 'later', pkgver: '1.0', pkgrel: 1, arch: 'x86_64', sourceDateEpoch: 1700000000, depends: ['busybox'], entries: [{ path: 'usr/share/remade/from-later', type: 'file' as const, content: 'later\n' }] };
+  await busyboxRepo(
+    work,
+    ['sh', 'rm', 'mkdir', 'mv', 'echo'],
+    [
+      { path: 'bin', type: 'symlink', linkTarget: 'usr/bin' },
+      { path: 'etc/conf', type: 'file', content: 'original\n' },
+      { path: 'etc/linked', type: 'file', content: 'one inode\n' },
+      { path: 'etc/linked-too', type: 'hardlink', linkTarget: 'etc/linked' },
+      { path: 'usr/share/remade', type: 'dir' },
+      { path: 'usr/share/remade/old', type: 'file', content: 'old\n' },
+      { path: 'usr/share/moved', type: 'dir' },
+      { path: 'usr/share/moved/inside', type: 'file', content: 'inside\n' },
+    ],
+    {
+      install: 'post_install() {\n  echo appended >> /etc/conf\n  echo appended >> /etc/linked\n  rm -rf /usr/share/remade\n  mkdir /usr/share/remade\n  echo made > /usr/share/remade/made\n  mv /usr/share/moved /usr/share/moved-to\n}\n',
+      more: [later],
+    },
+  );
+  writeFileSync(join(work, 'spec.yaml'), spec(['scriptlets: true']).replace('packages: [busybox]', 'packages: [busybox, later]'));
+  const r = await runCli(['build', 'spec.yaml', '-o', `oci:${join(work, 'out')}:t`], { cwd: work, env: { REPRO_OCI_CACHE: join(work, 'cache') } });
+  assert.equal(r.code, 0, r.stderr);
+  const { listing, file } = layerListing(join(work, 'out'));
+  assert.equal(file('etc/conf'), 'original\nappended\n');
+  assert.equal(file('etc/linked'), 'one inode\nappended\n');
+  assert.equal(file('etc/linked-too'), 'one inode\nappended\n', 'both names of a hardlink changed, as in pacman\'s tree');
+  const paths = listing
+    .split('\n')
+    .map((line) => line.split(/\s+/).slice(5).join(' '))
+    .filter((p) => p.startsWith('usr/share/') && !p.startsWith('usr/share/repro-oci/'));
+  assert.deepEqual(paths.sort(), ['usr/share/', 'usr/share/moved-to/', 'usr/share/moved-to/inside', 'usr/share/remade/', 'usr/share/remade/from-later', 'usr/share/remade/made']);
+  assert.equal(file('usr/share/remade/from-later'), 'later\n');
 });
 
 test('a scriptlet that turns a directory into a symlink (out of the tree, to the host) never gets a later package written through it', { skip: COMMANDS_SKIP, timeout: 120_000 }, async (t) => {

@@ -160,7 +160,7 @@ const ENVIRONMENT: [string, string][] = [
   ['REPRO_OCI_STATE', "Where status pins rebuilders' keys on first use (default $XDG_STATE_HOME/repro-oci, else ~/.local/state/repro-oci)."],
   ['REPRO_OCI_PROGRESS', 'The progress mode when --progress is not given: auto, tty, plain or none; 0 is none, 1 is auto.'],
   ['TMPDIR', 'Where scratch directories are made.'],
-  ['REPRO_OCI_MEMORY_SCRATCH', 'A directory on a tmpfs for the two copies of a tree that setup commands, scriptlets and hooks run on, used when it has room for both and their disk limits (default /dev/shm); off keeps them in TMPDIR.'],
+  ['REPRO_OCI_MEMORY_SCRATCH', 'A directory on a tmpfs for the tree that setup commands (two copies), scriptlets and hooks (one, as overlayfs layers) run on, used when it has room for it and two runs\' disk limits (default /dev/shm); off keeps it in TMPDIR.'],
 ];
 
 function environmentSection(): string[] {

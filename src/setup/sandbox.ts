@@ -237,7 +237,7 @@ function isZombie(pid: string): boolean {
 }
 
 /** Kills every process of the sandbox's own uid, again until none is left (a fork bomb may still be forking). */
-async function killAll(uid: number): Promise<void> {
+export async function killAll(uid: number): Promise<void> {
   for (let round = 0; round < 100; round++) {
     const pids = processesOf(uid, true);
     if (pids.length === 0) return;
@@ -265,6 +265,13 @@ export interface Sandbox {
   treeTmp?: boolean;
   /** Starts the sandbox's processes from a small process of its own (spawner.ts); else they start from this one. */
   spawner?: Spawner;
+  /**
+   * A command prefix that enters the namespaces `root` is mounted in (overlay.ts) and, as root, takes the
+   * sandbox's uid; else the sandbox starts in this process's namespaces, as its uid.
+   */
+  enter?: string[];
+  /** Another sandbox runs as the same uid at once: processes are counted for both, and none is killed by its uid. */
+  sharedUid?: boolean;
 }
 
 /** How one sandboxed run is fed and judged. */
@@ -336,9 +343,10 @@ export async function runSandboxed(sandbox: Sandbox, command: string[], sourceDa
   // and this process's own umask stays untouched.
   const stdout = new OutputTail();
   const stderr = new OutputTail();
+  const killByUid = identity.own && !sandbox.sharedUid;
   const child = (sandbox.spawner ? sandbox.spawner.run.bind(sandbox.spawner) : startHere)({
-    argv: ['/bin/sh', '-c', 'umask 022 && exec prlimit "$@"', 'sh', ...bwrapArgs(sandbox, command, sourceDateEpoch)],
-    ...(identity.own ? { uid: identity.uid, gid: identity.gid } : {}),
+    argv: [...(sandbox.enter ?? []), '/bin/sh', '-c', 'umask 022 && exec prlimit "$@"', 'sh', ...bwrapArgs(sandbox, command, sourceDateEpoch)],
+    ...(identity.own && !sandbox.enter ? { uid: identity.uid, gid: identity.gid } : {}),
     ...(options.stdin ? { stdin: options.stdin } : {}),
     onStdout: (chunk) => stdout.keep(chunk),
     onStderr: (chunk) => stderr.keep(chunk),
@@ -349,7 +357,7 @@ export async function runSandboxed(sandbox: Sandbox, command: string[], sourceDa
     if (stopped || !running) return;
     stopped = why;
     child.kill(); // bubblewrap's init dies with it (--die-with-parent), and the pid namespace with that
-    if (identity.own) killAll(identity.uid).catch(() => {}); // done again, awaited, once the command has gone
+    if (killByUid) killAll(identity.uid).catch(() => {}); // done again, awaited, once the command has gone
   };
   const timer = setTimeout(() => stop('timeoutMs'), limits.timeoutMs);
   let wake = (): void => {};
@@ -373,7 +381,7 @@ export async function runSandboxed(sandbox: Sandbox, command: string[], sourceDa
   })().catch(() => {}); // a watch that fails (a /proc race) leaves the rlimits and the final check in place
   const { code, signal } = await child.ended
     .catch((err: NodeJS.ErrnoException) => {
-      throw new UserError(err.code === 'ENOENT' ? 'setup commands need prlimit (util-linux), which is not installed' : `prlimit: ${err.message}`);
+      throw new UserError(err.code === 'ENOENT' ? `setup commands need ${sandbox.enter ? 'nsenter' : 'prlimit'} (util-linux), which is not installed` : `${sandbox.enter ? 'nsenter' : 'prlimit'}: ${err.message}`);
     })
     .finally(() => {
       running = false;
@@ -381,7 +389,7 @@ export async function runSandboxed(sandbox: Sandbox, command: string[], sourceDa
       wake(); // the watch's pause ends with the command
     });
   await watch;
-  if (identity.own) await killAll(identity.uid); // nothing of the sandbox outlives its command
+  if (killByUid) await killAll(identity.uid); // nothing of the sandbox outlives its command
   const what = options.what ?? `setup command ${JSON.stringify(command)}`;
   const allowed = sandbox.initialUsage + limits.diskBytes;
   if (!stopped && (options.exactUsage === false ? await sandbox.usage.exceeds(allowed) : (await sandbox.usage.measure()) > allowed)) stopped = 'diskBytes';
@@ -441,13 +449,13 @@ export function changedPaths(before: Map<string, Snapshot>, after: Map<string, S
 }
 
 /**
- * Where the two copies of a tree go: in memory when it has room for both and for all their commands may write
- * (util/fs.ts memoryScratchParent), else TMPDIR.
+ * Where the copies of a tree go (two for setup commands, one shared by a transaction's two runs), with what two
+ * runs' commands may write: in memory when it has room for all of that (util/fs.ts memoryScratchParent), else TMPDIR.
  */
-export async function scratchParent(nodes: Iterable<TreeNode>, limits: SandboxLimits): Promise<string | undefined> {
+export async function scratchParent(nodes: Iterable<TreeNode>, limits: SandboxLimits, copies: 1 | 2): Promise<string | undefined> {
   let size = 0;
   for (const node of nodes) size += ENTRY_COST + (node.type === 'file' ? node.size : 0);
-  return memoryScratchParent(2 * size, 2 * (size + limits.diskBytes));
+  return memoryScratchParent(copies * size, copies * size + 2 * limits.diskBytes);
 }
 
 /**
@@ -464,7 +472,7 @@ export async function bothSettled<A, B>(a: Promise<A>, b: Promise<B>): Promise<[
 export async function runSetupCommands(nodes: Map<string, TreeNode>, commands: string[][], sourceDateEpoch: number, exclude: string[], spool: Spool, limits: SandboxLimits = DEFAULT_LIMITS): Promise<CommandResult> {
   if (commands.length === 0) return { changed: [], removed: [] };
   const entries = sortWithHardlinks(new Map([...nodes].map(([k, v]) => [k, { ...v }])));
-  const parent = await scratchParent(entries, limits);
+  const parent = await scratchParent(entries, limits, 2);
   const a = await makeScratchDir('sandbox-a', parent);
   const b = await makeScratchDir('sandbox-b', parent);
   // Each command runs twice, once in each copy, to show that it is deterministic.

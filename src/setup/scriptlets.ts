@@ -11,7 +11,8 @@ import { sortWithHardlinks } from '../rootfs/tree.js';
 import { parentPaths } from '../tar/entry.js';
 import { makeScratchDir } from '../util/fs.js';
 import type { Spool } from '../util/spool.js';
-import { displayName, fsPath, readdirNames, readlinkName } from '../util/raw-name.js';
+import { displayName, fsPath, readdirNames, readdirNamesSync, readlinkName } from '../util/raw-name.js';
+import { LayerStore, MAX_LAYERS, OverlayTree } from './overlay.js';
 import { fgetsChunks, selectHooks, targetsInput, triggeredHooks, type AlpmHook, type HookDirEntry, type HookTransaction, type HookWhen } from './alpm-hooks.js';
 import { DEFAULT_LIMITS, type SandboxLimits } from './limits.js';
 import { Spawner } from './spawner.js';
@@ -24,9 +25,9 @@ import {
   ENTRY_COST,
   foldBack,
   handOverEntry,
+  killAll,
   runSandboxed,
   sandboxIdentity,
-  scan,
   scratchParent,
   snapshotEntry,
   TreeUsage,
@@ -40,10 +41,11 @@ import {
  * pacman's transaction around the files, for `pacman -S` into an empty root (lib/libalpm/trans.c, add.c): the
  * PreTransaction hooks, then per package in install order its `pre_install` scriptlet, its files and its local
  * database entry, its `post_install` scriptlet; then ldconfig, then the PostTransaction hooks. Everything runs
- * in the setup sandbox (sandbox.ts) on a tree written out progressively — one copy of the tree, one bubblewrap
- * per scriptlet or hook — and the whole transaction runs twice, at once, on separate copies (in memory when there
- * is room: scratchParent): any path the two runs leave different fails the build, naming the step that last
- * changed it. What the runs changed is folded back into the model as setup commands' changes are.
+ * in the setup sandbox (sandbox.ts), one bubblewrap per scriptlet or hook, on a tree written out progressively,
+ * and the whole transaction runs twice, at once: the packages' files are written once, as overlayfs layers both
+ * runs share, each run's changes go to an upper directory of its own (overlay.ts; in memory when there is room:
+ * scratchParent). Any path the two runs leave different fails the build, naming the step that last changed it.
+ * What the runs changed is folded back into the model as setup commands' changes are.
  */
 
 export interface HookFile {
@@ -166,10 +168,17 @@ async function resolveInTree(root: string, path: string): Promise<Resolved> {
   return { kind: 'found', path: resolved, dir: st.isDirectory(), executable: st.isFile() && (st.mode & 0o111) !== 0 };
 }
 
-/** One copy of the tree the transaction runs on. */
+/** One of the transaction's two runs. */
 interface Run {
+  /** Its merged tree, as this process reaches it (overlay.ts). */
   root: string;
   sandbox: Sandbox;
+  overlay: OverlayTree;
+  store: LayerStore;
+  /** The store's layers it has mounted, the bottom first. */
+  layers: string[];
+  /** What packages (by index; -1 before the first) installed since the tree was last looked at: not written yet. */
+  pending: { index: number; pkgName: string; entries: TreeNode[] }[];
   /** What each path should look like had nothing but the files been written: the baseline for changes. */
   expected: Map<string, Snapshot>;
   /** The kernel's ctime at the start of each step, to name the step that last changed a path. */
@@ -247,6 +256,7 @@ async function runScriptlet(run: Run, pkg: InstalledPackage, fn: 'pre_install' |
   const script = pkg.install!.content;
   // From the database (post_install), pacman looks for the function first; from the package, after unpacking it.
   if (fn === 'post_install' && !scriptletHasFunction(script, fn)) return;
+  await settle(run);
   run.untouched = false; // its directory and file are written even when the function is not there to run
   await ensureTmp(run);
   const dir = fsPath(run.root, SCRIPTLET_DIR);
@@ -270,15 +280,19 @@ async function runScriptlet(run: Run, pkg: InstalledPackage, fn: 'pre_install' |
   }
 }
 
+/** Queues a package's entries; they are written when the run next looks at or changes the tree (settle). */
+function extract(run: Run, index: number, pkgName: string, entries: TreeNode[]): void {
+  run.pending.push({ index, pkgName, entries });
+}
+
 /**
- * Writes a package's entries into the tree as pacman extracts them over whatever scriptlets made: a directory
+ * Clears the way for a package's entries as pacman extracts them over whatever scriptlets made: a directory
  * already there stays as it is, anything else there is replaced. Nothing is written below a path the scriptlets
  * turned into something other than a directory.
  */
-async function extract(run: Run, pkgName: string, entries: TreeNode[]): Promise<void> {
+function clearForExtraction(run: Run, pkgName: string, entries: TreeNode[]): void {
   const checked = new Set<string>();
-  const toWrite: TreeNode[] = run.untouched ? entries : [];
-  for (const entry of run.untouched ? [] : entries) {
+  for (const entry of entries) {
     for (const parent of parentPaths(entry.path)) {
       if (checked.has(parent)) continue;
       const st = lstatSync(fsPath(run.root, parent), { throwIfNoEntry: false });
@@ -291,12 +305,110 @@ async function extract(run: Run, pkgName: string, entries: TreeNode[]): Promise<
       throw new UserError(`scriptlets made /${displayName(entry.path)} a directory, where package ${pkgName} installs a ${entry.type}`);
     }
     if (st) rmSync(fsPath(run.root, entry.path));
-    toWrite.push(entry);
     if (entry.type === 'dir') checked.add(entry.path);
   }
-  await writeNodes(toWrite, run.root, () => {}, run.sandbox.identity.own ? rootOwnedBy(run.sandbox.identity) : undefined);
-  expect(run, toWrite.map((e) => e.path));
-  run.sandbox.initialUsage += toWrite.reduce((sum, e) => sum + ENTRY_COST + (e.type === 'file' ? e.size : 0), 0);
+}
+
+/**
+ * Hardlinked files, written into the run's own tree rather than a layer: overlayfs copies one name of a hardlink
+ * up alone, where pacman's tree would change both.
+ */
+function hardlinked(entries: TreeNode[]): TreeNode[] {
+  const targets = new Set(entries.filter((e) => e.type === 'hardlink').map((e) => e.linkTarget!));
+  return targets.size === 0 ? [] : entries.filter((e) => e.type === 'hardlink' || targets.has(e.path));
+}
+
+/** Writes entries into the run's own tree (its upper directory, through the overlay), owned as the sandbox sees root. */
+async function writeOwn(run: Run, entries: TreeNode[]): Promise<void> {
+  if (entries.length === 0) return;
+  await writeNodes(entries, run.root, () => {}, run.sandbox.identity.own ? rootOwnedBy(run.sandbox.identity) : undefined);
+  expect(run, entries.map((e) => e.path));
+  run.sandbox.initialUsage += entries.reduce((sum, e) => sum + ENTRY_COST + (e.type === 'file' ? e.size : 0), 0);
+}
+
+/**
+ * Writes what packages installed since the tree was last looked at. After the first step, the way is cleared
+ * first (clearForExtraction). The entries become one layer of the store (the same for both runs: written once),
+ * mounted on top of the run's layers; what the run's upper directory hides of it (below a directory a scriptlet
+ * removed or made anew: overlayfs hides all lower layers there) is written into the run's own tree, and so are
+ * hardlinks. Past MAX_LAYERS, everything is.
+ */
+async function settle(run: Run): Promise<void> {
+  if (run.pending.length === 0) return;
+  const pending = run.pending;
+  run.pending = [];
+  const entries = pending.flatMap((p) => p.entries);
+  if (!run.untouched) for (const { pkgName, entries: own } of pending) clearForExtraction(run, pkgName, own);
+  if (run.layers.length >= MAX_LAYERS) return writeOwn(run, entries);
+  const own = hardlinked(entries);
+  const ownPaths = new Set(own.map((e) => e.path));
+  const layered = entries.filter((e) => !ownPaths.has(e.path));
+  run.layers.push(await run.store.layer(pending.map((p) => p.index).join(','), layered));
+  await run.overlay.mount(run.layers);
+  if (!run.untouched) {
+    const upper = new UpperState(run);
+    for (const e of layered) if (!upper.entries.has(e.path) && upper.hidesBelow(parentPath(e.path), e.path)) ownPaths.add(e.path);
+  }
+  await writeOwn(run, entries.filter((e) => ownPaths.has(e.path))); // in the entries' order: parents and link targets first
+}
+
+function parentPath(path: string): string {
+  const slash = path.lastIndexOf('/');
+  return slash === -1 ? '' : path.slice(0, slash);
+}
+
+/**
+ * What a run's upper directory holds, and which of the lower layers' entries it hides: every one below a whiteout
+ * or another non-directory, and below an opaque directory (one a step made anew where the layers have one; told
+ * from the others by whether a lower entry below it shows through).
+ */
+class UpperState {
+  /** Path → whether it is a directory in the upper directory. */
+  readonly entries = new Map<string, boolean>();
+  private readonly hiding = new Map<string, boolean>();
+
+  constructor(private readonly run: Run) {
+    const walk = (rel: string): void => {
+      for (const name of readdirNamesSync(fsPath(run.overlay.upper, rel))) {
+        const path = rel ? `${rel}/${name}` : name;
+        const dir = lstatSync(fsPath(run.overlay.upper, path)).isDirectory();
+        this.entries.set(path, dir);
+        if (dir) walk(path);
+      }
+    };
+    walk('');
+  }
+
+  /** Whether the lower layers' entries in directory `dir` are hidden; `probe` is one of them, in a mounted layer and not in the upper directory. */
+  hidesBelow(dir: string, probe: string): boolean {
+    if (dir === '') return false;
+    let hides = this.hiding.get(dir);
+    if (hides === undefined) {
+      const inUpper = this.entries.get(dir);
+      if (inUpper === undefined) hides = this.hidesBelow(parentPath(dir), dir);
+      else hides = !inUpper || !lstatSync(fsPath(this.run.root, probe), { throwIfNoEntry: false });
+      this.hiding.set(dir, hides);
+    }
+    return hides;
+  }
+
+  /**
+   * The run's result, as changedPaths takes it: after, every entry of the upper directory the merged tree shows
+   * (whiteouts show none); before, the baseline of what this process wrote, and the tree's entries the upper
+   * directory hides now.
+   */
+  changes(model: Map<string, TreeNode>): { before: Map<string, Snapshot>; after: Map<string, Snapshot> } {
+    const after = new Map<string, Snapshot>();
+    for (const path of this.entries.keys()) {
+      if (lstatSync(fsPath(this.run.root, path), { throwIfNoEntry: false })) after.set(path, snapshotEntry(this.run.root, path));
+    }
+    const before = new Map(this.run.expected);
+    for (const [path, node] of model) {
+      if (after.has(path) || before.has(path)) continue;
+      if (this.entries.has(path) || this.hidesBelow(parentPath(path), path)) before.set(path, { type: node.type, mode: node.mode, size: node.size, ctimeNs: 0n });
+    }
+    return { before, after };
+  }
 }
 
 /** A hook directory of the tree, as pacman's readdir + stat sees it (a missing directory has no hooks). */
@@ -321,6 +433,7 @@ function hookDirs(options: TransactionOptions): Map<string, HookDirEntry> {
 
 /** _alpm_hook_run: reads the hook directories now (what the transaction installed so far is in them), runs what triggers. */
 async function runHooks(run: Run, when: HookWhen, trans: HookTransaction, installed: InstalledPackage[], options: TransactionOptions): Promise<void> {
+  await settle(run);
   const selection = selectHooks([await treeHookDir(run.root, SYSTEM_HOOK_DIR), hookDirs(options)]);
   for (const hook of selection.hooks) run.report.warnings.push(...hook.warnings);
   if (selection.errors.length) {
@@ -360,6 +473,7 @@ async function runHook(run: Run, hook: AlpmHook, targets: string[]): Promise<boo
 
 /** pacman runs ldconfig after the packages when the root has etc/ld.so.conf and an executable ldconfig. */
 async function runLdconfig(run: Run): Promise<void> {
+  await settle(run);
   const conf = await resolveInTree(run.root, 'etc/ld.so.conf');
   const ldconfig = await resolveInTree(run.root, LDCONFIG);
   if (conf.kind === 'missing' || ldconfig.kind !== 'found' || !ldconfig.executable) return;
@@ -368,32 +482,45 @@ async function runLdconfig(run: Run): Promise<void> {
   if (aux?.isFile()) await unlink(fsPath(run.root, LDCONFIG_AUX_CACHE));
 }
 
-async function runOnCopy(root: string, scratch: string, spawner: Spawner, { base, perPackage }: ReturnType<typeof transactionStages>, trans: HookTransaction, packages: InstalledPackage[], options: TransactionOptions): Promise<Run> {
-  const identity: Identity = sandboxIdentity();
-  await mkdir(root, { mode: 0o755 });
-  if (identity.own) {
-    await chmod(scratch, 0o711);
-    await assertReachable(scratch);
-  }
-  if (identity.own) await handOverEntry(Buffer.from(root), identity);
-  const usage = new TreeUsage(root);
-  const sandbox: Sandbox = { root, identity, limits: options.limits ?? DEFAULT_LIMITS, initialUsage: await usage.measure(), usage, treeTmp: true, spawner };
+/** What both runs share: the store, who runs their sandboxes and how they are started, the transaction. */
+interface Shared {
+  store: LayerStore;
+  identity: Identity;
+  spawner: Spawner;
+  stages: ReturnType<typeof transactionStages>;
+  trans: HookTransaction;
+  packages: InstalledPackage[];
+  options: TransactionOptions;
+  /** Each run's overlay, once open: closed by the caller however the runs end. */
+  overlays: OverlayTree[];
+}
+
+async function runOnLayers(runDir: string, shared: Shared): Promise<{ run: Run; upper: UpperState }> {
+  const { store, identity, spawner, stages, trans, packages, options } = shared;
+  const overlay = await OverlayTree.open(store, runDir);
+  shared.overlays.push(overlay);
+  // The upper directory is the merged tree's root: 0755, root's inside the sandbox.
+  await chmod(overlay.upper, 0o755);
+  if (identity.own) await handOverEntry(Buffer.from(overlay.upper), identity);
+  const usage = new TreeUsage(overlay.upper);
+  const sandbox: Sandbox = { root: overlay.mountPoint, identity, limits: options.limits ?? DEFAULT_LIMITS, initialUsage: await usage.measure(), usage, treeTmp: true, spawner, enter: overlay.enter(identity), sharedUid: identity.own };
   const report: TransactionReport = { ran: [], failures: [], warnings: [], changed: [], removed: [] };
-  const run: Run = { root, sandbox, expected: new Map(), marks: [], markFile: join(scratch, 'mark'), untouched: true, sourceDateEpoch: options.sourceDateEpoch, report };
-  await extract(run, 'pacman', base);
+  const run: Run = { root: overlay.view, sandbox, overlay, store, layers: [], pending: [], expected: new Map(), marks: [], markFile: join(runDir, 'mark'), untouched: true, sourceDateEpoch: options.sourceDateEpoch, report };
+  extract(run, -1, 'pacman', stages.base);
   if (options.hooks) await runHooks(run, 'PreTransaction', trans, [], options);
   for (const [i, pkg] of packages.entries()) {
     const scriptlet = options.scriptlets && pkg.install !== undefined;
     if (scriptlet) await runScriptlet(run, pkg, 'pre_install');
     await mark(run, `extracting ${pkg.pkginfo.pkgname}`);
-    await extract(run, pkg.pkginfo.pkgname, perPackage[i]!);
+    extract(run, i, pkg.pkginfo.pkgname, stages.perPackage[i]!);
     if (scriptlet) await runScriptlet(run, pkg, 'post_install');
   }
   await runLdconfig(run);
   if (options.hooks) await runHooks(run, 'PostTransaction', trans, packages, options);
+  await settle(run);
   await mark(run, 'end');
   await assertWithinDiskLimit(sandbox, 'scriptlets and hooks');
-  return run;
+  return { run, upper: new UpperState(run) };
 }
 
 /** The step whose run last changed a path (by its ctime), for the nondeterminism message. */
@@ -411,29 +538,37 @@ function lastStep(run: Run, after: Snapshot | undefined): string {
  * the build (pacman installs nothing then).
  */
 export async function runTransaction(nodes: Map<string, TreeNode>, packages: InstalledPackage[], spool: Spool, options: TransactionOptions): Promise<TransactionReport> {
-  const parent = await scratchParent(nodes.values(), options.limits ?? DEFAULT_LIMITS);
-  const a = await makeScratchDir('transaction-a', parent);
-  const b = await makeScratchDir('transaction-b', parent);
+  const scratch = await makeScratchDir('transaction', await scratchParent(nodes.values(), options.limits ?? DEFAULT_LIMITS, 1));
+  const identity = sandboxIdentity(); // both runs': the layers they share are root's to both
   const spawner = Spawner.start();
+  const overlays: OverlayTree[] = [];
   try {
-    const rootA = join(a.path, `root-${randomBytes(16).toString('hex')}`);
-    const rootB = join(b.path, `root-${randomBytes(16).toString('hex')}`);
-    // At once: while one run waits on its sandbox, the other writes its files.
-    const stages = transactionStages(nodes, packages);
+    if (identity.own) {
+      await chmod(scratch.path, 0o711);
+      await assertReachable(scratch.path);
+    }
+    // The scratch directory is searchable by the sandbox's uid, so by anyone: unguessable names keep what is in it private.
+    const name = (what: string): string => join(scratch.path, `${what}-${randomBytes(16).toString('hex')}`);
+    const store = new LayerStore(name('layers'), nodes, identity.own ? rootOwnedBy(identity) : undefined);
+    await mkdir(store.dir, { mode: 0o700 });
     const trans: HookTransaction = { add: packages.map((p) => ({ name: p.pkginfo.pkgname, files: p.files })), remove: [], noExtract: options.noExtract };
-    const [runA, runB] = await bothSettled(runOnCopy(rootA, a.path, spawner, stages, trans, packages, options), runOnCopy(rootB, b.path, spawner, stages, trans, packages, options));
-    const afterA = scan(rootA);
-    const afterB = scan(rootB);
-    const differing = await differingPaths({ root: rootA, before: runA.expected, after: afterA }, { root: rootB, before: runB.expected, after: afterB }, options.exclude);
+    const shared: Shared = { store, identity, spawner, stages: transactionStages(nodes, packages), trans, packages, options, overlays };
+    // At once: while one run waits on its sandbox, the other writes or mounts its layers.
+    const [a, b] = await bothSettled(runOnLayers(name('a'), shared), runOnLayers(name('b'), shared));
+    const runA = { root: a.run.root, ...a.upper.changes(nodes) };
+    const runB = { root: b.run.root, ...b.upper.changes(nodes) };
+    const differing = await differingPaths(runA, runB, options.exclude);
     if (differing.length > 0) {
-      const named = differing.slice(0, 10).map((p) => `${displayName(p)} (last changed by ${lastStep(runA, afterA.get(p))})`);
+      const named = differing.slice(0, 10).map((p) => `${displayName(p)} (last changed by ${lastStep(a.run, runA.after.get(p))})`);
       throw new NondeterministicError(`scriptlets and hooks are nondeterministic: ${differing.length} path(s) differ between two runs: ${named.join(', ')}${differing.length > 10 ? ', …' : ''}`);
     }
-    const result = changedPaths(runA.expected, afterA);
-    await foldBack(nodes, result, afterA, rootA, options.sourceDateEpoch, spool, 'scriptlets and hooks');
-    return { ...runA.report, ...result };
+    const result = changedPaths(runA.before, runA.after);
+    await foldBack(nodes, result, runA.after, runA.root, options.sourceDateEpoch, spool, 'scriptlets and hooks');
+    return { ...a.run.report, ...result };
   } finally {
+    await Promise.all(overlays.map((o) => o.close()));
+    if (identity.own) await killAll(identity.uid); // nothing of either run outlives the transaction
     spawner.close();
-    await Promise.all([a.cleanup(), b.cleanup()]);
+    await scratch.cleanup();
   }
 }

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, lstatSync, readdirSync, rmSync, type Stats } from 'node:fs';
+import { chmodSync, createWriteStream, lstatSync, readdirSync, rmSync, type Stats } from 'node:fs';
 import { mkdir, mkdtemp, open, readFile, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -70,7 +70,7 @@ function sweepAbandoned(dir: string, pattern: RegExp, isOurKind: (info: Stats) =
     const path = join(dir, name);
     try {
       const info = lstatSync(path);
-      if (info.uid === process.getuid?.() && isOurKind(info)) rmSync(path, { recursive: true, force: true });
+      if (info.uid === process.getuid?.() && isOurKind(info)) removeTreeSync(path);
     } catch {
       // gone meanwhile (another run swept it), or not removable by us: not ours to insist on
     }
@@ -171,23 +171,49 @@ export async function memoryScratchParent(copies: number, reserve: number): Prom
   }
 }
 
+/** Gives every directory of a tree to its owner to change (never through a symlink): what a scratch tree needs to be removed. */
+function openDirectoriesSync(path: string | Buffer): void {
+  const info = lstatSync(path, { throwIfNoEntry: false });
+  if (!info?.isDirectory()) return;
+  chmodSync(path, 0o700);
+  for (const name of readdirSync(path, { encoding: 'buffer' })) openDirectoriesSync(Buffer.concat([Buffer.from(path), Buffer.from('/'), name]));
+}
+
 /**
- * Removes a scratch tree with rm(1): a tree of tens of thousands of entries goes several times faster than by
- * node's recursive rm, and off this thread. rmSync where there is no rm.
+ * rmSync of a tree, which may hold directories nobody may change: overlayfs leaves its work directory mode 000
+ * (overlay.ts), and a scriptlet may leave anything.
  */
-function removeTree(path: string): Promise<void> {
+function removeTreeSync(path: string): void {
+  try {
+    rmSync(path, { recursive: true, force: true });
+  } catch {
+    openDirectoriesSync(path);
+    rmSync(path, { recursive: true, force: true });
+  }
+}
+
+function rmTree(path: string): Promise<boolean> {
   return new Promise((resolve, reject) => {
     const child = spawn('rm', ['-rf', '--one-file-system', '--', path], { stdio: 'ignore' });
-    child.on('error', () => {
-      try {
-        rmSync(path, { recursive: true, force: true });
-        resolve();
-      } catch (err) {
-        reject(err);
-      }
-    });
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new UserError(`cannot remove the scratch directory ${path} (rm exited ${code})`))));
+    child.on('error', reject);
+    child.on('close', (code) => resolve(code === 0));
   });
+}
+
+/**
+ * Removes a scratch tree with rm(1): a tree of tens of thousands of entries goes several times faster than by
+ * node's recursive rm, and off this thread; again after opening its directories when rm could not. rmSync where
+ * there is no rm.
+ */
+async function removeTree(path: string): Promise<void> {
+  try {
+    if (await rmTree(path)) return;
+    openDirectoriesSync(path);
+    if (!(await rmTree(path))) throw new UserError(`cannot remove the scratch directory ${path}`);
+  } catch (err) {
+    if (err instanceof UserError) throw err;
+    removeTreeSync(path);
+  }
 }
 
 /** A private scratch directory (in TMPDIR, or in `parent`), removed by the returned cleanup. */
