@@ -265,7 +265,19 @@ function extracted(trans: HookTransaction): string[] {
   return files;
 }
 
+/** Path triggers' matches, by trigger: both runs of a transaction read the same hooks, each of them a walk of every file. */
+const pathMatches = new WeakMap<HookTransaction, Map<string, Matched>>();
+
 function matchPath(trigger: HookTrigger, targets: PathPatterns, trans: HookTransaction): Matched {
+  let known = pathMatches.get(trans);
+  if (!known) pathMatches.set(trans, (known = new Map()));
+  const key = JSON.stringify([trigger.operations, trigger.targets]);
+  let matched = known.get(key);
+  if (!matched) known.set(key, (matched = matchPathNow(trigger, targets, trans)));
+  return matched;
+}
+
+function matchPathNow(trigger: HookTrigger, targets: PathPatterns, trans: HookTransaction): Matched {
   const install: string[] = [];
   const removed: string[] = [];
   for (const file of extracted(trans)) if (targets.matches(file)) install.push(file);
