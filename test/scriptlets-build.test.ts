@@ -149,6 +149,30 @@ test('the tree scriptlets change is their run\'s own: a package file changed in 
   assert.equal(file('usr/share/remade/from-later'), 'later\n');
 });
 
+test('past the most overlay layers a run stacks, packages are written into its own tree: every file there, every scriptlet run in order', { skip: COMMANDS_SKIP, timeout: 300_000 }, async (t) => {
+  const work = await tempDirFor(t, 'scriptlets-many-layers');
+  // One layer per package with a scriptlet (its pre_install file is written before its files): 105 of them pass MAX_LAYERS (100).
+  const names = Array.from({ length: 105 }, (_, i) => `p${String(i).padStart(3, '0')}`);
+  const more = names.map((name, i) => ({
+    pkgname: name,
+    pkgver: '1.0',
+    pkgrel: 1,
+    arch: 'x86_64',
+    sourceDateEpoch: 1700000000,
+    depends: i === 0 ? ['busybox'] : [names[i - 1]!],
+    entries: [{ path: `usr/share/many/${name}`, type: 'file' as const, content: `${name}\n` }],
+    install: `post_install() {\n  cat /usr/share/many/${name} >> /etc/order\n}\n`,
+    zstdLevel: 3, // level 19 takes ~0.16 s of each of 105 packages
+  }));
+  await busyboxRepo(work, ['sh', 'cat'], [{ path: 'bin', type: 'symlink', linkTarget: 'usr/bin' }, { path: 'usr/share/many', type: 'dir' }], { more });
+  writeFileSync(join(work, 'spec.yaml'), spec(['scriptlets: true']).replace('packages: [busybox]', `packages: [${names.at(-1)}]`));
+  const r = await runCli(['build', 'spec.yaml', '-o', `oci:${join(work, 'out')}:t`], { cwd: work, env: { REPRO_OCI_CACHE: join(work, 'cache') } });
+  assert.equal(r.code, 0, r.stderr);
+  const { listing, file } = layerListing(join(work, 'out'));
+  assert.equal(file('etc/order'), names.map((n) => `${n}\n`).join(''));
+  for (const name of names) assert.match(listing, new RegExp(`^-rw-r--r-- 0/0 +5 .* usr/share/many/${name}$`, 'm'));
+});
+
 test('a scriptlet that turns a directory into a symlink (out of the tree, to the host) never gets a later package written through it', { skip: COMMANDS_SKIP, timeout: 120_000 }, async (t) => {
   const work = await tempDirFor(t, 'scriptlets-escape');
   const outside = join(work, 'host-dir');
