@@ -411,7 +411,9 @@ class UpperState {
     let hides = this.hiding.get(dir);
     if (hides === undefined) {
       const inUpper = this.entries.get(dir);
-      if (inUpper === undefined) hides = this.hidesBelow(parentPath(dir), dir);
+      // Not in the upper directory: a directory of the layers (which `dir` then probes for its parent), or one
+      // this process wrote into the run's own tree that a step removed since, and all below it with it.
+      if (inUpper === undefined) hides = this.run.expected.has(dir) || this.hidesBelow(parentPath(dir), dir);
       else hides = !inUpper || !lstatSync(fsPath(this.run.root, probe), { throwIfNoEntry: false });
       this.hiding.set(dir, hides);
     }
