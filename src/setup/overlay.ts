@@ -167,6 +167,7 @@ export class OverlayTree {
     const options = `${rootless ? 'userxattr,' : ''}${MOUNT_OPTIONS}`;
     const unshare = ['unshare', ...(rootless ? ['--user', '--map-root-user'] : []), '--mount', '--propagation', 'private'];
     const holder = spawn(unshare[0]!, [...unshare.slice(1), 'sh', '-c', HOLDER_SCRIPT, 'sh', store.dir, `${relative}/upper`, `${relative}/work`, resolve(runDir, 'merged'), options], { stdio: ['pipe', 'pipe', 'pipe'] });
+    holder.stdin!.on('error', () => {}); // a holder that ended says so by its output ending (mount)
     const tree = new OverlayTree(holder, new LineReader(holder), resolve(runDir, 'merged'), join(runDir, 'upper'), rootless, runDir);
     const started = new Promise<void>((ok, fail) => {
       holder.on('error', (err: NodeJS.ErrnoException) => fail(new UserError(err.code === 'ENOENT' ? 'scriptlets and hooks need unshare and nsenter (util-linux), which are not installed' : `unshare: ${err.message}`)));
@@ -174,8 +175,9 @@ export class OverlayTree {
     });
     await started;
     const ready = await tree.lines.next();
-    if (ready !== 'ready') throw new UserError(`scriptlets and hooks need a mount namespace of their own${rootless ? ' in a user namespace (unprivileged user namespaces)' : ''}: ${tree.stderr.trim() || 'unshare failed'}`);
-    return tree;
+    if (ready === 'ready') return tree;
+    holder.kill('SIGKILL');
+    throw new UserError(`scriptlets and hooks need a mount namespace of their own${rootless ? ' in a user namespace (unprivileged user namespaces)' : ''}: ${tree.stderr.replace(/\s+/g, ' ').trim() || 'unshare failed'}`);
   }
 
   /** The merged tree as this process reaches it (through the holder's root: the mount is only in its namespace). */
