@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -147,6 +148,40 @@ test('the tree scriptlets change is their run\'s own: a package file changed in 
     .filter((p) => p.startsWith('usr/share/') && !p.startsWith('usr/share/repro-oci/'));
   assert.deepEqual(paths.sort(), ['usr/share/', 'usr/share/moved-to/', 'usr/share/moved-to/inside', 'usr/share/remade/', 'usr/share/remade/from-later', 'usr/share/remade/made']);
   assert.equal(file('usr/share/remade/from-later'), 'later\n');
+});
+
+test('a layer of thousands of files (written on two threads) is whole when scriptlets read it: every file\'s bytes and mode', { skip: COMMANDS_SKIP, timeout: 300_000 }, async (t) => {
+  const work = await tempDirFor(t, 'scriptlets-wide-layer');
+  const files = Array.from({ length: 5000 }, (_, i) => ({ path: `usr/share/wide/d${String(i % 50).padStart(2, '0')}/f${String(i).padStart(4, '0')}`, content: `file ${i}\n`.repeat(1 + (i % 7)), mode: i % 3 === 0 ? 0o750 : 0o644 }));
+  const wide = {
+    pkgname: 'wide',
+    pkgver: '1.0',
+    pkgrel: 1,
+    arch: 'x86_64',
+    sourceDateEpoch: 1700000000,
+    depends: ['busybox'],
+    zstdLevel: 3,
+    entries: [{ path: 'usr/share/wide', type: 'dir' as const }, ...Array.from({ length: 50 }, (_, d) => ({ path: `usr/share/wide/d${String(d).padStart(2, '0')}`, type: 'dir' as const })), ...files.map((f) => ({ ...f, type: 'file' as const }))],
+  };
+  // checker's scriptlet runs on the layer holding base, busybox and wide (src/setup/overlay.ts THREADED_LAYER: 4096 entries).
+  const checker = {
+    pkgname: 'checker',
+    pkgver: '1.0',
+    pkgrel: 1,
+    arch: 'x86_64',
+    sourceDateEpoch: 1700000000,
+    depends: ['wide'],
+    entries: [],
+    install: 'post_install() {\n  find /usr/share/wide -type f | sort | xargs cat | md5sum > /etc/wide-sum\n  find /usr/share/wide -type f -perm 750 | wc -l > /etc/wide-750\n}\n',
+  };
+  await busyboxRepo(work, ['sh', 'find', 'sort', 'xargs', 'cat', 'md5sum', 'wc'], [{ path: 'bin', type: 'symlink', linkTarget: 'usr/bin' }], { more: [wide, checker] });
+  writeFileSync(join(work, 'spec.yaml'), spec(['scriptlets: true']).replace('packages: [busybox]', 'packages: [checker]'));
+  const r = await runCli(['build', 'spec.yaml', '-o', `oci:${join(work, 'out')}:t`], { cwd: work, env: { REPRO_OCI_CACHE: join(work, 'cache') } });
+  assert.equal(r.code, 0, r.stderr);
+  const { file } = layerListing(join(work, 'out'));
+  const sorted = [...files].sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));
+  assert.equal(file('etc/wide-sum'), `${createHash('md5').update(sorted.map((f) => f.content).join('')).digest('hex')}  -\n`);
+  assert.equal(file('etc/wide-750').trim(), String(files.filter((f) => f.mode === 0o750).length));
 });
 
 test('past the most overlay layers a run stacks, packages are written into its own tree: every file there, every scriptlet run in order', { skip: COMMANDS_SKIP, timeout: 300_000 }, async (t) => {

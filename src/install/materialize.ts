@@ -148,12 +148,17 @@ export async function writeNodes(entries: TreeNode[], root: string, visiting: (n
       if (fd !== undefined) closeSync(fd);
     }
   }
-  for (const node of dirs.reverse()) {
+  finishDirectories(dirs, root, visiting);
+  if (xattrFailures.count > 0) skipped.set(xattrFailures.summary(), xattrFailures.count);
+  return { written, skipped };
+}
+
+/** Gives directories written in tree order their modes and times, deepest first: after everything in them is written. */
+export function finishDirectories(dirs: TreeNode[], root: string, visiting: (node: TreeNode) => void = () => {}): void {
+  for (const node of [...dirs].reverse()) {
     visiting(node);
     const target = fsPath(root, node.path);
     chmodSync(target, node.mode);
     utimesSync(target, node.mtime, node.mtime);
   }
-  if (xattrFailures.count > 0) skipped.set(xattrFailures.summary(), xattrFailures.count);
-  return { written, skipped };
 }

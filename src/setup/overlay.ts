@@ -4,7 +4,8 @@ import { createInterface } from 'node:readline';
 import { basename, join, resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import type { TreeNode } from '../install/installer.js';
-import { writeNodes, type OwnerMap } from '../install/materialize.js';
+import { finishDirectories, rootOwnedBy, writeNodes } from '../install/materialize.js';
+import { writableElsewhere, writeOnThread } from './layer-writer.js';
 import { sortWithHardlinks } from '../rootfs/tree.js';
 import { parentPaths } from '../tar/entry.js';
 import type { Identity } from './sandbox.js';
@@ -20,6 +21,10 @@ import type { Identity } from './sandbox.js';
 
 /** Lower layers one overlay may stack here; past it, what packages install is written into the run's upper directory. */
 export const MAX_LAYERS = 100;
+/** Entries from which a layer's files are written on two threads (layer-writer.ts). */
+const THREADED_LAYER = 4096;
+/** What a file costs to write beyond its bytes, in bytes, to split a layer's work in halves. */
+const ENTRY_WEIGHT = 64 * 1024;
 
 /**
  * Holds the mount: mounts the overlay afresh for each line of lower layers it reads (names in the store, the top
@@ -47,11 +52,11 @@ export class LayerStore {
   private ahead: Promise<void> = Promise.resolve();
   private stopped = false;
 
-  /** `model` gives the parent directories a layer's entries need (as the tree has them); `mapOwner` the owners written. */
+  /** `model` gives the parent directories a layer's entries need (as the tree has them); root's entries go to `owner` when given. */
   constructor(
     readonly dir: string,
     private readonly model: Map<string, TreeNode>,
-    private readonly mapOwner: OwnerMap | undefined,
+    private readonly owner: { uid: number; gid: number } | undefined,
   ) {}
 
   /** The layer holding `entries` (known by `key`: the same key is the same entries), written on first use; its name in the store. */
@@ -101,7 +106,26 @@ export class LayerStore {
     }
     const dir = join(this.dir, name);
     await mkdir(dir, { mode: 0o755 });
-    await writeNodes(sortWithHardlinks(all), dir, () => {}, this.mapOwner);
+    const mapOwner = this.owner ? rootOwnedBy(this.owner) : undefined;
+    const sorted = sortWithHardlinks(all);
+    if (sorted.length < THREADED_LAYER) {
+      await writeNodes(sorted, dir, () => {}, mapOwner);
+      return name;
+    }
+    // Directories first (open to their owner meanwhile), then the files on two threads, the tail half by size on
+    // the other; then the directories' own modes and times.
+    const dirs = sorted.filter((e) => e.type === 'dir');
+    await writeNodes(dirs.map((d) => ({ ...d, mode: 0o700 })), dir, () => {}, mapOwner);
+    const rest = sorted.filter((e) => e.type !== 'dir');
+    const movable = rest.filter(writableElsewhere);
+    const weight = (e: TreeNode): number => ENTRY_WEIGHT + (e.type === 'file' ? e.size : 0);
+    let half = rest.reduce((sum, e) => sum + weight(e), 0) / 2;
+    let split = movable.length;
+    while (split > 0 && half > 0) half -= weight(movable[--split]!);
+    const elsewhere = new Set(movable.slice(split));
+    const written = await Promise.allSettled([writeOnThread([...elsewhere], dir, this.owner), writeNodes(rest.filter((e) => !elsewhere.has(e)), dir, () => {}, mapOwner)]);
+    for (const result of written) if (result.status === 'rejected') throw result.reason;
+    finishDirectories(dirs, dir);
     return name;
   }
 }

@@ -1,6 +1,6 @@
 import { chmod, lstat, mkdir, readFile, rmdir, stat, unlink, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { lstatSync, rmSync } from 'node:fs';
+import { lstatSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NondeterministicError, UserError } from '../errors.js';
 import type { TreeNode } from '../install/installer.js';
@@ -190,9 +190,10 @@ interface Run {
   report: TransactionReport;
 }
 
-async function mark(run: Run, step: string): Promise<void> {
-  await writeFile(run.markFile, step);
-  run.marks.push({ step, ctimeNs: (await lstat(run.markFile, { bigint: true })).ctimeNs });
+/** Records when a step starts (a file's ctime: the kernel's clock, as the tree's ctimes). Synchronously: a few local calls, made per step. */
+function mark(run: Run, step: string): void {
+  writeFileSync(run.markFile, step);
+  run.marks.push({ step, ctimeNs: lstatSync(run.markFile, { bigint: true }).ctimeNs });
 }
 
 /** Records the baseline of paths the transaction itself wrote, and of their parents (whose ctime that moved). */
@@ -214,13 +215,18 @@ async function handOver(run: Run, path: string): Promise<void> {
 const MOUNT_POINTS = ['dev', 'proc'];
 
 async function runStep(run: Run, step: string, command: string[], stdin?: Buffer): Promise<void> {
-  await mark(run, step);
+  mark(run, step);
   run.untouched = false;
-  const missing: string[] = [];
-  for (const dir of MOUNT_POINTS) if (!(await lstat(fsPath(run.root, dir)).catch(() => undefined))) missing.push(dir);
+  const missing = MOUNT_POINTS.filter((dir) => !lstatSync(fsPath(run.root, dir), { throwIfNoEntry: false }));
   // Measured exactly once, at the transaction's end (assertWithinDiskLimit): a step is only bounded (TreeUsage).
-  const failure = await runSandboxed(run.sandbox, command, run.sourceDateEpoch, { what: step, returnFailure: true, exactUsage: false, ...(stdin ? { stdin } : {}) }).finally(async () => {
-    for (const dir of missing) await rmdir(fsPath(run.root, dir)).catch(() => undefined);
+  const failure = await runSandboxed(run.sandbox, command, run.sourceDateEpoch, { what: step, returnFailure: true, exactUsage: false, ...(stdin ? { stdin } : {}) }).finally(() => {
+    for (const dir of missing) {
+      try {
+        rmdirSync(fsPath(run.root, dir));
+      } catch {
+        // gone already, or not empty: left as the step left it
+      }
+    }
   });
   run.report.ran.push(step);
   if (failure) run.report.failures.push(failure);
@@ -339,6 +345,7 @@ async function settle(run: Run): Promise<void> {
   run.pending = [];
   const entries = pending.flatMap((p) => p.entries);
   if (!run.untouched) for (const { pkgName, entries: own } of pending) clearForExtraction(run, pkgName, own);
+  mark(run, `extracting ${pending.at(-1)!.pkgName}`); // names what is written into the run's own tree below
   if (run.layers.length >= MAX_LAYERS) return writeOwn(run, entries);
   const ownPaths = new Set(hardlinked(entries).map((e) => e.path));
   const layered = entries.filter((e) => !ownPaths.has(e.path));
@@ -539,14 +546,13 @@ async function runOnLayers(runDir: string, shared: Shared): Promise<{ run: Run; 
   for (const [i, pkg] of packages.entries()) {
     const scriptlet = options.scriptlets && pkg.install !== undefined;
     if (scriptlet) await runScriptlet(run, pkg, 'pre_install');
-    await mark(run, `extracting ${pkg.pkginfo.pkgname}`);
     extract(run, i, pkg.pkginfo.pkgname, stages.perPackage[i]!);
     if (scriptlet) await runScriptlet(run, pkg, 'post_install');
   }
   await runLdconfig(run);
   if (options.hooks) await runHooks(run, 'PostTransaction', trans, packages, options);
   await settle(run);
-  await mark(run, 'end');
+  mark(run, 'end');
   await assertWithinDiskLimit(sandbox, 'scriptlets and hooks');
   return { run, upper: new UpperState(run) };
 }
@@ -578,7 +584,7 @@ export async function runTransaction(nodes: Map<string, TreeNode>, packages: Ins
     }
     // The scratch directory is searchable by the sandbox's uid, so by anyone: unguessable names keep what is in it private.
     const name = (what: string): string => join(scratch.path, `${what}-${randomBytes(16).toString('hex')}`);
-    const store = (layers = new LayerStore(name('layers'), nodes, identity.own ? rootOwnedBy(identity) : undefined));
+    const store = (layers = new LayerStore(name('layers'), nodes, identity.own ? identity : undefined));
     await mkdir(store.dir, { mode: 0o700 });
     const trans: HookTransaction = { add: packages.map((p) => ({ name: p.pkginfo.pkgname, files: p.files })), remove: [], noExtract: options.noExtract };
     const stages = transactionStages(nodes, packages);

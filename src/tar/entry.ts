@@ -39,6 +39,8 @@ export interface ContentOpener {
   (): Readable | Promise<Readable>;
   /** Reads up to `length` bytes at `position` of the content into `into` at `offset`; returns the count (0 at the end). */
   readSync?: (position: number, into: Uint8Array, offset: number, length: number) => number;
+  /** Where the content is when it is a byte range of a local file (util/spool.ts): another thread can read it there. */
+  spooled?: { file: string; offset: number };
 }
 
 /** An entry to write, with a way to open its content when it is a regular file. */

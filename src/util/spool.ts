@@ -46,7 +46,7 @@ export class Spool {
       return n <= 0 ? 0 : readSync_(this.handle(), into, at, n, offset + position);
     };
     const open = (): Readable => Readable.from(this.chunks(readSync, size), { objectMode: false });
-    return Object.assign(open, { readSync });
+    return Object.assign(open, { readSync, spooled: { file: this.path, offset } });
   }
 
   private *chunks(read: NonNullable<ContentOpener['readSync']>, size: number): Generator<Buffer> {
