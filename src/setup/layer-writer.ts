@@ -18,9 +18,13 @@ interface Job {
   entries: PlainEntry[];
 }
 
-/** Whether an entry can be written by the thread: no content, or content it can read where it is. */
+/**
+ * Whether an entry can be written by the thread: no content, or content it can read where it is; and no extended
+ * attributes (their native module is left to the main thread).
+ */
 export function writableElsewhere(node: TreeNode): boolean {
-  return node.type !== 'dir' && node.type !== 'hardlink' && (node.type !== 'file' || node.open?.spooled !== undefined || node.size === 0);
+  if (node.type === 'dir' || node.type === 'hardlink' || (node.xattrs && Object.keys(node.xattrs).length > 0)) return false;
+  return node.type !== 'file' || node.open?.spooled !== undefined || node.size === 0;
 }
 
 /** Writes `entries` (their parents exist) under `root` on a new thread; resolves when all are written. */
