@@ -46,11 +46,9 @@ const HOLDER_SCRIPT = [
  */
 const MOUNT_OPTIONS = 'redirect_dir=nofollow,metacopy=off,index=off';
 
-/** The layers of one transaction: a directory each, written once, ahead of the runs or by whichever asks first. */
+/** The layers of one transaction: a directory each, written once, by whichever run asks for it first. */
 export class LayerStore {
   private readonly layers = new Map<string, Promise<string>>();
-  private ahead: Promise<void> = Promise.resolve();
-  private stopped = false;
 
   /** `model` gives the parent directories a layer's entries need (as the tree has them); root's entries go to `owner` when given. */
   constructor(
@@ -62,34 +60,8 @@ export class LayerStore {
   /** The layer holding `entries` (known by `key`: the same key is the same entries), written on first use; its name in the store. */
   layer(key: string, entries: TreeNode[]): Promise<string> {
     let layer = this.layers.get(key);
-    if (!layer) {
-      if (this.stopped) return Promise.reject(new Error('the layer store was stopped'));
-      layer = this.write(`${this.layers.size}`, entries);
-      layer.catch(() => {}); // reported to whoever awaits it; one written ahead may never be
-      this.layers.set(key, layer);
-    }
+    if (!layer) this.layers.set(key, (layer = this.write(`${this.layers.size}`, entries)));
     return layer;
-  }
-
-  /**
-   * Writes the layers the runs will ask for, in order, one after the other, while they wait on their sandboxes
-   * (this process's thread is otherwise idle then); a run asking for one gets it as soon as it is written.
-   */
-  writeAhead(plan: { key: string; entries: TreeNode[] }[]): void {
-    this.ahead = (async () => {
-      for (const { key, entries } of plan) {
-        if (this.stopped) return;
-        await this.layer(key, entries).catch(() => {});
-        await new Promise((r) => setImmediate(r)); // what the runs have to do goes first
-      }
-    })();
-  }
-
-  /** Writes no more layers; resolves once none is being written. */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    await this.ahead;
-    await Promise.allSettled(this.layers.values());
   }
 
   private async write(name: string, entries: TreeNode[]): Promise<string> {

@@ -358,33 +358,6 @@ async function settle(run: Run): Promise<void> {
   await writeOwn(run, entries.filter((e) => ownPaths.has(e.path))); // in the entries' order: parents and link targets first
 }
 
-/**
- * The batches of packages (by index; -1 for what is there before the first) the runs will settle, in order: cut
- * where settle() is called — before the PreTransaction hooks, at each package with a scriptlet (pre_install's
- * file is written before its files) and after it when it has post_install, before ldconfig. Only to write the
- * layers ahead of the runs: were a run to settle other batches, their layers would be written when it asks.
- */
-function layerPlan(stages: ReturnType<typeof transactionStages>, packages: InstalledPackage[], options: TransactionOptions): { key: string; entries: TreeNode[] }[] {
-  const plan: { key: string; entries: TreeNode[] }[] = [];
-  let batch: number[] = [-1];
-  const cut = (): void => {
-    if (batch.length === 0) return;
-    const entries = batch.flatMap((i) => (i === -1 ? stages.base : stages.perPackage[i]!));
-    const own = new Set(hardlinked(entries).map((e) => e.path));
-    plan.push({ key: batch.join(','), entries: entries.filter((e) => !own.has(e.path)) });
-    batch = [];
-  };
-  if (options.hooks) cut();
-  for (const [i, pkg] of packages.entries()) {
-    const scriptlet = options.scriptlets && pkg.install !== undefined;
-    if (scriptlet) cut();
-    batch.push(i);
-    if (scriptlet && scriptletHasFunction(pkg.install!.content, 'post_install')) cut();
-  }
-  cut();
-  return plan.slice(0, MAX_LAYERS);
-}
-
 function parentPath(path: string): string {
   const slash = path.lastIndexOf('/');
   return slash === -1 ? '' : path.slice(0, slash);
@@ -576,7 +549,6 @@ export async function runTransaction(nodes: Map<string, TreeNode>, packages: Ins
   const identity = sandboxIdentity(); // both runs': the layers they share are root's to both
   const spawner = Spawner.start();
   const overlays: OverlayTree[] = [];
-  let layers: LayerStore | undefined;
   try {
     if (identity.own) {
       await chmod(scratch.path, 0o711);
@@ -584,13 +556,12 @@ export async function runTransaction(nodes: Map<string, TreeNode>, packages: Ins
     }
     // The scratch directory is searchable by the sandbox's uid, so by anyone: unguessable names keep what is in it private.
     const name = (what: string): string => join(scratch.path, `${what}-${randomBytes(16).toString('hex')}`);
-    const store = (layers = new LayerStore(name('layers'), nodes, identity.own ? identity : undefined));
+    const store = new LayerStore(name('layers'), nodes, identity.own ? identity : undefined);
     await mkdir(store.dir, { mode: 0o700 });
     const trans: HookTransaction = { add: packages.map((p) => ({ name: p.pkginfo.pkgname, files: p.files })), remove: [], noExtract: options.noExtract };
-    const stages = transactionStages(nodes, packages);
-    const shared: Shared = { store, identity, spawner, stages, trans, packages, options, overlays };
-    store.writeAhead(layerPlan(stages, packages, options));
-    // At once: while one run waits on its sandbox, the other writes or mounts its layers.
+    const shared: Shared = { store, identity, spawner, stages: transactionStages(nodes, packages), trans, packages, options, overlays };
+    // At once: while one run waits on its sandbox, the other writes or mounts its layers (each layer is written
+    // once, by the run that asks first; both runs settle before anything is removed).
     const [a, b] = await bothSettled(runOnLayers(name('a'), shared), runOnLayers(name('b'), shared));
     const runA = { root: a.run.root, ...a.upper.changes(nodes) };
     const runB = { root: b.run.root, ...b.upper.changes(nodes) };
@@ -603,7 +574,6 @@ export async function runTransaction(nodes: Map<string, TreeNode>, packages: Ins
     await foldBack(nodes, result, runA.after, runA.root, options.sourceDateEpoch, spool, 'scriptlets and hooks');
     return { ...a.run.report, ...result };
   } finally {
-    await layers?.stop(); // no layer written into the scratch directory as it goes
     await Promise.all(overlays.map((o) => o.close()));
     if (identity.own) await killAll(identity.uid); // nothing of either run outlives the transaction
     spawner.close();
