@@ -102,58 +102,42 @@ export class LayerStore {
   }
 }
 
-/** Lines a process writes, one at a time. */
-class LineReader {
-  private readonly lines: string[] = [];
-  private waiting: ((line: string | undefined) => void) | undefined;
-  private ended = false;
-
-  constructor(child: ChildProcess) {
-    createInterface({ input: child.stdout! })
-      .on('line', (line) => {
-        if (this.waiting) {
-          const wake = this.waiting;
-          this.waiting = undefined;
-          wake(line);
-        } else this.lines.push(line);
-      })
-      .on('close', () => {
-        this.ended = true;
-        this.waiting?.(undefined);
-      });
-  }
-
-  next(): Promise<string | undefined> {
-    if (this.lines.length) return Promise.resolve(this.lines.shift());
-    if (this.ended) return Promise.resolve(undefined);
-    return new Promise((r) => (this.waiting = r));
-  }
-}
-
 /** One run's overlay: its upper directory, its mount point, and the holder of its mount namespace. */
 export class OverlayTree {
   private stderr = '';
 
+  /** The holder's answers, a line each. */
+  private readonly lines: AsyncIterator<string>;
+
   private constructor(
     private readonly holder: ChildProcess,
-    private readonly lines: LineReader,
     /** The mount point's path inside the holder's namespace: what a sandbox binds as its root. */
     readonly mountPoint: string,
     /** Where the run's changes are, as this process sees them. */
     readonly upper: string,
-    private readonly rootless: boolean,
-    private readonly runDir: string,
+    /** Who the sandboxes run as: not root (`own` unset), the namespaces are in a user namespace of their own. */
+    private readonly identity: Identity,
   ) {
+    this.lines = createInterface({ input: holder.stdout! })[Symbol.asyncIterator]();
     holder.stderr!.setEncoding('utf8').on('data', (chunk: string) => (this.stderr = (this.stderr + chunk).slice(-2000)));
   }
 
+  private get rootless(): boolean {
+    return !this.identity.own;
+  }
+
+  private async answer(): Promise<string | undefined> {
+    const { value, done } = await this.lines.next();
+    return done ? undefined : value;
+  }
+
   /**
-   * A run directory `runDir` beside the store (upper, work and mount point in it), held by a new holder. As root,
-   * the mount namespace is the machine's user namespace's (the layers' owners as written); else a user namespace
-   * maps this user to root, as the sandboxes do.
+   * A run directory `runDir` beside the store (upper, work and mount point in it), held by a new holder. When the
+   * sandboxes have a uid of their own (this process is root), the mount namespace is the machine's user
+   * namespace's (the layers' owners as written); else a user namespace maps this user to root, as the sandboxes do.
    */
-  static async open(store: LayerStore, runDir: string): Promise<OverlayTree> {
-    const rootless = process.getuid?.() !== 0;
+  static async open(store: LayerStore, runDir: string, identity: Identity): Promise<OverlayTree> {
+    const rootless = !identity.own;
     // Searchable by the sandbox's uid down to the mount point (whatever this process's umask).
     await mkdir(runDir);
     await chmod(runDir, 0o711);
@@ -164,13 +148,13 @@ export class OverlayTree {
     const unshare = ['unshare', ...(rootless ? ['--user', '--map-root-user'] : []), '--mount', '--propagation', 'private'];
     const holder = spawn(unshare[0]!, [...unshare.slice(1), 'sh', '-c', HOLDER_SCRIPT, 'sh', store.dir, `${relative}/upper`, `${relative}/work`, resolve(runDir, 'merged'), options], { stdio: ['pipe', 'pipe', 'pipe'] });
     holder.stdin!.on('error', () => {}); // a holder that ended says so by its output ending (mount)
-    const tree = new OverlayTree(holder, new LineReader(holder), resolve(runDir, 'merged'), join(runDir, 'upper'), rootless, runDir);
+    const tree = new OverlayTree(holder, resolve(runDir, 'merged'), join(runDir, 'upper'), identity);
     const started = new Promise<void>((ok, fail) => {
       holder.on('error', (err: NodeJS.ErrnoException) => fail(new UserError(err.code === 'ENOENT' ? 'scriptlets and hooks need unshare and nsenter (util-linux), which are not installed' : `unshare: ${err.message}`)));
       holder.on('spawn', ok);
     });
     await started;
-    const ready = await tree.lines.next();
+    const ready = await tree.answer();
     if (ready === 'ready') return tree;
     holder.kill('SIGKILL');
     throw new UserError(`scriptlets and hooks need a mount namespace of their own${rootless ? ' in a user namespace (unprivileged user namespaces)' : ''}: ${tree.stderr.replace(/\s+/g, ' ').trim() || 'unshare failed'}`);
@@ -181,27 +165,25 @@ export class OverlayTree {
     return `/proc/${this.holder.pid}/root${this.mountPoint}`;
   }
 
-  /** The command prefix that runs a process in the holder's namespaces, as `identity` when this process is root. */
-  enter(identity: Identity): string[] {
+  /** The command prefix that runs a process in the holder's namespaces, as the sandbox's own uid when it has one. */
+  get enter(): string[] {
     const target = `--target=${this.holder.pid}`;
     if (this.rootless) return ['nsenter', target, '--user', '--mount', '--preserve-credentials', '--'];
-    return ['nsenter', target, '--mount', `--setuid=${identity.uid}`, `--setgid=${identity.gid}`, '--'];
+    return ['nsenter', target, '--mount', `--setuid=${this.identity.uid}`, `--setgid=${this.identity.gid}`, '--'];
   }
 
   /** Mounts the overlay over `layers` (store names, the bottom first), replacing the mount there was. */
   async mount(layers: string[]): Promise<void> {
     this.holder.stdin!.write(`${[...layers].reverse().join(':')}\n`);
-    const answer = await this.lines.next();
+    const answer = await this.answer();
     if (answer !== 'ok') throw new UserError(`scriptlets and hooks need overlayfs${this.rootless ? ' in a user namespace (Linux 5.11 or later)' : ''}: ${answer?.replace(/^failed: /, '').replace(/\s+/g, ' ').trim() || this.stderr.trim() || 'the mount holder ended'}`);
   }
 
-  /** Ends the holder and waits for it: its mount is gone once this returns. */
+  /** Ends the holder and waits for it: its mount is gone once this returns (its mode-000 work directory stays: util/fs.ts removes such trees). */
   async close(): Promise<void> {
     if (this.holder.exitCode !== null || this.holder.signalCode !== null) return;
     const exited = new Promise<void>((r) => this.holder.once('close', () => r()));
     this.holder.stdin!.end();
     await exited;
-    // overlayfs leaves its work directory mode 000: opened, so that the run's directory can be removed.
-    await chmod(join(this.runDir, 'work', 'work'), 0o700).catch(() => {});
   }
 }

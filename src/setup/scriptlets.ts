@@ -505,13 +505,13 @@ interface Shared {
 
 async function runOnLayers(runDir: string, shared: Shared): Promise<{ run: Run; upper: UpperState }> {
   const { store, identity, spawner, stages, trans, packages, options } = shared;
-  const overlay = await OverlayTree.open(store, runDir);
+  const overlay = await OverlayTree.open(store, runDir, identity);
   shared.overlays.push(overlay);
   // The upper directory is the merged tree's root: 0755, root's inside the sandbox.
   await chmod(overlay.upper, 0o755);
   if (identity.own) await handOverEntry(Buffer.from(overlay.upper), identity);
   const usage = new TreeUsage(overlay.upper);
-  const sandbox: Sandbox = { root: overlay.mountPoint, identity, limits: options.limits ?? DEFAULT_LIMITS, initialUsage: await usage.measure(), usage, treeTmp: true, spawner, enter: overlay.enter(identity), sharedUid: identity.own };
+  const sandbox: Sandbox = { root: overlay.mountPoint, identity, limits: options.limits ?? DEFAULT_LIMITS, initialUsage: await usage.measure(), usage, treeTmp: true, spawner, enter: overlay.enter, sharedUid: identity.own };
   const report: TransactionReport = { ran: [], failures: [], warnings: [], changed: [], removed: [] };
   const run: Run = { root: overlay.view, sandbox, overlay, store, layers: [], pending: [], expected: new Map(), marks: [], markFile: join(runDir, 'mark'), untouched: true, sourceDateEpoch: options.sourceDateEpoch, report };
   extract(run, -1, 'pacman', stages.base);
