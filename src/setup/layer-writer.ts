@@ -32,8 +32,7 @@ export function writeOnThread(entries: TreeNode[], root: string, owner: { uid: n
   const plain: PlainEntry[] = entries.map(({ open, ...rest }) => ({ ...rest, ...(open?.spooled ? { spooled: open.spooled } : {}) }));
   const job: Job = { root, entries: plain, ...(owner ? { owner } : {}) };
   return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL(import.meta.url), { workerData: { layerWriter: true } });
-    worker.postMessage(job);
+    const worker = new Worker(new URL(import.meta.url), { workerData: { layerWriter: job } });
     let done = false;
     worker.on('message', (message: { error?: string; code?: string }) => {
       done = true;
@@ -72,4 +71,5 @@ async function serve(job: Job): Promise<void> {
   }
 }
 
-if (!isMainThread && parentPort && (workerData as { layerWriter?: boolean } | null)?.layerWriter) parentPort.once('message', (job: Job) => void serve(job));
+const job = isMainThread ? undefined : (workerData as { layerWriter?: Job } | null)?.layerWriter;
+if (job) void serve(job);

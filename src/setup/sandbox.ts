@@ -84,14 +84,13 @@ export function sandboxIdentity(): Identity {
   return { uid: id, gid: id, own: true };
 }
 
-/** Hands one entry the transaction made itself to the sandbox's uid and gid, keeping its mode (chown clears set-id bits); returns whether it is a directory. */
-export async function handOverEntry(path: Buffer, identity: Identity): Promise<boolean> {
+/** Hands one entry the transaction made itself to the sandbox's uid and gid, keeping its mode (chown clears set-id bits). */
+export async function handOverEntry(path: Buffer, identity: Identity): Promise<void> {
   const st = await lstat(path);
   if (st.uid === 0 || st.gid === 0) {
     await lchown(path, st.uid === 0 ? identity.uid : st.uid, st.gid === 0 ? identity.gid : st.gid);
     if (!st.isSymbolicLink()) await chmod(path, st.mode & 0o7777);
   }
-  return st.isDirectory();
 }
 
 /** The sandbox's uid must be able to reach the tree: every directory above it must be searchable by others. */

@@ -152,9 +152,9 @@ function memoryScratchSetting(): string | undefined {
 }
 
 /**
- * A directory in memory for scratch that holds whole trees (the two copies setup commands, scriptlets and hooks
- * run on), when there is room: a tmpfs with `reserve` bytes free (the copies and all their commands may add) and
- * a machine with `copies` bytes of memory available beyond 1 GiB. Creating tens of thousands of files costs
+ * A directory in memory for scratch that holds whole trees (the copies setup commands run on, the layers scriptlets
+ * and hooks run on), when there is room: a tmpfs with `reserve` bytes free (the copies and all their commands may
+ * add) and a machine with `copies` bytes of memory available beyond 1 GiB. Creating tens of thousands of files costs
  * several times more on a disk's file system than in memory, and the copies live only while their commands run.
  * Otherwise undefined: the scratch goes to TMPDIR.
  */
